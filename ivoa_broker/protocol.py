@@ -347,6 +347,8 @@ class Capabilities:
     results: bool = False
     adopt: bool = False
     reserve: bool = False
+    #: the adapter accepts platform callbacks through ``receive_callback``
+    callbacks: bool = False
     max_walltime_seconds: int | None = None
 
 
@@ -643,6 +645,21 @@ class BaseAdapter(ABC):
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
         """Native id -> broker job id of every task this instance can see."""
         raise Unsupported(f"{self.plugin} cannot list its native objects")
+
+    async def receive_callback(
+        self, handle: Handle, secret: str, fields: Mapping[str, str], files: Mapping[str, bytes]
+    ) -> None:
+        """A platform-side agent reports back (``capabilities.callbacks``).
+
+        The core routes ``POST {broker}/callbacks/{adapter}/{job_id}`` (bearer
+        ``secret``, multipart form) here, for a job that is not yet terminal,
+        with the job's stored Handle. The adapter checks ``secret`` against
+        what it put in the Handle's ``state`` at submit time (constant-time
+        compare) and raises :class:`AuthError` if it does not match; then it
+        records what it needs (exit code, staged files) so that the next
+        ``status_many``/``results`` reflect it, and calls ``deps.wake``.
+        """
+        raise Unsupported(f"{self.plugin} does not accept callbacks")
 
 
 # ------------------------------------------------------------------------ helpers
