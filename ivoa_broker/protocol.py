@@ -653,9 +653,11 @@ class BaseAdapter(ABC):
 
         The core routes ``POST {broker}/callbacks/{adapter}/{job_id}`` (bearer
         ``secret``, multipart form) here, for a job that is not yet terminal,
-        with the job's stored Handle. The adapter checks ``secret`` against
-        what it put in the Handle's ``state`` at submit time (constant-time
-        compare) and raises :class:`AuthError` if it does not match; then it
+        with the job's stored Handle; once the job is terminal the core answers
+        410 itself. The adapter compares a hash of ``secret`` with the hash it
+        put in the Handle's ``state`` at submit time (``hmac.compare_digest``;
+        the Handle never holds the secret itself) and raises
+        :class:`AuthError` if they differ; then it
         records what it needs (exit code, staged files) so that the next
         ``status_many``/``results`` reflect it, and calls ``deps.wake``.
         """
