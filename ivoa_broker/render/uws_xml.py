@@ -1,0 +1,184 @@
+"""UWS 1.1 XML documents (``uws:job``, ``uws:jobs``, ``uws:results``,
+``uws:parameters``) and the DALI error VOTable of a job.
+
+Pure functions: a :class:`~ivoa_broker.records.Job` in, UTF-8 bytes out.
+Element order, ``xsi:nil`` use and cardinalities follow ``UWS.xsd``
+(version 1.1-REC-20161024), which the tests validate against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from urllib.parse import quote
+
+from lxml import etree  # type: ignore[import-untyped,unused-ignore]
+
+from ivoa_broker.records import Job, JobResult, JobSummary, Parameter
+from ivoa_broker.render.times import format_instant
+from ivoa_broker.render.xml_common import XLINK_NS, XSI_NS, qname, set_nil, to_bytes, xml_safe
+
+__all__ = [
+    "JOB_INFO_NS",
+    "UWS_NS",
+    "UWS_VERSION",
+    "error_votable",
+    "job_xml",
+    "jobs_xml",
+    "parameters_xml",
+    "result_href",
+    "results_xml",
+]
+
+UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
+UWS_VERSION = "1.1"
+#: namespace of this project's ``jobInfo`` children
+JOB_INFO_NS = "urn:ivoa-broker"
+VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+
+_NSMAP = {"uws": UWS_NS, "xlink": XLINK_NS, "xsi": XSI_NS}
+
+
+def _uws(local: str) -> str:
+    return qname(UWS_NS, local)
+
+
+def _root(local: str, *, versioned: bool) -> etree._Element:
+    root = etree.Element(_uws(local), nsmap=_NSMAP)
+    if versioned:
+        root.set("version", UWS_VERSION)
+    return root
+
+
+def _child(parent: etree._Element, local: str, text: str | None = None) -> etree._Element:
+    element = etree.SubElement(parent, _uws(local))
+    if text is not None:
+        element.text = xml_safe(text)
+    return element
+
+
+def _instant_or_nil(parent: etree._Element, local: str, value: datetime | None) -> None:
+    element = _child(parent, local)
+    if value is None:
+        set_nil(element)
+    else:
+        element.text = format_instant(value)
+
+
+def _owner(parent: etree._Element, owner: str | None) -> None:
+    element = _child(parent, "ownerId", owner)
+    if owner is None:
+        set_nil(element)
+
+
+def result_href(result: JobResult, job_url: str) -> str:
+    """Where a result is fetched: its own ``href``, else ``{job_url}/results/{id}``."""
+    if result.href is not None:
+        return result.href
+    return f"{job_url}/results/{quote(result.id, safe='')}"
+
+
+def _fill_parameters(element: etree._Element, parameters: Sequence[Parameter]) -> None:
+    for parameter in parameters:
+        item = _child(element, "parameter", parameter.value)
+        item.set("id", xml_safe(parameter.name))
+        if parameter.by_reference:
+            item.set("byReference", "true")
+
+
+def _fill_results(element: etree._Element, results: Sequence[JobResult], job_url: str) -> None:
+    for result in results:
+        item = _child(element, "result")
+        item.set("id", xml_safe(result.id))
+        item.set(qname(XLINK_NS, "type"), "simple")
+        item.set(qname(XLINK_NS, "href"), xml_safe(result_href(result, job_url)))
+        if result.size is not None:
+            item.set("size", str(result.size))
+        if result.mime_type is not None:
+            item.set("mime-type", xml_safe(result.mime_type))
+
+
+def job_xml(job: Job, job_url: str) -> bytes:
+    """The ``uws:job`` document of ``job``, served at ``job_url`` (no trailing slash)."""
+    root = _root("job", versioned=True)
+    _child(root, "jobId", job.job_id)
+    if job.run_id is not None:
+        _child(root, "runId", job.run_id)
+    _owner(root, job.owner)
+    _child(root, "phase", job.phase.value)
+    _instant_or_nil(root, "quote", job.quote)
+    _child(root, "creationTime", format_instant(job.creation_time))
+    _instant_or_nil(root, "startTime", job.start_time)
+    _instant_or_nil(root, "endTime", job.end_time)
+    _child(root, "executionDuration", str(job.execution_duration))
+    _instant_or_nil(root, "destruction", job.destruction)
+    _fill_parameters(_child(root, "parameters"), job.parameters)
+    _fill_results(_child(root, "results"), job.results, job_url)
+    if job.error is not None:
+        summary = _child(root, "errorSummary")
+        summary.set("type", job.error.type)
+        # The service answers {job}/error for every errored job, detail or not.
+        summary.set("hasDetail", "true")
+        _child(summary, "message", job.error.message)
+    if job.job_info:
+        info = etree.SubElement(root, _uws("jobInfo"), nsmap={"ib": JOB_INFO_NS})
+        for name, value in job.job_info.items():
+            item = etree.SubElement(info, qname(JOB_INFO_NS, "item"))
+            item.set("name", xml_safe(name))
+            item.text = xml_safe(value)
+    return to_bytes(root)
+
+
+def jobs_xml(jobs: Sequence[JobSummary], jobs_url: str) -> bytes:
+    """The ``uws:jobs`` list; each ``uws:jobref`` links to ``{jobs_url}/{id}``."""
+    root = _root("jobs", versioned=True)
+    for job in jobs:
+        ref = _child(root, "jobref")
+        ref.set("id", xml_safe(job.job_id))
+        ref.set(qname(XLINK_NS, "type"), "simple")
+        ref.set(qname(XLINK_NS, "href"), xml_safe(f"{jobs_url}/{quote(job.job_id, safe='')}"))
+        _child(ref, "phase", job.phase.value)
+        if job.run_id is not None:
+            _child(ref, "runId", job.run_id)
+        _owner(ref, job.owner)
+        _child(ref, "creationTime", format_instant(job.creation_time))
+    return to_bytes(root)
+
+
+def results_xml(job: Job, job_url: str) -> bytes:
+    """The ``uws:results`` document (valid when empty too)."""
+    root = _root("results", versioned=False)
+    _fill_results(root, job.results, job_url)
+    return to_bytes(root)
+
+
+def parameters_xml(job: Job) -> bytes:
+    """The ``uws:parameters`` document."""
+    root = _root("parameters", versioned=False)
+    _fill_parameters(root, job.parameters)
+    return to_bytes(root)
+
+
+def error_votable(job: Job) -> bytes:
+    """The DALI error document served at ``{job}/error``: a VOTable 1.4 whose
+    ``RESOURCE type="results"`` holds ``INFO name="QUERY_STATUS" value="ERROR"``.
+
+    The detail text, if any, follows in a second ``INFO name="DETAIL"``.
+    Raises ``ValueError`` when the job has no error (the service answers 404).
+    """
+    if job.error is None:
+        raise ValueError(f"job {job.job_id!r} has no error")
+    votable = etree.Element(qname(VOTABLE_NS, "VOTABLE"), nsmap={None: VOTABLE_NS})
+    votable.set("version", "1.4")
+    resource = etree.SubElement(votable, qname(VOTABLE_NS, "RESOURCE"))
+    resource.set("type", "results")
+    status = etree.SubElement(resource, qname(VOTABLE_NS, "INFO"))
+    status.set("name", "QUERY_STATUS")
+    status.set("value", "ERROR")
+    status.text = xml_safe(job.error.message)
+    if job.error.detail is not None:
+        detail = etree.SubElement(resource, qname(VOTABLE_NS, "INFO"))
+        detail.set("name", "DETAIL")
+        detail.set("value", job.error.type)
+        detail.text = xml_safe(job.error.detail)
+    return to_bytes(votable)
