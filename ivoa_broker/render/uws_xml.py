@@ -23,6 +23,7 @@ __all__ = [
     "UWS_NS",
     "UWS_VERSION",
     "error_votable",
+    "job_href",
     "job_xml",
     "jobs_xml",
     "parameters_xml",
@@ -76,6 +77,11 @@ def result_href(result: JobResult, job_url: str) -> str:
     if result.href is not None:
         return result.href
     return f"{job_url}/results/{quote(result.id, safe='')}"
+
+
+def job_href(job_id: str, jobs_url: str) -> str:
+    """The URL of a job in the list at ``jobs_url``: ``{jobs_url}/{id}`` (id URL-quoted)."""
+    return f"{jobs_url}/{quote(job_id, safe='')}"
 
 
 def _fill_parameters(element: etree._Element, parameters: Sequence[Parameter]) -> None:
@@ -136,7 +142,7 @@ def jobs_xml(jobs: Sequence[JobSummary], jobs_url: str) -> bytes:
         ref = _child(root, "jobref")
         ref.set("id", xml_safe(job.job_id))
         ref.set(qname(XLINK_NS, "type"), "simple")
-        ref.set(qname(XLINK_NS, "href"), xml_safe(f"{jobs_url}/{quote(job.job_id, safe='')}"))
+        ref.set(qname(XLINK_NS, "href"), xml_safe(job_href(job.job_id, jobs_url)))
         _child(ref, "phase", job.phase.value)
         if job.run_id is not None:
             _child(ref, "runId", job.run_id)
