@@ -1,0 +1,426 @@
+"""Persistence of jobs and their results in SQLite (aiosqlite, WAL).
+
+One writer connection (writes serialised by a lock, multi-statement changes in
+one transaction) and one reader connection, so reads never wait behind a write
+transaction. Instants are stored as fixed-width UTC text, which sorts in time
+order, so LAST/AFTER/PHASE filters and deadlines are plain indexed SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ivoa_broker.protocol import Phase
+from ivoa_broker.records import Job, JobError, JobResult, JobSummary, Parameter
+from ivoa_broker.units import db_instant, from_db_instant
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    owner TEXT,
+    run_id TEXT,
+    phase TEXT NOT NULL,
+    creation_time TEXT NOT NULL,
+    start_time TEXT,
+    end_time TEXT,
+    quote TEXT,
+    execution_duration INTEGER NOT NULL DEFAULT 0,
+    destruction TEXT,
+    parameters TEXT NOT NULL DEFAULT '[]',
+    error_type TEXT,
+    error_message TEXT,
+    error_detail TEXT,
+    platform TEXT,
+    handle TEXT,
+    job_info TEXT NOT NULL DEFAULT '{}',
+    run_deadline TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, creation_time);
+CREATE INDEX IF NOT EXISTS jobs_owner_phase_created ON jobs (owner, phase, creation_time);
+CREATE INDEX IF NOT EXISTS jobs_phase ON jobs (phase);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (creation_time);
+CREATE INDEX IF NOT EXISTS jobs_run_deadline ON jobs (run_deadline) WHERE run_deadline IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_destruction ON jobs (destruction) WHERE destruction IS NOT NULL;
+CREATE TABLE IF NOT EXISTS results (
+    job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    result_id TEXT NOT NULL,
+    mime_type TEXT,
+    size INTEGER,
+    href TEXT,
+    path TEXT,
+    PRIMARY KEY (job_id, result_id)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_JOB_COLUMNS = (
+    "job_id, owner, run_id, phase, creation_time, start_time, end_time, quote, "
+    "execution_duration, destruction, parameters, error_type, error_message, error_detail, "
+    "platform, job_info"
+)
+_RESULTS_JSON = (
+    "(SELECT json_group_array(json_array(result_id, mime_type, size, href)) FROM "
+    "(SELECT result_id, mime_type, size, href FROM results r WHERE r.job_id = jobs.job_id "
+    "ORDER BY seq))"
+)
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A result row: what the job document shows plus where the bytes are."""
+
+    result: JobResult
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveJob:
+    """What the dispatcher needs to resume a job after a restart."""
+
+    job_id: str
+    owner: str | None
+    phase: Phase
+    platform: str | None
+    handle: str | None
+    cancel_requested: bool
+
+
+class StoreError(Exception):
+    """The store cannot be used (file unwritable, disk full, corrupt)."""
+
+
+def _opt_instant(value: datetime | None) -> str | None:
+    return db_instant(value) if value is not None else None
+
+
+def _read_instant(value: str | None) -> datetime | None:
+    return from_db_instant(value) if value is not None else None
+
+
+class JobStore:
+    """Async access to the job database. Create with :meth:`open`."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> JobStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute("PRAGMA synchronous=NORMAL")
+            await writer.execute("PRAGMA foreign_keys=ON")
+            await writer.execute("PRAGMA busy_timeout=5000")
+            await writer.executescript(_SCHEMA)
+            await writer.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open job store {path}: {exc}") from exc
+        reader.row_factory = sqlite3.Row
+        writer.row_factory = sqlite3.Row
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    async def ping(self) -> bool:
+        """True if the database answers (used by VOSI availability)."""
+        try:
+            async with self._reader.execute("SELECT 1") as cur:
+                return (await cur.fetchone()) is not None
+        except (sqlite3.Error, ValueError):
+            return False
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def _write(self, sql: str, args: Sequence[Any]) -> int:
+        async with self._lock:
+            cur = await self._writer.execute(sql, args)
+            count = cur.rowcount
+            await cur.close()
+            return count
+
+    # ------------------------------------------------------------------ jobs
+
+    async def insert(self, job: Job) -> None:
+        await self._write(
+            "INSERT INTO jobs (job_id, owner, run_id, phase, creation_time, quote, "
+            "execution_duration, destruction, parameters, platform, job_info) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job.job_id,
+                job.owner,
+                job.run_id,
+                job.phase.value,
+                db_instant(job.creation_time),
+                _opt_instant(job.quote),
+                job.execution_duration,
+                _opt_instant(job.destruction),
+                _params_json(job.parameters),
+                job.platform,
+                json.dumps(dict(job.job_info)),
+            ),
+        )
+
+    async def get(self, job_id: str) -> Job | None:
+        sql = f"SELECT {_JOB_COLUMNS}, {_RESULTS_JSON} AS results FROM jobs WHERE job_id = ?"
+        async with self._reader.execute(sql, (job_id,)) as cur:
+            row = await cur.fetchone()
+        return _job_from_row(row) if row is not None else None
+
+    async def owner_of(self, job_id: str) -> tuple[bool, str | None]:
+        """(exists, owner) without loading the job."""
+        async with self._reader.execute(
+            "SELECT owner FROM jobs WHERE job_id = ?", (job_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return (False, None) if row is None else (True, row[0])
+
+    async def list_jobs(
+        self,
+        owner: str | None,
+        *,
+        phases: Collection[Phase] | None,
+        after: datetime | None,
+        last: int | None,
+        limit: int,
+    ) -> list[JobSummary]:
+        """Job list for one owner, newest first; ARCHIVED only when asked for."""
+        where = ["owner IS ?"]
+        args: list[Any] = [owner]
+        if phases:
+            where.append(f"phase IN ({', '.join('?' * len(phases))})")
+            args.extend(p.value for p in phases)
+        else:
+            where.append("phase != 'ARCHIVED'")
+        if after is not None:
+            where.append("creation_time > ?")
+            args.append(db_instant(after))
+        args.append(min(last, limit) if last is not None else limit)
+        sql = (
+            "SELECT job_id, phase, creation_time, run_id, owner FROM jobs "
+            f"WHERE {' AND '.join(where)} ORDER BY creation_time DESC, job_id DESC LIMIT ?"
+        )
+        async with self._reader.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        return [
+            JobSummary(
+                job_id=r[0],
+                phase=Phase(r[1]),
+                creation_time=from_db_instant(r[2]),
+                run_id=r[3],
+                owner=r[4],
+            )
+            for r in rows
+        ]
+
+    async def count(self) -> int:
+        async with self._reader.execute("SELECT count(*) FROM jobs") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def update(self, job_id: str, **fields: Any) -> bool:
+        """Set columns (values converted from records' types). True if the job exists."""
+        sets, args = _assignments(fields)
+        args.append(job_id)
+        return await self._write(f"UPDATE jobs SET {sets} WHERE job_id = ?", args) == 1
+
+    async def move(
+        self, job_id: str, from_phases: Collection[Phase], to: Phase, **fields: Any
+    ) -> bool:
+        """Compare-and-set phase change; False if the job was not in ``from_phases``."""
+        sets, args = _assignments({"phase": to, **fields})
+        args.append(job_id)
+        args.extend(p.value for p in from_phases)
+        marks = ", ".join("?" * len(from_phases))
+        sql = f"UPDATE jobs SET {sets} WHERE job_id = ? AND phase IN ({marks})"
+        return await self._write(sql, args) == 1
+
+    async def delete(self, job_id: str) -> bool:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
+            cur = await db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            return cur.rowcount == 1
+
+    async def live_jobs(self, phases: Collection[Phase]) -> list[LiveJob]:
+        marks = ", ".join("?" * len(phases))
+        sql = (
+            "SELECT job_id, owner, phase, platform, handle, cancel_requested FROM jobs "
+            f"WHERE phase IN ({marks}) ORDER BY creation_time"
+        )
+        async with self._reader.execute(sql, [p.value for p in phases]) as cur:
+            rows = await cur.fetchall()
+        return [LiveJob(r[0], r[1], Phase(r[2]), r[3], r[4], bool(r[5])) for r in rows]
+
+    async def handle_of(self, job_id: str) -> tuple[str | None, str | None]:
+        """(platform, handle JSON) of a job."""
+        async with self._reader.execute(
+            "SELECT platform, handle FROM jobs WHERE job_id = ?", (job_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+    async def job_ids(self, job_ids: Iterable[str]) -> set[str]:
+        """Which of ``job_ids`` exist (and are not archived)."""
+        ids = list(job_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = (
+                f"SELECT job_id FROM jobs WHERE job_id IN ({', '.join('?' * len(chunk))}) "
+                "AND phase != 'ARCHIVED'"
+            )
+            async with self._reader.execute(sql, chunk) as cur:
+                found.update(r[0] for r in await cur.fetchall())
+        return found
+
+    # -------------------------------------------------------------- deadlines
+
+    async def next_deadline(self) -> datetime | None:
+        """The earliest run deadline or destruction time still to enforce."""
+        sql = (
+            "SELECT min(t) FROM ("
+            "SELECT min(run_deadline) AS t FROM jobs WHERE run_deadline IS NOT NULL "
+            "UNION ALL SELECT min(destruction) FROM jobs "
+            "WHERE destruction IS NOT NULL AND phase != 'ARCHIVED')"
+        )
+        async with self._reader.execute(sql) as cur:
+            row = await cur.fetchone()
+        return _read_instant(row[0]) if row else None
+
+    async def overrun(self, now: datetime) -> list[str]:
+        sql = "SELECT job_id FROM jobs WHERE run_deadline IS NOT NULL AND run_deadline <= ?"
+        async with self._reader.execute(sql, (db_instant(now),)) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    async def expired(self, now: datetime) -> list[str]:
+        sql = (
+            "SELECT job_id FROM jobs WHERE destruction IS NOT NULL AND destruction <= ? "
+            "AND phase != 'ARCHIVED'"
+        )
+        async with self._reader.execute(sql, (db_instant(now),)) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    # ---------------------------------------------------------------- results
+
+    async def add_results(self, job_id: str, results: Sequence[StoredResult]) -> None:
+        """Record results (a result id seen again is updated, not duplicated)."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT coalesce(max(seq), 0) FROM results WHERE job_id = ?", (job_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            seq = int(row[0]) if row else 0
+            for item in results:
+                seq += 1
+                r = item.result
+                await db.execute(
+                    "INSERT INTO results (job_id, seq, result_id, mime_type, size, href, path) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, result_id) DO UPDATE SET "
+                    "mime_type = excluded.mime_type, size = excluded.size, "
+                    "href = excluded.href, path = excluded.path",
+                    (job_id, seq, r.id, r.mime_type, r.size, r.href, item.path),
+                )
+
+    async def get_result(self, job_id: str, result_id: str) -> StoredResult | None:
+        async with self._reader.execute(
+            "SELECT result_id, mime_type, size, href, path FROM results "
+            "WHERE job_id = ? AND result_id = ?",
+            (job_id, result_id),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return StoredResult(JobResult(row[0], row[1], row[2], row[3]), row[4])
+
+    async def drop_results(self, job_id: str) -> None:
+        await self._write("DELETE FROM results WHERE job_id = ?", (job_id,))
+
+
+def _params_json(params: Sequence[Parameter]) -> str:
+    return json.dumps([[p.name, p.value, p.by_reference] for p in params])
+
+
+def _assignments(fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    parts: list[str] = []
+    args: list[Any] = []
+    for name, value in fields.items():
+        if name == "error":
+            err: JobError | None = value
+            parts += ["error_type = ?", "error_message = ?", "error_detail = ?"]
+            args += [err.type, err.message, err.detail] if err else [None, None, None]
+            continue
+        if name == "parameters":
+            value = _params_json(value)
+        elif name == "job_info":
+            value = json.dumps(dict(value))
+        elif isinstance(value, Phase):
+            value = value.value
+        elif isinstance(value, datetime):
+            value = db_instant(value)
+        elif isinstance(value, bool):
+            value = int(value)
+        parts.append(f"{name} = ?")
+        args.append(value)
+    return ", ".join(parts), args
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    error = (
+        JobError(type=row["error_type"], message=row["error_message"], detail=row["error_detail"])
+        if row["error_type"]
+        else None
+    )
+    return Job(
+        job_id=row["job_id"],
+        owner=row["owner"],
+        run_id=row["run_id"],
+        phase=Phase(row["phase"]),
+        creation_time=from_db_instant(row["creation_time"]),
+        start_time=_read_instant(row["start_time"]),
+        end_time=_read_instant(row["end_time"]),
+        quote=_read_instant(row["quote"]),
+        execution_duration=row["execution_duration"],
+        destruction=_read_instant(row["destruction"]),
+        parameters=tuple(Parameter(n, v, bool(b)) for n, v, b in json.loads(row["parameters"])),
+        results=tuple(
+            JobResult(id=i, mime_type=m, size=s, href=h)
+            for i, m, s, h in json.loads(row["results"] or "[]")
+        ),
+        error=error,
+        platform=row["platform"],
+        job_info=json.loads(row["job_info"]),
+    )

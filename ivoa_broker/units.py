@@ -1,0 +1,90 @@
+"""Parsing of sizes, durations and instants given by clients."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_SIZE_UNITS: dict[str, int] = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1024**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+SIZE_UNITS_HELP = (
+    "a number of bytes with an optional unit: B, kB, MB, GB, TB, KiB, MiB, GiB, TiB"
+    " (K, M, G, T mean KiB, MiB, GiB, TiB)"
+)
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+DURATION_HELP = (
+    "whole seconds (3600), a sum of d/h/m/s parts (1h30m) or an ISO 8601 duration (PT1H30M)"
+)
+
+
+def parse_size(text: str) -> int:
+    """'4GiB' -> 4294967296. Raises ValueError naming the accepted units."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size; give {SIZE_UNITS_HELP}")
+    number, unit = match.groups()
+    factor = _SIZE_UNITS.get(unit.lower())
+    if factor is None:
+        raise ValueError(f"unknown unit {unit!r} in {text!r}; give {SIZE_UNITS_HELP}")
+    return int(float(number) * factor)
+
+
+def parse_duration(text: str) -> int:
+    """'90' / '1h30m' / 'PT1H30M' -> seconds. Raises ValueError."""
+    value = text.strip()
+    if re.fullmatch(r"\d+", value):
+        return int(value)
+    iso = _ISO_DURATION.match(value.upper())
+    if iso and value.upper() != "P" and value.upper() != "PT":
+        total = sum(float(iso.group(k) or 0) * _SECONDS[k] for k in "dhms")
+        return int(total)
+    parts = _DURATION_PART.findall(value.lower())
+    if parts and "".join(n + u for n, u in parts) == value.lower():
+        return int(sum(float(n) * _SECONDS[u] for n, u in parts))
+    raise ValueError(f"{text!r} is not a duration; give {DURATION_HELP}")
+
+
+def parse_instant(text: str) -> datetime:
+    """ISO 8601 instant -> aware UTC datetime. A missing zone means UTC."""
+    value = text.strip()
+    if "T" not in value:
+        raise ValueError(f"{text!r} is not an ISO 8601 instant like 2026-01-02T03:04:05Z")
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 instant like 2026-01-02T03:04:05.000Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def db_instant(value: datetime) -> str:
+    """Fixed-width, lexicographically sortable UTC text for the store."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_db_instant(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
