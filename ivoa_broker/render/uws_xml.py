@@ -169,7 +169,8 @@ def error_votable(job: Job) -> bytes:
     """The DALI error document served at ``{job}/error``: a VOTable 1.4 whose
     ``RESOURCE type="results"`` holds ``INFO name="QUERY_STATUS" value="ERROR"``.
 
-    The detail text, if any, follows in a second ``INFO name="DETAIL"``.
+    Then ``INFO name="ERROR_TYPE"`` (``value`` ``fatal`` or ``transient``) and,
+    if the error has detail text, ``INFO name="DETAIL" value=""`` holding it.
     Raises ``ValueError`` when the job has no error (the service answers 404).
     """
     if job.error is None:
@@ -182,9 +183,12 @@ def error_votable(job: Job) -> bytes:
     status.set("name", "QUERY_STATUS")
     status.set("value", "ERROR")
     status.text = xml_safe(job.error.message)
+    error_type = etree.SubElement(resource, qname(VOTABLE_NS, "INFO"))
+    error_type.set("name", "ERROR_TYPE")
+    error_type.set("value", job.error.type)
     if job.error.detail is not None:
         detail = etree.SubElement(resource, qname(VOTABLE_NS, "INFO"))
         detail.set("name", "DETAIL")
-        detail.set("value", job.error.type)
+        detail.set("value", "")
         detail.text = xml_safe(job.error.detail)
     return to_bytes(votable)
