@@ -1,0 +1,130 @@
+"""Waiting for phases without timed assertions: poll ``status_many`` until a deadline.
+
+``WakeSignal`` is a ``deps.wake`` callable that records which native ids an
+adapter woke and lets a waiter sleep until the next wake (or a short poll
+interval), so event-driven adapters are observed promptly and polled ones are
+still polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+from ivoa_broker.protocol import Adapter, CallContext, Handle, Phase, Status
+
+__all__ = [
+    "TERMINAL",
+    "PhaseTimeout",
+    "WakeSignal",
+    "assert_monotonic",
+    "phase_rank",
+    "wait_for_phase",
+]
+
+TERMINAL = frozenset({Phase.COMPLETED, Phase.ERROR, Phase.ABORTED})
+
+_RANK = {
+    Phase.PENDING: 0,
+    Phase.QUEUED: 1,
+    Phase.HELD: 1,
+    Phase.EXECUTING: 2,
+    Phase.SUSPENDED: 2,
+    Phase.COMPLETED: 3,
+    Phase.ERROR: 3,
+    Phase.ABORTED: 3,
+    Phase.ARCHIVED: 4,
+}
+
+
+def phase_rank(phase: Phase) -> int | None:
+    """Order of phases (UWS); ``None`` for UNKNOWN, which is not a rung."""
+    return _RANK.get(phase)
+
+
+def assert_monotonic(history: Iterable[Status]) -> None:
+    """Phases only move forward; a terminal phase never changes (UNKNOWN ignored)."""
+    last: Status | None = None
+    for status in history:
+        rank = phase_rank(status.phase)
+        if rank is None:
+            continue
+        if last is not None:
+            last_rank = phase_rank(last.phase)
+            assert last_rank is not None
+            if last.phase in TERMINAL and status.phase != last.phase:
+                raise AssertionError(f"terminal phase {last.phase} changed to {status.phase}")
+            if rank < last_rank:
+                raise AssertionError(f"phase went back from {last.phase} to {status.phase}")
+        last = status
+
+
+class WakeSignal:
+    """A ``deps.wake`` implementation for tests: ``AdapterDeps(..., wake=signal)``."""
+
+    def __init__(self) -> None:
+        self.woken: list[str] = []
+        self._event = asyncio.Event()
+
+    def __call__(self, native_id: str) -> None:
+        self.woken.append(native_id)
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Sleep until the next wake or ``timeout`` seconds; ``True`` if woken."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        woken = self._event.is_set()
+        self._event.clear()
+        return woken
+
+
+class PhaseTimeout(AssertionError):
+    """The wanted phase was not reached within the deadline."""
+
+
+async def wait_for_phase(
+    adapter: Adapter,
+    handle: Handle,
+    phases: Iterable[Phase],
+    *,
+    ctx: CallContext,
+    max_wait: float,
+    wake: WakeSignal | None = None,
+    interval: float = 0.1,
+) -> list[Status]:
+    """Poll ``status_many([handle])`` until its phase is one of ``phases``.
+
+    Returns every status observed (the last one is in ``phases``). Raises
+    :class:`PhaseTimeout` after ``max_wait`` seconds, or as soon as the task
+    reaches a terminal phase that is not wanted. Between polls it sleeps
+    ``interval`` seconds, or less when the adapter fires ``wake``.
+    """
+    wanted = frozenset(phases)
+    history: list[Status] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_wait
+    while True:
+        found = await adapter.status_many([handle], ctx)
+        status = found.get(handle.native_id)
+        if status is not None:
+            history.append(status)
+            if status.phase in wanted:
+                return history
+            if status.phase in TERMINAL:
+                raise PhaseTimeout(
+                    f"{handle.native_id} ended {status.phase} ({status.native_state!r}, "
+                    f"exit {status.exit_code}, {status.message!r}), wanted {sorted(wanted)}"
+                )
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            seen = [s.phase.value for s in history] or "nothing (handle omitted)"
+            raise PhaseTimeout(
+                f"{handle.native_id} did not reach {sorted(wanted)} within {max_wait} s; "
+                f"seen: {seen}"
+            )
+        if wake is not None:
+            await wake.wait(min(interval, remaining))
+        else:
+            await asyncio.sleep(min(interval, remaining))
