@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ivoa_broker.protocol import Phase
-from ivoa_broker.records import Job, JobError, JobResult, Parameter
+from ivoa_broker.records import Job, JobError, JobResult, JobSummary, Parameter
 
 #: near "now" so that astropy/ERFA (inside pyvo) never warns about dubious years
 T0 = datetime.now(UTC).replace(microsecond=123456) - timedelta(hours=2)
@@ -106,3 +106,11 @@ def _sample_jobs() -> dict[str, Job]:
 
 
 SAMPLE_JOBS = _sample_jobs()
+
+
+#: job list entries: owner/runId set and unset, an id needing URL quoting
+SUMMARIES = [
+    JobSummary("j-1", Phase.PENDING, T0),
+    JobSummary("j 2", Phase.COMPLETED, T0, run_id=NASTY, owner="alice@example.org"),
+    JobSummary("j-3", Phase.ERROR, T0, owner="bob"),
+]

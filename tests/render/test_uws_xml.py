@@ -26,7 +26,7 @@ from ivoa_broker.render import (
 )
 
 from . import xmlread
-from .samples import JOB_URL, JOBS_URL, NASTY, SAMPLE_JOBS, T0
+from .samples import JOB_URL, JOBS_URL, NASTY, SAMPLE_JOBS, SUMMARIES, T0
 from .xmlread import INSTANT_RE, UWS, XLINK, XSI
 
 JOB_CHILDREN = [
@@ -292,12 +292,6 @@ def test_pyvo_result_hrefs(completed_job: Job) -> None:
 
 
 # ----------------------------------------------------------------- uws:jobs
-
-SUMMARIES = [
-    JobSummary("j-1", Phase.PENDING, T0),
-    JobSummary("j 2", Phase.COMPLETED, T0, run_id=NASTY, owner="alice@example.org"),
-    JobSummary("j-3", Phase.ERROR, T0, owner="bob"),
-]
 
 
 @pytest.mark.parametrize("summaries", [[], SUMMARIES], ids=["empty", "three"])
