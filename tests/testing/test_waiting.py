@@ -1,0 +1,121 @@
+"""Phase waiting helpers: monotonic checks, bounded polling, wake events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from ivoa_broker.protocol import CallContext, Handle, Phase, Status
+from ivoa_broker.testing import PhaseTimeout, WakeSignal, assert_monotonic, wait_for_phase
+
+CTX = CallContext()
+
+
+def st(phase: Phase) -> Status:
+    return Status(phase=phase, native_state=phase.value.lower())
+
+
+def test_monotonic_accepts_forward_and_unknown() -> None:
+    assert_monotonic(
+        [
+            st(Phase.QUEUED),
+            st(Phase.UNKNOWN),
+            st(Phase.EXECUTING),
+            st(Phase.SUSPENDED),
+            st(Phase.COMPLETED),
+            st(Phase.COMPLETED),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "phases",
+    [
+        [Phase.EXECUTING, Phase.QUEUED],
+        [Phase.COMPLETED, Phase.ABORTED],
+        [Phase.ERROR, Phase.UNKNOWN, Phase.EXECUTING],
+    ],
+)
+def test_monotonic_refuses_going_back(phases: list[Phase]) -> None:
+    with pytest.raises(AssertionError):
+        assert_monotonic([st(p) for p in phases])
+
+
+class Scripted:
+    """A minimal adapter whose status_many replays phases (the last one repeats)."""
+
+    def __init__(self, phases: list[Phase | None]) -> None:
+        self.phases = phases
+        self.polls = 0
+
+    async def status_many(
+        self, handles: Sequence[Handle], ctx: CallContext
+    ) -> Mapping[str, Status]:
+        phase = self.phases[min(self.polls, len(self.phases) - 1)]
+        self.polls += 1
+        return {} if phase is None else {handles[0].native_id: st(phase)}
+
+
+HANDLE = Handle(adapter="x", native_id="n1")
+
+
+async def test_wait_returns_history_up_to_wanted_phase() -> None:
+    adapter = Scripted([None, Phase.QUEUED, Phase.EXECUTING, Phase.COMPLETED])
+    history = await wait_for_phase(
+        adapter,
+        HANDLE,
+        {Phase.COMPLETED},
+        ctx=CTX,
+        max_wait=10,
+        interval=0.001,
+    )
+    assert [s.phase for s in history] == [Phase.QUEUED, Phase.EXECUTING, Phase.COMPLETED]
+
+
+async def test_wait_stops_at_unwanted_terminal_phase() -> None:
+    adapter = Scripted([Phase.EXECUTING, Phase.ERROR])
+    with pytest.raises(PhaseTimeout, match="ended ERROR"):
+        await wait_for_phase(
+            adapter,
+            HANDLE,
+            {Phase.COMPLETED},
+            ctx=CTX,
+            max_wait=10,
+            interval=0.001,
+        )
+    assert adapter.polls == 2
+
+
+async def test_wait_gives_up_at_deadline() -> None:
+    adapter = Scripted([Phase.EXECUTING])
+    with pytest.raises(PhaseTimeout, match="did not reach"):
+        await wait_for_phase(
+            adapter,
+            HANDLE,
+            {Phase.COMPLETED},
+            ctx=CTX,
+            max_wait=0.05,
+            interval=0.01,
+        )
+    assert adapter.polls >= 2
+
+
+async def test_wake_cuts_the_sleep_short() -> None:
+    wake = WakeSignal()
+    adapter = Scripted([Phase.EXECUTING, Phase.COMPLETED])
+    loop = asyncio.get_running_loop()
+    loop.call_soon(wake, "n1")
+    # an interval far longer than max_wait would time out without the wake
+    history = await wait_for_phase(
+        adapter,
+        HANDLE,
+        {Phase.COMPLETED},
+        ctx=CTX,
+        max_wait=3600,
+        wake=wake,
+        interval=3600,
+    )
+    assert history[-1].phase == Phase.COMPLETED
+    assert wake.woken == ["n1"]
