@@ -561,6 +561,10 @@ class Adapter(Protocol):
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]: ...
 
+    async def receive_callback(
+        self, handle: Handle, secret: str, fields: Mapping[str, str], files: Mapping[str, bytes]
+    ) -> None: ...
+
 
 class BaseAdapter(ABC):
     """A convenient base with safe defaults. Subclass it and fill the blanks.

@@ -1,0 +1,474 @@
+"""Dispatcher: offers, submit, status polling, deadlines, restarts.
+
+* ``start(job_id)`` asks every eligible adapter for offers concurrently (each
+  with a deadline), submits to the best one, and stores the Handle.
+* One poller per adapter instance calls ``status_many`` for all its live jobs
+  in one batch, every ``poll_interval`` (with jitter) or at once when the
+  adapter calls ``deps.wake``. An instance with no live jobs sleeps on its
+  wake event: nothing polls idle platforms.
+* The reaper sleeps until the earliest execution deadline or destruction time
+  in the store (or until a deadline changes) and enforces it.
+* ``recover()`` re-attaches every live job after a restart and sweeps orphans.
+
+Every adapter call goes through :meth:`Dispatcher._call`: a deadline, and any
+exception that is not an :class:`AdapterError` becomes a :class:`FatalError`,
+so a misbehaving plug-in cannot crash the broker or lose a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from ivoa_broker.config import JobsSection
+from ivoa_broker.errors import BrokerError
+from ivoa_broker.jobs import JobService
+from ivoa_broker.phases import RUNNING, TERMINAL
+from ivoa_broker.protocol import (
+    Adapter,
+    AdapterError,
+    CallContext,
+    ExecutionRequest,
+    FatalError,
+    Handle,
+    NoCapacity,
+    Offer,
+    Phase,
+    ResultRef,
+    Status,
+    TransientError,
+    Unsupported,
+    utcnow,
+)
+from ivoa_broker.records import JobError, JobResult
+from ivoa_broker.requests import parse_request
+from ivoa_broker.store import JobStore, StoredResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SUBMIT_ATTEMPTS = 4
+CALL_TIMEOUT = 60.0
+MAX_BACKOFF = 60.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        jobs: JobService,
+        store: JobStore,
+        adapters: Mapping[str, Adapter],
+        settings: JobsSection,
+    ) -> None:
+        self.jobs = jobs
+        self.store = store
+        self.adapters = dict(adapters)
+        self.settings = settings
+        self._live: dict[str, dict[str, Handle]] = {name: {} for name in self.adapters}
+        self._misses: dict[str, int] = {}
+        self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.adapters}
+        self._deadlines = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._launching: dict[str, asyncio.Task[None]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        jobs.attach(self)
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(self.adapters)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def begin(self) -> None:
+        await self.recover()
+        for name in self.adapters:
+            self._loops.append(asyncio.create_task(self._poll_loop(name), name=f"poll-{name}"))
+        self._loops.append(asyncio.create_task(self._reaper(), name="reaper"))
+
+    async def close(self) -> None:
+        for task in [*self._loops, *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+
+    def wake(self, adapter: str, native_id: str = "") -> None:
+        """For ``AdapterDeps.wake``: poll this adapter now. Thread-safe enough for
+        callbacks on the event loop; adapters in threads must use
+        ``loop.call_soon_threadsafe``."""
+        event = self._wake.get(adapter)
+        if event is not None:
+            event.set()
+
+    def deadlines_changed(self) -> None:
+        self._deadlines.set()
+
+    # ---------------------------------------------------- Executor protocol
+
+    def start(self, job_id: str) -> None:
+        task = asyncio.create_task(self._launch(job_id), name=f"launch-{job_id}")
+        self._launching[job_id] = task
+        task.add_done_callback(lambda _: self._launching.pop(job_id, None))
+
+    async def stop(self, job_id: str) -> None:
+        """Ask the platform to stop the job; the poller collects what is left."""
+        launching = self._launching.get(job_id)
+        if launching is not None:
+            # submit is in flight: let it finish, then it sees cancel_requested
+            await asyncio.wait({launching}, timeout=CALL_TIMEOUT)
+        platform, handle_json = await self.store.handle_of(job_id)
+        if platform is None or handle_json is None or platform not in self.adapters:
+            return
+        handle = replace(Handle.from_json(handle_json), cancel_requested=True)
+        await self.jobs.record_handle(job_id, handle.to_json())
+        self._live[platform][job_id] = handle
+        adapter = self.adapters[platform]
+        try:
+            await self._call(adapter, adapter.cancel(handle, CallContext()))
+        except AdapterError as exc:
+            log.warning("cancel of job %s on %s failed: %s", job_id, platform, exc.message)
+        self.wake(platform)
+
+    async def release(self, job_id: str) -> None:
+        """The job is being destroyed: stop watching it and free the platform
+        (in the background; the Handle is read before the job row goes)."""
+        for live in self._live.values():
+            live.pop(job_id, None)
+        platform, handle_json = await self.store.handle_of(job_id)
+        if platform in self.adapters and handle_json is not None:
+            self._spawn(self._cleanup(platform, Handle.from_json(handle_json)))
+
+    # --------------------------------------------------------------- launch
+
+    async def _launch(self, job_id: str) -> None:
+        job = await self.store.get(job_id)
+        if job is None or job.phase is not Phase.QUEUED:
+            return
+        try:
+            request = parse_request(job_id, job.owner, job.parameters, self.platforms)
+        except BrokerError as exc:
+            await self.jobs.record_error(job_id, JobError("fatal", exc.message))
+            return
+        ctx = CallContext(owner=job.owner, request_id=job_id)
+        offers, refusals = await self.gather_offers(request, ctx)
+        if not offers:
+            reasons = "; ".join(f"{name}: {why}" for name, why in refusals.items())
+            await self.jobs.record_error(
+                job_id, JobError("fatal", f"no platform can run this job ({reasons})")
+            )
+            return
+        await self._submit(job_id, request, offers[0], ctx)
+
+    async def gather_offers(
+        self, request: ExecutionRequest, ctx: CallContext
+    ) -> tuple[list[Offer], dict[str, str]]:
+        """Offers from every eligible adapter, ranked; and why the others made none."""
+        names = [request.platform] if request.platform else list(self.adapters)
+        refusals: dict[str, str] = {}
+
+        async def ask(name: str) -> list[Offer]:
+            adapter = self.adapters[name]
+            static = _static_refusal(adapter, request)
+            if static:
+                refusals[name] = static
+                return []
+            try:
+                found = await self._call(
+                    adapter, adapter.offers(request, ctx), timeout=self.settings.offer_deadline
+                )
+            except AdapterError as exc:
+                refusals[name] = exc.message
+                return []
+            if not found:
+                explain = getattr(adapter, "explain_refusal", None)
+                why = explain(request) if callable(explain) else None
+                refusals[name] = str(why) if why else "no offer for this request"
+            return [replace(o, adapter=name) for o in found]
+
+        results = await asyncio.gather(*(ask(n) for n in names if n in self.adapters))
+        offers = [o for batch in results for o in batch]
+        now = utcnow()
+        offers.sort(key=lambda o: (o.start or now, sum(o.cost.values())))
+        return offers, refusals
+
+    async def _submit(
+        self, job_id: str, request: ExecutionRequest, offer: Offer, ctx: CallContext
+    ) -> None:
+        adapter = self.adapters[offer.adapter]
+        delay = 0.5
+        for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+            try:
+                handle = await self._call(adapter, adapter.submit(request, offer, ctx))
+                break
+            except TransientError as exc:
+                if attempt == SUBMIT_ATTEMPTS:
+                    await self.jobs.record_error(
+                        job_id,
+                        JobError("transient", f"{offer.adapter}: submit failed: {exc.message}"),
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
+            except NoCapacity as exc:
+                await self.jobs.record_phase(
+                    job_id, Phase.HELD, f"{offer.adapter}: {exc.message}; RUN again later"
+                )
+                return
+            except AdapterError as exc:
+                await self.jobs.record_error(
+                    job_id,
+                    JobError(exc.uws_error_type, f"{offer.adapter}: {exc.message}"),
+                )
+                return
+        if not await self.jobs.record_submitted(job_id, offer.adapter, handle.to_json()):
+            # aborted while submitting: stop what we just started
+            handle = replace(handle, cancel_requested=True)
+            await self.jobs.record_handle(job_id, handle.to_json())
+            try:
+                await self._call(adapter, adapter.cancel(handle, ctx))
+            except AdapterError as exc:
+                log.warning("cancel after late submit of %s failed: %s", job_id, exc.message)
+        self._live[offer.adapter][job_id] = handle
+        await self.jobs.record_info(job_id, {"platform": offer.adapter})
+        self.wake(offer.adapter)
+
+    # -------------------------------------------------------------- polling
+
+    async def _poll_loop(self, name: str) -> None:
+        adapter = self.adapters[name]
+        interval = max(adapter.poll_interval.total_seconds(), 0.05)
+        backoff = interval
+        wake = self._wake[name]
+        while True:
+            if not self._live[name]:
+                await wake.wait()
+            else:
+                jitter = random.uniform(0.9, 1.1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), backoff * jitter)
+            wake.clear()
+            if not self._live[name]:
+                continue
+            try:
+                await self.poll(name)
+                backoff = interval
+            except AdapterError as exc:
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                log.warning("polling %s failed (%s); next try in %.1f s", name, exc, backoff)
+                await self._count_misses(name, list(self._live[name]), exc.message)
+            except Exception:  # keep polling whatever happens
+                log.exception("poller of %s failed", name)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def poll(self, name: str) -> None:
+        """One batched status call for every live job of one adapter instance."""
+        adapter = self.adapters[name]
+        live = dict(self._live[name])
+        by_native = {h.native_id: job_id for job_id, h in live.items()}
+        statuses = await self._call(
+            adapter, adapter.status_many(list(live.values()), CallContext())
+        )
+        for native_id, job_id in by_native.items():
+            status = statuses.get(native_id)
+            handle = live[job_id]
+            if status is None:
+                if handle.cancel_requested:
+                    await self._finish(name, job_id, handle, Status(Phase.ABORTED, "gone"))
+                else:
+                    await self._count_misses(
+                        name, [job_id], "the platform no longer knows this task"
+                    )
+                continue
+            await self._apply(name, job_id, handle, status)
+
+    async def _apply(self, name: str, job_id: str, handle: Handle, status: Status) -> None:
+        if status.phase is Phase.UNKNOWN:
+            await self._count_misses(name, [job_id], status.message or "status unknown")
+            return
+        self._misses.pop(job_id, None)
+        if status.endpoint:
+            await self.jobs.record_info(job_id, {"endpoint": status.endpoint})
+        if status.phase in TERMINAL:
+            await self._finish(name, job_id, handle, status)
+        elif status.phase is Phase.EXECUTING:
+            await self.jobs.record_started(job_id, status.started_at or status.observed_at)
+        elif status.phase in (Phase.HELD, Phase.SUSPENDED, Phase.QUEUED):
+            await self.jobs.record_phase(job_id, status.phase, status.message)
+
+    async def _finish(self, name: str, job_id: str, handle: Handle, status: Status) -> None:
+        """Terminal status: collect results, then record the end (results first,
+        so a waiter woken by the phase change already sees them)."""
+        adapter = self.adapters[name]
+        if adapter.capabilities.results:
+            try:
+                refs = await self._call(adapter, adapter.results(handle, CallContext()))
+                await self.store.add_results(job_id, [_stored(r) for r in refs])
+            except AdapterError as exc:
+                log.warning("results of job %s from %s: %s", job_id, name, exc.message)
+        phase = status.phase
+        if phase is Phase.ABORTED and not handle.cancel_requested:
+            phase = Phase.ERROR  # stopped by the platform, not by us
+        info = {"native_state": status.native_state}
+        if status.exit_code is not None:
+            info["exit_code"] = str(status.exit_code)
+        error = None
+        if phase is Phase.ERROR:
+            message = status.message or f"the task failed on {name} ({status.native_state})"
+            error = JobError("fatal", message)
+        await self.jobs.record_end(
+            job_id,
+            phase,
+            ended_at=status.ended_at or status.observed_at,
+            started_at=status.started_at,
+            error=error,
+            info=info,
+        )
+        self._live[name].pop(job_id, None)
+        self._misses.pop(job_id, None)
+
+    async def _count_misses(self, name: str, job_ids: Sequence[str], why: str) -> None:
+        for job_id in job_ids:
+            count = self._misses.get(job_id, 0) + 1
+            self._misses[job_id] = count
+            if count >= self.settings.unknown_threshold:
+                self._live[name].pop(job_id, None)
+                self._misses.pop(job_id, None)
+                await self.jobs.record_error(
+                    job_id,
+                    JobError(
+                        "transient",
+                        f"lost track of the task on {name} after {count} tries: {why}",
+                    ),
+                )
+
+    # --------------------------------------------------------------- reaper
+
+    async def _reaper(self) -> None:
+        while True:
+            self._deadlines.clear()
+            try:
+                await self.reap()
+            except Exception:
+                log.exception("reaper pass failed")
+            upcoming = await self.store.next_deadline()
+            timeout = 3600.0
+            if upcoming is not None:
+                timeout = min(timeout, max((upcoming - utcnow()).total_seconds(), 0.0) + 0.01)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deadlines.wait(), timeout)
+
+    async def reap(self) -> None:
+        now = utcnow()
+        for job_id in await self.store.overrun(now):
+            job = await self.store.get(job_id)
+            seconds = job.execution_duration if job else 0
+            await self.jobs.stop(
+                job_id,
+                "execution duration exceeded",
+                JobError("fatal", f"execution duration of {seconds} s exceeded; job aborted"),
+            )
+        for job_id in await self.store.expired(now):
+            await self.jobs.destroy(job_id, archive=self.settings.destruction == "archive")
+
+    # ------------------------------------------------------------- recovery
+
+    async def recover(self) -> None:
+        """After a restart: re-attach live jobs, relaunch unsubmitted ones, sweep orphans."""
+        for live in await self.store.live_jobs(RUNNING):
+            if live.handle is None:
+                if live.phase is Phase.QUEUED and not live.cancel_requested:
+                    self.start(live.job_id)
+                continue
+            if live.platform not in self.adapters:
+                await self.jobs.record_error(
+                    live.job_id,
+                    JobError(
+                        "fatal",
+                        f"platform {live.platform!r} is not available after a broker restart; "
+                        "the job's state on it is unknown",
+                    ),
+                )
+                continue
+            self._live[live.platform][live.job_id] = Handle.from_json(live.handle)
+        for name in self.adapters:
+            if self._live[name]:
+                self.wake(name)
+            self._spawn(self._sweep(name))
+
+    async def _sweep(self, name: str) -> None:
+        adapter = self.adapters[name]
+        try:
+            native = await self._call(adapter, adapter.list_native(CallContext()))
+        except Unsupported:
+            return
+        except AdapterError as exc:
+            log.warning("orphan sweep of %s failed: %s", name, exc.message)
+            return
+        known = await self.store.job_ids(native.values())
+        for native_id, job_id in native.items():
+            if job_id not in known:
+                log.info("removing orphan %s (job %s) from %s", native_id, job_id, name)
+                try:
+                    await self._call(
+                        adapter, adapter.cleanup(Handle(name, native_id), CallContext())
+                    )
+                except AdapterError as exc:
+                    log.warning("orphan %s on %s not removed: %s", native_id, name, exc.message)
+
+    async def _cleanup(self, platform: str, handle: Handle) -> None:
+        adapter = self.adapters[platform]
+        job_id = handle.native_id
+        delay = 1.0
+        for _ in range(5):
+            try:
+                await self._call(adapter, adapter.cleanup(handle, CallContext()))
+                return
+            except TransientError:
+                await asyncio.sleep(delay)
+                delay *= 2
+            except AdapterError as exc:
+                log.warning("cleanup of job %s on %s: %s", job_id, platform, exc.message)
+                return
+
+    # -------------------------------------------------------------- helpers
+
+    async def _call(self, adapter: Adapter, call: Awaitable[T], timeout: float = CALL_TIMEOUT) -> T:
+        try:
+            return await asyncio.wait_for(call, timeout)
+        except AdapterError:
+            raise
+        except TimeoutError:
+            raise TransientError(f"{adapter.name} did not answer within {timeout:g} s") from None
+        except Exception as exc:
+            log.exception("adapter %s raised an unexpected exception", adapter.name)
+            raise FatalError(f"{adapter.name} failed unexpectedly ({type(exc).__name__})") from exc
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _static_refusal(adapter: Adapter, request: ExecutionRequest) -> str | None:
+    caps = adapter.capabilities
+    if request.kind not in caps.kinds:
+        return f"does not run {request.kind} tasks"
+    if request.image and not caps.images:
+        return f"cannot run container images (image={request.image!r})"
+    if request.resources.gpus and not caps.gpus:
+        return f"has no GPUs (gpus={request.resources.gpus})"
+    limit = caps.max_walltime_seconds
+    if limit and request.resources.walltime_seconds and request.resources.walltime_seconds > limit:
+        return f"runs tasks for at most {timedelta(seconds=limit)}"
+    return None
+
+
+def _stored(ref: ResultRef) -> StoredResult:
+    return StoredResult(
+        JobResult(id=ref.id, mime_type=ref.mime_type, size=ref.size, href=ref.url),
+        path=str(ref.path) if ref.path is not None else None,
+    )

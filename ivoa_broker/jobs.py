@@ -1,0 +1,351 @@
+"""JobService: the only writer of jobs, and the place the phase rules are applied.
+
+Routes call it with the caller's owner; the dispatcher calls its ``record_*``
+methods with what platforms report. Every phase change goes through
+:meth:`JobService._move` (compare-and-set in the store) and wakes the job's
+waiters through :class:`ChangeEvents`: WAIT is woken by an event, never by
+polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from ivoa_broker.config import JobsSection
+from ivoa_broker.errors import BadRequest, Forbidden, JobNotFound
+from ivoa_broker.phases import BLOCKING, TERMINAL, Action, allowed, can_move
+from ivoa_broker.protocol import Phase, utcnow
+from ivoa_broker.records import Job, JobError, JobSummary, Parameter
+from ivoa_broker.requests import check_parameters
+from ivoa_broker.store import JobStore
+from ivoa_broker.units import parse_duration
+
+
+class Executor(Protocol):
+    """What the job service needs from the dispatcher."""
+
+    @property
+    def platforms(self) -> list[str]: ...
+
+    def start(self, job_id: str) -> None: ...
+
+    async def stop(self, job_id: str) -> None: ...
+
+    async def release(self, job_id: str) -> None: ...
+
+    def deadlines_changed(self) -> None: ...
+
+
+class ChangeEvents:
+    """One asyncio.Event per watched job, set and dropped on every change."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def watch(self, job_id: str) -> asyncio.Event:
+        event = self._events.get(job_id)
+        if event is None:
+            event = self._events[job_id] = asyncio.Event()
+        return event
+
+    def fire(self, job_id: str) -> None:
+        event = self._events.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+
+class JobService:
+    def __init__(self, store: JobStore, settings: JobsSection) -> None:
+        self.store = store
+        self.settings = settings
+        self.events = ChangeEvents()
+        self._executor: Executor | None = None
+
+    def attach(self, executor: Executor) -> None:
+        self._executor = executor
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            raise RuntimeError("JobService used before a dispatcher was attached")
+        return self._executor
+
+    # ------------------------------------------------------------ client side
+
+    async def create(
+        self,
+        owner: str | None,
+        parameters: Sequence[Parameter],
+        *,
+        run_id: str | None = None,
+        execution_duration: int | None = None,
+        destruction: datetime | None = None,
+        run: bool = False,
+    ) -> Job:
+        """Validate everything first, then store: a refused request leaves no job."""
+        check_parameters(parameters, self.executor.platforms)
+        if run_id is not None and len(run_id) > 256:
+            raise BadRequest("RUNID is longer than 256 characters")
+        now = utcnow()
+        runtime = _runtime_of(parameters)
+        duration = self._clamp_duration(
+            execution_duration
+            if execution_duration is not None
+            else runtime or self.settings.default_execution_duration
+        )
+        job = Job(
+            job_id=str(uuid.uuid4()),
+            owner=owner,
+            phase=Phase.PENDING,
+            creation_time=now,
+            run_id=run_id,
+            execution_duration=duration,
+            destruction=self._clamp_destruction(
+                destruction or now + timedelta(seconds=self.settings.default_destruction), now
+            ),
+            parameters=tuple(parameters),
+        )
+        await self.store.insert(job)
+        self.executor.deadlines_changed()
+        if run:
+            await self._run(job.job_id, Phase.PENDING)
+            return await self._load(job.job_id)
+        return job
+
+    async def get(self, job_id: str, owner: str | None) -> Job:
+        job = await self.store.get(job_id)
+        if job is None or job.owner != owner:
+            raise JobNotFound(f"no job {job_id!r}")
+        return job
+
+    async def check_owner(self, job_id: str, owner: str | None) -> None:
+        exists, job_owner = await self.store.owner_of(job_id)
+        if not exists or job_owner != owner:
+            raise JobNotFound(f"no job {job_id!r}")
+
+    async def list(
+        self,
+        owner: str | None,
+        *,
+        phases: Collection[Phase] | None = None,
+        after: datetime | None = None,
+        last: int | None = None,
+    ) -> list[JobSummary]:
+        return await self.store.list_jobs(
+            owner, phases=phases, after=after, last=last, limit=self.settings.list_limit
+        )
+
+    async def wait(
+        self, job_id: str, owner: str | None, timeout: float, phase: Phase | None
+    ) -> Job:
+        """UWS blocking GET: return when the phase changes, or after ``timeout``.
+
+        Returns at once if the job is not in a blocking phase, or not in
+        ``phase`` when one is given (UWS 1.1 §2.2.1.2).
+        """
+        event = self.events.watch(job_id)
+        job = await self.get(job_id, owner)
+        if timeout <= 0 or job.phase not in BLOCKING or (phase and job.phase != phase):
+            return job
+        try:
+            await asyncio.wait_for(event.wait(), min(timeout, self.settings.wait_cap))
+        except TimeoutError:
+            return job
+        return await self.get(job_id, owner)
+
+    async def run(self, job_id: str, owner: str | None) -> None:
+        job = await self.get(job_id, owner)
+        if not allowed(Action.RUN, job.phase):
+            raise Forbidden(f"job {job_id} is {job.phase}; RUN is only allowed in PENDING or HELD")
+        await self._run(job_id, job.phase)
+
+    async def abort(self, job_id: str, owner: str | None) -> None:
+        job = await self.get(job_id, owner)
+        if job.phase in TERMINAL or job.phase is Phase.ARCHIVED:
+            raise Forbidden(f"job {job_id} is already {job.phase}; nothing to abort")
+        await self.stop(job_id, "aborted at the owner's request")
+
+    async def delete(self, job_id: str, owner: str | None) -> None:
+        """Stop the job if it runs, free the platform, then forget it."""
+        await self.check_owner(job_id, owner)
+        await self.destroy(job_id, archive=False)
+
+    async def set_parameters(
+        self, job_id: str, owner: str | None, updates: Sequence[Parameter]
+    ) -> None:
+        job = await self.get(job_id, owner)
+        if not allowed(Action.SET_PARAMETERS, job.phase):
+            raise Forbidden(f"job {job_id} is {job.phase}; parameters change only in PENDING")
+        names = {p.name for p in updates}
+        merged = tuple(p for p in job.parameters if p.name not in names) + tuple(updates)
+        check_parameters(merged, self.executor.platforms)
+        if not await self.store.move(job_id, [Phase.PENDING], Phase.PENDING, parameters=merged):
+            raise Forbidden(f"job {job_id} left PENDING; parameters unchanged")
+        self.events.fire(job_id)
+
+    async def set_execution_duration(self, job_id: str, owner: str | None, seconds: int) -> int:
+        job = await self.get(job_id, owner)
+        if not allowed(Action.SET_DURATION, job.phase):
+            raise Forbidden(f"job {job_id} is {job.phase}; its execution duration is final")
+        chosen = self._clamp_duration(seconds)
+        fields: dict[str, Any] = {"execution_duration": chosen}
+        if job.start_time is not None and job.phase in (Phase.EXECUTING, Phase.SUSPENDED):
+            fields["run_deadline"] = job.start_time + timedelta(seconds=chosen) if chosen else None
+        await self.store.update(job_id, **fields)
+        self.executor.deadlines_changed()
+        self.events.fire(job_id)
+        return chosen
+
+    async def set_destruction(self, job_id: str, owner: str | None, when: datetime) -> datetime:
+        job = await self.get(job_id, owner)
+        if not allowed(Action.SET_DESTRUCTION, job.phase):
+            raise Forbidden(f"job {job_id} is {job.phase}; its destruction time is final")
+        chosen = self._clamp_destruction(when, utcnow())
+        await self.store.update(job_id, destruction=chosen)
+        self.executor.deadlines_changed()
+        self.events.fire(job_id)
+        return chosen
+
+    # ---------------------------------------------------------- system side
+
+    async def stop(self, job_id: str, reason: str, error: JobError | None = None) -> None:
+        """Abort a job (owner's request or the system): stop the platform work first.
+
+        ``error`` is set for system aborts (duration overrun), so clients see why
+        in the errorSummary; an owner's abort carries only the reason in jobInfo.
+        """
+        await self.store.update(job_id, cancel_requested=True)
+        await self.executor.stop(job_id)
+        fields: dict[str, Any] = {"end_time": utcnow(), "run_deadline": None}
+        if error is not None:
+            fields["error"] = error
+        fields["job_info"] = await self._info(job_id, {"abort_reason": reason})
+        await self._move(job_id, Phase.ABORTED, **fields)
+
+    async def destroy(self, job_id: str, *, archive: bool) -> None:
+        """Destruction: abort if running, free the platform, then archive or delete."""
+        job = await self.store.get(job_id)
+        if job is None:
+            return
+        if job.phase not in TERMINAL and job.phase is not Phase.ARCHIVED:
+            await self.stop(job_id, "destruction time reached")
+        await self.executor.release(job_id)
+        if archive:
+            await self.store.drop_results(job_id)
+            await self._move(job_id, Phase.ARCHIVED, destruction=None, run_deadline=None)
+        else:
+            await self.store.delete(job_id)
+            self.events.fire(job_id)
+
+    async def record_submitted(self, job_id: str, platform: str, handle: str) -> bool:
+        """The platform accepted the job. False if the job was aborted meanwhile."""
+        return await self.store.move(
+            job_id, [Phase.QUEUED], Phase.QUEUED, platform=platform, handle=handle
+        )
+
+    async def record_handle(self, job_id: str, handle: str) -> None:
+        await self.store.update(job_id, handle=handle)
+
+    async def record_started(self, job_id: str, started_at: datetime) -> None:
+        job = await self._load(job_id)
+        deadline = (
+            started_at + timedelta(seconds=job.execution_duration)
+            if job.execution_duration
+            else None
+        )
+        if await self._move(job_id, Phase.EXECUTING, start_time=started_at, run_deadline=deadline):
+            self.executor.deadlines_changed()
+
+    async def record_phase(self, job_id: str, phase: Phase, message: str | None) -> None:
+        """HELD / SUSPENDED / back to QUEUED or EXECUTING."""
+        info = await self._info(job_id, {"platform_message": message or ""})
+        await self._move(job_id, phase, job_info=info)
+
+    async def record_end(
+        self,
+        job_id: str,
+        phase: Phase,
+        *,
+        ended_at: datetime,
+        started_at: datetime | None = None,
+        error: JobError | None = None,
+        info: dict[str, str] | None = None,
+    ) -> bool:
+        job = await self._load(job_id)
+        fields: dict[str, Any] = {"end_time": ended_at, "run_deadline": None}
+        if job.start_time is None:
+            fields["start_time"] = started_at or ended_at
+        if error is not None:
+            fields["error"] = error
+        if info:
+            fields["job_info"] = {**job.job_info, **info}
+        return await self._move(job_id, phase, **fields)
+
+    async def record_error(self, job_id: str, error: JobError) -> bool:
+        """The broker could not run the job (no platform, submit failed)."""
+        return await self._move(
+            job_id, Phase.ERROR, error=error, end_time=utcnow(), run_deadline=None
+        )
+
+    async def record_info(self, job_id: str, info: dict[str, str]) -> None:
+        job = await self._load(job_id)
+        if any(job.job_info.get(k) != v for k, v in info.items()):
+            await self.store.update(job_id, job_info={**job.job_info, **info})
+            self.events.fire(job_id)
+
+    # -------------------------------------------------------------- helpers
+
+    async def _run(self, job_id: str, current: Phase) -> None:
+        if not await self.store.move(
+            job_id, [current], Phase.QUEUED, error=None, cancel_requested=False
+        ):
+            raise Forbidden(f"job {job_id} changed phase meanwhile; RUN not applied")
+        self.events.fire(job_id)
+        self.executor.start(job_id)
+
+    async def _move(self, job_id: str, phase: Phase, **fields: Any) -> bool:
+        """Move to ``phase`` if the transition table allows it from where the job is."""
+        job = await self.store.get(job_id)
+        if job is None or not can_move(job.phase, phase):
+            return False
+        moved = await self.store.move(job_id, [job.phase], phase, **fields)
+        if moved:
+            self.events.fire(job_id)
+        return moved
+
+    async def _load(self, job_id: str) -> Job:
+        job = await self.store.get(job_id)
+        if job is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return job
+
+    async def _info(self, job_id: str, extra: dict[str, str]) -> dict[str, str]:
+        job = await self.store.get(job_id)
+        base = dict(job.job_info) if job else {}
+        return {**base, **{k: v for k, v in extra.items() if v}}
+
+    def _clamp_duration(self, seconds: int) -> int:
+        if seconds < 0:
+            raise BadRequest(f"EXECUTIONDURATION must be >= 0 seconds; got {seconds}")
+        cap = self.settings.max_execution_duration
+        if cap and (seconds == 0 or seconds > cap):
+            return cap
+        return seconds
+
+    def _clamp_destruction(self, when: datetime, now: datetime) -> datetime:
+        latest = now + timedelta(seconds=self.settings.max_destruction)
+        return min(when, latest)
+
+
+def _runtime_of(parameters: Sequence[Parameter]) -> int | None:
+    for p in parameters:
+        if p.name == "runtime":
+            return parse_duration(p.value)
+    return None

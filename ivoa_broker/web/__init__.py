@@ -1,0 +1,1 @@
+"""HTTP layer: Starlette routes that parse, authorise, call services and render."""

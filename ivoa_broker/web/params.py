@@ -1,0 +1,59 @@
+"""Reading UWS parameters: query string plus urlencoded or multipart body.
+
+Names are case-insensitive (DALI), so they are folded to lower case here, once.
+Values are kept as sent. Bodies are bounded.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from ivoa_broker.errors import BadRequest, PayloadTooLarge
+
+MAX_BODY = 1024 * 1024
+MAX_FIELDS = 1024
+
+
+async def read_params(request: Request, *, include_query: bool = True) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    if include_query:
+        pairs.extend((k.lower(), v) for k, v in request.query_params.multi_items())
+    if request.method != "POST":
+        return pairs
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise PayloadTooLarge(f"request body is {length} bytes; at most {MAX_BODY}")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
+        raise BadRequest(
+            f"unsupported Content-Type {ctype!r}; send application/x-www-form-urlencoded "
+            "or multipart/form-data"
+        )
+    if ctype == "":
+        return pairs
+    try:
+        form = await request.form(
+            max_files=0 if ctype != "multipart/form-data" else 16, max_fields=MAX_FIELDS
+        )
+    except Exception as exc:  # python-multipart raises several types
+        raise BadRequest(f"cannot read the form body: {exc}") from None
+    try:
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                raise BadRequest(
+                    f"parameter {key!r} is a file upload; inline uploads are not supported, "
+                    "pass the data by URL (parameter 'input')"
+                )
+            pairs.append((key.lower(), value))
+    finally:
+        await form.close()
+    return pairs
+
+
+def single(pairs: list[tuple[str, str]], name: str) -> str | None:
+    """The one value of ``name`` (lower case), or None; BadRequest if repeated."""
+    values = [v for k, v in pairs if k == name]
+    if len(values) > 1:
+        raise BadRequest(f"{name.upper()} given {len(values)} times; give it once")
+    return values[0] if values else None

@@ -1,0 +1,81 @@
+"""VOSI 1.1: /availability (a real check of store and adapters) and /capabilities."""
+
+from __future__ import annotations
+
+import asyncio
+from email.utils import format_datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ivoa_broker.protocol import Health
+from ivoa_broker.render import (
+    availability_json,
+    availability_xml,
+    capabilities_json,
+    capabilities_xml,
+    standard_capabilities,
+)
+from ivoa_broker.web.context import Broker, broker
+from ivoa_broker.web.negotiate import document
+
+HEALTH_DEADLINE = 3.0
+
+
+async def check_availability(b: Broker) -> tuple[bool, list[str]]:
+    """Available when the store answers and at least one adapter is healthy."""
+    notes: list[str] = []
+    store_ok = await b.store.ping()
+    if not store_ok:
+        notes.append(f"the job store {b.store.path} does not answer")
+
+    async def health(name: str) -> tuple[str, Health]:
+        adapter = b.dispatcher.adapters[name]
+        try:
+            return name, await asyncio.wait_for(adapter.health(), HEALTH_DEADLINE)
+        except TimeoutError:
+            return name, Health(False, f"no answer within {HEALTH_DEADLINE:g} s")
+        except Exception as exc:  # a broken plug-in is reported, not fatal
+            return name, Health(False, f"{type(exc).__name__}: {exc}")
+
+    results = await asyncio.gather(*(health(n) for n in b.dispatcher.adapters))
+    healthy = [name for name, h in results if h.ok]
+    for name, h in results:
+        if not h.ok:
+            notes.append(f"platform {name} is down: {h.message or 'unhealthy'}")
+    if not results:
+        notes.append("no platform is configured and running")
+    for problem in b.problems:
+        notes.append(f"platform {problem.instance} not started: {problem.message}")
+    for plugin in b.plugins.values():
+        if not plugin.ok:
+            notes.append(f"plug-in {plugin.name} is broken: {plugin.error}")
+    available = store_ok and bool(healthy)
+    if available:
+        notes.insert(0, f"accepting jobs on {', '.join(healthy)}")
+    return available, notes
+
+
+async def availability(request: Request) -> Response:
+    b = broker(request)
+    available, notes = await check_availability(b)
+    return document(
+        request,
+        lambda: availability_xml(available, notes, b.started),
+        lambda: availability_json(available, notes, b.started),
+    )
+
+
+async def capabilities(request: Request) -> Response:
+    b = broker(request)
+    specs = standard_capabilities(b.base_url(request), b.jobs_url(request))
+    response = document(request, lambda: capabilities_xml(specs), lambda: capabilities_json(specs))
+    response.headers["Last-Modified"] = format_datetime(b.started, usegmt=True)
+    return response
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/availability", availability, methods=["GET"]),
+    Route("/capabilities", capabilities, methods=["GET"], name="capabilities"),
+]
