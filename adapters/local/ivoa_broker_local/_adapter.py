@@ -1,0 +1,699 @@
+"""The ``local`` adapter: batch jobs as supervised processes on the broker's machine.
+
+Each job runs under its own supervisor (:mod:`ivoa_broker_local._runner`), the
+leader of a new session, in ``<work_dir>/<native_id>/`` (see
+:mod:`ivoa_broker_local._jobdir`). Everything the adapter knows about a job is
+in that directory and in the Handle, so a fresh instance (after a broker
+restart, even after SIGKILL) finds every job again.
+
+Contract choices (see also the README):
+
+* **Invalid requests** (an executable that is not on ``PATH`` or not
+  executable, a relative path, resources above the maxima) are refused by
+  ``offers`` (``[]``, with the reason from :meth:`LocalAdapter.explain_refusal`)
+  and by ``submit`` as :class:`InvalidRequest`, before any side effect.
+* **Events**: the end of every supervisor this instance started or has seen
+  running is watched through a pidfd; ``deps.wake(native_id)`` is called at
+  once. ``poll_interval`` is only a slow fallback.
+* **Capacity**: ``submit`` raises :class:`NoCapacity` once ``max_jobs`` jobs
+  known to this instance are running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import shutil
+import signal
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ivoa_broker.protocol import (
+    API_VERSION,
+    JSON,
+    AdapterConfig,
+    AdapterDeps,
+    BaseAdapter,
+    CallContext,
+    Capabilities,
+    ExecutionRequest,
+    FatalError,
+    Handle,
+    Health,
+    InvalidRequest,
+    NoCapacity,
+    NotFound,
+    Offer,
+    Resources,
+    ResultRef,
+    Status,
+    deadline_after,
+    utcnow,
+)
+
+from ._config import LocalConfig
+from ._jobdir import JobDir, RunnerRecord, is_native_id, native_id_for, tail
+from ._procs import ProcIdentity, find_session_leader, identify, is_alive, kill_session
+from ._results import list_results
+from ._runner import JOB_ID_ENV, OUTPUT_DIR_ENV, write_json_atomic
+from ._spawn import launch, runner_marker
+from ._states import (
+    RUNNING,
+    STATE_MAP,
+    Ending,
+    Limits,
+    describe_exit,
+    describe_vanished,
+    human_bytes,
+)
+from ._watch import ExitWatcher
+
+__all__ = ["LocalAdapter"]
+
+log = logging.getLogger(__name__)
+
+#: how long an offer stays valid
+OFFER_TTL_SECONDS = 60.0
+#: after SIGTERM plus the grace period, how long the supervisor gets to finish
+#: its own SIGKILL escalation before the adapter kills its whole session
+ESCALATION_MARGIN_SECONDS = 5.0
+#: how long cleanup waits for killed processes to be gone before deleting files
+CLEANUP_WAIT_SECONDS = 10.0
+
+
+def _job_marker(job_id: str) -> bytes:
+    return f"{JOB_ID_ENV}={job_id}".encode()
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+class LocalAdapter(BaseAdapter):
+    """Runs batch commands on this machine; see the module docstring."""
+
+    plugin = "local"
+    api_version = API_VERSION
+    config_model = LocalConfig
+    capabilities = Capabilities(
+        kinds=frozenset({"batch"}),
+        images=False,
+        gpus=False,
+        logs=True,
+        results=True,
+        adopt=True,
+    )
+    state_map = STATE_MAP
+    poll_interval = timedelta(seconds=3)
+
+    def __init__(self, name: str, config: AdapterConfig, deps: AdapterDeps) -> None:
+        cfg = (
+            config
+            if isinstance(config, LocalConfig)
+            else LocalConfig.model_validate(config.model_dump())
+        )
+        super().__init__(name, cfg, deps)
+        self.cfg = cfg
+        self.work_dir = Path(cfg.work_dir if cfg.work_dir is not None else deps.data_dir)
+        self.work_dir = self.work_dir.absolute()
+        self._python = self._find_python(cfg.python)
+        self._watcher = ExitWatcher(self._on_exit)
+        self._ended: dict[str, asyncio.Event] = {}
+        self._active: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def _find_python(python: str | None) -> str:
+        if python is None:
+            return sys.executable
+        found = shutil.which(python)
+        if found is None:
+            raise ValueError(f"local adapter: python interpreter {python!r} not found")
+        return os.path.abspath(found)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> LocalAdapter:
+        await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop watching; running jobs are left running (they outlive the broker)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._watcher.close()
+
+    async def health(self) -> Health:
+        def probe() -> Health:
+            try:
+                self.work_dir.mkdir(parents=True, exist_ok=True)
+                probe = self.work_dir / f".health-{uuid.uuid4().hex}"
+                probe.write_bytes(b"ok")
+                probe.unlink()
+            except OSError as exc:
+                return Health(ok=False, message=f"work dir {self.work_dir} is not writable: {exc}")
+            return Health(ok=True, message=f"work dir {self.work_dir} is writable")
+
+        return await asyncio.to_thread(probe)
+
+    # --------------------------------------------------------------------- offers
+
+    def _job_path_env(self, request: ExecutionRequest) -> str:
+        if "PATH" in request.env:
+            return request.env["PATH"]
+        if "PATH" in self.cfg.pass_env and "PATH" in os.environ:
+            return os.environ["PATH"]
+        return os.defpath
+
+    def _executable_problem(self, request: ExecutionRequest) -> str | None:
+        cmd = request.command[0]
+        if not cmd:
+            return "the command is empty"
+        if "/" in cmd:
+            if not os.path.isabs(cmd):
+                return (
+                    f"the command {cmd!r} is a relative path; give an absolute path or a "
+                    "program name found on PATH"
+                )
+            if not os.path.isfile(cmd):
+                return f"the command {cmd!r} does not exist on this machine"
+            if not os.access(cmd, os.X_OK):
+                return f"the command {cmd!r} is not executable"
+            return None
+        if shutil.which(cmd, path=self._job_path_env(request)) is None:
+            return f"the command {cmd!r} was not found on PATH on this machine"
+        return None
+
+    def explain_refusal(self, request: ExecutionRequest) -> str | None:
+        """Why this adapter cannot run ``request``, in words for the user; ``None`` if it can.
+
+        Cheap and side-effect free: ``offers`` returns ``[]`` exactly when this
+        returns a reason, and ``submit`` raises ``InvalidRequest`` with it.
+        """
+        res = request.resources
+        if request.kind != "batch":
+            return (
+                f"the local adapter runs batch jobs only (kind={request.kind!r}); "
+                "choose a platform that runs interactive sessions"
+            )
+        if request.image:
+            return (
+                f"the local adapter cannot run container images (image={request.image!r}); "
+                "choose a platform that runs containers"
+            )
+        if request.notebook:
+            return (
+                f"the local adapter cannot open notebooks (notebook={request.notebook!r}); "
+                "choose a platform that runs interactive sessions"
+            )
+        if res.gpus > 0:
+            return f"the local adapter has no GPUs (gpus={res.gpus} requested)"
+        if not request.command:
+            return "the local adapter needs a command to run, and none was given"
+        max_cores = self.cfg.effective_max_cores()
+        if res.cores is not None and res.cores <= 0:
+            return f"cores must be positive (cores={res.cores})"
+        if res.cores is not None and res.cores > max_cores:
+            return (
+                f"the job asks for {res.cores:g} cores; the local platform allows at most "
+                f"{max_cores:g} per job"
+            )
+        max_memory = self.cfg.effective_max_memory()
+        if res.memory_bytes is not None and res.memory_bytes <= 0:
+            return f"memory must be positive (memory_bytes={res.memory_bytes})"
+        if res.memory_bytes is not None and res.memory_bytes > max_memory:
+            return (
+                f"the job asks for {human_bytes(res.memory_bytes)} of memory; the local "
+                f"platform allows at most {human_bytes(max_memory)} per job"
+            )
+        if res.walltime_seconds is not None and res.walltime_seconds <= 0:
+            return f"walltime must be positive (walltime_seconds={res.walltime_seconds})"
+        if res.disk_bytes is not None:
+            free = self._free_disk()
+            if free is not None and res.disk_bytes > free:
+                return (
+                    f"the job asks for {human_bytes(res.disk_bytes)} of disk; "
+                    f"{human_bytes(free)} is free in the local work directory"
+                )
+        return self._executable_problem(request)
+
+    def _free_disk(self) -> int | None:
+        probe = self.work_dir
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            st = os.statvfs(probe)
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
+
+    def _grant(self, request: ExecutionRequest) -> tuple[Resources, Limits]:
+        """What a job gets, and the rlimits that enforce it (see the README)."""
+        res = request.resources
+        cores = float(res.cores) if res.cores is not None else 1.0
+        memory = res.memory_bytes if res.memory_bytes is not None else self.cfg.default_memory_bytes
+        cpu = math.ceil(res.walltime_seconds * cores) if res.walltime_seconds is not None else None
+        granted = Resources(
+            cores=cores,
+            memory_bytes=memory,
+            gpus=0,
+            walltime_seconds=res.walltime_seconds,
+            disk_bytes=res.disk_bytes,
+        )
+        return granted, Limits(memory_bytes=memory, cpu_seconds=cpu)
+
+    async def offers(self, request: ExecutionRequest, ctx: CallContext) -> list[Offer]:
+        """One best-effort offer to start now, or ``[]`` (see :meth:`explain_refusal`)."""
+        if self.explain_refusal(request) is not None:
+            return []
+        granted, limits = self._grant(request)
+        warnings: list[str] = []
+        if granted.disk_bytes is not None:
+            warnings.append("disk use is not limited on the local platform")
+        if len(self._active) >= self.cfg.max_jobs:
+            warnings.append(
+                f"all {self.cfg.max_jobs} local job slots are busy; submitting may have to wait"
+            )
+        memory = human_bytes(granted.memory_bytes) if granted.memory_bytes else "no memory limit"
+        return [
+            Offer(
+                adapter=self.name,
+                offer_id=f"{self.name}-{uuid.uuid4().hex}",
+                summary=f"run now as a local process ({granted.cores:g} cores, {memory})",
+                resources=granted,
+                start=utcnow(),
+                expires_at=deadline_after(OFFER_TTL_SECONDS),
+                reserved=False,
+                terms={
+                    "memory_bytes": limits.memory_bytes,
+                    "cpu_seconds": limits.cpu_seconds,
+                },
+                warnings=tuple(warnings),
+            )
+        ]
+
+    # --------------------------------------------------------------------- submit
+
+    def _lock_for(self, native_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(native_id, asyncio.Lock())
+
+    def _spec(self, request: ExecutionRequest, jobdir: JobDir, limits: Limits) -> dict[str, JSON]:
+        env = {k: os.environ[k] for k in self.cfg.pass_env if k in os.environ}
+        env.update(request.env)
+        env[JOB_ID_ENV] = request.job_id
+        env[OUTPUT_DIR_ENV] = str(jobdir.out)
+        grace = self.cfg.kill_grace_seconds
+        return {
+            "job_id": request.job_id,
+            "owner": request.owner,
+            "argv": list(request.command),
+            "env": env,
+            "memory_bytes": limits.memory_bytes,
+            "cpu_seconds": limits.cpu_seconds,
+            "cpu_hard_seconds": (
+                limits.cpu_seconds + max(1, math.ceil(grace))
+                if limits.cpu_seconds is not None
+                else None
+            ),
+            "kill_grace_seconds": grace,
+            "created_at": utcnow().isoformat(),
+        }
+
+    def _handle(self, native_id: str, record: RunnerRecord, limits: Limits) -> Handle:
+        return Handle(
+            adapter=self.name,
+            native_id=native_id,
+            state={
+                "runner": record.to_json(),
+                "memory_bytes": limits.memory_bytes,
+                "cpu_seconds": limits.cpu_seconds,
+            },
+        )
+
+    @staticmethod
+    def _limits_from_spec(spec: Mapping[str, Any] | None) -> Limits:
+        if spec is None:
+            return Limits()
+        return Limits(
+            memory_bytes=_opt_int(spec.get("memory_bytes")),
+            cpu_seconds=_opt_int(spec.get("cpu_seconds")),
+        )
+
+    def _existing(self, jobdir: JobDir, job_id: str) -> tuple[RunnerRecord, Limits] | None:
+        """The job already launched for this id, if any (blocking).
+
+        A directory whose supervisor record is missing (the broker died between
+        starting the supervisor and recording it) is matched to its supervisor
+        through the supervisor's environment; if there is none, the partial
+        directory is removed.
+        """
+        if not jobdir.exists():
+            return None
+        record = jobdir.read_runner()
+        if record is None:
+            leader = find_session_leader(runner_marker(job_id))
+            ident = identify(leader) if leader is not None else None
+            if ident is None:
+                shutil.rmtree(jobdir.path, ignore_errors=True)
+                return None
+            record = RunnerRecord(
+                pid=ident.pid,
+                start_ticks=ident.start_ticks,
+                boot_id=ident.boot_id,
+                started_at=utcnow(),
+            )
+            write_json_atomic(jobdir.runner_file, record.to_json())
+        return record, self._limits_from_spec(jobdir.read_spec())
+
+    async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
+        """Start ``request`` (idempotent per job id); raises before any side effect."""
+        reason = self.explain_refusal(request)
+        if reason is not None:
+            raise InvalidRequest(reason)
+        if offer.adapter != self.name:
+            raise InvalidRequest(
+                f"the offer {offer.offer_id!r} was made by {offer.adapter!r}, not {self.name!r}"
+            )
+        native_id = native_id_for(request.job_id)
+        jobdir = JobDir(self.work_dir, native_id)
+        async with self._lock_for(native_id):
+            found = await asyncio.to_thread(self._existing, jobdir, request.job_id)
+            if found is not None:
+                record, limits = found
+                self._track(native_id, record.identity)
+                return self._handle(native_id, record, limits)
+            if len(self._active) >= self.cfg.max_jobs:
+                raise NoCapacity(
+                    f"the local platform is running its maximum of {self.cfg.max_jobs} jobs"
+                )
+            _, limits = self._grant(request)
+            spec = self._spec(request, jobdir, limits)
+            self._active.add(native_id)  # reserve the slot while launching
+            launching = asyncio.ensure_future(asyncio.to_thread(launch, jobdir, spec, self._python))
+            try:
+                record = await asyncio.shield(launching)
+            except asyncio.CancelledError:
+                launching.add_done_callback(lambda f: self._launched_late(native_id, f))
+                raise
+            except OSError as exc:
+                self._active.discard(native_id)
+                raise FatalError(
+                    "could not start the job on the local platform", detail=repr(exc)
+                ) from exc
+            except BaseException:
+                self._active.discard(native_id)
+                raise
+        self._track(native_id, record.identity)
+        return self._handle(native_id, record, limits)
+
+    def _launched_late(self, native_id: str, fut: asyncio.Future[RunnerRecord]) -> None:
+        """``submit`` was cancelled while launching: keep watching what it started."""
+        if fut.cancelled() or fut.exception() is not None:
+            self._active.discard(native_id)
+            return
+        self._track(native_id, fut.result().identity)
+
+    # --------------------------------------------------------------------- events
+
+    def _track(self, native_id: str, ident: ProcIdentity) -> None:
+        """Count the job as running and watch for its end (if it still runs)."""
+        self._ended.setdefault(native_id, asyncio.Event())
+        if self._watcher.watch(native_id, ident):
+            self._active.add(native_id)
+        else:
+            self._active.discard(native_id)
+            self._ended[native_id].set()
+
+    def _on_exit(self, native_id: str) -> None:
+        self._active.discard(native_id)
+        event = self._ended.get(native_id)
+        if event is not None:
+            event.set()
+        try:
+            self.deps.wake(native_id)
+        except Exception:  # the core's callback must not break the watcher
+            log.exception("wake(%s) failed", native_id)
+
+    # --------------------------------------------------------------------- status
+
+    def _record_of(self, handle: Handle, jobdir: JobDir) -> RunnerRecord | None:
+        data = handle.state.get("runner")
+        if isinstance(data, dict):
+            record = RunnerRecord.from_json(data)
+            if record is not None:
+                return record
+        return jobdir.read_runner()
+
+    def _limits_of(self, handle: Handle, jobdir: JobDir) -> Limits:
+        if "memory_bytes" in handle.state or "cpu_seconds" in handle.state:
+            return Limits(
+                memory_bytes=_opt_int(handle.state.get("memory_bytes")),
+                cpu_seconds=_opt_int(handle.state.get("cpu_seconds")),
+            )
+        return self._limits_from_spec(jobdir.read_spec())
+
+    def _jobdir(self, handle: Handle) -> JobDir | None:
+        if not is_native_id(handle.native_id):
+            return None
+        return JobDir(self.work_dir, handle.native_id)
+
+    def _ended_status(
+        self, ending: Ending, record: RunnerRecord | None, started: Any, ended: Any
+    ) -> Status:
+        return Status(
+            phase=self.map_state(ending.native_state),
+            native_state=ending.native_state,
+            message=ending.message,
+            exit_code=ending.exit_code,
+            started_at=record.started_at if record is not None else started,
+            ended_at=ended,
+        )
+
+    def _status_one(self, handle: Handle) -> tuple[Status, ProcIdentity | None] | None:
+        """Status of one job, and the supervisor to watch if it runs (blocking)."""
+        jobdir = self._jobdir(handle)
+        if jobdir is None:
+            return None
+        record = self._record_of(handle, jobdir)
+        for attempt in range(2):
+            exit_record = jobdir.read_exit()
+            if exit_record is not None:
+                limits = self._limits_of(handle, jobdir)
+                ending = describe_exit(
+                    exit_record,
+                    cancel_requested=handle.cancel_requested,
+                    limits=limits,
+                    stderr_tail=tail(jobdir.stderr, self.cfg.error_tail_bytes),
+                )
+                status = self._ended_status(
+                    ending, record, exit_record.started_at, exit_record.ended_at
+                )
+                return status, None
+            if attempt == 0 and record is not None and is_alive(record.identity):
+                status = Status(
+                    phase=self.map_state(RUNNING),
+                    native_state=RUNNING,
+                    started_at=record.started_at,
+                )
+                return status, record.identity
+            # not running: read exit.json again, it may have been written meanwhile
+        if not jobdir.exists():
+            return None
+        ending = describe_vanished(
+            cancel_requested=handle.cancel_requested, pid=record.pid if record else 0
+        )
+        return self._ended_status(ending, record, None, None), None
+
+    def _status_batch(
+        self, handles: Sequence[Handle]
+    ) -> dict[str, tuple[Status, ProcIdentity | None]]:
+        found: dict[str, tuple[Status, ProcIdentity | None]] = {}
+        for handle in handles:
+            one = self._status_one(handle)
+            if one is not None:
+                found[handle.native_id] = one
+        return found
+
+    async def status_many(
+        self, handles: Sequence[Handle], ctx: CallContext
+    ) -> Mapping[str, Status]:
+        """Status of each job; jobs whose directory is gone are omitted (NotFound)."""
+        found = await asyncio.to_thread(self._status_batch, list(handles))
+        result: dict[str, Status] = {}
+        recheck: list[Handle] = []
+        by_id = {h.native_id: h for h in handles}
+        for native_id, (status, ident) in found.items():
+            result[native_id] = status
+            if ident is not None:
+                self._track(native_id, ident)
+                if native_id not in self._active:  # ended between the read and the watch
+                    recheck.append(by_id[native_id])
+            else:
+                self._active.discard(native_id)
+        if recheck:
+            again = await asyncio.to_thread(self._status_batch, recheck)
+            result.update({k: v[0] for k, v in again.items()})
+        return result
+
+    async def status(self, handle: Handle, ctx: CallContext) -> Status:
+        found = await self.status_many([handle], ctx)
+        if handle.native_id not in found:
+            raise NotFound(f"local job {handle.native_id!r} is gone")
+        return found[handle.native_id]
+
+    # --------------------------------------------------------------------- cancel
+
+    def _signal_runner(self, handle: Handle) -> ProcIdentity | None:
+        """SIGTERM to a live supervisor (which stops the job's process group);
+        the supervisor's identity if it was signalled (blocking)."""
+        jobdir = self._jobdir(handle)
+        if jobdir is None or jobdir.exit_file.exists():
+            return None
+        record = self._record_of(handle, jobdir)
+        if record is None:
+            return None
+        if is_alive(record.identity):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGTERM)
+            return record.identity
+        # the supervisor is gone: kill what may be left of the job's session
+        kill_session(record.pid, signal.SIGKILL, marker=_job_marker(jobdir.job_id()))
+        return None
+
+    async def cancel(self, handle: Handle, ctx: CallContext) -> None:
+        """Ask the job to stop: SIGTERM now, SIGKILL after ``kill_grace_seconds``.
+
+        Idempotent and never raises for a job that has ended or is gone. The
+        supervisor escalates to SIGKILL itself; the adapter schedules a fallback
+        that kills the whole session if the supervisor has not ended by then.
+        """
+        ident = await asyncio.to_thread(self._signal_runner, handle)
+        if ident is None:
+            return
+        self._track(handle.native_id, ident)
+        event = self._ended[handle.native_id]
+        if event.is_set():
+            return
+        task = asyncio.create_task(self._escalate(ident, event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _escalate(self, ident: ProcIdentity, ended: asyncio.Event) -> None:
+        timeout = self.cfg.kill_grace_seconds + ESCALATION_MARGIN_SECONDS
+        try:
+            await asyncio.wait_for(ended.wait(), timeout)
+        except TimeoutError:
+            await asyncio.to_thread(self._kill_if_alive, ident)
+
+    @staticmethod
+    def _kill_if_alive(ident: ProcIdentity) -> None:
+        if is_alive(ident):
+            log.warning("local job supervisor %s ignored SIGTERM; killing its session", ident.pid)
+            kill_session(ident.pid, signal.SIGKILL)
+
+    # -------------------------------------------------------------- logs, results
+
+    async def logs(self, handle: Handle, ctx: CallContext) -> str:
+        """The ends of stdout and stderr (``log_tail_bytes`` each)."""
+        jobdir = self._jobdir(handle)
+        if jobdir is None:
+            raise NotFound(f"local job {handle.native_id!r} is gone")
+
+        def read() -> str:
+            if not jobdir.exists():
+                raise NotFound(f"local job {handle.native_id!r} is gone")
+            limit = self.cfg.log_tail_bytes
+            return (
+                f"==> stdout <==\n{tail(jobdir.stdout, limit)}"
+                f"\n==> stderr <==\n{tail(jobdir.stderr, limit)}"
+            )
+
+        return await asyncio.to_thread(read)
+
+    async def results(self, handle: Handle, ctx: CallContext) -> list[ResultRef]:
+        """``stdout``, ``stderr`` and the files under ``out/`` (id scheme: README)."""
+        jobdir = self._jobdir(handle)
+        if jobdir is None or not await asyncio.to_thread(jobdir.exists):
+            raise NotFound(f"local job {handle.native_id!r} is gone")
+        return await asyncio.to_thread(
+            list_results, jobdir.path, max_files=self.cfg.max_result_files
+        )
+
+    # -------------------------------------------------------------------- cleanup
+
+    def _kill_all(self, handle: Handle, jobdir: JobDir) -> ProcIdentity | None:
+        """SIGKILL the supervisor and every process of the job (blocking)."""
+        record = self._record_of(handle, jobdir)
+        if record is None:
+            return None
+        alive = is_alive(record.identity)
+        if alive:
+            kill_session(record.pid, signal.SIGKILL)
+        kill_session(record.pid, signal.SIGKILL, marker=_job_marker(jobdir.job_id()))
+        return record.identity if alive else None
+
+    async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
+        """Kill the job if it still runs and delete its directory; idempotent."""
+        jobdir = self._jobdir(handle)
+        if jobdir is None:
+            return
+        async with self._lock_for(handle.native_id):
+            if await asyncio.to_thread(jobdir.exists):
+                ident = await asyncio.to_thread(self._kill_all, handle, jobdir)
+                if ident is not None:
+                    self._track(handle.native_id, ident)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._ended[handle.native_id].wait(), CLEANUP_WAIT_SECONDS
+                        )
+                await asyncio.to_thread(self._remove_dir, jobdir.path)
+        self._watcher.unwatch(handle.native_id)
+        self._active.discard(handle.native_id)
+        self._ended.pop(handle.native_id, None)
+        self._locks.pop(handle.native_id, None)
+
+    @staticmethod
+    def _remove_dir(path: Path) -> None:
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            return
+        except OSError:  # a dying process may still have written a file: once more
+            shutil.rmtree(path, ignore_errors=True)
+
+    # ---------------------------------------------------------------- adoption
+
+    async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
+        """``native_id -> job_id`` of every job directory with a supervisor record."""
+
+        def scan() -> dict[str, str]:
+            found: dict[str, str] = {}
+            try:
+                entries = list(os.scandir(self.work_dir))
+            except FileNotFoundError:
+                return found
+            for entry in entries:
+                if not is_native_id(entry.name) or not entry.is_dir(follow_symlinks=False):
+                    continue
+                jobdir = JobDir(self.work_dir, entry.name)
+                if jobdir.runner_file.exists():
+                    found[entry.name] = jobdir.job_id()
+            return found
+
+        return await asyncio.to_thread(scan)
