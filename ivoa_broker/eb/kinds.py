@@ -5,10 +5,13 @@ changed several times (see ``execution-broker.md`` §1.2 and §8 item 7); client
 in the wild send any of these forms, so :data:`ALIASES` maps each of them onto the
 canonical v1.0 URI, and the broker only ever emits the canonical one:
 
-* canonical (2026): ``https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/<group>/<name>.yaml``
+* canonical (2026): ``{BASE}<group>/<name>.yaml`` with
+  ``BASE = https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/``
   (also with a ``-1.0`` suffix, as the files were briefly named);
-* 2025-11 (``uksrc/Calycopis-broker`` tests): ``https://www.purl.org/ivoa.net/EB/schema/v1.0/types/<group>/<name>-1.0``;
-* ivoa-std 2025-04: ``https://www.purl.org/ivoa.net/EB/schema/types/<plural group>/<name>-1.0`` (± ``.yaml``);
+* 2025-11 (``uksrc/Calycopis-broker`` tests):
+  ``https://www.purl.org/ivoa.net/EB/schema/v1.0/types/<group>/<name>-1.0``;
+* ivoa-std 2025-04:
+  ``https://www.purl.org/ivoa.net/EB/schema/types/<plural group>/<name>-1.0`` (± ``.yaml``);
 * the LaTeX draft: ``uri:<name>-1.0``;
 * the 2024 prototypes: ``urn:<name>-0.1`` / ``urn:<name>``;
 * the Java constant typo ``…/kinds/computer/simple-compute-resource.yaml``.

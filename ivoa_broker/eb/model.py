@@ -72,8 +72,8 @@ __all__ = [
     "IntegerDeltaUpdate",
     "IntegerValueOption",
     "IntegerValueUpdate",
-    "IntervalDuration",
     "InternalEndpoint",
+    "IntervalDuration",
     "JupyterNotebook",
     "LifecycleSchedule",
     "MemoryRange",
@@ -198,13 +198,19 @@ def _finite(value: float) -> float:
     return value
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME), AfterValidator(_one_line)]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NAME), AfterValidator(_one_line)
+]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(_text)]
 Arg = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(_text)]
 Url = Annotated[str, StringConstraints(min_length=3, max_length=MAX_URL), AfterValidator(_url)]
-ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME), AfterValidator(_image)]
+ImageRef = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NAME), AfterValidator(_image)
+]
 Digest = Annotated[str, StringConstraints(max_length=300), AfterValidator(_digest)]
-EnvName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME), AfterValidator(_env_name)]
+EnvName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NAME), AfterValidator(_env_name)
+]
 Duration = Annotated[str, StringConstraints(max_length=64), AfterValidator(_duration)]
 IntervalText = Annotated[str, StringConstraints(max_length=128), AfterValidator(_interval)]
 Instant = Annotated[datetime, AfterValidator(_instant)]
@@ -615,7 +621,10 @@ def _cost_kind(data: Any) -> Any:
 
 
 class SimpleMinMaxFloatCost(_Doc):
-    """A cost limit (request) or estimate (offer); ``type`` e.g. ``urn:ivoa:calycopis:cost:monetary``."""
+    """A cost limit (request) or estimate (offer).
+
+    ``type`` names the cost, e.g. ``urn:ivoa:calycopis:cost:monetary``.
+    """
 
     kind: Literal[Kind.SIMPLE_MINMAX_FLOAT_COST] = Kind.SIMPLE_MINMAX_FLOAT_COST
     type: Url | None = None
