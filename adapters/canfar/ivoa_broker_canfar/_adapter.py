@@ -47,6 +47,8 @@ from ivoa_broker_canfar._states import GONE, STATE_MAP, failure_reason, phase_fo
 
 __all__ = ["CanfarAdapter"]
 
+_ENDED = (Phase.COMPLETED, Phase.ERROR)
+
 
 class CanfarAdapter(BaseAdapter):
     """Runs broker jobs as CANFAR skaha sessions (headless batch jobs and
@@ -268,15 +270,33 @@ class CanfarAdapter(BaseAdapter):
     # ------------------------------------------------------------ cancel, clean
 
     async def cancel(self, handle: Handle, ctx: CallContext) -> None:
-        """``DELETE`` the session; one already gone or being deleted is fine."""
-        with contextlib.suppress(NotFound, Conflict):
-            await self._client.delete_session(handle.native_id, self._token(ctx))
+        """``DELETE`` the session unless it has ended already (then there is nothing
+        to stop and it keeps its COMPLETED/ERROR ending); "already gone" is fine."""
+        token = self._token(ctx)
+        try:
+            session = await self._client.get_session(handle.native_id, token)
+        except NotFound:
+            return
+        if session.status == "Terminating" or STATE_MAP.get(session.status) in _ENDED:
+            return
+        await self._delete(handle.native_id, token)
 
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
-        """Delete the session (404 is success) and the files staged for it."""
-        await self.cancel(handle, ctx)
+        """Delete the session whatever its state (404 is success) and the files
+        staged for it."""
+        token = self._token(ctx)
+        try:
+            await self._client.get_session(handle.native_id, token)
+        except NotFound:
+            pass
+        else:
+            await self._delete(handle.native_id, token)
         self._reasons.pop(handle.native_id, None)
         await asyncio.to_thread(shutil.rmtree, self._staging(handle), True)
+
+    async def _delete(self, native_id: str, token: Secret | None) -> None:
+        with contextlib.suppress(NotFound, Conflict):
+            await self._client.delete_session(native_id, token)
 
     async def renew(self, handle: Handle, ctx: CallContext) -> datetime | None:
         """Extend an interactive session (``action=renew``); returns the new expiry."""

@@ -31,6 +31,7 @@ STATE_MAP: Mapping[str, Phase] = MappingProxyType(
 GONE = "Deleted"
 
 _EXIT = re.compile(r"exit(?:ed with)? code[: ]+(-?\d+)", re.IGNORECASE)
+_INSTANT = re.compile(r"\s*\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?")
 _DEADLINE = re.compile(r"DeadlineExceeded", re.IGNORECASE)
 
 
@@ -57,7 +58,7 @@ def failure_reason(events: str) -> tuple[str | None, int | None, bool]:
     code is taken from a line saying ``exit code N``/``exited with code N``
     when there is one.
     """
-    lines = [" ".join(line.split()) for line in events.splitlines()]
+    lines = [" ".join(_INSTANT.sub("", line).split()) for line in events.splitlines()]
     warnings = [line for line in lines if line.startswith("Warning")]
     match = None
     for match in _EXIT.finditer(events):  # noqa: B007 - keep the last one
