@@ -1,0 +1,261 @@
+"""JobService + Dispatcher against a steerable fake platform (no HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ivoa_broker.config import JobsSection
+from ivoa_broker.dispatch import Dispatcher
+from ivoa_broker.errors import BadRequest, Forbidden, JobNotFound
+from ivoa_broker.jobs import JobService
+from ivoa_broker.protocol import AdapterDeps, Phase, utcnow
+from ivoa_broker.records import Parameter
+from ivoa_broker.store import JobStore
+from tests.fakes import ExplodingAdapter, FakeAdapter
+
+ECHO = [Parameter("cmd", "echo"), Parameter("args", "hi")]
+
+
+@dataclass
+class Rig:
+    store: JobStore
+    jobs: JobService
+    dispatcher: Dispatcher
+    fake: FakeAdapter
+
+    async def settle(self, job_id: str, phase: Phase, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (job := await self.store.get(job_id)) is not None and job.phase != phase:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{job_id} stuck in {job.phase}, wanted {phase}")
+            await self.jobs.wait(job_id, job.owner, 1.0, None)
+
+
+async def make_rig(path: Path, adapter: FakeAdapter | None = None, **jobs: object) -> Rig:
+    store = await JobStore.open(path / "jobs.db")
+    service = JobService(store, JobsSection(**jobs))  # type: ignore[arg-type]
+    holder: list[Dispatcher] = []
+    deps = AdapterDeps(data_dir=path, wake=lambda nid: holder[0].wake(fake.name, nid))
+    fake = adapter or FakeAdapter(deps=deps)
+    fake.deps = deps
+    dispatcher = Dispatcher(service, store, {fake.name: fake}, service.settings)
+    holder.append(dispatcher)
+    await dispatcher.begin()
+    return Rig(store, service, dispatcher, fake)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    r = await make_rig(tmp_path)
+    yield r
+    await r.dispatcher.close()
+    await r.store.close()
+
+
+async def test_lifecycle(rig: Rig) -> None:
+    job = await rig.jobs.create("alice", ECHO, run_id="r1")
+    assert job.phase is Phase.PENDING and job.run_id == "r1"
+    await rig.jobs.run(job.job_id, "alice")
+    await rig.settle(job.job_id, Phase.QUEUED)
+    await asyncio.sleep(0)
+    while not rig.fake.native:
+        await asyncio.sleep(0.01)
+    native = f"n-{job.job_id}"
+    rig.fake.set(native, "running")
+    await rig.settle(job.job_id, Phase.EXECUTING)
+    rig.fake.set(native, "done", 0)
+    await rig.settle(job.job_id, Phase.COMPLETED)
+    done = await rig.jobs.get(job.job_id, "alice")
+    assert done.start_time and done.end_time and done.start_time <= done.end_time
+    assert [r.id for r in done.results] == ["out"]
+    assert done.job_info["exit_code"] == "0"
+    assert rig.fake.submitted[0].command == ("echo", "hi")
+
+
+async def test_wait_is_woken_by_the_change(rig: Rig) -> None:
+    job = await rig.jobs.create(None, ECHO, run=True)
+    while not rig.fake.native:
+        await asyncio.sleep(0.01)
+    waiter = asyncio.create_task(rig.jobs.wait(job.job_id, None, 20, None))
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    started = time.monotonic()
+    rig.fake.set(f"n-{job.job_id}", "running")
+    seen = await asyncio.wait_for(waiter, 5)
+    assert seen.phase is Phase.EXECUTING
+    assert time.monotonic() - started < 5
+
+
+async def test_wait_returns_at_once_outside_blocking_phases(rig: Rig) -> None:
+    job = await rig.jobs.create(None, ECHO)
+    # PHASE given and different: immediate
+    got = await asyncio.wait_for(rig.jobs.wait(job.job_id, None, 20, Phase.QUEUED), 1)
+    assert got.phase is Phase.PENDING
+    await rig.jobs.abort(job.job_id, None)
+    got = await asyncio.wait_for(rig.jobs.wait(job.job_id, None, 20, None), 1)
+    assert got.phase is Phase.ABORTED
+
+
+async def test_failure_is_error_with_message(rig: Rig) -> None:
+    job = await rig.jobs.create(None, ECHO, run=True)
+    while not rig.fake.native:
+        await asyncio.sleep(0.01)
+    rig.fake.set(f"n-{job.job_id}", "failed", 3)
+    await rig.settle(job.job_id, Phase.ERROR)
+    failed = await rig.jobs.get(job.job_id, None)
+    assert failed.error is not None and "exit 3" in failed.error.message
+    assert failed.job_info["exit_code"] == "3"
+
+
+async def test_no_offer_fails_clearly(rig: Rig) -> None:
+    job = await rig.jobs.create(None, [*ECHO, Parameter("image", "python:3")], run=True)
+    await rig.settle(job.job_id, Phase.ERROR)
+    failed = await rig.jobs.get(job.job_id, None)
+    assert failed.error is not None
+    assert "no platform can run this job" in failed.error.message
+    assert "fake" in failed.error.message
+
+
+async def test_abort_stops_platform_work(rig: Rig) -> None:
+    job = await rig.jobs.create(None, ECHO, run=True)
+    while not rig.fake.native:
+        await asyncio.sleep(0.01)
+    rig.fake.set(f"n-{job.job_id}", "running")
+    await rig.settle(job.job_id, Phase.EXECUTING)
+    await rig.jobs.abort(job.job_id, None)
+    assert rig.fake.cancelled == [f"n-{job.job_id}"]
+    assert (await rig.jobs.get(job.job_id, None)).phase is Phase.ABORTED
+    with pytest.raises(Forbidden):
+        await rig.jobs.run(job.job_id, None)
+
+
+async def test_delete_cancels_and_cleans_up(rig: Rig) -> None:
+    job = await rig.jobs.create(None, ECHO, run=True)
+    while not rig.fake.native:
+        await asyncio.sleep(0.01)
+    await rig.jobs.delete(job.job_id, None)
+    assert rig.fake.cancelled == [f"n-{job.job_id}"]
+    with pytest.raises(JobNotFound):
+        await rig.jobs.get(job.job_id, None)
+    for _ in range(100):
+        if rig.fake.cleaned:
+            break
+        await asyncio.sleep(0.01)
+    assert rig.fake.cleaned == [f"n-{job.job_id}"]
+
+
+async def test_owner_isolation(rig: Rig) -> None:
+    job = await rig.jobs.create("alice", ECHO)
+    for call in (rig.jobs.get(job.job_id, "bob"), rig.jobs.get(job.job_id, None),
+                 rig.jobs.delete(job.job_id, "bob"), rig.jobs.run(job.job_id, "bob")):
+        with pytest.raises(JobNotFound):
+            await call
+    assert await rig.jobs.list("bob") == []
+    assert [j.job_id for j in await rig.jobs.list("alice")] == [job.job_id]
+
+
+async def test_bad_request_leaves_no_job(rig: Rig) -> None:
+    with pytest.raises(BadRequest, match="'cores'"):
+        await rig.jobs.create(None, [*ECHO, Parameter("cores", "-1")])
+    assert await rig.store.count() == 0
+
+
+async def test_parameters_change_only_in_pending(rig: Rig) -> None:
+    job = await rig.jobs.create(None, ECHO)
+    await rig.jobs.set_parameters(job.job_id, None, [Parameter("cores", "2")])
+    assert (await rig.jobs.get(job.job_id, None)).parameter_values("cores") == ["2"]
+    with pytest.raises(BadRequest):
+        await rig.jobs.set_parameters(job.job_id, None, [Parameter("cores", "x")])
+    await rig.jobs.run(job.job_id, None)
+    with pytest.raises(Forbidden):
+        await rig.jobs.set_parameters(job.job_id, None, [Parameter("cores", "3")])
+
+
+async def test_execution_duration_is_enforced(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        job = await rig.jobs.create(None, ECHO, execution_duration=1, run=True)
+        while not rig.fake.native:
+            await asyncio.sleep(0.01)
+        rig.fake.set(f"n-{job.job_id}", "running")
+        await rig.settle(job.job_id, Phase.EXECUTING)
+        await rig.settle(job.job_id, Phase.ABORTED, timeout=10)
+        aborted = await rig.jobs.get(job.job_id, None)
+        assert aborted.error is not None and "execution duration of 1 s" in aborted.error.message
+        assert rig.fake.cancelled == [f"n-{job.job_id}"]
+    finally:
+        await rig.dispatcher.close()
+        await rig.store.close()
+
+
+async def test_destruction_archives(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+        job = await rig.jobs.create(None, ECHO)
+        await rig.jobs.set_destruction(job.job_id, None, utcnow() + timedelta(seconds=0.3))
+        await rig.settle(job.job_id, Phase.ARCHIVED, timeout=10)
+        assert await rig.jobs.list(None) == []
+        assert [j.job_id for j in await rig.jobs.list(None, phases=[Phase.ARCHIVED])] == [
+            job.job_id
+        ]
+    finally:
+        await rig.dispatcher.close()
+        await rig.store.close()
+
+
+async def test_recovery_reattaches_running_jobs(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path)
+    job = await rig.jobs.create(None, ECHO, run=True)
+    while not rig.fake.native:
+        await asyncio.sleep(0.01)
+    rig.fake.set(f"n-{job.job_id}", "running")
+    await rig.settle(job.job_id, Phase.EXECUTING)
+    platform_state = rig.fake.native
+    await rig.dispatcher.close()
+    await rig.store.close()
+    # a new broker over the same store and the same platform
+    fake2 = FakeAdapter()
+    fake2.native = platform_state
+    rig2 = await make_rig(tmp_path, fake2)
+    try:
+        fake2.set(f"n-{job.job_id}", "done", 0)
+        await rig2.settle(job.job_id, Phase.COMPLETED)
+    finally:
+        await rig2.dispatcher.close()
+        await rig2.store.close()
+
+
+async def test_orphans_are_swept(tmp_path: Path) -> None:
+    fake = FakeAdapter()
+    fake.native = {"n-ghost": "running"}
+    rig = await make_rig(tmp_path, fake)
+    try:
+        for _ in range(200):
+            if fake.cleaned:
+                break
+            await asyncio.sleep(0.01)
+        assert fake.cleaned == ["n-ghost"]
+    finally:
+        await rig.dispatcher.close()
+        await rig.store.close()
+
+
+async def test_exploding_plugin_cannot_lose_a_job(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path, ExplodingAdapter("exploding"))
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await rig.settle(job.job_id, Phase.ERROR)
+        failed = await rig.jobs.get(job.job_id, None)
+        assert failed.error is not None and "failed unexpectedly" in failed.error.message
+        other = await rig.jobs.create(None, ECHO)
+        await rig.jobs.delete(other.job_id, None)
+    finally:
+        await rig.dispatcher.close()
+        await rig.store.close()

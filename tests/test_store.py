@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ivoa_broker.protocol import Phase
+from ivoa_broker.records import Job, JobError, JobResult, Parameter
+from ivoa_broker.store import JobStore, StoredResult
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+    s = await JobStore.open(tmp_path / "jobs.db")
+    yield s
+    await s.close()
+
+
+def job(n: int, owner: str | None = "alice", phase: Phase = Phase.PENDING) -> Job:
+    return Job(
+        job_id=f"j{n:03d}", owner=owner, phase=phase, creation_time=T0 + timedelta(seconds=n),
+        parameters=(Parameter("cmd", "echo"), Parameter("args", f"<{n}>&")),
+        destruction=T0 + timedelta(days=1),
+    )
+
+
+async def test_round_trip(store: JobStore) -> None:
+    await store.insert(job(1))
+    got = await store.get("j001")
+    assert got == job(1)
+    assert await store.get("nope") is None
+
+
+async def test_wal_and_indexes(store: JobStore, tmp_path: Path) -> None:
+    async with store._reader.execute("PRAGMA journal_mode") as cur:
+        assert (await cur.fetchone())[0] == "wal"
+    async with store._reader.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'"
+    ) as cur:
+        names = {r[0] for r in await cur.fetchall()}
+    assert {"jobs_owner_created", "jobs_owner_phase_created", "jobs_phase"} <= names
+
+
+async def test_list_filters_in_sql(store: JobStore) -> None:
+    for n in range(1, 11):
+        phase = [Phase.PENDING, Phase.COMPLETED, Phase.ERROR, Phase.ARCHIVED][n % 4]
+        await store.insert(job(n, phase=phase))
+    await store.insert(job(50, owner="bob"))
+    everyone = await store.list_jobs("alice", phases=None, after=None, last=None, limit=100)
+    assert [j.job_id for j in everyone] == [
+        f"j{n:03d}" for n in range(10, 0, -1) if n % 4 != 3
+    ]
+    completed = await store.list_jobs(
+        "alice", phases=[Phase.COMPLETED, Phase.ERROR], after=None, last=None, limit=100
+    )
+    assert {j.phase for j in completed} == {Phase.COMPLETED, Phase.ERROR}
+    archived = await store.list_jobs(
+        "alice", phases=[Phase.ARCHIVED], after=None, last=None, limit=100
+    )
+    assert [j.job_id for j in archived] == ["j007", "j003"]
+    last2 = await store.list_jobs("alice", phases=None, after=None, last=2, limit=100)
+    assert [j.job_id for j in last2] == ["j010", "j009"]
+    after = await store.list_jobs(
+        "alice", phases=None, after=T0 + timedelta(seconds=8), last=None, limit=100
+    )
+    assert [j.job_id for j in after] == ["j010", "j009"]
+    assert [j.job_id for j in await store.list_jobs(
+        "bob", phases=None, after=None, last=None, limit=100)] == ["j050"]
+
+
+async def test_query_plan_uses_owner_index(store: JobStore) -> None:
+    sql = ("EXPLAIN QUERY PLAN SELECT job_id FROM jobs WHERE owner IS ? AND phase != 'ARCHIVED' "
+           "ORDER BY creation_time DESC LIMIT 100")
+    async with store._reader.execute(sql, ("alice",)) as cur:
+        plan = " ".join(str(r[3]) for r in await cur.fetchall())
+    assert "jobs_owner_created" in plan and "TEMP B-TREE" not in plan
+
+
+async def test_move_is_compare_and_set(store: JobStore) -> None:
+    await store.insert(job(1))
+    assert await store.move("j001", [Phase.PENDING], Phase.QUEUED)
+    assert not await store.move("j001", [Phase.PENDING], Phase.QUEUED)
+    assert await store.move(
+        "j001", [Phase.QUEUED], Phase.ERROR, error=JobError("fatal", "boom", "detail"),
+        end_time=T0,
+    )
+    got = await store.get("j001")
+    assert got is not None and got.error == JobError("fatal", "boom", "detail")
+    assert got.end_time == T0
+
+
+async def test_results_and_delete(store: JobStore) -> None:
+    await store.insert(job(1))
+    await store.add_results("j001", [
+        StoredResult(JobResult("stdout", "text/plain", 3), path="/tmp/x"),
+        StoredResult(JobResult("ext", href="https://example.org/r")),
+    ])
+    await store.add_results("j001", [StoredResult(JobResult("stdout", "text/plain", 5), "/y")])
+    got = await store.get("j001")
+    assert got is not None
+    assert [r.id for r in got.results] == ["stdout", "ext"]
+    assert got.results[0].size == 5
+    stored = await store.get_result("j001", "stdout")
+    assert stored is not None and stored.path == "/y"
+    assert await store.delete("j001")
+    assert await store.get_result("j001", "stdout") is None
+
+
+async def test_deadlines(store: JobStore) -> None:
+    await store.insert(job(1))
+    await store.update("j001", run_deadline=T0 + timedelta(seconds=5))
+    assert await store.next_deadline() == T0 + timedelta(seconds=5)
+    assert await store.overrun(T0) == []
+    assert await store.overrun(T0 + timedelta(seconds=6)) == ["j001"]
+    assert await store.expired(T0 + timedelta(days=2)) == ["j001"]
+
+
+async def test_survives_reopen(tmp_path: Path) -> None:
+    s = await JobStore.open(tmp_path / "x.db")
+    await s.insert(job(1))
+    await s.close()
+    s2 = await JobStore.open(tmp_path / "x.db")
+    assert await s2.get("j001") == job(1)
+    await s2.close()

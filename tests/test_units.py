@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ivoa_broker.units import db_instant, from_db_instant, parse_duration, parse_instant, parse_size
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("100", 100), ("4GiB", 4 * 1024**3), ("4G", 4 * 1024**3), ("2GB", 2 * 10**9),
+     ("512 MiB", 512 * 1024**2), ("1.5k", 1536), ("10b", 10)],
+)
+def test_parse_size(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["4 parsecs", "GiB", "-1G", "", "1e3"])
+def test_parse_size_refuses_and_names_units(text: str) -> None:
+    with pytest.raises(ValueError, match="GiB"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("90", 90), ("1h30m", 5400), ("2d", 172800), ("PT1H30M", 5400), ("P1DT1S", 86401),
+     ("45s", 45)],
+)
+def test_parse_duration(text: str, expected: int) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["soon", "1h30", "P", "PT", "-5", "1x"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="ISO 8601"):
+        parse_duration(text)
+
+
+def test_parse_instant_forms() -> None:
+    expected = datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)
+    assert parse_instant("2026-01-02T03:04:05.12Z") == expected
+    assert parse_instant("2026-01-02T03:04:05.120000Z") == expected
+    assert parse_instant("2026-01-02T03:04:05.12") == expected
+    assert parse_instant("2026-01-02T04:04:05.12+01:00") == expected
+    with pytest.raises(ValueError):
+        parse_instant("2026-01-02")
+    with pytest.raises(ValueError):
+        parse_instant("yesterday T")
+
+
+def test_db_instant_sorts_and_round_trips() -> None:
+    a = datetime(2026, 1, 2, 3, 4, 5, 1, tzinfo=UTC)
+    b = datetime(2026, 1, 2, 3, 4, 5, 10, tzinfo=UTC)
+    assert db_instant(a) < db_instant(b)
+    assert from_db_instant(db_instant(b)) == b
