@@ -1,0 +1,1 @@
+"""Makes the tests importable as ``local.tests`` (unique among the adapters)."""

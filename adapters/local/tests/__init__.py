@@ -1,0 +1,1 @@
+"""Tests of the local adapter (real processes, no mocks of the OS)."""
