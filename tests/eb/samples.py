@@ -8,19 +8,18 @@ OLD = "https://www.purl.org/ivoa.net/EB/schema/v1.0/types/"
 #: execution-broker.md §2, with the elided URIs and digest written out.
 DIGEST = "sha256:" + "0dfe" * 16
 SPEC_REQUEST_JSON = (
-    """{"executable": {"kind": "%(K)sexecutable/docker-container.yaml",
-                "meta": {"name": "checksum"},
-                "image": {"locations": ["ghcr.io/zarquan/heliophorus-androcles:sha-9a2513b"],
-                          "digest": "%(D)s"},
-                "command": ["sha256sum", "json"], "environment": {"INPUT": "/input"}},
- "compute": {"kind": "%(K)scompute/simple-compute-resource.yaml",
-             "cores": {"min": 1, "max": 2}, "memory": {"min": 1, "max": 4},
-             "volumes": [{"kind": "%(K)svolume/simple-volume-mount.yaml",
-                          "path": "/input", "mode": "READONLY", "resource": "input-data"}]},
- "data": [{"kind": "%(K)sdata/simple-data-resource.yaml",
-           "meta": {"name": "input-data"}, "location": "http://example.org/file.jpg"}],
- "schedule": {"requested": {"duration": "PT1H"}}}"""
-    % {"K": K, "D": DIGEST}
+    f"""{{"executable": {{"kind": "{K}executable/docker-container.yaml",
+                "meta": {{"name": "checksum"}},
+                "image": {{"locations": ["ghcr.io/zarquan/heliophorus-androcles:sha-9a2513b"],
+                          "digest": "{DIGEST}"}},
+                "command": ["sha256sum", "json"], "environment": {{"INPUT": "/input"}}}},
+ "compute": {{"kind": "{K}compute/simple-compute-resource.yaml",
+             "cores": {{"min": 1, "max": 2}}, "memory": {{"min": 1, "max": 4}},
+             "volumes": [{{"kind": "{K}volume/simple-volume-mount.yaml",
+                          "path": "/input", "mode": "READONLY", "resource": "input-data"}}]}},
+ "data": [{{"kind": "{K}data/simple-data-resource.yaml",
+           "meta": {{"name": "input-data"}}, "location": "http://example.org/file.jpg"}}],
+ "schedule": {{"requested": {{"duration": "PT1H"}}}}}}"""
 ).encode()
 
 #: The same request in YAML, with historical kind spellings and ``type``.

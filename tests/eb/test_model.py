@@ -38,7 +38,8 @@ def test_spec_example_parses_to_canonical_kinds() -> None:
     doc = ExecutionRequestDocument.model_validate(spec())
     assert doc.executable.kind is Kind.DOCKER_CONTAINER
     assert doc.compute is not None
-    assert doc.compute.cores is not None and doc.compute.cores.max == 2
+    assert doc.compute.cores is not None
+    assert doc.compute.cores.max == 2
     assert doc.compute.volumes[0].resource == "input-data"
 
 
@@ -185,7 +186,8 @@ def test_duration_and_interval_are_normalised() -> None:
         "start": "2026-03-01T10:00:00+01:00/2026-03-01T12:00:00+01:00",
     }
     parsed = ExecutionRequestDocument.model_validate(doc)
-    assert parsed.schedule is not None and parsed.schedule.requested is not None
+    assert parsed.schedule is not None
+    assert parsed.schedule.requested is not None
     assert parsed.schedule.requested.duration == "PT1H30M"
     assert parsed.schedule.requested.start == "2026-03-01T09:00:00Z/PT2H"
 
@@ -203,7 +205,8 @@ def test_legacy_phase_names() -> None:
         "phase": "READY",
     }
     parsed = ExecutionSession.model_validate(session(executable=exe))
-    assert parsed.executable is not None and parsed.executable.phase is ComponentPhase.AVAILABLE
+    assert parsed.executable is not None
+    assert parsed.executable.phase is ComponentPhase.AVAILABLE
 
 
 def test_session_phase_must_be_known_and_expires_needs_zone() -> None:
