@@ -1,0 +1,8 @@
+"""ivoa-broker adapter ``ssh``: batch jobs on a remote host over SSH (asyncssh)."""
+
+from __future__ import annotations
+
+from ._adapter import SSHAdapter
+from ._config import SSHConfig
+
+__all__ = ["SSHAdapter", "SSHConfig"]
