@@ -337,11 +337,12 @@ class CanfarAdapter(BaseAdapter):
     # ---------------------------------------------------------------- orphans
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
-        """Session id -> broker job id for every session named by this broker."""
+        """Session id -> broker job id for every session named by this broker
+        (sessions already ``Terminating`` are on their way out and not listed)."""
         prefix = self.settings.name_prefix
         found = {}
         for session in await self._client.list_sessions(self._token(ctx)):
-            if is_ours(prefix, session.name):
+            if is_ours(prefix, session.name) and session.status != "Terminating":
                 job_id = job_id_from_name(prefix, session.name)
                 if job_id is not None:
                     found[session.id] = job_id

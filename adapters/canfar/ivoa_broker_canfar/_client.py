@@ -132,7 +132,10 @@ class SkahaClient:
         response = await self._request(
             "GET", f"session/{session_id}", token, what, params={"view": view}
         )
-        return self._text(response, what)
+        text = self._text(response, what)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            raise garbage(what, text)  # an HTML page (a proxy's), not skaha's text
+        return text
 
     async def delete_session(self, session_id: str, token: Secret | None) -> None:
         what = f"DELETE /v1/session/{session_id}"

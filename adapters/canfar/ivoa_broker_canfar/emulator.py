@@ -96,6 +96,7 @@ class _Fault:
     kind: str  # "status" | "garbage" | "slow" | "drop"
     count: int
     status: int = 500
+    body: str | None = None
     seconds: float = 0.0
     method: str | None = None
     path: str | None = None
@@ -134,8 +135,11 @@ class Faults:
         method: str | None = None,
         path: str | None = None,
         prefix: str | None = None,
+        body: str | None = None,
     ) -> None:
-        self._add(_Fault("status", count, status=status, method=method, path=path, prefix=prefix))
+        fault = _Fault("status", count, status=status, body=body, method=method, path=path)
+        fault.prefix = prefix
+        self._add(fault)
 
     def garbage_next(
         self,
@@ -302,13 +306,23 @@ class SkahaEmulator:
         #: when true, new sessions stay Pending until :meth:`release`
         self.hold = False
         self.sessions: dict[str, EmulatedSession] = {}
+        self.tokens: dict[str, str] = dict(self.settings.tokens)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.app = Starlette(routes=self._routes(), lifespan=self._lifespan)
 
     # ---------------------------------------------------------- test controls
 
+    def add_user(self, token: str, userid: str) -> None:
+        """Accept ``token`` as a bearer token for ``userid`` from now on."""
+        self.tokens[token] = userid
+
     def native_ids(self, userid: str | None = None) -> set[str]:
-        return {s.id for s in list(self.sessions.values()) if userid in (None, s.userid)}
+        """Ids of the sessions that exist and are not being deleted."""
+        return {
+            s.id
+            for s in list(self.sessions.values())
+            if userid in (None, s.userid) and s.status != "Terminating"
+        }
 
     def release(self, session_id: str | None = None) -> None:
         """Let a held session (or all of them) start."""
@@ -372,12 +386,13 @@ class SkahaEmulator:
             fault = self.faults.take(request.method, path)
             if fault is not None:
                 if fault.kind == "status":
-                    return PlainTextResponse(f"emulated failure {fault.status}\n", fault.status)
+                    text = fault.body if fault.body is not None else f"emulated {fault.status}"
+                    return PlainTextResponse(text + "\n", fault.status)
                 if fault.kind == "drop":
                     return _Dropped()
                 if fault.kind == "garbage":
                     return Response(
-                        "<html><body>Proxy says: {not json}</body></html>",
+                        b"\x00<html><body>Proxy says: \xff{not json</body></html>",
                         200,
                         media_type="application/json",
                     )
@@ -396,7 +411,7 @@ class SkahaEmulator:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return None
-        return self.settings.tokens.get(token.strip())
+        return self.tokens.get(token.strip())
 
     async def _availability(self, request: Request) -> Response:
         body = (
