@@ -263,7 +263,23 @@ def _xml_parser() -> Any:
     )
 
 
+_DOCTYPE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _has_doctype(body: bytes) -> bool:
+    """A DOCTYPE/ENTITY declaration anywhere, checked before libxml2 sees the bytes."""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4]:
+        try:
+            text = body.decode("utf-16" if body[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-32")
+        except UnicodeDecodeError:
+            return True
+        return _DOCTYPE.search(text.encode("utf-8")) is not None
+    return _DOCTYPE.search(body) is not None
+
+
 def _parse_xml(body: bytes) -> Any:
+    if _has_doctype(body):
+        raise _bad("XML documents with a DOCTYPE are not accepted")
     try:
         root = etree.fromstring(body, _xml_parser())
     except etree.XMLSyntaxError as exc:
