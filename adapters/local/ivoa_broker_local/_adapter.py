@@ -488,8 +488,8 @@ class LocalAdapter(BaseAdapter):
     def _status_one(self, handle: Handle) -> tuple[Status, ProcIdentity | None] | None:
         """Status of one job, and the supervisor to watch if it runs (blocking)."""
         jobdir = self._jobdir(handle)
-        if jobdir is None:
-            return None
+        if jobdir is None or not jobdir.exists():
+            return None  # the directory is the native object: without it the job is gone
         record = self._record_of(handle, jobdir)
         for attempt in range(2):
             exit_record = jobdir.read_exit()
@@ -513,8 +513,6 @@ class LocalAdapter(BaseAdapter):
                 )
                 return status, record.identity
             # not running: read exit.json again, it may have been written meanwhile
-        if not jobdir.exists():
-            return None
         ending = describe_vanished(
             cancel_requested=handle.cancel_requested, pid=record.pid if record else 0
         )
