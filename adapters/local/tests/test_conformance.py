@@ -70,9 +70,7 @@ class TestLocalConformance(AdapterConformance):
         return LocalPlatform(work_dir)
 
     @pytest.fixture
-    async def adapter(  # type: ignore[override]
-        self, work_dir: Path, wake: WakeSignal
-    ) -> AsyncIterator[LocalAdapter]:
+    async def adapter(self, work_dir: Path, wake: WakeSignal) -> AsyncIterator[LocalAdapter]:
         deps = AdapterDeps(data_dir=work_dir, wake=wake)
         async with LocalAdapter("local-conformance", LocalConfig(kill_grace_seconds=2), deps) as a:
             yield a
