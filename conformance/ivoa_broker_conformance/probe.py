@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -69,6 +70,11 @@ class CheckRun:
     ) -> httpx.Response:
         """Send one request (never following redirects) and keep it as evidence."""
         all_headers: dict[str, str | None] = dict(self.session.auth_headers(auth))
+        if data is not None:  # httpx only takes dicts; forms may repeat names
+            pairs = list(data.items()) if isinstance(data, Mapping) else list(data)
+            content = urlencode(pairs).encode()
+            data = None
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         all_headers.update(headers or {})
         request = self.session.client.build_request(
             method, url, params=params, data=data, files=files, content=content,

@@ -38,9 +38,9 @@ def pyvo_session(t: CheckRun) -> Any:
             line += f"  [{body[:200]}]"
         kept = {k: v for k, v in response.headers.items()
                 if k.lower() in ("content-type", "location")}
-        t.evidence.append(Exchange(line, response.status_code, kept,
-                                   response.content[:EXCERPT].decode("utf-8", "replace"),
-                                   elapsed))
+        body = getattr(response, "_content", None)  # never consume a streamed body
+        excerpt = body[:EXCERPT].decode("utf-8", "replace") if isinstance(body, bytes) else ""
+        t.evidence.append(Exchange(line, response.status_code, kept, excerpt, elapsed))
         if "WAIT=" not in str(request.url):
             t.session.pyvo_timings.append((f"{request.method} {request.url}", elapsed))
 

@@ -97,7 +97,7 @@ async def parameters_child(t: CheckRun) -> None:
     t.expect_valid("uws", root, "parameters")
     in_job = child(doc.root, "parameters")
     got = sorted(((p.get("id") or "").lower(), p.text or "") for p in root)
-    want = sorted(((p.get("id") or "").lower(), p.text or "") for p in (in_job or []))
+    want = sorted(((p.get("id") or "").lower(), p.text or "") for p in (in_job if in_job is not None else []))
     t.expect(got == want, f"parameters resource {got} differs from the job's {want}")
 
 

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from lxml import etree
 
-from ivoa_broker_conformance.jobs import create_job, finished_job, job_id_of, job_list, jobrefs
+from ivoa_broker_conformance.checks.uws_outcome import destroyed_job
+from ivoa_broker_conformance.jobs import (
+    create_job,
+    finished_job,
+    get_job,
+    job_id_of,
+    job_list,
+    jobrefs,
+)
 from ivoa_broker_conformance.model import Level
 from ivoa_broker_conformance.probe import CheckRun
 from ivoa_broker_conformance.registry import check
-from ivoa_broker_conformance.checks.uws_outcome import destroyed_job
 from ivoa_broker_conformance.xmlutil import child_text
+
+
+def _instant(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat((value or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _phases(root: etree._Element) -> dict[str, str]:
@@ -89,13 +103,20 @@ async def last_filter(t: CheckRun) -> None:
        "UWS 1.1 §2.2.2.1", Level.SHOULD)
 async def after_filter(t: CheckRun) -> None:
     old = await create_job(t)
-    await asyncio.sleep(1.1)
-    cut = datetime.now(UTC) - timedelta(seconds=0.5)
+    created = _instant(child_text((await get_job(t, old)).root, "creationTime"))
+    t.expect(created is not None, "job has no parsable creationTime to filter on")
+    assert created is not None
+    await asyncio.sleep(1.2)
     new = await create_job(t)
-    for form in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
-        listed = await _listed(t, [("AFTER", cut.strftime(form))])
-        t.expect(job_id_of(new) in listed, f"AFTER ({form}) omits a newer job")
-        t.expect(job_id_of(old) not in listed, f"AFTER ({form}) lists an older job")
+    # cut-offs derived from the server's own clock: just after the old job's creation
+    cuts = (
+        (created.replace(microsecond=0) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        (created + timedelta(seconds=0.5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    )
+    for cut in cuts:
+        listed = await _listed(t, [("AFTER", cut)])
+        t.expect(job_id_of(new) in listed, f"AFTER={cut} omits a newer job")
+        t.expect(job_id_of(old) not in listed, f"AFTER={cut} lists an older job")
     r = await t.get(t.session.jobs_url, params=[("AFTER", "yesterday")])
     t.expect(400 <= r.status_code < 500, f"AFTER=yesterday answered {r.status_code}")
 
@@ -103,9 +124,12 @@ async def after_filter(t: CheckRun) -> None:
 @check("UWS-57", "PHASE, LAST and AFTER combine with logical AND", "UWS 1.1 §2.2.2.1",
        Level.SHOULD)
 async def combined(t: CheckRun) -> None:
-    cut = datetime.now(UTC) - timedelta(seconds=1)
     await finished_job(t, "quick")
     a = await create_job(t)
+    created = _instant(child_text((await get_job(t, a)).root, "creationTime"))
+    t.expect(created is not None, "job has no parsable creationTime to filter on")
+    assert created is not None
+    cut = created - timedelta(seconds=1)
     await asyncio.sleep(0.05)
     b = await create_job(t)
     listed = await _listed(t, [("PHASE", "PENDING"), ("LAST", "1"),

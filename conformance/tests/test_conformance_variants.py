@@ -1,0 +1,71 @@
+"""Each deliberately broken variant makes the matching check fail (and only on it)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run
+from ivoa_broker_conformance.model import Outcome
+from ivoa_broker_conformance.runner import Report
+
+#: fault -> checks that must fail because of it
+BROKEN: dict[str, set[str]] = {
+    "no-version": {"UWS-01", "UWS-11", "UWS-15"},
+    "offset-times": {"UWS-14", "UWS-15"},
+    "create-200": {"UWS-03"},
+    "no-nil": {"UWS-11", "UWS-12"},
+    "wait-ignored": {"UWS-45", "UWS-46"},
+    "wait-phase-ignored": {"UWS-47"},
+    "phase-filter-ignored": {"UWS-52", "UWS-53"},
+    "archived-listed": {"UWS-54"},
+    "html-default": {"UWS-02"},
+    "case-sensitive": {"UWS-07"},
+    "unknown-job-400": {"UWS-16"},
+    "vosi-prefixed": {"UWS-66"},
+    "no-owner-scope": {"UWS-60"},
+    "no-error-summary": {"UWS-41", "UWS-76"},
+    "delete-200": {"UWS-36"},
+    "last-ascending": {"UWS-55"},
+    "run-finished-restarts": {"UWS-32"},
+    "results-404-empty": {"UWS-24"},
+    "no-auth-challenge": {"UWS-61"},
+}
+
+
+@pytest.mark.parametrize("fault", sorted(BROKEN))
+def test_variant_fails_its_checks(fixture_base: str, reference_report: Report,
+                                  fault: str) -> None:
+    report = run(fixture_base, fault, BROKEN[fault])
+    outcomes = {r.id: r.outcome for r in report.results}
+    assert outcomes == dict.fromkeys(BROKEN[fault], Outcome.FAIL), {
+        r.id: r.message for r in report.results}
+    reference = reference_report.by_id()
+    assert {i: reference[i].outcome for i in BROKEN[fault]} == dict.fromkeys(
+        BROKEN[fault], Outcome.PASS)
+
+
+def test_failure_messages_name_the_rule(fixture_base: str) -> None:
+    report = run(fixture_base, "offset-times", {"UWS-14"}).by_id()
+    assert "+00:00" in report["UWS-14"].message
+    report = run(fixture_base, "create-200", {"UWS-03"}).by_id()
+    assert "303" in report["UWS-03"].message
+
+
+def test_validation_catches_what_hand_checks_miss(fixture_base: str) -> None:
+    """With the XSDs the prefixed capability is reported by the validator too."""
+    with_xsd = run(fixture_base, "vosi-prefixed", {"UWS-66"}).by_id()["UWS-66"]
+    assert with_xsd.outcome is Outcome.FAIL
+
+
+def test_without_schemas_validation_is_reported_skipped(fixture_base: str) -> None:
+    report = run(fixture_base, "ok", {"UWS-01", "UWS-11"}, schemas=False)
+    assert not report.schema_enabled
+    assert "SKIPPED" in report.schema_statement
+    assert all(r.outcome is Outcome.PASS for r in report.results)
+    assert any("XSD validation skipped" in n for r in report.results for n in r.notes)
+
+
+def test_owner_checks_skip_without_second_token(fixture_base: str) -> None:
+    report = run(fixture_base, "ok", {"UWS-59", "UWS-60"}, other=False)
+    assert {r.outcome for r in report.results} == {Outcome.SKIP}
+    assert all("--other-token" in r.message for r in report.results)
