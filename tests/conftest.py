@@ -67,7 +67,48 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     process.stop()
 
 
+UWS_NS = "{http://www.ivoa.net/xml/UWS/v1.0}"
+VOTABLE_XSD = Path(__import__("astropy").__file__).parent / "io/votable/data/VOTable.v1.4.xsd"
+
+
+@pytest.fixture(scope="session")
+def validate_xml(uws_xsd, availability_xsd, capabilities_xsd):  # type: ignore[no-untyped-def]
+    """Validate any XML document the broker emits against its official schema."""
+    import xmlschema
+    from lxml import etree
+
+    votable = xmlschema.XMLSchema(str(VOTABLE_XSD))
+    by_root = {
+        UWS_NS + "job": uws_xsd,
+        UWS_NS + "jobs": uws_xsd,
+        UWS_NS + "results": uws_xsd,
+        UWS_NS + "parameters": uws_xsd,
+        "{http://www.ivoa.net/xml/VOSIAvailability/v1.0}availability": availability_xsd,
+        "{http://www.ivoa.net/xml/VOSICapabilities/v1.0}capabilities": capabilities_xsd,
+        "{http://www.ivoa.net/xml/VOTable/v1.3}VOTABLE": votable,
+    }
+
+    def check(body: bytes) -> None:
+        root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
+        schema = by_root.get(root.tag)
+        assert schema is not None, f"no schema known for root element {root.tag}"
+        errors = list(schema.iter_errors(body.decode()))
+        assert not errors, f"{root.tag} is not schema-valid: {errors[0]}"
+
+    return check
+
+
 @pytest.fixture
-def http(broker: BrokerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=broker.url, timeout=30) as client:
+def http(broker: BrokerProcess, validate_xml) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
+    """A client of the session broker; every XML response is schema-validated."""
+
+    def on_response(response: httpx.Response) -> None:
+        response.read()
+        media = response.headers.get("content-type", "").split(";")[0]
+        if response.status_code == 200 and media.endswith("xml") and response.content:
+            validate_xml(response.content)
+
+    with httpx.Client(
+        base_url=broker.url, timeout=30, event_hooks={"response": [on_response]}
+    ) as client:
         yield client
