@@ -163,7 +163,7 @@ def _image(
         raise CannotServe(f"image {image} is not on a CANFAR registry ({', '.join(catalog.hosts)})")
     known = {i.id: i for i in catalog.images}
     if image not in known:
-        near = difflib.get_close_matches(image, list(known), n=3, cutoff=0.5)
+        near = difflib.get_close_matches(image, list(known), n=3, cutoff=0.8)
         hint = f"; nearest: {', '.join(near)}" if near else ""
         raise InvalidRequest(f"CANFAR does not know the image {image}{hint}")
     if stype not in known[image].types:
