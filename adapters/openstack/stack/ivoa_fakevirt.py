@@ -5,7 +5,8 @@ ends in ``binding_failed`` and nova puts the server in ERROR. Like the Ironic dr
 non-flat networks, this driver asks nova not to bind ports to a host
 (``network_binding_host_id`` -> None): ports stay ``unbound``, servers with a NIC on a
 real neutron network go ACTIVE. Loaded by nova-compute through ``compute_driver =
-ivoa_fakevirt.UnboundFakeDriver`` after openstack-up.sh copies it into nova/virt/ (nova loads drivers from there only).
+ivoa_fakevirt.UnboundFakeDriver`` after openstack-up.sh copies it into nova/virt/
+(nova loads drivers from there only).
 """
 
 from nova.virt import fake
