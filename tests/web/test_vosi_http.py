@@ -1,0 +1,83 @@
+"""VOSI through real HTTP, and with pyvo's parsers (checklist 62-71)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import httpx
+from lxml import etree
+
+from tests.server import BrokerProcess
+from tests.web.helpers import doc
+
+VOSI_AV = "{http://www.ivoa.net/xml/VOSIAvailability/v1.0}"
+VOSI_CAP = "{http://www.ivoa.net/xml/VOSICapabilities/v1.0}"
+
+
+def test_63_65_availability(http: httpx.Client) -> None:
+    from pyvo.io.vosi import parse_availability
+
+    response = http.get("/availability")
+    root = doc(response)
+    assert root.tag == VOSI_AV + "availability"
+    assert root[0].tag == VOSI_AV + "available" and root[0].text == "true"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parsed = parse_availability(io.BytesIO(response.content))
+    assert parsed.available is True
+    assert any("local" in note for note in parsed.notes)
+
+
+def test_66_to_69_capabilities(http: httpx.Client, broker: BrokerProcess) -> None:
+    from pyvo.io.vosi import parse_capabilities
+
+    response = http.get("/capabilities")
+    root = doc(response)
+    assert root.tag == VOSI_CAP + "capabilities"
+    assert all(child.tag == "capability" for child in root)
+    urls = {}
+    for cap in root:
+        interface = cap.find("interface")
+        assert interface.get("{http://www.w3.org/2001/XMLSchema-instance}type")
+        access = interface.find("accessURL")
+        urls[cap.get("standardID")] = (access.text, access.get("use"))
+    assert urls["ivo://ivoa.net/std/VOSI#capabilities"] == (f"{broker.url}/capabilities", "full")
+    assert urls["ivo://ivoa.net/std/VOSI#availability"] == (f"{broker.url}/availability", "full")
+    assert urls["ivo://ivoa.net/std/UWS#rest-1.1"] == (f"{broker.url}/jobs", "base")
+    for url, _ in urls.values():
+        assert http.get(url).status_code == 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parsed = parse_capabilities(io.BytesIO(response.content))
+    assert {c.standardid for c in parsed} == set(urls)
+
+
+def test_69_pyvo_service_capabilities(broker: BrokerProcess) -> None:
+    import pyvo
+
+    service = pyvo.dal.TAPService(broker.url)
+    ids = {c.standardid for c in service.capabilities}
+    assert "ivo://ivoa.net/std/UWS#rest-1.1" in ids
+
+
+def test_70_71_methods_and_last_modified(http: httpx.Client) -> None:
+    for path in ("/capabilities", "/availability"):
+        for method in ("POST", "PUT", "DELETE"):
+            assert http.request(method, path).status_code == 405
+    response = http.get("/capabilities")
+    assert "last-modified" in response.headers
+    assert http.head("/capabilities").status_code == 200
+
+
+def test_64_availability_false_when_no_platform_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = '[adapters.ghost]\nplugin = "not-installed"\n'
+    process = BrokerProcess(tmp_path, config=config).start()
+    try:
+        body = httpx.get(f"{process.url}/availability").content
+        root = etree.fromstring(body)
+        assert root[0].text == "false"
+        notes = " ".join(n.text for n in root.iter(VOSI_AV + "note"))
+        assert "ghost" in notes and "not-installed" in notes
+    finally:
+        process.stop()
