@@ -108,6 +108,12 @@ _ERROR_CASES = [
 ]
 
 
+async def _inject(platform: PlatformController, op: str, fault: Fault) -> None:
+    pending = platform.fail_next(op, fault)
+    if pending is not None:
+        await pending
+
+
 def new_job_id(prefix: str = "conf") -> str:
     """A fresh broker job id, safe for names on any platform."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
@@ -224,12 +230,15 @@ class AdapterConformance:
         """Handles created by a test; cancelled and cleaned up at teardown."""
         handles: list[Handle] = []
         yield handles
-        for handle in handles:
+
+        async def remove(handle: Handle) -> None:
             stop = dataclasses.replace(handle, cancel_requested=True)
             with contextlib.suppress(AdapterError):
                 await adapter.cancel(stop, ctx)
             with contextlib.suppress(AdapterError):
                 await adapter.cleanup(stop, ctx)
+
+        await asyncio.gather(*(remove(h) for h in {h.native_id: h for h in handles}.values()))
 
     # ----------------------------------------------------------------- helpers
 
@@ -459,7 +468,7 @@ class AdapterConformance:
             pytest.skip("the platform controller cannot inject a fault into submit")
         before = await platform.native_ids()
         offer = (await adapter.offers(request_ok, ctx))[0]
-        platform.fail_next("submit", usable[0])
+        await _inject(platform, "submit", usable[0])
         with pytest.raises(AdapterError):
             await adapter.submit(request_ok, offer, ctx)
         assert await platform.native_ids() == before
@@ -714,7 +723,7 @@ class AdapterConformance:
             handle = await self._submit(adapter, request_long, ctx, track)
         offer = (await adapter.offers(request_long, ctx))[0] if op == "submit" else None
         call = self._operation(adapter, op, request_long, offer, handle, ctx)
-        platform.fail_next(op, fault)
+        await _inject(platform, op, fault)
         if fault != Fault.NOT_FOUND:
             with pytest.raises(expected_error(fault)):
                 await call()
@@ -861,7 +870,7 @@ class AdapterConformance:
         self, adapter: Adapter, platform: PlatformController, fault: Fault
     ) -> None:
         self._need_fault(platform, "health", fault)
-        platform.fail_next("health", fault)
+        await _inject(platform, "health", fault)
         health = await adapter.health()
         assert not health.ok
         assert (await adapter.health()).ok

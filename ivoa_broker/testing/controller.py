@@ -9,7 +9,7 @@ native objects and nothing more; a fake can do everything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -94,10 +94,12 @@ class PlatformController(Protocol):
         """Native ids of every task of this adapter instance that exists now."""
         ...
 
-    def fail_next(self, op: str, fault: Fault) -> None:
+    def fail_next(self, op: str, fault: Fault) -> Awaitable[None] | None:
         """Make the next call of adapter operation ``op`` meet ``fault``.
 
-        Only for combinations ``controls.can_inject(op, fault)`` allows.
+        Only for combinations ``controls.can_inject(op, fault)`` allows. It may
+        be a coroutine function (the kit awaits it), for controllers that must
+        let the adapter notice a change first (a connection they broke).
         """
         ...
 

@@ -76,12 +76,16 @@ class SSHClient:
     def __repr__(self) -> str:
         return f"SSHClient(host={self.config.host!r}, port={self.config.port})"
 
-    async def close(self) -> None:
+    async def close(self, *, abort: bool = False) -> None:
+        """Close the connection (``abort``: drop it without a goodbye, it is broken)."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            conn.close()
+            if abort:
+                conn.abort()
+            else:
+                conn.close()
             with contextlib.suppress(Exception):
-                await conn.wait_closed()
+                await asyncio.wait_for(conn.wait_closed(), self.config.connect_timeout)
 
     def _options(self) -> dict[str, Any]:
         cfg = self.config
@@ -104,6 +108,8 @@ class SSHClient:
 
     async def _connection(self) -> asyncssh.SSHClientConnection:
         async with self._connecting:
+            if self._conn is not None and self._conn.is_closed():
+                self._conn = None  # lost since the last call: reconnect
             if self._conn is None:
                 key = self.config.key_file
                 if key is not None and not key.is_file():
@@ -122,7 +128,7 @@ class SSHClient:
         except BaseException as exc:
             mapped = map_error(exc, self.config.host)
             if isinstance(mapped, TransientError | AuthError):
-                await self.close()  # broken or refused: the next call reconnects
+                await self.close(abort=True)  # broken or refused: the next call reconnects
             raise mapped from exc
 
     async def run(self, script: str, *, check: bool = True) -> RemoteResult:

@@ -12,16 +12,20 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from fault_proxy import FaultProxy  # noqa: E402
 from sshd_server import SSHDUnavailable, SSHServer, start_sshd  # noqa: E402
 
 from ivoa_broker_ssh import SSHConfig  # noqa: E402
+
+#: seconds an SSH command may take in these tests (the timeout faults wait this long)
+COMMAND_TIMEOUT = 5.0
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +38,37 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def sshd_untrusting(sshd: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """A second sshd with the same host key that refuses every client key."""
+    try:
+        server = start_sshd(tmp_path_factory.mktemp("sshd-untrusting"), host_key=sshd.host_key,
+                            trust_client=False)
+    except SSHDUnavailable as exc:
+        pytest.skip(f"no second OpenSSH server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def ssh_proxy(sshd: SSHServer, sshd_untrusting: SSHServer) -> AsyncIterator[FaultProxy]:
+    proxy = FaultProxy(sshd.port, sshd_untrusting.port)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
 @pytest.fixture
 def ssh_live(adapter_live: Callable[[str], bool]) -> bool:
     return adapter_live("ssh")
 
 
 @pytest.fixture
-def ssh_config(ssh_live: bool, request: pytest.FixtureRequest) -> SSHConfig:
-    """A config for a fresh remote work directory (one per test)."""
+def ssh_config(ssh_live: bool, request: pytest.FixtureRequest, tmp_path: Path) -> SSHConfig:
+    """A config for a fresh remote work directory (one per test).
+
+    Locally the adapter reaches sshd through a :class:`FaultProxy`.
+    """
     unique = uuid.uuid4().hex[:8]
     if ssh_live:
         env = os.environ
@@ -56,13 +83,16 @@ def ssh_config(ssh_live: bool, request: pytest.FixtureRequest) -> SSHConfig:
             kill_grace_seconds=2,
         )
     server: SSHServer = request.getfixturevalue("sshd")
+    proxy: FaultProxy = request.getfixturevalue("ssh_proxy")
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(server.known_hosts_line(proxy.port))
     return SSHConfig(
         host="127.0.0.1",
-        port=server.port,
+        port=proxy.port,
         username=server.user,
         key_file=server.client_key,
-        known_hosts=server.known_hosts,
+        known_hosts=known_hosts,
         work_dir=str(server.work_dir / unique),
-        command_timeout=10,
+        command_timeout=COMMAND_TIMEOUT,
         kill_grace_seconds=2,
     )

@@ -42,6 +42,11 @@ class SSHServer:
     known_hosts: Path
     authorized_keys: Path
     work_dir: Path
+    host_key: Path
+
+    def known_hosts_line(self, port: int) -> str:
+        """A known_hosts line trusting this server's host key on ``port``."""
+        return f"[127.0.0.1]:{port} {(self.base / 'host_key_entry').read_text()}\n"
 
     @property
     def public_key(self) -> str:
@@ -78,18 +83,22 @@ def _keygen(path: Path, comment: str) -> None:
                    check=True, capture_output=True)
 
 
-def start_sshd(base: Path) -> SSHServer:
+def start_sshd(base: Path, *, host_key: Path | None = None, trust_client: bool = True) -> SSHServer:
+    """Start sshd in ``base``; reuse ``host_key`` if given; ``trust_client=False``
+    gives a server that refuses every key (for authentication failures)."""
     if not Path(SSHD).is_file():
         raise SSHDUnavailable(f"{SSHD} not found: apt-get install -y openssh-server")
     if shutil.which("ssh-keygen") is None:
         raise SSHDUnavailable("ssh-keygen not found: apt-get install -y openssh-client")
     base.mkdir(parents=True, exist_ok=True)
     os.chmod(base, 0o700)
-    host_key, client_key = base / "host_ed25519", base / "client_ed25519"
-    _keygen(host_key, "ivoa-broker-test-host")
+    client_key = base / "client_ed25519"
+    if host_key is None:
+        host_key = base / "host_ed25519"
+        _keygen(host_key, "ivoa-broker-test-host")
     _keygen(client_key, "ivoa-broker-test-client")
     authorized = base / "authorized_keys"
-    authorized.write_text(client_key.with_suffix(".pub").read_text())
+    authorized.write_text(client_key.with_suffix(".pub").read_text() if trust_client else "")
     authorized.chmod(0o600)
     work_dir = base / "remote" / "jobs"
     port = _free_port()
@@ -97,6 +106,7 @@ def start_sshd(base: Path) -> SSHServer:
     host_pub = host_key.with_suffix(".pub").read_text().split()
     known_hosts = base / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    (base / "host_key_entry").write_text(f"{host_pub[0]} {host_pub[1]}")
     sftp = SFTP_SERVER if Path(SFTP_SERVER).is_file() else "internal-sftp"
     config = base / "sshd_config"
     config.write_text(
@@ -125,7 +135,8 @@ Subsystem sftp {sftp}
     process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log,
                                stdin=subprocess.DEVNULL)
     log.close()
-    server = SSHServer(process, port, user, base, client_key, known_hosts, authorized, work_dir)
+    server = SSHServer(process, port, user, base, client_key, known_hosts, authorized, work_dir,
+                       host_key)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:

@@ -15,10 +15,12 @@ from ivoa_broker_ssh import SSHAdapter, SSHConfig
 
 class TestSSHConformance(AdapterConformance):
     @pytest.fixture
-    def platform(self, ssh_config: SSHConfig, ssh_live: bool) -> LocalSSHPlatform:
+    def platform(
+        self, ssh_config: SSHConfig, ssh_live: bool, request: pytest.FixtureRequest
+    ) -> LocalSSHPlatform | RemoteSSHPlatform:
         if ssh_live:
             return RemoteSSHPlatform(ssh_config)
-        return LocalSSHPlatform(Path(ssh_config.work_dir))
+        return LocalSSHPlatform(Path(ssh_config.work_dir), request.getfixturevalue("ssh_proxy"))
 
     @pytest.fixture
     def deps(self, tmp_path: Path, wake: WakeSignal) -> AdapterDeps:
