@@ -23,24 +23,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
-import math
 import os
 import shutil
 import signal
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from ivoa_broker.protocol import (
     API_VERSION,
     JSON,
     AdapterConfig,
     AdapterDeps,
+    AdapterError,
     BaseAdapter,
     CallContext,
     Capabilities,
@@ -52,15 +53,16 @@ from ivoa_broker.protocol import (
     NoCapacity,
     NotFound,
     Offer,
-    Resources,
     ResultRef,
     Status,
+    TransientError,
     deadline_after,
     utcnow,
 )
 
 from ._config import LocalConfig
 from ._jobdir import JobDir, RunnerRecord, is_native_id, native_id_for, tail
+from ._policy import Policy
 from ._procs import ProcIdentity, find_session_leader, identify, is_alive, kill_session
 from ._results import list_results
 from ._runner import JOB_ID_ENV, OUTPUT_DIR_ENV, write_json_atomic
@@ -74,11 +76,12 @@ from ._states import (
     describe_vanished,
     human_bytes,
 )
-from ._watch import ExitWatcher
+from ._watch import ExitWatcher, reap_zombie
 
 __all__ = ["LocalAdapter"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: how long an offer stays valid
 OFFER_TTL_SECONDS = 60.0
@@ -87,6 +90,19 @@ OFFER_TTL_SECONDS = 60.0
 ESCALATION_MARGIN_SECONDS = 5.0
 #: how long cleanup waits for killed processes to be gone before deleting files
 CLEANUP_WAIT_SECONDS = 10.0
+
+
+#: errno values that may clear up by themselves (worth a retry)
+_TRANSIENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM}
+)
+
+
+def os_error(what: str, exc: OSError) -> AdapterError:
+    """An OS error as a protocol error: resource exhaustion is transient, the rest fatal."""
+    reason = exc.strerror or type(exc).__name__
+    error = TransientError if exc.errno in _TRANSIENT_ERRNOS else FatalError
+    return error(f"{what}: {reason}", detail=repr(exc))
 
 
 def _job_marker(job_id: str) -> bytes:
@@ -125,11 +141,21 @@ class LocalAdapter(BaseAdapter):
         self.work_dir = Path(cfg.work_dir if cfg.work_dir is not None else deps.data_dir)
         self.work_dir = self.work_dir.absolute()
         self._python = self._find_python(cfg.python)
+        self.policy = Policy(cfg, self.work_dir)
         self._watcher = ExitWatcher(self._on_exit)
         self._ended: dict[str, asyncio.Event] = {}
         self._active: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    async def _io(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run blocking file or /proc work in a thread: the one place where OS
+        trouble becomes an :class:`AdapterError` (see :func:`os_error`)."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except OSError as exc:
+            raise os_error("the local platform failed", exc) from exc
 
     @staticmethod
     def _find_python(python: str | None) -> str:
@@ -143,7 +169,7 @@ class LocalAdapter(BaseAdapter):
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> LocalAdapter:
-        await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)
+        await self._io(self.work_dir.mkdir, parents=True, exist_ok=True)
         return self
 
     async def __aexit__(
@@ -174,115 +200,19 @@ class LocalAdapter(BaseAdapter):
 
     # --------------------------------------------------------------------- offers
 
-    def _job_path_env(self, request: ExecutionRequest) -> str:
-        if "PATH" in request.env:
-            return request.env["PATH"]
-        if "PATH" in self.cfg.pass_env and "PATH" in os.environ:
-            return os.environ["PATH"]
-        return os.defpath
-
-    def _executable_problem(self, request: ExecutionRequest) -> str | None:
-        cmd = request.command[0]
-        if not cmd:
-            return "the command is empty"
-        if "/" in cmd:
-            if not os.path.isabs(cmd):
-                return (
-                    f"the command {cmd!r} is a relative path; give an absolute path or a "
-                    "program name found on PATH"
-                )
-            if not os.path.isfile(cmd):
-                return f"the command {cmd!r} does not exist on this machine"
-            if not os.access(cmd, os.X_OK):
-                return f"the command {cmd!r} is not executable"
-            return None
-        if shutil.which(cmd, path=self._job_path_env(request)) is None:
-            return f"the command {cmd!r} was not found on PATH on this machine"
-        return None
-
     def explain_refusal(self, request: ExecutionRequest) -> str | None:
         """Why this adapter cannot run ``request``, in words for the user; ``None`` if it can.
 
         Cheap and side-effect free: ``offers`` returns ``[]`` exactly when this
         returns a reason, and ``submit`` raises ``InvalidRequest`` with it.
         """
-        res = request.resources
-        if request.kind != "batch":
-            return (
-                f"the local adapter runs batch jobs only (kind={request.kind!r}); "
-                "choose a platform that runs interactive sessions"
-            )
-        if request.image:
-            return (
-                f"the local adapter cannot run container images (image={request.image!r}); "
-                "choose a platform that runs containers"
-            )
-        if request.notebook:
-            return (
-                f"the local adapter cannot open notebooks (notebook={request.notebook!r}); "
-                "choose a platform that runs interactive sessions"
-            )
-        if res.gpus > 0:
-            return f"the local adapter has no GPUs (gpus={res.gpus} requested)"
-        if not request.command:
-            return "the local adapter needs a command to run, and none was given"
-        max_cores = self.cfg.effective_max_cores()
-        if res.cores is not None and res.cores <= 0:
-            return f"cores must be positive (cores={res.cores})"
-        if res.cores is not None and res.cores > max_cores:
-            return (
-                f"the job asks for {res.cores:g} cores; the local platform allows at most "
-                f"{max_cores:g} per job"
-            )
-        max_memory = self.cfg.effective_max_memory()
-        if res.memory_bytes is not None and res.memory_bytes <= 0:
-            return f"memory must be positive (memory_bytes={res.memory_bytes})"
-        if res.memory_bytes is not None and res.memory_bytes > max_memory:
-            return (
-                f"the job asks for {human_bytes(res.memory_bytes)} of memory; the local "
-                f"platform allows at most {human_bytes(max_memory)} per job"
-            )
-        if res.walltime_seconds is not None and res.walltime_seconds <= 0:
-            return f"walltime must be positive (walltime_seconds={res.walltime_seconds})"
-        if res.disk_bytes is not None:
-            free = self._free_disk()
-            if free is not None and res.disk_bytes > free:
-                return (
-                    f"the job asks for {human_bytes(res.disk_bytes)} of disk; "
-                    f"{human_bytes(free)} is free in the local work directory"
-                )
-        return self._executable_problem(request)
-
-    def _free_disk(self) -> int | None:
-        probe = self.work_dir
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        try:
-            st = os.statvfs(probe)
-        except OSError:
-            return None
-        return st.f_bavail * st.f_frsize
-
-    def _grant(self, request: ExecutionRequest) -> tuple[Resources, Limits]:
-        """What a job gets, and the rlimits that enforce it (see the README)."""
-        res = request.resources
-        cores = float(res.cores) if res.cores is not None else 1.0
-        memory = res.memory_bytes if res.memory_bytes is not None else self.cfg.default_memory_bytes
-        cpu = math.ceil(res.walltime_seconds * cores) if res.walltime_seconds is not None else None
-        granted = Resources(
-            cores=cores,
-            memory_bytes=memory,
-            gpus=0,
-            walltime_seconds=res.walltime_seconds,
-            disk_bytes=res.disk_bytes,
-        )
-        return granted, Limits(memory_bytes=memory, cpu_seconds=cpu)
+        return self.policy.refusal(request)
 
     async def offers(self, request: ExecutionRequest, ctx: CallContext) -> list[Offer]:
         """One best-effort offer to start now, or ``[]`` (see :meth:`explain_refusal`)."""
         if self.explain_refusal(request) is not None:
             return []
-        granted, limits = self._grant(request)
+        granted, limits = self.policy.grant(request)
         warnings: list[str] = []
         if granted.disk_bytes is not None:
             warnings.append("disk use is not limited on the local platform")
@@ -314,11 +244,9 @@ class LocalAdapter(BaseAdapter):
         return self._locks.setdefault(native_id, asyncio.Lock())
 
     def _spec(self, request: ExecutionRequest, jobdir: JobDir, limits: Limits) -> dict[str, JSON]:
-        env = {k: os.environ[k] for k in self.cfg.pass_env if k in os.environ}
-        env.update(request.env)
+        env = self.policy.job_env(request)
         env[JOB_ID_ENV] = request.job_id
         env[OUTPUT_DIR_ENV] = str(jobdir.out)
-        grace = self.cfg.kill_grace_seconds
         return {
             "job_id": request.job_id,
             "owner": request.owner,
@@ -326,12 +254,8 @@ class LocalAdapter(BaseAdapter):
             "env": env,
             "memory_bytes": limits.memory_bytes,
             "cpu_seconds": limits.cpu_seconds,
-            "cpu_hard_seconds": (
-                limits.cpu_seconds + max(1, math.ceil(grace))
-                if limits.cpu_seconds is not None
-                else None
-            ),
-            "kill_grace_seconds": grace,
+            "cpu_hard_seconds": self.policy.cpu_hard_seconds(limits),
+            "kill_grace_seconds": self.cfg.kill_grace_seconds,
             "created_at": utcnow().isoformat(),
         }
 
@@ -393,7 +317,7 @@ class LocalAdapter(BaseAdapter):
         native_id = native_id_for(request.job_id)
         jobdir = JobDir(self.work_dir, native_id)
         async with self._lock_for(native_id):
-            found = await asyncio.to_thread(self._existing, jobdir, request.job_id)
+            found = await self._io(self._existing, jobdir, request.job_id)
             if found is not None:
                 record, limits = found
                 self._track(native_id, record.identity)
@@ -402,7 +326,7 @@ class LocalAdapter(BaseAdapter):
                 raise NoCapacity(
                     f"the local platform is running its maximum of {self.cfg.max_jobs} jobs"
                 )
-            _, limits = self._grant(request)
+            _, limits = self.policy.grant(request)
             spec = self._spec(request, jobdir, limits)
             self._active.add(native_id)  # reserve the slot while launching
             launching = asyncio.ensure_future(asyncio.to_thread(launch, jobdir, spec, self._python))
@@ -413,9 +337,7 @@ class LocalAdapter(BaseAdapter):
                 raise
             except OSError as exc:
                 self._active.discard(native_id)
-                raise FatalError(
-                    "could not start the job on the local platform", detail=repr(exc)
-                ) from exc
+                raise os_error("could not start the job on the local platform", exc) from exc
             except BaseException:
                 self._active.discard(native_id)
                 raise
@@ -513,6 +435,8 @@ class LocalAdapter(BaseAdapter):
                 )
                 return status, record.identity
             # not running: read exit.json again, it may have been written meanwhile
+            if attempt == 0 and record is not None:
+                reap_zombie(record.identity)
         ending = describe_vanished(
             cancel_requested=handle.cancel_requested, pid=record.pid if record else 0
         )
@@ -532,7 +456,7 @@ class LocalAdapter(BaseAdapter):
         self, handles: Sequence[Handle], ctx: CallContext
     ) -> Mapping[str, Status]:
         """Status of each job; jobs whose directory is gone are omitted (NotFound)."""
-        found = await asyncio.to_thread(self._status_batch, list(handles))
+        found = await self._io(self._status_batch, list(handles))
         result: dict[str, Status] = {}
         recheck: list[Handle] = []
         by_id = {h.native_id: h for h in handles}
@@ -545,7 +469,7 @@ class LocalAdapter(BaseAdapter):
             else:
                 self._active.discard(native_id)
         if recheck:
-            again = await asyncio.to_thread(self._status_batch, recheck)
+            again = await self._io(self._status_batch, recheck)
             result.update({k: v[0] for k, v in again.items()})
         return result
 
@@ -581,7 +505,7 @@ class LocalAdapter(BaseAdapter):
         supervisor escalates to SIGKILL itself; the adapter schedules a fallback
         that kills the whole session if the supervisor has not ended by then.
         """
-        ident = await asyncio.to_thread(self._signal_runner, handle)
+        ident = await self._io(self._signal_runner, handle)
         if ident is None:
             return
         self._track(handle.native_id, ident)
@@ -597,7 +521,7 @@ class LocalAdapter(BaseAdapter):
         try:
             await asyncio.wait_for(ended.wait(), timeout)
         except TimeoutError:
-            await asyncio.to_thread(self._kill_if_alive, ident)
+            await self._io(self._kill_if_alive, ident)
 
     @staticmethod
     def _kill_if_alive(ident: ProcIdentity) -> None:
@@ -622,16 +546,14 @@ class LocalAdapter(BaseAdapter):
                 f"\n==> stderr <==\n{tail(jobdir.stderr, limit)}"
             )
 
-        return await asyncio.to_thread(read)
+        return await self._io(read)
 
     async def results(self, handle: Handle, ctx: CallContext) -> list[ResultRef]:
         """``stdout``, ``stderr`` and the files under ``out/`` (id scheme: README)."""
         jobdir = self._jobdir(handle)
-        if jobdir is None or not await asyncio.to_thread(jobdir.exists):
+        if jobdir is None or not await self._io(jobdir.exists):
             raise NotFound(f"local job {handle.native_id!r} is gone")
-        return await asyncio.to_thread(
-            list_results, jobdir.path, max_files=self.cfg.max_result_files
-        )
+        return await self._io(list_results, jobdir.path, max_files=self.cfg.max_result_files)
 
     # -------------------------------------------------------------------- cleanup
 
@@ -652,15 +574,15 @@ class LocalAdapter(BaseAdapter):
         if jobdir is None:
             return
         async with self._lock_for(handle.native_id):
-            if await asyncio.to_thread(jobdir.exists):
-                ident = await asyncio.to_thread(self._kill_all, handle, jobdir)
+            if await self._io(jobdir.exists):
+                ident = await self._io(self._kill_all, handle, jobdir)
                 if ident is not None:
                     self._track(handle.native_id, ident)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
                             self._ended[handle.native_id].wait(), CLEANUP_WAIT_SECONDS
                         )
-                await asyncio.to_thread(self._remove_dir, jobdir.path)
+                await self._io(self._remove_dir, jobdir.path)
         self._watcher.unwatch(handle.native_id)
         self._active.discard(handle.native_id)
         self._ended.pop(handle.native_id, None)
@@ -694,4 +616,4 @@ class LocalAdapter(BaseAdapter):
                     found[entry.name] = jobdir.job_id()
             return found
 
-        return await asyncio.to_thread(scan)
+        return await self._io(scan)

@@ -109,6 +109,24 @@ class ExitRecord:
     max_rss_bytes: int | None
     term_requested: bool
     never_started: bool
+    #: the file exists but does not hold what the supervisor writes
+    unreadable: bool = False
+
+    @classmethod
+    def unreadable(cls) -> ExitRecord:
+        """Stands for an ``exit.json`` that does not hold what the supervisor writes."""
+        return cls(
+            returncode=None,
+            signal=None,
+            error="the job's exit record is unreadable; its outcome is unknown",
+            started_at=None,
+            ended_at=None,
+            cpu_seconds=None,
+            max_rss_bytes=None,
+            term_requested=False,
+            never_started=False,
+            unreadable=True,
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExitRecord:
@@ -188,8 +206,14 @@ class JobDir:
         return RunnerRecord.from_json(data) if data is not None else None
 
     def read_exit(self) -> ExitRecord | None:
+        """How the job ended, or ``None`` while there is no (complete) record."""
         data = _read_json(self.exit_file)
-        return ExitRecord.from_json(data) if data is not None else None
+        if data is None:
+            return None
+        try:
+            return ExitRecord.from_json(data)
+        except (TypeError, ValueError):
+            return ExitRecord.unreadable()
 
     def job_id(self) -> str:
         spec = self.read_spec()

@@ -9,6 +9,7 @@ different processes never share all three.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 from dataclasses import dataclass
@@ -50,8 +51,9 @@ class ProcIdentity:
     boot_id: str
 
 
+@functools.cache
 def boot_id() -> str:
-    """The kernel's boot id: changes at every reboot."""
+    """The kernel's boot id: changes at every reboot (so it is read once per process)."""
     try:
         return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
     except OSError:  # pragma: no cover - not Linux

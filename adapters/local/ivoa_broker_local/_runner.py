@@ -144,12 +144,13 @@ class _Supervisor:
 
     def _on_terminate(self, signum: int, frame: object) -> None:
         self.term_requested = True
-        if self.child is not None:
-            _kill(self.child, signal.SIGTERM, group=True)
-            if self.grace > 0:
-                signal.setitimer(signal.ITIMER_REAL, self.grace)
-            else:
-                self._on_grace_over(signal.SIGALRM, None)
+        if self.child is None:
+            return  # not started yet: run() sees term_requested and does not start it
+        _kill(self.child, signal.SIGTERM, group=True)
+        if self.grace <= 0:
+            self._on_grace_over(signal.SIGALRM, None)
+        elif signal.getitimer(signal.ITIMER_REAL)[0] == 0:  # a repeated request does
+            signal.setitimer(signal.ITIMER_REAL, self.grace)  # not postpone the SIGKILL
 
     def _on_grace_over(self, signum: int, frame: object) -> None:
         if self.child is not None:
@@ -208,12 +209,7 @@ class _Supervisor:
             self._on_terminate(signal.SIGTERM, None)
         # Wait for the command without reaping it, so its pid (= its pgid) stays
         # ours while we kill what is left of its group.
-        while True:
-            try:
-                os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-                break
-            except ChildProcessError:  # pragma: no cover - already reaped
-                break
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
         _kill(proc.pid, signal.SIGKILL, group=True)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
@@ -255,17 +251,21 @@ def main(argv: list[str]) -> int:
         print("usage: _runner.py JOB_DIR", file=sys.stderr)
         return 2
     job_dir = Path(argv[0])
-    spec = json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8"))
-    supervisor = _Supervisor(job_dir, spec)
-    supervisor.install_handlers()
+    supervisor: _Supervisor | None = None
     record: dict[str, Any]
     try:
+        spec = json.loads((job_dir / SPEC_FILE).read_text(encoding="utf-8"))
+        supervisor = _Supervisor(job_dir, spec)
+        supervisor.install_handlers()
         _become_subreaper()
         record = supervisor.run()
     except Exception as exc:  # the supervisor's own failure: still say how it ended
+        if supervisor is not None and supervisor.child is not None:
+            _kill(supervisor.child, signal.SIGKILL, group=True)
         record = {"returncode": None, "signal": None, "error": f"supervisor failed: {exc!r}"}
-    record["term_requested"] = supervisor.term_requested
-    record["escalated"] = supervisor.escalated
+    if supervisor is not None:
+        record["term_requested"] = supervisor.term_requested
+        record["escalated"] = supervisor.escalated
     record["ended_at"] = _now()
     write_json_atomic(job_dir / EXIT_FILE, record)
     return 0

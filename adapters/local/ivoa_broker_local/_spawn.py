@@ -29,6 +29,18 @@ from ._runner import JOB_ID_ENV, RUNNER_ENV, write_json_atomic
 __all__ = ["RUNNER_SCRIPT", "launch", "runner_marker"]
 
 RUNNER_SCRIPT = Path(_runner.__file__).resolve()
+_DEFAULT_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGPIPE,
+    signal.SIGXCPU,
+    signal.SIGXFSZ,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+)
 
 
 def runner_marker(job_id: str) -> bytes:
@@ -66,6 +78,10 @@ def launch(jobdir: JobDir, spec: dict[str, Any], python: str) -> RunnerRecord:
                 (os.POSIX_SPAWN_DUP2, 1, 2),
             ],
             setsid=True,
+            # a clean start whatever the broker's own signal state: nothing
+            # blocked, and no inherited "ignore" for the signals that end jobs
+            setsigmask=(),
+            setsigdef=_DEFAULT_SIGNALS,
         )
         ident = identify(pid)
         if ident is None:  # pragma: no cover - our own unreaped child always has a stat

@@ -11,7 +11,7 @@ exited-nonzero ERROR      the command exited with status > 0
 signalled      ERROR      the command was killed by a signal the broker did not send
 cancelled      ABORTED    the job ended (any non-zero way) after the broker cancelled it
 start-failed   ERROR      the command could not be executed at all
-vanished       ERROR      the supervisor is gone without writing ``exit.json``
+vanished       ERROR      the supervisor is gone without a (readable) ``exit.json``
 ============== ========== =====================================================
 
 A job that exits 0 after a cancel is COMPLETED (it won the race). A vanished
@@ -126,6 +126,8 @@ def describe_exit(
     record: ExitRecord, *, cancel_requested: bool, limits: Limits, stderr_tail: str
 ) -> Ending:
     """How a job that wrote ``exit.json`` ended, in words a user can act on."""
+    if record.unreadable:
+        return Ending(VANISHED, record.error, None)
     if record.error is not None and record.signal is None:
         return Ending(START_FAILED, record.error, record.returncode)
     if record.signal is not None:

@@ -14,15 +14,39 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from ._procs import ProcIdentity, is_alive
+from ._procs import ProcIdentity, is_alive, read_stat
 
-__all__ = ["ExitWatcher", "reap_if_child"]
+__all__ = ["ExitWatcher", "reap_if_child", "reap_zombie"]
 
 
 def reap_if_child(pidfd: int) -> None:
     """Reap the ended process behind ``pidfd`` if it is our child; else do nothing."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+
+
+def reap_zombie(ident: ProcIdentity) -> None:
+    """Reap ``ident`` if it is an ended, unreaped child of this process.
+
+    A supervisor started by an adapter instance that was discarded before it
+    ended stays a zombie of the broker until someone reaps it; status calls
+    do that here (blocking, cheap).
+    """
+    stat = read_stat(ident.pid)
+    if stat is None or stat.state != "Z" or stat.ppid != os.getpid():
+        return
+    if stat.start_ticks != ident.start_ticks:
+        return
+    try:
+        fd = os.pidfd_open(ident.pid)
+    except OSError:
+        return
+    try:
+        again = read_stat(ident.pid)  # the pidfd names the same zombie (no reuse meanwhile)
+        if again is not None and again.start_ticks == ident.start_ticks:
+            reap_if_child(fd)
+    finally:
+        os.close(fd)
 
 
 class ExitWatcher:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from ivoa_broker_local import LocalAdapter
-from ivoa_broker_local._jobdir import ExitRecord, is_native_id, native_id_for, tail
+from ivoa_broker_local._jobdir import ExitRecord, JobDir, is_native_id, native_id_for, tail
 from ivoa_broker_local._procs import ProcIdentity, identify, is_alive
 from ivoa_broker_local._results import decode_result_id, encode_result_id, list_results
 from ivoa_broker_local._states import (
@@ -183,6 +183,18 @@ def test_memory_words_in_stderr_name_the_limit() -> None:
     assert "memory limit exceeded" in ending.message
     assert "3.0 MiB" in ending.message
     assert ending.message.endswith("MemoryError")
+
+
+def test_an_unreadable_exit_record_is_vanished_not_a_crash(tmp_path: Path) -> None:
+    job = JobDir(tmp_path, "j")
+    job.path.mkdir()
+    job.exit_file.write_text('{"returncode": "not a number"}')
+    record = job.read_exit()
+    assert record is not None
+    ending = describe_exit(record, cancel_requested=False, limits=Limits(), stderr_tail="")
+    assert ending.native_state == VANISHED
+    assert ending.message is not None
+    assert "unreadable" in ending.message
 
 
 def test_vanished_is_error_unless_cancelled() -> None:
