@@ -113,7 +113,7 @@ class ExitRecord:
     unreadable: bool = False
 
     @classmethod
-    def unreadable(cls) -> ExitRecord:
+    def for_unreadable_file(cls) -> ExitRecord:
         """Stands for an ``exit.json`` that does not hold what the supervisor writes."""
         return cls(
             returncode=None,
@@ -213,7 +213,7 @@ class JobDir:
         try:
             return ExitRecord.from_json(data)
         except (TypeError, ValueError):
-            return ExitRecord.unreadable()
+            return ExitRecord.for_unreadable_file()
 
     def job_id(self) -> str:
         spec = self.read_spec()
