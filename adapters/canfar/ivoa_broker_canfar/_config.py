@@ -49,7 +49,11 @@ class CanfarConfig(AdapterConfig):
     cache_seconds: float = Field(60.0, ge=0, description="how long /context and /image are kept")
     offer_seconds: float = Field(300.0, gt=0, description="offer validity")
     name_prefix: str = Field("ivb", pattern=r"^[a-z][a-z0-9]{0,7}$")
-    default_image: str | None = Field(None, description="image for requests that name none")
+    default_image: str | None = Field(
+        None,
+        description="image for batch requests that name none (interactive requests that "
+        "name none get the first image skaha lists for their session type)",
+    )
     default_interactive_type: Literal["notebook", "desktop", "carta", "contributed", "firefly"] = (
         "notebook"
     )

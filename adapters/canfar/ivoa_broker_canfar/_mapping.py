@@ -152,7 +152,7 @@ def _image(
     config: CanfarConfig,
     warnings: list[str],
 ) -> str:
-    image = request.image or config.default_image
+    image = request.image or (config.default_image if stype == "headless" else None)
     if image is None:
         candidates = [i.id for i in catalog.images if stype in i.types]
         if stype == "headless" or not candidates:

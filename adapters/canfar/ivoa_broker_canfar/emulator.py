@@ -357,10 +357,12 @@ class SkahaEmulator:
         try:
             yield
         finally:
+            self.hold = False
             for session in list(self.sessions.values()):
                 self._dispose(session)
-            tasks = [t for s in self.sessions.values() for t in s.tasks]
-            await asyncio.gather(*tasks, return_exceptions=True)
+            tasks = [t for s in self.sessions.values() for t in s.tasks if not t.done()]
+            if tasks:
+                await asyncio.wait(tasks, timeout=10)
             self.sessions.clear()
 
     def _routes(self) -> list[Route]:
@@ -396,6 +398,7 @@ class SkahaEmulator:
                         200,
                         media_type="application/json",
                     )
+                await request.body()  # a server reads the request before it dawdles
                 await asyncio.sleep(fault.seconds)
             user = self._user(request)
             if user is None:
@@ -730,9 +733,12 @@ class SkahaEmulator:
         session.event("Normal", "Started", "Started container")
         session.status = "Running"
         assert process.stdout is not None
-        while chunk := await process.stdout.read(65536):
-            session.log.extend(chunk)
-        code = await process.wait()
+        try:
+            while chunk := await process.stdout.read(65536):
+                session.log.extend(chunk)
+            code = await process.wait()
+        finally:
+            shutil.rmtree(session.workdir, ignore_errors=True)
         if session.status == "Running":
             self._finish(session, code)
 
@@ -784,13 +790,9 @@ class SkahaEmulator:
                 os.killpg(process.pid, signal.SIGKILL)
 
     def _dispose(self, session: EmulatedSession) -> None:
+        """Stop whatever runs for ``session``; its tasks then end by themselves."""
         self._kill(session)
         session.released.set()
-        for task in session.tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
-        if session.workdir:
-            shutil.rmtree(session.workdir, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------- server
