@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ivoa_broker.protocol import (
+    AdapterConfig,
     AdapterDeps,
     BaseAdapter,
     CallContext,
@@ -32,8 +33,15 @@ class FakeAdapter(BaseAdapter):
     }
     poll_interval = timedelta(seconds=30)  # the tests wake it; no timer polls needed
 
-    def __init__(self, name: str = "fake", deps: AdapterDeps | None = None) -> None:
-        super().__init__(name, self.config_model(), deps or AdapterDeps(data_dir=Path("/tmp")))
+    def __init__(
+        self,
+        name: str = "fake",
+        config: AdapterConfig | None = None,
+        deps: AdapterDeps | None = None,
+    ) -> None:
+        super().__init__(
+            name, config or self.config_model(), deps or AdapterDeps(data_dir=Path("/tmp"))
+        )
         self.native: dict[str, str] = {}
         self.exit_codes: dict[str, int] = {}
         self.cancelled: list[str] = []
