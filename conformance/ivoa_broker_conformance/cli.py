@@ -30,29 +30,53 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("url", nargs="?", help="service base URL (where /capabilities lives)")
     p.add_argument("--token", help="bearer token of the main test user")
     p.add_argument("--other-token", help="bearer token of a second user (owner checks)")
-    p.add_argument("--schemas", type=Path,
-                   help="directory holding the official IVOA XSDs (UWS.xsd, VOSI*.xsd, …)")
+    p.add_argument(
+        "--schemas",
+        type=Path,
+        help="directory holding the official IVOA XSDs (UWS.xsd, VOSI*.xsd, …)",
+    )
     p.add_argument("--report", type=Path, help="write the report to this file")
-    p.add_argument("--format", choices=["json", "md", "html"], default=None,
-                   help="report format (default: from the --report suffix, else md)")
-    p.add_argument("--jobs-path", default="/jobs",
-                   help="job list path when /capabilities names no UWS accessURL")
-    p.add_argument("--job-params", default=DEFAULT_JOB_PARAMS,
-                   help="form of a quickly succeeding job (default %(default)r)")
-    p.add_argument("--failing-job-params", default=DEFAULT_FAILING_JOB_PARAMS,
-                   help="form of a job that fails (default %(default)r)")
-    p.add_argument("--long-job-params", default=DEFAULT_LONG_JOB_PARAMS,
-                   help="form of a job that runs for a while (default %(default)r)")
-    p.add_argument("--bad-job-params", default=DEFAULT_BAD_JOB_PARAMS,
-                   help="form the service must reject (default: empty form)")
-    p.add_argument("--eb-request", type=Path,
-                   help="ExecutionBroker request document (JSON) for the EB checks")
-    p.add_argument("--only", default="",
-                   help="comma-separated check ids to run (default: all)")
-    p.add_argument("--job-timeout", type=float, default=60.0,
-                   help="longest wait for a job to finish (s)")
-    p.add_argument("--request-timeout", type=float, default=20.0,
-                   help="timeout of one ordinary request (s)")
+    p.add_argument(
+        "--format",
+        choices=["json", "md", "html"],
+        default=None,
+        help="report format (default: from the --report suffix, else md)",
+    )
+    p.add_argument(
+        "--jobs-path",
+        default="/jobs",
+        help="job list path when /capabilities names no UWS accessURL",
+    )
+    p.add_argument(
+        "--job-params",
+        default=DEFAULT_JOB_PARAMS,
+        help="form of a quickly succeeding job (default %(default)r)",
+    )
+    p.add_argument(
+        "--failing-job-params",
+        default=DEFAULT_FAILING_JOB_PARAMS,
+        help="form of a job that fails (default %(default)r)",
+    )
+    p.add_argument(
+        "--long-job-params",
+        default=DEFAULT_LONG_JOB_PARAMS,
+        help="form of a job that runs for a while (default %(default)r)",
+    )
+    p.add_argument(
+        "--bad-job-params",
+        default=DEFAULT_BAD_JOB_PARAMS,
+        help="form the service must reject (default: empty form)",
+    )
+    p.add_argument(
+        "--eb-request", type=Path, help="ExecutionBroker request document (JSON) for the EB checks"
+    )
+    p.add_argument("--only", default="", help="comma-separated check ids to run (default: all)")
+    p.add_argument(
+        "--job-timeout", type=float, default=60.0, help="longest wait for a job to finish (s)"
+    )
+    p.add_argument(
+        "--request-timeout", type=float, default=20.0, help="timeout of one ordinary request (s)"
+    )
     p.add_argument("--list", action="store_true", help="list the checks and exit")
     p.add_argument("--version", action="version", version=__version__)
     return p

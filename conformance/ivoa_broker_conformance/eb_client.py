@@ -31,8 +31,16 @@ DEFAULT_REQUEST: dict[str, Any] = {
     "schedule": {"requested": {"duration": "PT10M"}},
 }
 JSON = {"Accept": "application/json"}
-SESSION_ACTIVE = ("ACCEPTED", "WAITING", "PREPARING", "AVAILABLE", "RUNNING", "RELEASING",
-                  "COMPLETED", "FAILED")
+SESSION_ACTIVE = (
+    "ACCEPTED",
+    "WAITING",
+    "PREPARING",
+    "AVAILABLE",
+    "RUNNING",
+    "RELEASING",
+    "COMPLETED",
+    "FAILED",
+)
 
 
 @dataclass(frozen=True)
@@ -62,18 +70,23 @@ def load_json(t: CheckRun, r: httpx.Response, what: str) -> dict[str, Any]:
     return data
 
 
-async def post_request(t: CheckRun, *, content_type: str | None = None,
-                       body: bytes | None = None, auth: str = "main") -> OfferSet:
+async def post_request(
+    t: CheckRun, *, content_type: str | None = None, body: bytes | None = None, auth: str = "main"
+) -> OfferSet:
     """POST /requests; skip the check when the service has no EB API."""
     default_body, default_type = request_body(t)
     r = await t.post(
-        t.config.base + "/requests", content=body if body is not None else default_body,
-        headers={"Content-Type": content_type or default_type, **JSON}, auth=auth,
+        t.config.base + "/requests",
+        content=body if body is not None else default_body,
+        headers={"Content-Type": content_type or default_type, **JSON},
+        auth=auth,
     )
     if r.status_code in (404, 405, 501):
         t.skip(f"no ExecutionBroker API: POST /requests answered {r.status_code}")
-    t.expect(r.status_code in (200, 303),
-             f"POST /requests answered {r.status_code}, expected 303 (or 200)")
+    t.expect(
+        r.status_code in (200, 303),
+        f"POST /requests answered {r.status_code}, expected 303 (or 200)",
+    )
     if r.status_code == 303:
         location = r.headers.get("location")
         t.expect(location, "303 from POST /requests without Location")
@@ -95,8 +108,10 @@ async def offer_set(t: CheckRun, *, fresh: bool = False, need: int = 1) -> Offer
         t.note(f"uses offer set {found.url} created earlier in this run")
     if found.data.get("result") != "YES":
         messages = (found.data.get("meta") or {}).get("messages")
-        t.skip(f"the broker said {found.data.get('result')!r} to the request "
-               f"(messages: {messages}); pass --eb-request with a request it can satisfy")
+        t.skip(
+            f"the broker said {found.data.get('result')!r} to the request "
+            f"(messages: {messages}); pass --eb-request with a request it can satisfy"
+        )
     if len(found.offers) < need:
         t.skip(f"the offer set has {len(found.offers)} offer(s); this check needs {need}")
     return found
@@ -115,11 +130,14 @@ async def get_session(t: CheckRun, url: str, *, auth: str = "main") -> dict[str,
     return load_json(t, r, "session")
 
 
-async def update_phase(t: CheckRun, url: str, value: str, *, auth: str = "main"
-                       ) -> httpx.Response:
+async def update_phase(t: CheckRun, url: str, value: str, *, auth: str = "main") -> httpx.Response:
     body = {"kind": "uri:enum-value-update", "path": "phase", "value": value}
-    return await t.post(url, content=json.dumps(body).encode(), auth=auth,
-                        headers={"Content-Type": "application/json", **JSON})
+    return await t.post(
+        url,
+        content=json.dumps(body).encode(),
+        auth=auth,
+        headers={"Content-Type": "application/json", **JSON},
+    )
 
 
 def phase_options(session: dict[str, Any]) -> set[str] | None:

@@ -16,8 +16,8 @@ from ivoa_broker_conformance.session import Session
 from ivoa_broker_conformance.xmlutil import (
     ACTIVE,
     NS,
-    NotXML,
     XSI,
+    NotXML,
     child_text,
     name_of,
     parse,
@@ -47,7 +47,8 @@ async def discover_jobs_url(session: Session) -> None:
     fallback = cfg.base + "/" + cfg.jobs_path.strip("/")
     try:
         r = await session.client.get(
-            cfg.base + "/capabilities", headers=session.auth_headers("main"),
+            cfg.base + "/capabilities",
+            headers=session.auth_headers("main"),
             timeout=cfg.request_timeout,
         )
         if r.status_code == 200:
@@ -99,14 +100,20 @@ async def create_job(
     location = r.headers.get("location")
     t.expect(location, "303 from job creation has no Location header")
     assert location is not None
-    url = urljoin(t.session.jobs_url, location)
+    url = urljoin(t.session.jobs_url, str(location))
     t.session.remember_job(url, auth)
     return url
 
 
-async def get_job(t: CheckRun, url: str, *, auth: str = "main", record: bool = True,
-                  params: Sequence[tuple[str, str]] | None = None,
-                  timeout: float | None = None) -> JobDoc:
+async def get_job(
+    t: CheckRun,
+    url: str,
+    *,
+    auth: str = "main",
+    record: bool = True,
+    params: Sequence[tuple[str, str]] | None = None,
+    timeout: float | None = None,
+) -> JobDoc:
     r = await t.get(url, auth=auth, record=record, params=params, timeout=timeout)
     t.expect(r.status_code == 200, f"GET {url} gave {r.status_code}, expected 200")
     root = t.xml(r, f"job document {url}")
@@ -127,8 +134,12 @@ async def run_job(t: CheckRun, url: str) -> None:
 
 
 async def wait_for(
-    t: CheckRun, url: str, targets: Collection[str], timeout: float | None = None,
-    *, auth: str = "main",
+    t: CheckRun,
+    url: str,
+    targets: Collection[str],
+    timeout: float | None = None,
+    *,
+    auth: str = "main",
 ) -> JobDoc:
     """Poll (with bounded WAIT) until the phase is in ``targets`` or leaves the active
     phases; fail after ``timeout`` seconds. Only the last poll is kept as evidence."""
@@ -138,12 +149,17 @@ async def wait_for(
         remaining = deadline - time.monotonic()
         wait = max(0, min(5, int(remaining)))
         doc = await get_job(
-            t, url, auth=auth, record=False, params=[("WAIT", str(wait))],
+            t,
+            url,
+            auth=auth,
+            record=False,
+            params=[("WAIT", str(wait))],
             timeout=wait + t.config.request_timeout,
         )
         phase = doc.phase or ""
-        if phase in targets or (phase not in ACTIVE and phase not in ("UNKNOWN", "HELD",
-                                                                     "SUSPENDED")):
+        if phase in targets or (
+            phase not in ACTIVE and phase not in ("UNKNOWN", "HELD", "SUSPENDED")
+        ):
             await get_job(t, url, auth=auth)  # keep one plain GET as evidence
             return doc
         if time.monotonic() >= deadline:
@@ -176,8 +192,9 @@ def nil(el: etree._Element | None) -> bool:
     return el is not None and el.get(f"{{{XSI}}}nil") in ("true", "1")
 
 
-async def job_list(t: CheckRun, params: Sequence[tuple[str, str]] | None = None,
-                   *, auth: str = "main") -> tuple[httpx.Response, etree._Element | None]:
+async def job_list(
+    t: CheckRun, params: Sequence[tuple[str, str]] | None = None, *, auth: str = "main"
+) -> tuple[httpx.Response, etree._Element | None]:
     r = await t.get(t.session.jobs_url, params=params, auth=auth)
     if r.status_code != 200:
         return r, None

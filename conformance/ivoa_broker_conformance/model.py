@@ -82,11 +82,12 @@ class Summary:
         def count(o: Outcome) -> int:
             return sum(1 for r in results if r.outcome is o)
 
-        must_failed = sum(
-            1 for r in results if r.outcome is Outcome.FAIL and r.level is Level.MUST
-        )
+        must_failed = sum(1 for r in results if r.outcome is Outcome.FAIL and r.level is Level.MUST)
         return cls(
-            count(Outcome.PASS), count(Outcome.FAIL), count(Outcome.SKIP), count(Outcome.WARN),
+            count(Outcome.PASS),
+            count(Outcome.FAIL),
+            count(Outcome.SKIP),
+            count(Outcome.WARN),
             must_failed,
         )
 

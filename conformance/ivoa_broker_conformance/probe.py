@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, NoReturn
+from urllib.parse import urlencode
 
 import httpx
 from lxml import etree
@@ -18,9 +18,14 @@ from ivoa_broker_conformance.xmlutil import NotXML, parse
 
 EXCERPT = 600
 _KEPT_HEADERS = (
-    "content-type", "location", "www-authenticate", "last-modified", "content-length", "allow",
+    "content-type",
+    "location",
+    "www-authenticate",
+    "last-modified",
+    "content-length",
+    "allow",
 )
-Params = Sequence[tuple[str, str]] | Mapping[str, str] | None
+Params = list[tuple[str, str]] | Mapping[str, str] | None
 
 
 class CheckRun:
@@ -76,8 +81,16 @@ class CheckRun:
             data = None
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         all_headers.update(headers or {})
+        query: list[tuple[str, str | int | float | bool | None]] | None = None
+        if params is not None:
+            query = list(params.items()) if isinstance(params, Mapping) else list(params)
         request = self.session.client.build_request(
-            method, url, params=params, data=data, files=files, content=content,
+            method,
+            url,
+            params=query,
+            data=data,
+            files=files,
+            content=content,
             headers={k: v for k, v in all_headers.items() if v is not None},
             timeout=timeout if timeout is not None else self.config.request_timeout,
         )

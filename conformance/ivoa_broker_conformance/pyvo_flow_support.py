@@ -19,11 +19,11 @@ def pyvo_session(t: CheckRun) -> Any:
     import requests
 
     class BoundedSession(requests.Session):
-        def request(self, method: str | bytes, url: str | bytes, *args: Any,
-                    **kwargs: Any) -> Any:
+        def request(self, method: str | bytes, url: Any, *args: Any, **kwargs: Any) -> Any:
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = DEFAULT_TIMEOUT
-            return super().request(method, url, *args, **kwargs)
+            verb = method if isinstance(method, str) else method.decode()
+            return super().request(verb, url, *args, **kwargs)
 
     session = BoundedSession()
     session.headers.update(t.session.auth_headers("main"))
@@ -32,12 +32,13 @@ def pyvo_session(t: CheckRun) -> Any:
         request = response.request
         elapsed = response.elapsed.total_seconds()
         line = f"{request.method} {request.url}  (by pyvo)"
-        if request.method in ("POST", "PUT") and isinstance(request.body, str | bytes):
-            body = request.body if isinstance(request.body, str) else request.body.decode(
-                "utf-8", "replace")
-            line += f"  [{body[:200]}]"
-        kept = {k: v for k, v in response.headers.items()
-                if k.lower() in ("content-type", "location")}
+        sent: object = request.body
+        if request.method in ("POST", "PUT") and isinstance(sent, str | bytes):
+            text = sent if isinstance(sent, str) else sent.decode("utf-8", "replace")
+            line += f"  [{text[:200]}]"
+        kept = {
+            k: v for k, v in response.headers.items() if k.lower() in ("content-type", "location")
+        }
         body = getattr(response, "_content", None)  # never consume a streamed body
         excerpt = body[:EXCERPT].decode("utf-8", "replace") if isinstance(body, bytes) else ""
         t.evidence.append(Exchange(line, response.status_code, kept, excerpt, elapsed))

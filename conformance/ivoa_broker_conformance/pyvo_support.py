@@ -16,8 +16,10 @@ def import_pyvo(t: CheckRun) -> Any:
     try:
         import pyvo
     except ImportError:
-        t.skip("pyvo is not installed (optional dependency: pip install "
-               "'ivoa-broker-conformance[pyvo]')")
+        t.skip(
+            "pyvo is not installed (optional dependency: pip install "
+            "'ivoa-broker-conformance[pyvo]')"
+        )
     return pyvo
 
 
@@ -33,8 +35,11 @@ def caught(t: CheckRun, what: str, func: Callable[[], T]) -> T:
         except Exception as exc:
             t.fail(f"{what} raised {type(exc).__name__}: {exc}")
     relevant = [w for w in seen if "erfa" not in type(w.message).__name__.lower()]
-    t.expect(not relevant, f"{what} warned: " + "; ".join(
-        f"{type(w.message).__name__}: {w.message}" for w in relevant[:5]))
+    t.expect(
+        not relevant,
+        f"{what} warned: "
+        + "; ".join(f"{type(w.message).__name__}: {w.message}" for w in relevant[:5]),
+    )
     return value
 
 

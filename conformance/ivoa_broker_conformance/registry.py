@@ -39,7 +39,16 @@ def check(id: str, title: str, section: str, level: Level) -> Callable[[CheckFun
 
 
 def all_checks() -> list[CheckSpec]:
-    """Every check, in the order of the modules listed in :mod:`checks`."""
+    """Every check, in checklist order."""
     from ivoa_broker_conformance import checks  # noqa: F401  (imports register the checks)
 
-    return list(_CHECKS.values())
+    return sorted(_CHECKS.values(), key=_order)
+
+
+_GROUPS = ("UWS", "JSON", "EB")
+
+
+def _order(spec: CheckSpec) -> tuple[int, int]:
+    """Checklist order: UWS-01..80, JSON-81, then EB-xx."""
+    group, _, number = spec.id.partition("-")
+    return (_GROUPS.index(group) if group in _GROUPS else len(_GROUPS), int(number))

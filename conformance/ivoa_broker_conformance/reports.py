@@ -11,8 +11,7 @@ from ivoa_broker_conformance.model import CheckResult, Outcome
 from ivoa_broker_conformance.runner import Report
 
 Format = Literal["json", "md", "html"]
-_ICON = {Outcome.PASS: "pass", Outcome.FAIL: "**FAIL**", Outcome.WARN: "warn",
-         Outcome.SKIP: "skip"}
+_ICON = {Outcome.PASS: "pass", Outcome.FAIL: "**FAIL**", Outcome.WARN: "warn", Outcome.SKIP: "skip"}
 
 
 def render(report: Report, fmt: Format) -> str:
@@ -46,8 +45,10 @@ def markdown(report: Report) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in report.results:
-        out.append(f"| {r.id} | {r.level} | {_ICON[r.outcome]} | {_cell(r.title)} | "
-                   f"{_cell(r.section)} | {_cell(r.message)} |")
+        out.append(
+            f"| {r.id} | {r.level} | {_ICON[r.outcome]} | {_cell(r.title)} | "
+            f"{_cell(r.section)} | {_cell(r.message)} |"
+        )
     out += ["", "## Evidence", ""]
     for r in report.results:
         out += _evidence_md(r)

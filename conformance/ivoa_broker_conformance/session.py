@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,10 +52,8 @@ class Session:
         """Delete every job the suite created (best effort, bounded)."""
 
         async def delete(url: str, auth: str) -> None:
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 await self.client.delete(url, headers=self.auth_headers(auth), timeout=5.0)
-            except httpx.HTTPError:
-                pass
 
         await asyncio.gather(*(delete(u, a) for u, a in self.created))
         self.created.clear()

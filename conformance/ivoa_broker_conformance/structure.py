@@ -53,7 +53,7 @@ def job_problems(job: etree._Element) -> list[str]:
         seen.append(name)
     for name, required, nillable in JOB_CHILDREN:
         if required and name not in seen:
-            hint = " (write it with xsi:nil=\"true\" when empty)" if nillable else ""
+            hint = ' (write it with xsi:nil="true" when empty)' if nillable else ""
             problems.append(f"required uws:{name} missing{hint}")
     for el in job:
         if isinstance(el.tag, str) and is_nil(el):

@@ -14,8 +14,16 @@ VOSI_CAPS = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
 NS = {"uws": UWS, "xlink": XLINK, "xsi": XSI, "av": VOSI_AVAIL, "caps": VOSI_CAPS}
 
 PHASES = (
-    "PENDING", "QUEUED", "EXECUTING", "COMPLETED", "ERROR",
-    "UNKNOWN", "HELD", "SUSPENDED", "ABORTED", "ARCHIVED",
+    "PENDING",
+    "QUEUED",
+    "EXECUTING",
+    "COMPLETED",
+    "ERROR",
+    "UNKNOWN",
+    "HELD",
+    "SUSPENDED",
+    "ABORTED",
+    "ARCHIVED",
 )
 TERMINAL = frozenset({"COMPLETED", "ERROR", "ABORTED", "ARCHIVED"})
 ACTIVE = frozenset({"PENDING", "QUEUED", "EXECUTING"})
@@ -66,7 +74,7 @@ def child_text(el: etree._Element, local: str) -> str | None:
 
 
 def local_name(el: etree._Element) -> str:
-    return etree.QName(el).localname
+    return str(etree.QName(el).localname)
 
 
 def name_of(el: etree._Element) -> str:

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import Mount
-
 from ivoa_broker_conformance.config import Config
 from ivoa_broker_conformance.runner import Report, run_suite
-
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from uws_fixture import MiniUWS
 
 XSD_DIR = Path("/work/shared/ivoa-xsd")
@@ -38,8 +36,15 @@ def free_port() -> int:
 
 class LoopbackServer:
     def __init__(self, app: Starlette, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                access_log=False, lifespan="off", ws="none")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ws="none",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -62,20 +67,32 @@ def fixture_base() -> Iterator[str]:
     """Base URL of the fixture server; append '/<variant>'."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = Starlette(routes=[
-        Mount(f"/{name}", app=MiniUWS(f"{base}/{name}", faults).app())
-        for name, faults in VARIANTS.items()
-    ])
+    app = Starlette(
+        routes=[
+            Mount(f"/{name}", app=MiniUWS(f"{base}/{name}", faults).app())
+            for name, faults in VARIANTS.items()
+        ]
+    )
     with LoopbackServer(app, port):
         yield base
 
 
-def run(base: str, variant: str, only: set[str] | None = None, *, schemas: bool = True,
-        other: bool = True) -> Report:
+def run(
+    base: str,
+    variant: str,
+    only: set[str] | None = None,
+    *,
+    schemas: bool = True,
+    other: bool = True,
+) -> Report:
     config = Config(
-        base_url=f"{base}/{variant}", token=ALICE, other_token=BOB if other else None,
-        schemas=XSD_DIR if schemas else None, only=frozenset(only or ()),
-        job_timeout=20.0, check_timeout=60.0,
+        base_url=f"{base}/{variant}",
+        token=ALICE,
+        other_token=BOB if other else None,
+        schemas=XSD_DIR if schemas else None,
+        only=frozenset(only or ()),
+        job_timeout=20.0,
+        check_timeout=60.0,
     )
     return asyncio.run(run_suite(config))
 

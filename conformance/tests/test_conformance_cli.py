@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ALICE, BOB, XSD_DIR
 from ivoa_broker_conformance.cli import main
 
@@ -15,19 +14,34 @@ SUMMARY = re.compile(r"^\d+ passed, \d+ failed, \d+ skipped$", re.MULTILINE)
 
 
 def _args(base: str, *extra: str) -> list[str]:
-    return [base, "--token", ALICE, "--other-token", BOB, "--schemas", str(XSD_DIR),
-            "--job-timeout", "20", *extra]
+    return [
+        base,
+        "--token",
+        ALICE,
+        "--other-token",
+        BOB,
+        "--schemas",
+        str(XSD_DIR),
+        "--job-timeout",
+        "20",
+        *extra,
+    ]
 
 
-def test_json_report_and_zero_exit(fixture_base: str, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_report_and_zero_exit(
+    fixture_base: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "r.json"
-    code = main(_args(f"{fixture_base}/ok", "--only", "UWS-01,UWS-03,EB-01",
-                      "--report", str(out)))
+    code = main(_args(f"{fixture_base}/ok", "--only", "UWS-01,UWS-03,EB-01", "--report", str(out)))
     assert code == 0
     data = json.loads(out.read_text())
-    assert data["summary"] == {"passed": 2, "failed": 0, "skipped": 1, "warnings": 0,
-                               "must_failed": 0}
+    assert data["summary"] == {
+        "passed": 2,
+        "failed": 0,
+        "skipped": 1,
+        "warnings": 0,
+        "must_failed": 0,
+    }
     assert data["schema_validation"]["enabled"] is True
     assert [r["id"] for r in data["results"]] == ["UWS-01", "UWS-03", "EB-01"]
     assert data["results"][1]["evidence"][0]["status"] == 303
@@ -36,8 +50,9 @@ def test_json_report_and_zero_exit(fixture_base: str, tmp_path: Path,
     assert "0 warnings" in printed
 
 
-def test_must_failure_gives_nonzero_exit(fixture_base: str, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_must_failure_gives_nonzero_exit(
+    fixture_base: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "r.md"
     code = main(_args(f"{fixture_base}/no-version", "--only", "UWS-01", "--report", str(out)))
     assert code == 1
@@ -48,8 +63,11 @@ def test_must_failure_gives_nonzero_exit(fixture_base: str, tmp_path: Path,
 
 
 def test_should_failure_keeps_exit_zero(fixture_base: str, tmp_path: Path) -> None:
-    code = main(_args(f"{fixture_base}/wait-ignored", "--only", "UWS-45",
-                      "--report", str(tmp_path / "r.json")))
+    code = main(
+        _args(
+            f"{fixture_base}/wait-ignored", "--only", "UWS-45", "--report", str(tmp_path / "r.json")
+        )
+    )
     assert code == 0
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["results"][0]["outcome"] == "fail"
@@ -58,8 +76,7 @@ def test_should_failure_keeps_exit_zero(fixture_base: str, tmp_path: Path) -> No
 
 def test_html_report_and_skipped_validation(fixture_base: str, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    code = main([f"{fixture_base}/ok", "--token", ALICE, "--only", "UWS-11",
-                 "--report", str(out)])
+    code = main([f"{fixture_base}/ok", "--token", ALICE, "--only", "UWS-11", "--report", str(out)])
     assert code == 0
     text = out.read_text()
     assert text.startswith("<!DOCTYPE html>")
@@ -70,8 +87,17 @@ def test_html_report_and_skipped_validation(fixture_base: str, tmp_path: Path) -
 def test_job_parameters_are_configurable(fixture_base: str, tmp_path: Path) -> None:
     """A service needing other parameters: the defaults fail, the right ones pass."""
     out = tmp_path / "r.json"
-    code = main(_args(f"{fixture_base}/ok", "--only", "UWS-40", "--job-params",
-                      "cmd=false", "--report", str(out)))
+    code = main(
+        _args(
+            f"{fixture_base}/ok",
+            "--only",
+            "UWS-40",
+            "--job-params",
+            "cmd=false",
+            "--report",
+            str(out),
+        )
+    )
     assert code == 1
     assert "set --job-params" in json.loads(out.read_text())["results"][0]["message"]
 
@@ -80,8 +106,17 @@ def test_unreachable_service_fails_without_hanging(tmp_path: Path) -> None:
     from conftest import free_port
 
     out = tmp_path / "r.json"
-    code = main([f"http://127.0.0.1:{free_port()}", "--only", "UWS-01,UWS-63",
-                 "--request-timeout", "2", "--report", str(out)])
+    code = main(
+        [
+            f"http://127.0.0.1:{free_port()}",
+            "--only",
+            "UWS-01,UWS-63",
+            "--request-timeout",
+            "2",
+            "--report",
+            str(out),
+        ]
+    )
     assert code == 1
     data = json.loads(out.read_text())
     assert {r["outcome"] for r in data["results"]} == {"fail"}

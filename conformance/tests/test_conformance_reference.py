@@ -18,8 +18,11 @@ def test_every_check_ran(reference_report: Report) -> None:
 
 
 def test_nothing_fails_or_warns(reference_report: Report) -> None:
-    bad = {r.id: r.message for r in reference_report.results
-           if r.outcome in (Outcome.FAIL, Outcome.WARN)}
+    bad = {
+        r.id: r.message
+        for r in reference_report.results
+        if r.outcome in (Outcome.FAIL, Outcome.WARN)
+    }
     assert bad == {}
 
 

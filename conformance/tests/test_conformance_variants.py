@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import run
 from ivoa_broker_conformance.model import Outcome
 from ivoa_broker_conformance.runner import Report
@@ -33,15 +32,16 @@ BROKEN: dict[str, set[str]] = {
 
 
 @pytest.mark.parametrize("fault", sorted(BROKEN))
-def test_variant_fails_its_checks(fixture_base: str, reference_report: Report,
-                                  fault: str) -> None:
+def test_variant_fails_its_checks(fixture_base: str, reference_report: Report, fault: str) -> None:
     report = run(fixture_base, fault, BROKEN[fault])
     outcomes = {r.id: r.outcome for r in report.results}
     assert outcomes == dict.fromkeys(BROKEN[fault], Outcome.FAIL), {
-        r.id: r.message for r in report.results}
+        r.id: r.message for r in report.results
+    }
     reference = reference_report.by_id()
     assert {i: reference[i].outcome for i in BROKEN[fault]} == dict.fromkeys(
-        BROKEN[fault], Outcome.PASS)
+        BROKEN[fault], Outcome.PASS
+    )
 
 
 def test_failure_messages_name_the_rule(fixture_base: str) -> None:

@@ -8,6 +8,7 @@ understand the suite's default parameters: ``cmd=echo&args=…`` (completes, one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,17 +26,43 @@ XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP = {"uws": UWS_NS, "xlink": XLINK_NS, "xsi": XSI_NS}
 U = ElementMaker(namespace=UWS_NS, nsmap=NSMAP)
-PHASES = ("PENDING", "QUEUED", "EXECUTING", "COMPLETED", "ERROR", "UNKNOWN", "HELD",
-          "SUSPENDED", "ABORTED", "ARCHIVED")
+PHASES = (
+    "PENDING",
+    "QUEUED",
+    "EXECUTING",
+    "COMPLETED",
+    "ERROR",
+    "UNKNOWN",
+    "HELD",
+    "SUSPENDED",
+    "ABORTED",
+    "ARCHIVED",
+)
 TOKENS = {"alice-token": "alice", "bob-token": "bob"}
 WAIT_CAP = 3.0
-FAULTS = frozenset({
-    "no-version", "offset-times", "create-200", "no-nil", "wait-ignored",
-    "wait-phase-ignored", "phase-filter-ignored", "archived-listed", "html-default",
-    "case-sensitive", "unknown-job-400", "vosi-prefixed", "no-owner-scope",
-    "no-error-summary", "delete-200", "last-ascending", "run-finished-restarts",
-    "results-404-empty", "no-auth-challenge",
-})
+FAULTS = frozenset(
+    {
+        "no-version",
+        "offset-times",
+        "create-200",
+        "no-nil",
+        "wait-ignored",
+        "wait-phase-ignored",
+        "phase-filter-ignored",
+        "archived-listed",
+        "html-default",
+        "case-sensitive",
+        "unknown-job-400",
+        "vosi-prefixed",
+        "no-owner-scope",
+        "no-error-summary",
+        "delete-200",
+        "last-ascending",
+        "run-finished-restarts",
+        "results-404-empty",
+        "no-auth-challenge",
+    }
+)
 _ids = itertools.count(1)
 
 
@@ -131,8 +158,11 @@ class MiniUWS:
             job.task.cancel()
 
     def xml(self, el: etree._Element, status: int = 200) -> Response:
-        return Response(etree.tostring(el, xml_declaration=True, encoding="UTF-8"), status,
-                        media_type="application/xml")
+        return Response(
+            etree.tostring(el, xml_declaration=True, encoding="UTF-8"),
+            status,
+            media_type="application/xml",
+        )
 
     def see_other(self, url: str, request: Request) -> Response:
         return Response(status_code=303, headers={"Location": url})
@@ -265,8 +295,12 @@ class MiniUWS:
         if not self.has("no-version"):
             root.set("version", "1.1")
         for job in jobs:
-            ref = U.jobref(U.phase(job.phase), U.ownerId(job.owner),
-                           U.creationTime(self.instant(job.created)), id=job.id)
+            ref = U.jobref(
+                U.phase(job.phase),
+                U.ownerId(job.owner),
+                U.creationTime(self.instant(job.created)),
+                id=job.id,
+            )
             if job.run_id is not None:
                 ref.insert(1, U.runId(job.run_id))
             ref.set(f"{{{XLINK_NS}}}href", self.job_url(job))
@@ -294,8 +328,8 @@ class MiniUWS:
         if request.method == "DELETE":
             return self.delete(job, request)
         if request.method == "POST":
-            params = await self.params(request)
-            if (self.key("ACTION"), "DELETE") in params:
+            form = await self.params(request)
+            if (self.key("ACTION"), "DELETE") in form:
                 return self.delete(job, request)
             raise Problem(400, "POST to a job needs ACTION=DELETE")
         params = dict(await self.params(request))
@@ -316,10 +350,8 @@ class MiniUWS:
         limit = WAIT_CAP if seconds < 0 else min(seconds, WAIT_CAP * 4)
         if limit <= 0:
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(job.changed.wait(), limit)
-        except TimeoutError:
-            pass
 
     def delete(self, job: Job, request: Request) -> Response:
         self.cancel(job)
@@ -347,8 +379,9 @@ class MiniUWS:
     async def post_phase(self, job: Job, request: Request) -> Response:
         value = dict(await self.params(request)).get(self.key("PHASE"))
         if value == "RUN":
-            if job.phase == "PENDING" or (self.has("run-finished-restarts")
-                                          and job.phase != "EXECUTING"):
+            if job.phase == "PENDING" or (
+                self.has("run-finished-restarts") and job.phase != "EXECUTING"
+            ):
                 self.start(job)
             elif job.phase not in ("QUEUED", "EXECUTING"):
                 raise Problem(403, f"cannot run a {job.phase} job")
@@ -414,12 +447,18 @@ class MiniUWS:
         return await self.plain(job.error)
 
     children: dict[tuple[str, str], Callable[[MiniUWS, Job, Request], Awaitable[Response]]] = {
-        ("GET", "phase"): get_phase, ("POST", "phase"): post_phase,
-        ("GET", "executionduration"): get_duration, ("POST", "executionduration"): post_duration,
-        ("GET", "destruction"): get_destruction, ("POST", "destruction"): post_destruction,
-        ("GET", "quote"): get_quote, ("GET", "owner"): get_owner,
-        ("GET", "parameters"): get_parameters, ("POST", "parameters"): post_parameters,
-        ("GET", "results"): get_results, ("GET", "error"): get_error,
+        ("GET", "phase"): get_phase,
+        ("POST", "phase"): post_phase,
+        ("GET", "executionduration"): get_duration,
+        ("POST", "executionduration"): post_duration,
+        ("GET", "destruction"): get_destruction,
+        ("POST", "destruction"): post_destruction,
+        ("GET", "quote"): get_quote,
+        ("GET", "owner"): get_owner,
+        ("GET", "parameters"): get_parameters,
+        ("POST", "parameters"): post_parameters,
+        ("GET", "results"): get_results,
+        ("GET", "error"): get_error,
     }
 
     async def result(self, request: Request) -> Response:
@@ -439,9 +478,15 @@ class MiniUWS:
     async def capabilities(self, request: Request) -> Response:
         ns = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
         vs = "http://www.ivoa.net/xml/VODataService/v1.1"
-        root = etree.Element(f"{{{ns}}}capabilities", nsmap={
-            "vosi": ns, "vr": "http://www.ivoa.net/xml/VOResource/v1.0", "vs": vs,
-            "xsi": XSI_NS})
+        root = etree.Element(
+            f"{{{ns}}}capabilities",
+            nsmap={
+                "vosi": ns,
+                "vr": "http://www.ivoa.net/xml/VOResource/v1.0",
+                "vs": vs,
+                "xsi": XSI_NS,
+            },
+        )
         for std, url, use in (
             ("ivo://ivoa.net/std/VOSI#capabilities", self.base + "/capabilities", "full"),
             ("ivo://ivoa.net/std/VOSI#availability", self.base + "/availability", "full"),
@@ -458,23 +503,26 @@ class MiniUWS:
 
     # -- app --------------------------------------------------------------------------------
     def app(self) -> Starlette:
-        def wrap(func: Callable[[Request], Awaitable[Response]]
-                 ) -> Callable[[Request], Awaitable[Response]]:
+        def wrap(
+            func: Callable[[Request], Awaitable[Response]],
+        ) -> Callable[[Request], Awaitable[Response]]:
             async def endpoint(request: Request) -> Response:
                 try:
                     return await func(request)
                 except Problem as p:
-                    return Response(p.text, p.status, headers=p.headers,
-                                    media_type="text/plain")
+                    return Response(p.text, p.status, headers=p.headers, media_type="text/plain")
 
             return endpoint
 
-        return Starlette(routes=[
-            Route("/availability", wrap(self.availability), methods=["GET"]),
-            Route("/capabilities", wrap(self.capabilities), methods=["GET"]),
-            Route("/jobs", wrap(self.list_jobs), methods=["GET", "POST"]),
-            Route("/jobs/{id}", wrap(self.get_job), methods=["GET", "POST", "DELETE"]),
-            Route("/jobs/{id}/results/{rid}", wrap(self.result), methods=["GET"]),
-            Route("/jobs/{id}/{child}", wrap(self.child),
-                  methods=["GET", "POST", "DELETE", "PUT"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/availability", wrap(self.availability), methods=["GET"]),
+                Route("/capabilities", wrap(self.capabilities), methods=["GET"]),
+                Route("/jobs", wrap(self.list_jobs), methods=["GET", "POST"]),
+                Route("/jobs/{id}", wrap(self.get_job), methods=["GET", "POST", "DELETE"]),
+                Route("/jobs/{id}/results/{rid}", wrap(self.result), methods=["GET"]),
+                Route(
+                    "/jobs/{id}/{child}", wrap(self.child), methods=["GET", "POST", "DELETE", "PUT"]
+                ),
+            ]
+        )

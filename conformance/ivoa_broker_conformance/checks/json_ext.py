@@ -30,14 +30,19 @@ def _values(data: object) -> set[str]:
     return found
 
 
-@check("JSON-81", "Accept: application/json gives JSON with the XML's values; default is XML",
-       "uws-vosi.md §1.10 (project extension; no IVOA JSON binding)", Level.MAY)
+@check(
+    "JSON-81",
+    "Accept: application/json gives JSON with the XML's values; default is XML",
+    "uws-vosi.md §1.10 (project extension; no IVOA JSON binding)",
+    Level.MAY,
+)
 async def json_opt_in(t: CheckRun) -> None:
     doc = await pending_job(t)
     r = await t.get(doc.url, headers=JSON_ACCEPT)
     if not _json_type(r.headers.get("content-type", "")):
-        t.skip(f"JSON not offered (Accept: application/json gave "
-               f"{r.headers.get('content-type', '?')})")
+        t.skip(
+            f"JSON not offered (Accept: application/json gave {r.headers.get('content-type', '?')})"
+        )
     t.expect_status(r, 200)
     try:
         data = json.loads(r.content)
@@ -49,12 +54,18 @@ async def json_opt_in(t: CheckRun) -> None:
         t.expect(xml_value in values, f"{name} {xml_value!r} of the XML is not in the JSON")
     plain = await t.get(doc.url)
     t.expect_xml_type(plain)
-    for url in (t.session.jobs_url, doc.url + "/results", doc.url + "/parameters",
-                t.config.base + "/capabilities", t.config.base + "/availability"):
+    for url in (
+        t.session.jobs_url,
+        doc.url + "/results",
+        doc.url + "/parameters",
+        t.config.base + "/capabilities",
+        t.config.base + "/availability",
+    ):
         r = await t.get(url, headers=JSON_ACCEPT)
         t.expect_status(r, 200)
-        if not t.should(_json_type(r.headers.get("content-type", "")),
-                        f"{url} does not offer JSON"):
+        if not t.should(
+            _json_type(r.headers.get("content-type", "")), f"{url} does not offer JSON"
+        ):
             continue
         try:
             json.loads(r.content)

@@ -21,8 +21,9 @@ async def _job(t: CheckRun, kind: str = "quick") -> tuple[Any, Any, str]:
     pyvo = import_pyvo(t)
     url = await create_job(t, kind)
     session = pyvo_session(t)
-    job = await in_thread(t, "AsyncTAPJob(url)",
-                          lambda: pyvo.dal.tap.AsyncTAPJob(url, session=session))
+    job = await in_thread(
+        t, "AsyncTAPJob(url)", lambda: pyvo.dal.tap.AsyncTAPJob(url, session=session)
+    )
     return pyvo, job, url
 
 
@@ -49,8 +50,12 @@ async def set_duration(t: CheckRun) -> None:
         t.note(f"server clamped 120 to {value}")
 
 
-@check("UWS-74", "job.destruction = now + 1 day is accepted (6-digit fraction + Z)", SECTION,
-       Level.SHOULD)
+@check(
+    "UWS-74",
+    "job.destruction = now + 1 day is accepted (6-digit fraction + Z)",
+    SECTION,
+    Level.SHOULD,
+)
 async def set_destruction(t: CheckRun) -> None:
     _, job, _ = await _job(t)
     when = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)
@@ -63,8 +68,12 @@ async def set_destruction(t: CheckRun) -> None:
     t.expect(value is not None, "destruction is None after setting it")
 
 
-@check("UWS-75", "job.run().wait() completes; raise_if_error quiet; result_uris fetchable",
-       SECTION, Level.SHOULD)
+@check(
+    "UWS-75",
+    "job.run().wait() completes; raise_if_error quiet; result_uris fetchable",
+    SECTION,
+    Level.SHOULD,
+)
 async def run_wait(t: CheckRun) -> None:
     _, job, _ = await _job(t)
     timeout = t.config.job_timeout
@@ -81,12 +90,20 @@ async def run_wait(t: CheckRun) -> None:
         t.note("job has no results to fetch")
     session = pyvo_session(t)
     for uri in uris:
-        status = await in_thread(t, f"GET {uri}", lambda u=uri: session.get(u).status_code)
+
+        def fetch(u: str = uri) -> int:
+            return int(session.get(u).status_code)
+
+        status = await in_thread(t, f"GET {uri}", fetch)
         t.expect(status == 200, f"result {uri} answered {status}")
 
 
-@check("UWS-76", "Failing job: wait() returns, raise_if_error() raises DALQueryError",
-       SECTION, Level.SHOULD)
+@check(
+    "UWS-76",
+    "Failing job: wait() returns, raise_if_error() raises DALQueryError",
+    SECTION,
+    Level.SHOULD,
+)
 async def run_fail(t: CheckRun) -> None:
     pyvo, job, _ = await _job(t, "failing")
     timeout = t.config.job_timeout
@@ -102,8 +119,7 @@ async def run_fail(t: CheckRun) -> None:
 
     message = await in_thread(t, "run().wait() of a failing job", act)
     t.expect(message, "raise_if_error() did not raise for the failing job")
-    t.expect("No useful error" not in message,
-             f"pyvo found no errorSummary message: {message!r}")
+    t.expect("No useful error" not in message, f"pyvo found no errorSummary message: {message!r}")
 
 
 @check("UWS-77", "job.run(); job.abort(); job.phase == ABORTED", SECTION, Level.SHOULD)
@@ -119,8 +135,7 @@ async def run_abort(t: CheckRun) -> None:
     t.expect(phase == "ABORTED", f"after abort() pyvo sees {phase}")
 
 
-@check("UWS-78", "job.delete() then 404; context manager deletes on exit", SECTION,
-       Level.SHOULD)
+@check("UWS-78", "job.delete() then 404; context manager deletes on exit", SECTION, Level.SHOULD)
 async def delete(t: CheckRun) -> None:
     pyvo, job, url = await _job(t)
     await in_thread(t, "job.delete()", job.delete)
@@ -138,8 +153,9 @@ async def delete(t: CheckRun) -> None:
     t.expect(r.status_code == 404, f"after the with block the job answers {r.status_code}")
 
 
-@check("UWS-79", "pyvo parse_job_list gives the jobs with their ids and phases", SECTION,
-       Level.SHOULD)
+@check(
+    "UWS-79", "pyvo parse_job_list gives the jobs with their ids and phases", SECTION, Level.SHOULD
+)
 async def job_list(t: CheckRun) -> None:
     import_pyvo(t)
     import io
@@ -153,12 +169,13 @@ async def job_list(t: CheckRun) -> None:
     t.expect_status(r, 200)
     jobs = caught(t, "parse_job_list", lambda: parse_job_list(io.BytesIO(r.content)))
     seen = {j.jobid: j.phase for j in jobs}
-    t.expect(seen.get(job_id_of(url)) == "PENDING",
-             f"pyvo sees {seen.get(job_id_of(url))!r} for the new job")
+    t.expect(
+        seen.get(job_id_of(url)) == "PENDING",
+        f"pyvo sees {seen.get(job_id_of(url))!r} for the new job",
+    )
 
 
-@check("UWS-80", "No plain request of the pyvo flows took more than 10 s", SECTION,
-       Level.SHOULD)
+@check("UWS-80", "No plain request of the pyvo flows took more than 10 s", SECTION, Level.SHOULD)
 async def timings(t: CheckRun) -> None:
     import_pyvo(t)
     if not t.session.pyvo_timings:

@@ -35,14 +35,15 @@ def _phases(root: etree._Element) -> dict[str, str]:
 
 async def _listed(t: CheckRun, params: list[tuple[str, str]]) -> dict[str, str]:
     r, root = await job_list(t, params)
-    t.expect(r.status_code == 200 and root is not None,
-             f"job list with {params} answered {r.status_code}")
+    t.expect(
+        r.status_code == 200 and root is not None,
+        f"job list with {params} answered {r.status_code}",
+    )
     assert root is not None
     return _phases(root)
 
 
-@check("UWS-52", "PHASE=COMPLETED lists only COMPLETED jobs", "UWS 1.1 §2.2.2.1",
-       Level.SHOULD)
+@check("UWS-52", "PHASE=COMPLETED lists only COMPLETED jobs", "UWS 1.1 §2.2.2.1", Level.SHOULD)
 async def phase_filter(t: CheckRun) -> None:
     done = await finished_job(t, "quick")
     await create_job(t)  # a PENDING one that must not show up
@@ -59,28 +60,40 @@ async def phase_union(t: CheckRun) -> None:
     await create_job(t)
     listed = await _listed(t, [("PHASE", "COMPLETED"), ("PHASE", "ERROR")])
     t.expect(set(listed.values()) <= {"COMPLETED", "ERROR"}, f"union listed {listed}")
-    t.expect({job_id_of(done.url), job_id_of(failed.url)} <= set(listed),
-             "COMPLETED and ERROR jobs are not both listed")
+    t.expect(
+        {job_id_of(done.url), job_id_of(failed.url)} <= set(listed),
+        "COMPLETED and ERROR jobs are not both listed",
+    )
 
 
-@check("UWS-54", "Default list omits ARCHIVED jobs; PHASE=ARCHIVED lists them",
-       "UWS 1.1 §2.2.2.1", Level.MUST)
+@check(
+    "UWS-54",
+    "Default list omits ARCHIVED jobs; PHASE=ARCHIVED lists them",
+    "UWS 1.1 §2.2.2.1",
+    Level.MUST,
+)
 async def archived(t: CheckRun) -> None:
     default = await _listed(t, [])
     listed_archived = {k for k, v in default.items() if v == "ARCHIVED"}
     t.expect(not listed_archived, f"default job list shows ARCHIVED jobs {listed_archived}")
     state, url = await destroyed_job(t)
     if state != "ARCHIVED":
-        t.skip(f"the service does not archive destroyed jobs (job is {state}); nothing to "
-               "list with PHASE=ARCHIVED")
+        t.skip(
+            f"the service does not archive destroyed jobs (job is {state}); nothing to "
+            "list with PHASE=ARCHIVED"
+        )
     default = await _listed(t, [])
     t.expect(job_id_of(url) not in default, "ARCHIVED job is in the default list")
     only = await _listed(t, [("PHASE", "ARCHIVED")])
     t.expect(job_id_of(url) in only, "PHASE=ARCHIVED does not list the ARCHIVED job")
 
 
-@check("UWS-55", "LAST=2 gives the 2 newest by descending creationTime; bad LAST 4xx",
-       "UWS 1.1 §2.2.2.1", Level.SHOULD)
+@check(
+    "UWS-55",
+    "LAST=2 gives the 2 newest by descending creationTime; bad LAST 4xx",
+    "UWS 1.1 §2.2.2.1",
+    Level.SHOULD,
+)
 async def last_filter(t: CheckRun) -> None:
     for _ in range(3):
         await create_job(t)
@@ -99,8 +112,12 @@ async def last_filter(t: CheckRun) -> None:
         t.expect(400 <= r.status_code < 500, f"LAST={bad} answered {r.status_code}")
 
 
-@check("UWS-56", "AFTER=<t> (Z and .ffffffZ) lists only jobs created after t; bad t 4xx",
-       "UWS 1.1 §2.2.2.1", Level.SHOULD)
+@check(
+    "UWS-56",
+    "AFTER=<t> (Z and .ffffffZ) lists only jobs created after t; bad t 4xx",
+    "UWS 1.1 §2.2.2.1",
+    Level.SHOULD,
+)
 async def after_filter(t: CheckRun) -> None:
     old = await create_job(t)
     created = _instant(child_text((await get_job(t, old)).root, "creationTime"))
@@ -121,8 +138,7 @@ async def after_filter(t: CheckRun) -> None:
     t.expect(400 <= r.status_code < 500, f"AFTER=yesterday answered {r.status_code}")
 
 
-@check("UWS-57", "PHASE, LAST and AFTER combine with logical AND", "UWS 1.1 §2.2.2.1",
-       Level.SHOULD)
+@check("UWS-57", "PHASE, LAST and AFTER combine with logical AND", "UWS 1.1 §2.2.2.1", Level.SHOULD)
 async def combined(t: CheckRun) -> None:
     await finished_job(t, "quick")
     a = await create_job(t)
@@ -132,10 +148,13 @@ async def combined(t: CheckRun) -> None:
     cut = created - timedelta(seconds=1)
     await asyncio.sleep(0.05)
     b = await create_job(t)
-    listed = await _listed(t, [("PHASE", "PENDING"), ("LAST", "1"),
-                               ("AFTER", cut.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))])
-    t.expect(list(listed) == [job_id_of(b)], f"combined filter listed {listed}, expected only "
-                                             f"{job_id_of(b)} (not {job_id_of(a)})")
+    listed = await _listed(
+        t, [("PHASE", "PENDING"), ("LAST", "1"), ("AFTER", cut.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))]
+    )
+    t.expect(
+        list(listed) == [job_id_of(b)],
+        f"combined filter listed {listed}, expected only {job_id_of(b)} (not {job_id_of(a)})",
+    )
 
 
 @check("UWS-58", "PHASE=NOTAPHASE gives 4xx", "UWS 1.1 §2.2.2.1", Level.SHOULD)

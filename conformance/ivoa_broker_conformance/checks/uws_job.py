@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from ivoa_broker_conformance.jobs import create_job, finished_job, get_job, job_list, pending_job
-from ivoa_broker_conformance.jobs import jobrefs
+from ivoa_broker_conformance.jobs import (
+    create_job,
+    finished_job,
+    get_job,
+    job_list,
+    jobrefs,
+    pending_job,
+)
 from ivoa_broker_conformance.model import Level
 from ivoa_broker_conformance.probe import CheckRun
 from ivoa_broker_conformance.pyvo_support import import_pyvo, parse_job_strict
@@ -14,14 +20,19 @@ from ivoa_broker_conformance.xmlutil import INSTANT, child, child_text, is_nil, 
 TIME_ELEMENTS = ("quote", "creationTime", "startTime", "endTime", "destruction")
 
 
-@check("UWS-11", "GET job: 200, uws:job version 1.1, children in schema order, schema-valid",
-       "UWS 1.1 §2.2.1.1, App. B JobSummary", Level.MUST)
+@check(
+    "UWS-11",
+    "GET job: 200, uws:job version 1.1, children in schema order, schema-valid",
+    "UWS 1.1 §2.2.1.1, App. B JobSummary",
+    Level.MUST,
+)
 async def job_document(t: CheckRun) -> None:
     doc = await pending_job(t)
     t.expect_xml_type(doc.response)
-    t.expect(doc.root.get("version") == "1.1",
-             f"uws:job version attribute is {doc.root.get('version')!r}, a 1.1 service must "
-             "say 1.1")
+    t.expect(
+        doc.root.get("version") == "1.1",
+        f"uws:job version attribute is {doc.root.get('version')!r}, a 1.1 service must say 1.1",
+    )
     problems = job_problems(doc.root)
     t.expect(not problems, "job structure: " + "; ".join(problems))
     t.expect_valid("uws", doc.root, "PENDING job")
@@ -31,21 +42,24 @@ async def job_document(t: CheckRun) -> None:
     t.expect_valid("uws", done.root, "finished job")
 
 
-@check("UWS-12", "PENDING job: nil startTime/endTime, results present, ownerId present",
-       "UWS 1.1 App. B (nillable elements)", Level.MUST)
+@check(
+    "UWS-12",
+    "PENDING job: nil startTime/endTime, results present, ownerId present",
+    "UWS 1.1 App. B (nillable elements)",
+    Level.MUST,
+)
 async def pending_nils(t: CheckRun) -> None:
     doc = await pending_job(t)
     for name in ("startTime", "endTime"):
         el = child(doc.root, name)
-        t.expect(el is not None, f"uws:{name} missing; write <uws:{name} xsi:nil=\"true\"/>")
+        t.expect(el is not None, f'uws:{name} missing; write <uws:{name} xsi:nil="true"/>')
         assert el is not None
-        t.expect(is_nil(el), f"uws:{name} of a PENDING job is not xsi:nil=\"true\"")
+        t.expect(is_nil(el), f'uws:{name} of a PENDING job is not xsi:nil="true"')
     t.expect(child(doc.root, "results") is not None, "uws:results missing (may be empty)")
     owner = child(doc.root, "ownerId")
-    t.expect(owner is not None, "uws:ownerId missing (xsi:nil=\"true\" when anonymous)")
+    t.expect(owner is not None, 'uws:ownerId missing (xsi:nil="true" when anonymous)')
     assert owner is not None
-    t.expect(is_nil(owner) or (owner.text or "").strip(),
-             "uws:ownerId is empty but not xsi:nil")
+    t.expect(is_nil(owner) or (owner.text or "").strip(), "uws:ownerId is empty but not xsi:nil")
 
 
 @check("UWS-13", "creationTime present", "UWS 1.1 §2.1.x creationTime (1.1 text)", Level.MUST)
@@ -54,8 +68,12 @@ async def creation_time(t: CheckRun) -> None:
     t.expect(doc.get("creationTime"), "uws:creationTime missing or empty")
 
 
-@check("UWS-14", "All instants are UTC with the Z designator (no +00:00)",
-       "UWS 1.1 §2.2.1 (ISO 8601, T, Z)", Level.MUST)
+@check(
+    "UWS-14",
+    "All instants are UTC with the Z designator (no +00:00)",
+    "UWS 1.1 §2.2.1 (ISO 8601, T, Z)",
+    Level.MUST,
+)
 async def instants(t: CheckRun) -> None:
     bad: list[str] = []
     for doc in (await pending_job(t), await finished_job(t, "quick")):
@@ -63,7 +81,7 @@ async def instants(t: CheckRun) -> None:
             value = child_text(doc.root, name)
             if value and not INSTANT.match(value):
                 bad.append(f"uws:{name}={value!r}")
-    r, root = await job_list(t)
+    _, root = await job_list(t)
     if root is not None:
         for ref in jobrefs(root):
             value = child_text(ref, "creationTime")
@@ -73,8 +91,12 @@ async def instants(t: CheckRun) -> None:
     t.expect(not bad, "instants not of the form YYYY-MM-DDThh:mm:ss[.f]Z: " + ", ".join(bad))
 
 
-@check("UWS-15", "pyvo parses the job without warnings; version, jobid, phase match",
-       "uws-vosi.md §4.1 (pyvo.io.uws.parse_job)", Level.SHOULD)
+@check(
+    "UWS-15",
+    "pyvo parses the job without warnings; version, jobid, phase match",
+    "uws-vosi.md §4.1 (pyvo.io.uws.parse_job)",
+    Level.SHOULD,
+)
 async def pyvo_parses_job(t: CheckRun) -> None:
     import_pyvo(t)
     doc = await pending_job(t)
@@ -92,8 +114,12 @@ async def unknown_job(t: CheckRun) -> None:
         t.expect(r.status_code == 404, f"GET {url} gave {r.status_code}, expected 404")
 
 
-@check("UWS-17", "Creation parameters appear as uws:parameter id=name",
-       "UWS 1.1 §2.1.11, §2.2.2.4", Level.MUST)
+@check(
+    "UWS-17",
+    "Creation parameters appear as uws:parameter id=name",
+    "UWS 1.1 §2.1.11, §2.2.2.4",
+    Level.MUST,
+)
 async def parameters_shown(t: CheckRun) -> None:
     url = await create_job(t)
     doc = await get_job(t, url)
@@ -104,5 +130,7 @@ async def parameters_shown(t: CheckRun) -> None:
     for p in params.findall(uws("parameter")):
         shown.setdefault((p.get("id") or "").lower(), []).append(p.text or "")
     for name, value in t.config.job_params:
-        t.expect(value in shown.get(name.lower(), []),
-                 f"parameter {name}={value!r} not shown (shown: {shown})")
+        t.expect(
+            value in shown.get(name.lower(), []),
+            f"parameter {name}={value!r} not shown (shown: {shown})",
+        )

@@ -16,15 +16,15 @@ IMMEDIATE = 1.5
 WAIT_FOREVER_CAP = 60.0
 
 
-async def _timed_wait(t: CheckRun, url: str, params: list[tuple[str, str]],
-                      timeout: float) -> tuple[JobDoc, float]:
+async def _timed_wait(
+    t: CheckRun, url: str, params: list[tuple[str, str]], timeout: float
+) -> tuple[JobDoc, float]:
     start = time.monotonic()
     doc = await get_job(t, url, params=params, timeout=timeout)
     return doc, time.monotonic() - start
 
 
-@check("UWS-45", "WAIT=2 on an idle PENDING job blocks about 2 s",
-       "UWS 1.1 §2.2.1.2", Level.SHOULD)
+@check("UWS-45", "WAIT=2 on an idle PENDING job blocks about 2 s", "UWS 1.1 §2.2.1.2", Level.SHOULD)
 async def wait_blocks(t: CheckRun) -> None:
     doc = await pending_job(t)
     _, elapsed = await _timed_wait(t, doc.url, [("WAIT", "2")], 2 + t.config.wait_slack + 10)
@@ -33,8 +33,12 @@ async def wait_blocks(t: CheckRun) -> None:
     t.expect(elapsed < 2 + t.config.wait_slack, f"WAIT=2 took {elapsed:.2f} s")
 
 
-@check("UWS-46", "WAIT=10 returns soon after a phase change, showing the new phase",
-       "UWS 1.1 §2.2.1.2", Level.SHOULD)
+@check(
+    "UWS-46",
+    "WAIT=10 returns soon after a phase change, showing the new phase",
+    "UWS 1.1 §2.2.1.2",
+    Level.SHOULD,
+)
 async def wait_wakes(t: CheckRun) -> None:
     doc = await pending_job(t)
 
@@ -49,32 +53,46 @@ async def wait_wakes(t: CheckRun) -> None:
     )
     elapsed = time.monotonic() - start
     t.note(f"WAIT=10 returned after {elapsed:.2f} s with phase {waited.phase}")
-    t.expect(waited.phase != "PENDING",
-             f"WAIT=10 returned PENDING after {elapsed:.2f} s although RUN was posted at 0.5 s")
+    t.expect(
+        waited.phase != "PENDING",
+        f"WAIT=10 returned PENDING after {elapsed:.2f} s although RUN was posted at 0.5 s",
+    )
     t.expect(elapsed < 10 - 2, f"WAIT=10 returned only after {elapsed:.2f} s")
 
 
-@check("UWS-47", "WAIT=10&PHASE=QUEUED on a job not QUEUED returns immediately",
-       "UWS 1.1 §2.2.1.2 (must support the PHASE mechanism)", Level.MUST)
+@check(
+    "UWS-47",
+    "WAIT=10&PHASE=QUEUED on a job not QUEUED returns immediately",
+    "UWS 1.1 §2.2.1.2 (must support the PHASE mechanism)",
+    Level.MUST,
+)
 async def wait_phase_guard(t: CheckRun) -> None:
     doc = await pending_job(t)
-    _, elapsed = await _timed_wait(t, doc.url, [("WAIT", "10"), ("PHASE", "QUEUED")],
-                                   10 + t.config.request_timeout)
+    _, elapsed = await _timed_wait(
+        t, doc.url, [("WAIT", "10"), ("PHASE", "QUEUED")], 10 + t.config.request_timeout
+    )
     t.note(f"returned after {elapsed:.2f} s")
-    t.expect(elapsed < IMMEDIATE, f"WAIT=10&PHASE=QUEUED on a PENDING job blocked "
-                                  f"{elapsed:.2f} s")
+    t.expect(elapsed < IMMEDIATE, f"WAIT=10&PHASE=QUEUED on a PENDING job blocked {elapsed:.2f} s")
 
 
-@check("UWS-48", "WAIT=10 on a finished job returns immediately",
-       "UWS 1.1 §2.2.1.2 (block only in active phases)", Level.MUST)
+@check(
+    "UWS-48",
+    "WAIT=10 on a finished job returns immediately",
+    "UWS 1.1 §2.2.1.2 (block only in active phases)",
+    Level.MUST,
+)
 async def wait_finished(t: CheckRun) -> None:
     doc = await finished_job(t, "quick")
     _, elapsed = await _timed_wait(t, doc.url, [("WAIT", "10")], 10 + t.config.request_timeout)
     t.expect(elapsed < IMMEDIATE, f"WAIT=10 on a {doc.phase} job blocked {elapsed:.2f} s")
 
 
-@check("UWS-49", "WAIT=-1 returns within the server's cap (< 60 s)",
-       "UWS 1.1 §2.2.1.2; pyvo #784", Level.SHOULD)
+@check(
+    "UWS-49",
+    "WAIT=-1 returns within the server's cap (< 60 s)",
+    "UWS 1.1 §2.2.1.2; pyvo #784",
+    Level.SHOULD,
+)
 async def wait_forever(t: CheckRun) -> None:
     doc = await pending_job(t)
     try:
@@ -85,8 +103,7 @@ async def wait_forever(t: CheckRun) -> None:
     t.expect(elapsed < WAIT_FOREVER_CAP, f"WAIT=-1 blocked {elapsed:.2f} s")
 
 
-@check("UWS-50", "WAIT=abc gives 4xx; WAIT=0 returns immediately", "UWS 1.1 §2.2.1.2",
-       Level.SHOULD)
+@check("UWS-50", "WAIT=abc gives 4xx; WAIT=0 returns immediately", "UWS 1.1 §2.2.1.2", Level.SHOULD)
 async def wait_values(t: CheckRun) -> None:
     doc = await pending_job(t)
     r = await t.get(doc.url, params=[("WAIT", "abc")])
@@ -95,8 +112,12 @@ async def wait_values(t: CheckRun) -> None:
     t.expect(elapsed < IMMEDIATE, f"WAIT=0 took {elapsed:.2f} s")
 
 
-@check("UWS-51", "Two concurrent WAITs on one job both return on the phase change",
-       "UWS 1.1 §2.2.1.2", Level.SHOULD)
+@check(
+    "UWS-51",
+    "Two concurrent WAITs on one job both return on the phase change",
+    "UWS 1.1 §2.2.1.2",
+    Level.SHOULD,
+)
 async def wait_concurrent(t: CheckRun) -> None:
     doc = await pending_job(t)
 
@@ -111,7 +132,9 @@ async def wait_concurrent(t: CheckRun) -> None:
         change(),
     )
     elapsed = time.monotonic() - start
-    t.expect(a.phase != "PENDING" and b.phase != "PENDING",
-             f"waiters saw {a.phase} and {b.phase} after RUN")
+    t.expect(
+        a.phase != "PENDING" and b.phase != "PENDING",
+        f"waiters saw {a.phase} and {b.phase} after RUN",
+    )
     t.expect(elapsed < 8, f"both waiters needed {elapsed:.2f} s")
     t.note("task leaks on client disconnect cannot be observed from outside; not checked")
