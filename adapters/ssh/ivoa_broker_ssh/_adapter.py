@@ -137,8 +137,7 @@ class SSHAdapter(BaseAdapter):
         run_sh = sh.run_script(request.command, request.env, request.resources.walltime_seconds)
         out = await self.client.run(sh.submit_script(self.cfg.work_dir, request.job_id, run_sh))
         if out.stdout.strip() not in (sh.STARTED, sh.EXISTS):
-            raise FatalError("the remote host did not confirm the start",
-                             detail=out.stdout[-200:])
+            raise FatalError("the remote host did not confirm the start", detail=out.stdout[-200:])
         d = sh.job_dir(self.cfg.work_dir, request.job_id)
         return Handle(adapter=self.name, native_id=request.job_id, state={"dir": d})
 
@@ -201,8 +200,7 @@ class SSHAdapter(BaseAdapter):
         for line in out.stdout.splitlines():
             name, sep, job_id = line.partition("|")
             if not sep:
-                raise FatalError("the remote host sent an unreadable job list",
-                                 detail=line[:200])
+                raise FatalError("the remote host sent an unreadable job list", detail=line[:200])
             found[name] = job_id
         return found
 

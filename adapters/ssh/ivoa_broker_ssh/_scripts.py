@@ -91,9 +91,7 @@ done
 def cancel_script(d: str, grace: int) -> str:
     """Ask the job's process group to stop (TERM, KILL after ``grace`` seconds)."""
     dq = q(d)
-    later = (
-        f"sleep {int(grace)}; [ -d {dq} ] && [ ! -f {dq}/exit ] && kill -KILL -$0 2>/dev/null"
-    )
+    later = f"sleep {int(grace)}; [ -d {dq} ] && [ ! -f {dq}/exit ] && kill -KILL -$0"
     return f"""[ -d {dq} ] || exit 0
 [ -f {dq}/exit ] && exit 0
 : > {dq}/cancelled
@@ -125,7 +123,9 @@ def logs_script(d: str, limit: int) -> str:
 
 def list_script(work_dir: str) -> str:
     return f"""cd {q(work_dir)} 2>/dev/null || exit 0
-for d in */; do d=${{d%/}}; [ -f "$d/job_id" ] && printf '%s|%s\\n' "$d" "$(head -n 1 "$d/job_id")"; done
+for d in */; do
+  d=${{d%/}}; [ -f "$d/job_id" ] && printf '%s|%s\\n' "$d" "$(head -n 1 "$d/job_id")"
+done
 true
 """
 
@@ -150,8 +150,9 @@ def _int(text: str, what: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise FatalError(f"the remote host reported a garbled {what}",
-                         detail=f"{what}={text[:80]!r}") from None
+        raise FatalError(
+            f"the remote host reported a garbled {what}", detail=f"{what}={text[:80]!r}"
+        ) from None
 
 
 def parse_status(output: str) -> dict[str, RemoteState]:
@@ -163,13 +164,19 @@ def parse_status(output: str) -> dict[str, RemoteState]:
             states[fields[0]] = RemoteState(fields[0], gone=True)
             continue
         if len(fields) != 7 or fields[2] not in ("0", "1") or fields[4] not in ("0", "1"):
-            raise FatalError("the remote host sent an unreadable status",
-                             detail=f"line={line[:200]!r}")
+            raise FatalError(
+                "the remote host sent an unreadable status", detail=f"line={line[:200]!r}"
+            )
         d, pid, alive, code, cancelled, t0, t1 = fields
         states[d] = RemoteState(
-            d, gone=False, pid=_int(pid, "pid"), alive=alive == "1",
-            exit_code=_int(code, "exit code"), cancelled=cancelled == "1",
-            started=_int(t0, "start time"), ended=_int(t1, "end time"),
+            d,
+            gone=False,
+            pid=_int(pid, "pid"),
+            alive=alive == "1",
+            exit_code=_int(code, "exit code"),
+            cancelled=cancelled == "1",
+            started=_int(t0, "start time"),
+            ended=_int(t1, "end time"),
         )
     return states
 

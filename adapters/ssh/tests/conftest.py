@@ -10,19 +10,14 @@ IVOA_SSH_WORK_DIR (a directory the tests may fill and empty).
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fault_proxy import FaultProxy  # noqa: E402
-from sshd_server import SSHDUnavailable, SSHServer, start_sshd  # noqa: E402
-
-from ivoa_broker_ssh import SSHConfig  # noqa: E402
+from fault_proxy import FaultProxy
+from ivoa_broker_ssh import SSHConfig
+from sshd_server import SSHDUnavailable, SSHServer, start_sshd
 
 #: seconds an SSH command may take in these tests (the timeout faults wait this long)
 COMMAND_TIMEOUT = 5.0
@@ -39,11 +34,14 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
 
 
 @pytest.fixture(scope="session")
-def sshd_untrusting(sshd: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+def sshd_untrusting(
+    sshd: SSHServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SSHServer]:
     """A second sshd with the same host key that refuses every client key."""
     try:
-        server = start_sshd(tmp_path_factory.mktemp("sshd-untrusting"), host_key=sshd.host_key,
-                            trust_client=False)
+        server = start_sshd(
+            tmp_path_factory.mktemp("sshd-untrusting"), host_key=sshd.host_key, trust_client=False
+        )
     except SSHDUnavailable as exc:
         pytest.skip(f"no second OpenSSH server: {exc}")
     yield server
@@ -77,7 +75,8 @@ def ssh_config(ssh_live: bool, request: pytest.FixtureRequest, tmp_path: Path) -
             port=int(env.get("IVOA_SSH_PORT", "22")),
             username=env.get("IVOA_SSH_USER"),
             key_file=Path(env["IVOA_SSH_KEY_FILE"]) if "IVOA_SSH_KEY_FILE" in env else None,
-            known_hosts=Path(env["IVOA_SSH_KNOWN_HOSTS"]) if "IVOA_SSH_KNOWN_HOSTS" in env
+            known_hosts=Path(env["IVOA_SSH_KNOWN_HOSTS"])
+            if "IVOA_SSH_KNOWN_HOSTS" in env
             else None,
             work_dir=f"{env.get('IVOA_SSH_WORK_DIR', '.ivoa-broker/conformance')}/{unique}",
             kill_grace_seconds=2,

@@ -74,7 +74,8 @@ class _Downstream(asyncio.Protocol):
         pair = self.pair
         try:
             upstream, _ = await asyncio.get_running_loop().create_connection(
-                lambda: _Upstream(pair), "127.0.0.1", port)
+                lambda: _Upstream(pair), "127.0.0.1", port
+            )
         except OSError:
             pair.downstream.abort()
             return

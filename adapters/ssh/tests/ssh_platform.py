@@ -19,9 +19,9 @@ from pathlib import Path
 
 import asyncssh
 from fault_proxy import FaultProxy
+from ivoa_broker_ssh import SSHConfig
 
 from ivoa_broker.testing import Fault, PlatformControls
-from ivoa_broker_ssh import SSHConfig
 
 _NET = frozenset({Fault.CONNECTION, Fault.AUTH, Fault.GARBAGE})
 _FAULTS = {
@@ -95,13 +95,15 @@ class RemoteSSHPlatform:
     async def native_ids(self) -> set[str]:
         cfg = self.config
         async with asyncssh.connect(
-            cfg.host, port=cfg.port, username=cfg.username,
+            cfg.host,
+            port=cfg.port,
+            username=cfg.username,
             client_keys=[str(cfg.key_file)] if cfg.key_file else (),
             known_hosts=str(cfg.known_hosts) if cfg.known_hosts else (),
         ) as conn:
             done = await conn.run(
                 f"cd {shlex.quote(cfg.work_dir)} 2>/dev/null && "
-                "for d in */; do [ -f \"$d/job_id\" ] && echo \"${d%/}\"; done; true",
+                'for d in */; do [ -f "$d/job_id" ] && echo "${d%/}"; done; true',
                 check=True,
             )
         return set(str(done.stdout).split())

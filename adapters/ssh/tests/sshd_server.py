@@ -79,8 +79,11 @@ def _free_port() -> int:
 
 
 def _keygen(path: Path, comment: str) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
 
 
 def start_sshd(base: Path, *, host_key: Path | None = None, trust_client: bool = True) -> SSHServer:
@@ -127,16 +130,19 @@ Subsystem sftp {sftp}
 """
     )
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
-    check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True,
-                           check=False)
+    check = subprocess.run(
+        [SSHD, "-t", "-f", str(config)], capture_output=True, text=True, check=False
+    )
     if check.returncode != 0:
         raise SSHDUnavailable(f"sshd refuses its configuration: {check.stderr.strip()}")
     log = open(base / "sshd.log", "wb")  # noqa: SIM115 - owned by the process
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log,
-                               stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log, stdin=subprocess.DEVNULL
+    )
     log.close()
-    server = SSHServer(process, port, user, base, client_key, known_hosts, authorized, work_dir,
-                       host_key)
+    server = SSHServer(
+        process, port, user, base, client_key, known_hosts, authorized, work_dir, host_key
+    )
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from ivoa_broker_ssh import SSHAdapter, SSHConfig
 from ssh_platform import LocalSSHPlatform, RemoteSSHPlatform
 
 from ivoa_broker.protocol import AdapterDeps
 from ivoa_broker.testing import AdapterConformance, WakeSignal
-from ivoa_broker_ssh import SSHAdapter, SSHConfig
 
 
 class TestSSHConformance(AdapterConformance):
