@@ -316,7 +316,10 @@ class LocalAdapter(BaseAdapter):
             )
         native_id = native_id_for(request.job_id)
         jobdir = JobDir(self.work_dir, native_id)
-        async with self._lock_for(native_id):
+        lock = self._lock_for(native_id)
+        await lock.acquire()
+        release = True
+        try:
             found = await self._io(self._existing, jobdir, request.job_id)
             if found is not None:
                 record, limits = found
@@ -333,7 +336,15 @@ class LocalAdapter(BaseAdapter):
             try:
                 record = await asyncio.shield(launching)
             except asyncio.CancelledError:
-                launching.add_done_callback(lambda f: self._launched_late(native_id, f))
+                # The thread still launches. Keep the job's lock until it is done, so a
+                # cleanup of this job id waits for it and then finds what to remove.
+                release = False
+
+                def launched(fut: asyncio.Future[RunnerRecord]) -> None:
+                    self._launched_late(native_id, fut)
+                    lock.release()
+
+                launching.add_done_callback(launched)
                 raise
             except OSError as exc:
                 self._active.discard(native_id)
@@ -341,6 +352,9 @@ class LocalAdapter(BaseAdapter):
             except BaseException:
                 self._active.discard(native_id)
                 raise
+        finally:
+            if release:
+                lock.release()
         self._track(native_id, record.identity)
         return self._handle(native_id, record, limits)
 
@@ -586,7 +600,9 @@ class LocalAdapter(BaseAdapter):
         self._watcher.unwatch(handle.native_id)
         self._active.discard(handle.native_id)
         self._ended.pop(handle.native_id, None)
-        self._locks.pop(handle.native_id, None)
+        lock = self._locks.get(handle.native_id)
+        if lock is not None and not lock.locked():
+            del self._locks[handle.native_id]
 
     @staticmethod
     def _remove_dir(path: Path) -> None:

@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
+import sys
 from pathlib import Path
 
+import pytest
 from ivoa_broker_local import LocalAdapter, LocalConfig
 from ivoa_broker_local._procs import session_members
 
-from ivoa_broker.protocol import AdapterDeps, CallContext, ExecutionRequest, Handle, Phase
+from ivoa_broker.protocol import (
+    AdapterDeps,
+    CallContext,
+    ExecutionRequest,
+    FatalError,
+    Handle,
+    Phase,
+)
 
 from .conftest import Wakes, alive, process_ended, run_to_end, runner_pid, submit
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _environ_has(pid: int, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return marker in f.read().split(b"\0")
+    except OSError:
+        return False
 
 
 def _fifo(tmp_path: Path, name: str = "fifo") -> Path:
@@ -244,3 +266,41 @@ async def test_twenty_concurrent_submits_all_complete(
         assert path.read_text() == handle.native_id + "\n"
     await asyncio.gather(*(adapter.cleanup(h, ctx) for h in handles))
     assert await adapter.list_native(ctx) == {}
+
+
+async def test_a_failing_launch_leaves_nothing_behind(
+    work_dir: Path, ctx: CallContext, tmp_path: Path
+) -> None:
+    # the supervisor's interpreter exists when the adapter starts, not when it launches
+    interpreter = tmp_path / "python-gone"
+    interpreter.symlink_to(sys.executable)
+    config = LocalConfig(python=str(interpreter))
+    async with LocalAdapter("local", config, AdapterDeps(data_dir=work_dir)) as adapter:
+        request = ExecutionRequest(job_id="doomed", command=("true",))
+        [offer] = await adapter.offers(request, ctx)
+        interpreter.unlink()
+        with pytest.raises(FatalError, match="could not start the job"):
+            await adapter.submit(request, offer, ctx)
+        assert os.listdir(work_dir) == []
+        assert await adapter.list_native(ctx) == {}
+
+
+@pytest.mark.parametrize("yields", [0, 1, 2, 5])
+async def test_cancelling_submit_midway_then_cleanup_leaves_no_orphan(
+    adapter: LocalAdapter, ctx: CallContext, yields: int
+) -> None:
+    request = ExecutionRequest(job_id=f"midway-{yields}", command=("sleep", "1000"))
+    [offer] = await adapter.offers(request, ctx)
+    task = asyncio.create_task(adapter.submit(request, offer, ctx))
+    for _ in range(yields):  # let submit get more or less far before it is cancelled
+        await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # the core knows only the job id: cleanup by native id, as after an orphan sweep
+    await adapter.cleanup(Handle(adapter=adapter.name, native_id=request.job_id), ctx)
+    assert not (adapter.work_dir / request.job_id).exists()
+    marker = f"IVOA_BROKER_JOB_ID={request.job_id}".encode()
+    leftovers = [pid for pid in _all_pids() if _environ_has(pid, marker)]
+    for pid in leftovers:  # killed, perhaps still dying: they end (or the guard fails)
+        await process_ended(pid)
