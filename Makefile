@@ -1,0 +1,26 @@
+# The two commands of the README: `make serve` and `make test`.
+PYTHON ?= python3
+export PYTHON
+
+.PHONY: serve test install install-test lint bench conformance-report
+
+## Serve the broker on http://127.0.0.1:8080/ (local adapter, ./broker.db, no config needed).
+serve: install
+	$(PYTHON) -m ivoa_broker.cli serve $(ARGS)
+
+install:
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e . -e ./adapters/local
+
+## Install platforms and test dependencies, then run the whole test suite.
+test: install-test
+	$(PYTHON) -m pytest
+
+install-test:
+	bash .ci/install.sh
+
+lint:
+	ruff check ivoa_broker adapters conformance tests bench
+	mypy
+
+bench: install
+	$(PYTHON) bench/run.py
