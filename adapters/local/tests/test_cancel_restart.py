@@ -304,3 +304,56 @@ async def test_cancelling_submit_midway_then_cleanup_leaves_no_orphan(
     leftovers = [pid for pid in _all_pids() if _environ_has(pid, marker)]
     for pid in leftovers:  # killed, perhaps still dying: they end (or the guard fails)
         await process_ended(pid)
+
+
+_BROKER_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from ivoa_broker.protocol import AdapterDeps, CallContext, ExecutionRequest
+from ivoa_broker_local import LocalAdapter, LocalConfig
+
+async def main() -> None:
+    deps = AdapterDeps(data_dir=Path(sys.argv[1]))
+    async with LocalAdapter("local", LocalConfig(), deps) as adapter:
+        request = ExecutionRequest(job_id="orphan-1", command=tuple(sys.argv[2:]))
+        [offer] = await adapter.offers(request, CallContext())
+        handle = await adapter.submit(request, offer, CallContext())
+        print(handle.to_json(), flush=True)
+        await asyncio.Event().wait()  # until SIGKILL
+
+asyncio.run(main())
+"""
+
+
+async def test_job_survives_sigkill_of_the_broker_process_and_is_followed_by_event(
+    work_dir: Path, ctx: CallContext, tmp_path: Path
+) -> None:
+    fifo = _fifo(tmp_path)
+    command = ("sh", "-c", 'read line < "$1"; echo "got $line"', "sh", str(fifo))
+    broker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _BROKER_SCRIPT,
+        str(work_dir),
+        *command,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert broker.stdout is not None
+    stored = (await broker.stdout.readline()).decode()
+    broker.kill()  # SIGKILL: no shutdown code runs in the "broker"
+    await broker.wait()
+
+    handle = Handle.from_json(stored)
+    wakes = Wakes()
+    async with LocalAdapter(
+        "local", LocalConfig(), AdapterDeps(data_dir=work_dir, wake=wakes)
+    ) as fresh:
+        status = (await fresh.status_many([handle], ctx))[handle.native_id]
+        assert status.phase is Phase.EXECUTING  # the job outlived its broker
+        await _write_fifo(fifo, "through the restart\n")
+        await wakes.wait_for(handle.native_id)  # a pidfd on a process that is not our child
+        status = (await fresh.status_many([handle], ctx))[handle.native_id]
+        assert status.phase is Phase.COMPLETED
+        stdout = next(r for r in await fresh.results(handle, ctx) if r.id == "stdout")
+        assert stdout.path is not None
+        assert stdout.path.read_text() == "got through the restart\n"
