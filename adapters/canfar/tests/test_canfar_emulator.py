@@ -1,0 +1,226 @@
+"""The skaha emulator reproduces the documented wire behaviour of skaha v1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from canfar_support import NOTEBOOK, TERMINAL
+from ivoa_broker_canfar.emulator import EmulatorServer, SkahaEmulator
+
+SESSION_FIELDS = {
+    "id",
+    "userid",
+    "runAsUID",
+    "runAsGID",
+    "supplementalGroups",
+    "appid",
+    "image",
+    "type",
+    "status",
+    "name",
+    "startTime",
+    "expiryTime",
+    "connectURL",
+    "requestedRAM",
+    "requestedCPUCores",
+    "requestedGPUCores",
+    "ramInUse",
+    "gpuRAMInUse",
+    "cpuCoresInUse",
+    "gpuUtilization",
+    "isFixedResources",
+}
+
+
+@pytest.fixture
+async def http(skaha: EmulatorServer, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=skaha.url + "/v1/", headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        yield client
+
+
+async def until(http: httpx.AsyncClient, ident: str, *statuses: str) -> dict[str, Any]:
+    for _ in range(1500):
+        data: dict[str, Any] = (await http.get(f"session/{ident}")).json()
+        if data["status"] in statuses:
+            return data
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{ident} never reached {statuses}")
+
+
+async def test_create_answers_the_id_as_plain_text(http: httpx.AsyncClient) -> None:
+    r = await http.post("session", data={"name": "Mixed-Case", "image": TERMINAL, "cmd": "true"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    assert r.text.endswith("\n")
+    ident = r.text.strip()
+    assert len(ident) == 8
+    assert ident.isalnum()
+    assert ident == ident.lower()
+    listed = (await http.get("session")).json()
+    assert [s["id"] for s in listed] == [ident]
+    assert set(listed[0]) == SESSION_FIELDS
+    assert listed[0]["name"] == "mixed-case"  # skaha stores names lower-cased
+    assert listed[0]["type"] == "headless"  # the image's first type when none is given
+
+
+async def test_query_parameters_work_like_form_fields(http: httpx.AsyncClient) -> None:
+    r = await http.post("session", params={"name": "q", "image": TERMINAL, "cmd": "true"})
+    assert r.status_code == 200
+
+
+async def test_headless_command_really_runs_with_args_and_env(http: httpx.AsyncClient) -> None:
+    form = {
+        "name": "run",
+        "image": TERMINAL,
+        "cmd": "sh",
+        "args": "-c echo${IFS}$A-$B-$C;exit${IFS}5",
+        "env": ["A=1", "B=x=y", "C=3"],
+    }
+    ident = (await http.post("session", data=form)).text.strip()
+    data = await until(http, ident, "Failed")
+    assert data["connectURL"] == "<none>"
+    logs = (await http.get(f"session/{ident}", params={"view": "logs"})).text
+    assert logs == "1--3\n"  # B=x=y does not split in two: skaha drops it
+    events = (await http.get(f"session/{ident}", params={"view": "events"})).text
+    assert events.splitlines()[0].split() == [
+        "TYPE",
+        "REASON",
+        "MESSAGE",
+        "FIRST-TIME",
+        "LAST-TIME",
+    ]
+    assert "container exited with code 5" in events
+
+
+async def test_status_progression_and_delete(
+    http: httpx.AsyncClient, emulator: SkahaEmulator
+) -> None:
+    emulator.hold = True
+    ident = (
+        await http.post(
+            "session", data={"name": "p", "image": TERMINAL, "cmd": "sleep", "args": "600"}
+        )
+    ).text.strip()
+    assert (await http.get(f"session/{ident}")).json()["status"] == "Pending"
+    emulator.release(ident)
+    await until(http, ident, "Running")
+    assert (await http.get("session", params={"status": "Running"})).json()[0]["id"] == ident
+    assert (await http.get("session", params={"status": "Pending"})).json() == []
+    assert (await http.delete(f"session/{ident}")).status_code == 200
+    assert (await http.get(f"session/{ident}")).json()["status"] == "Terminating"
+    for _ in range(1500):
+        if (await http.get(f"session/{ident}")).status_code == 404:
+            break
+        await asyncio.sleep(0.02)
+    assert (await http.get(f"session/{ident}")).status_code == 404
+    assert (await http.delete(f"session/{ident}")).status_code == 404
+
+
+async def test_interactive_session_has_a_connect_url_and_renews(
+    http: httpx.AsyncClient,
+) -> None:
+    ident = (
+        await http.post(
+            "session",
+            data={"name": "nb", "image": NOTEBOOK, "type": "notebook", "cores": "2", "ram": "4"},
+        )
+    ).text.strip()
+    data = await until(http, ident, "Running")
+    assert data["connectURL"].startswith("http://127.0.0.1:")
+    assert (data["requestedCPUCores"], data["requestedRAM"]) == ("2", "4G")
+    r = await http.post(f"session/{ident}", data={"action": "renew"})
+    assert r.status_code == 200
+    r = await http.post(f"session/{ident}", data={"action": "pause"})
+    assert (r.status_code, r.text.strip()) == (400, "unrecognized action")
+    r = await http.post(f"session/{ident}", data={})
+    assert (r.status_code, r.text.strip()) == (400, "Cannot modify an existing session")
+    await http.delete(f"session/{ident}")
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "message"),
+    [
+        ({"name": "x"}, 400, "Missing parameter 'image'"),
+        ({"image": TERMINAL}, 400, "Missing parameter 'name'"),
+        ({"name": "a_b", "image": TERMINAL}, 400, "alpha-numeric"),
+        ({"name": "x", "image": "docker.io/alpine:3"}, 400, "must come from one of"),
+        ({"name": "x", "image": "images.canfar.net/skaha/nope:1"}, 404, "image not found"),
+        ({"name": "x", "image": TERMINAL, "type": "desktop"}, 400, "image/type mismatch"),
+        ({"name": "x", "image": TERMINAL, "cores": "3"}, 400, "Invalid value for 'cores'"),
+        ({"name": "x", "image": TERMINAL, "ram": "lots"}, 400, "Invalid value for 'ram'"),
+        ({"name": "x", "image": TERMINAL, "gpus": "3"}, 400, "Invalid value for 'gpus'"),
+    ],
+)
+async def test_skaha_validation(
+    http: httpx.AsyncClient, form: dict[str, str], status: int, message: str
+) -> None:
+    r = await http.post("session", data=form)
+    assert r.status_code == status
+    assert message in r.text
+
+
+async def test_401_without_a_valid_bearer_token(skaha: EmulatorServer) -> None:
+    async with httpx.AsyncClient(base_url=skaha.url + "/v1/") as anon:
+        for path in ("session", "context", "image", "repository", "session/abc"):
+            assert (await anon.get(path)).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert (await anon.get("session", headers=wrong)).status_code == 401
+
+
+async def test_users_see_only_their_own_sessions(
+    http: httpx.AsyncClient, skaha: EmulatorServer, emulator: SkahaEmulator
+) -> None:
+    ident = (
+        await http.post("session", data={"name": "mine", "image": TERMINAL, "cmd": "true"})
+    ).text.strip()
+    emulator.add_user("tok-stranger", "stranger")
+    async with httpx.AsyncClient(
+        base_url=skaha.url + "/v1/", headers={"Authorization": "Bearer tok-stranger"}
+    ) as stranger:
+        assert (await stranger.get("session")).json() == []
+        assert (await stranger.get(f"session/{ident}")).status_code == 404
+        assert (await stranger.delete(f"session/{ident}")).status_code == 404
+        everyone = (await stranger.get("session", params={"view": "all"})).json()
+        assert {"userid", "type", "status", "startTime"} == set(everyone[0])
+
+
+async def test_context_image_and_repository_listings(http: httpx.AsyncClient) -> None:
+    context = (await http.get("context")).json()
+    assert set(context) == {"cores", "memoryGB", "gpus", "maxInteractiveSessions"}
+    assert {"default", "defaultRequest", "defaultLimit", "options"} <= set(context["cores"])
+    images = (await http.get("image")).json()
+    assert {"id", "types", "digest"} == set(images[0])
+    desktops = (await http.get("image", params={"type": "desktop"})).json()
+    assert desktops
+    assert all("desktop" in i["types"] for i in desktops)
+    assert (await http.get("repository")).json() == ["images.canfar.net"]
+
+
+async def test_fault_api_for_demos(http: httpx.AsyncClient, skaha: EmulatorServer) -> None:
+    base = skaha.url.removesuffix("/skaha")
+    async with httpx.AsyncClient(base_url=base) as admin:
+        r = await admin.post(
+            "/_emulator/faults", json={"kind": "status", "status": 502, "path": "/skaha/v1/context"}
+        )
+        assert r.status_code == 200
+        assert (await http.get("context")).status_code == 502
+        assert (await http.get("context")).status_code == 200
+        await admin.post("/_emulator/faults", json={"kind": "garbage"})
+        with pytest.raises(ValueError, match=r"JSON|Expecting|utf-8|codec"):
+            (await http.get("image")).json()
+        await admin.post("/_emulator/faults", json={"kind": "drop", "count": 3})
+        assert (await admin.delete("/_emulator/faults")).status_code == 200
+        assert (await http.get("context")).status_code == 200
+
+
+async def test_availability(skaha: EmulatorServer) -> None:
+    async with httpx.AsyncClient() as anon:
+        r = await anon.get(skaha.url + "/availability")
+    assert r.status_code == 200
+    assert "<vosi:available>true</vosi:available>" in r.text
