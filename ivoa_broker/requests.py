@@ -209,3 +209,14 @@ def _runtime(text: str | None) -> int | None:
             f"parameter 'runtime' must be > 0 and <= {MAX_RUNTIME} seconds; got {text!r}"
         )
     return value
+
+
+def parameter_table_markdown() -> str:
+    """The README's parameter table, generated from :data:`NEUTRAL_PARAMETERS`."""
+    rows = ["| parameter | repeatable | meaning | example |", "|---|---|---|---|"]
+    for spec in NEUTRAL_PARAMETERS:
+        rows.append(
+            f"| `{spec.name}` | {'yes' if spec.repeatable else 'no'} | {spec.meaning} | "
+            f"`{spec.example}` |"
+        )
+    return "\n".join(rows)
