@@ -31,7 +31,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -189,9 +189,9 @@ class LocalAdapter(BaseAdapter):
         def probe() -> Health:
             try:
                 self.work_dir.mkdir(parents=True, exist_ok=True)
-                probe = self.work_dir / f".health-{uuid.uuid4().hex}"
-                probe.write_bytes(b"ok")
-                probe.unlink()
+                scratch = self.work_dir / f".health-{uuid.uuid4().hex}"
+                scratch.write_bytes(b"ok")
+                scratch.unlink()
             except OSError as exc:
                 return Health(ok=False, message=f"work dir {self.work_dir} is not writable: {exc}")
             return Health(ok=True, message=f"work dir {self.work_dir} is writable")
@@ -220,12 +220,16 @@ class LocalAdapter(BaseAdapter):
             warnings.append(
                 f"all {self.cfg.max_jobs} local job slots are busy; submitting may have to wait"
             )
+        cores = granted.cores or 1.0
         memory = human_bytes(granted.memory_bytes) if granted.memory_bytes else "no memory limit"
         return [
             Offer(
                 adapter=self.name,
                 offer_id=f"{self.name}-{uuid.uuid4().hex}",
-                summary=f"run now as a local process ({granted.cores:g} cores, {memory})",
+                summary=(
+                    f"run now as a local process ({cores:g} core{'' if cores == 1 else 's'}, "
+                    f"{memory})"
+                ),
                 resources=granted,
                 start=utcnow(),
                 expires_at=deadline_after(OFFER_TTL_SECONDS),
@@ -410,7 +414,11 @@ class LocalAdapter(BaseAdapter):
         return JobDir(self.work_dir, handle.native_id)
 
     def _ended_status(
-        self, ending: Ending, record: RunnerRecord | None, started: Any, ended: Any
+        self,
+        ending: Ending,
+        record: RunnerRecord | None,
+        started: datetime | None,
+        ended: datetime | None,
     ) -> Status:
         return Status(
             phase=self.map_state(ending.native_state),
