@@ -65,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--bad-job-params",
         default=DEFAULT_BAD_JOB_PARAMS,
-        help="form the service must reject (default: empty form)",
+        help="form the service must reject (default %(default)r)",
     )
     p.add_argument(
         "--eb-request", type=Path, help="ExecutionBroker request document (JSON) for the EB checks"

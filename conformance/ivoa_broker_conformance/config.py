@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 DEFAULT_JOB_PARAMS = "cmd=echo&args=hello"
 DEFAULT_FAILING_JOB_PARAMS = "cmd=false"
 DEFAULT_LONG_JOB_PARAMS = "cmd=sleep&args=30"
-DEFAULT_BAD_JOB_PARAMS = ""
+DEFAULT_BAD_JOB_PARAMS = "cmd="
 
 
 def parse_params(text: str) -> tuple[tuple[str, str], ...]:

@@ -1,0 +1,104 @@
+"""Start the real ``ivoa-broker serve`` in a temporary directory (for the live tests)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+import httpx
+
+TOKENS = {"alice": "alice-conformance-token-0001", "bob": "bob-conformance-token-0002"}
+CONFIG = """\
+[auth]
+anonymous = false
+token_file = "tokens.txt"
+
+[jobs]
+wait_cap = 5
+
+[adapters.local]
+plugin = "local"
+"""
+
+
+def broker_command() -> str | None:
+    return shutil.which("ivoa-broker")
+
+
+class BrokerProcess:
+    """``ivoa-broker serve`` on a loopback port, with two token users; stopped on exit."""
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.workdir, self.port = workdir, port
+        self.base = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log: BinaryIO | None = None
+
+    def __enter__(self) -> BrokerProcess:
+        command = broker_command()
+        if command is None:
+            raise RuntimeError("ivoa-broker is not installed")
+        (self.workdir / "tokens.txt").write_text(
+            "".join(f"{token} {user}\n" for user, token in TOKENS.items())
+        )
+        (self.workdir / "broker.toml").write_text(CONFIG)
+        self.log = log = (self.workdir / "serve.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                command,
+                "serve",
+                "--config",
+                "broker.toml",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("ivoa-broker serve exited: " + self.log_tail())
+            try:
+                if httpx.get(self.base + "/availability", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("ivoa-broker serve did not answer in 30 s: " + self.log_tail())
+
+    def log_tail(self) -> str:
+        path = self.workdir / "serve.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
