@@ -65,7 +65,7 @@ from ._jobdir import JobDir, RunnerRecord, is_native_id, native_id_for, tail
 from ._policy import Policy
 from ._procs import ProcIdentity, find_session_leader, identify, is_alive, kill_session
 from ._results import list_results
-from ._runner import JOB_ID_ENV, OUTPUT_DIR_ENV, write_json_atomic
+from ._runner import JOB_ID_ENV, KILL_NOW, OUTPUT_DIR_ENV, write_json_atomic
 from ._spawn import launch, runner_marker
 from ._states import (
     RUNNING,
@@ -579,31 +579,41 @@ class LocalAdapter(BaseAdapter):
 
     # -------------------------------------------------------------------- cleanup
 
-    def _kill_all(self, handle: Handle, jobdir: JobDir) -> ProcIdentity | None:
-        """SIGKILL the supervisor and every process of the job (blocking)."""
+    def _stop_now(self, handle: Handle, jobdir: JobDir) -> ProcIdentity | None:
+        """Have a live supervisor SIGKILL and reap the whole job (it still writes
+        ``exit.json``); kill leftovers of a dead one. The live supervisor's
+        identity, if any (blocking)."""
         record = self._record_of(handle, jobdir)
         if record is None:
             return None
-        alive = is_alive(record.identity)
-        if alive:
-            kill_session(record.pid, signal.SIGKILL)
+        if is_alive(record.identity):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, KILL_NOW)
+            return record.identity
         kill_session(record.pid, signal.SIGKILL, marker=_job_marker(jobdir.job_id()))
-        return record.identity if alive else None
+        return None
 
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
-        """Kill the job if it still runs and delete its directory; idempotent."""
+        """Kill the job if it still runs and delete its directory; idempotent.
+
+        A live supervisor is told to SIGKILL and reap every process of the job
+        (daemons included); if it has not ended after ``CLEANUP_WAIT_SECONDS``,
+        its whole session is SIGKILLed. Then the directory is deleted.
+        """
         jobdir = self._jobdir(handle)
         if jobdir is None:
             return
         async with self._lock_for(handle.native_id):
             if await self._io(jobdir.exists):
-                ident = await self._io(self._kill_all, handle, jobdir)
+                ident = await self._io(self._stop_now, handle, jobdir)
                 if ident is not None:
                     self._track(handle.native_id, ident)
-                    with contextlib.suppress(TimeoutError):
+                    try:
                         await asyncio.wait_for(
                             self._ended[handle.native_id].wait(), CLEANUP_WAIT_SECONDS
                         )
+                    except TimeoutError:
+                        await self._io(self._kill_if_alive, ident)
                 await self._io(self._remove_dir, jobdir.path)
         self._watcher.unwatch(handle.native_id)
         self._active.discard(handle.native_id)

@@ -17,7 +17,8 @@ Contract, in order:
    ``cpu_seconds`` (soft) / ``cpu_hard_seconds`` (hard) when given, and
    ``RLIMIT_CORE`` = 0;
 4. on SIGTERM/SIGINT/SIGHUP: forward SIGTERM to the job's process group and
-   send it SIGKILL ``kill_grace_seconds`` later if it is still there;
+   send it SIGKILL ``kill_grace_seconds`` later if it is still there; on
+   SIGUSR1 (:data:`KILL_NOW`): SIGKILL it at once;
 5. when the command ends: SIGKILL what is left of its process group and every
    other descendant, reap them all, so that nothing of the job survives it;
 6. write ``exit.json`` **atomically** (temporary file, fsync, rename) with the
@@ -44,6 +45,7 @@ from typing import Any
 __all__ = [
     "EXIT_FILE",
     "JOB_ID_ENV",
+    "KILL_NOW",
     "OUTPUT_DIR_ENV",
     "OUT_DIR",
     "RUNNER_ENV",
@@ -71,6 +73,8 @@ RUNNER_ENV = "IVOA_BROKER_LOCAL_RUNNER"
 
 _PR_SET_CHILD_SUBREAPER = 36
 _TERMINATING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: "stop the job now": SIGKILL at once, then the usual reaping and exit.json
+KILL_NOW = signal.SIGUSR1
 
 
 def _now() -> str:
@@ -141,6 +145,11 @@ class _Supervisor:
         for sig in _TERMINATING:
             signal.signal(sig, self._on_terminate)
         signal.signal(signal.SIGALRM, self._on_grace_over)
+        signal.signal(KILL_NOW, self._on_kill_now)
+
+    def _on_kill_now(self, signum: int, frame: object) -> None:
+        self.term_requested = True
+        self._on_grace_over(signal.SIGALRM, None)
 
     def _on_terminate(self, signum: int, frame: object) -> None:
         self.term_requested = True

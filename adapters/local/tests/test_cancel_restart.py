@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ivoa_broker_local import LocalAdapter, LocalConfig
-from ivoa_broker_local._procs import session_members
+from ivoa_broker_local._procs import read_stat, session_members
 
 from ivoa_broker.protocol import (
     AdapterDeps,
@@ -357,3 +357,22 @@ async def test_job_survives_sigkill_of_the_broker_process_and_is_followed_by_eve
         stdout = next(r for r in await fresh.results(handle, ctx) if r.id == "stdout")
         assert stdout.path is not None
         assert stdout.path.read_text() == "got through the restart\n"
+
+
+async def test_cleanup_also_kills_a_daemon_that_left_the_job_session(
+    adapter: LocalAdapter, ctx: CallContext, tmp_path: Path
+) -> None:
+    fifo = _fifo(tmp_path)
+    # the daemon reports its pid itself, once it runs in its own session
+    script = 'setsid sh -c \'echo $$ > "$1"; exec sleep 1000\' daemon "$1" & sleep 1000'
+    request = ExecutionRequest(job_id="daemon-1", command=("sh", "-c", script, "sh", str(fifo)))
+    handle = await submit(adapter, request, ctx)
+    daemon = int(await _read_fifo(fifo))
+    stat = read_stat(daemon)
+    assert stat is not None
+    assert stat.session == daemon != runner_pid(handle)  # it escaped the job's session
+
+    await adapter.cleanup(handle, ctx)
+    # the supervisor reaped it (as subreaper) before it ended, and cleanup awaited that end
+    assert read_stat(daemon) is None
+    assert not (adapter.work_dir / "daemon-1").exists()
