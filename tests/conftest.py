@@ -8,6 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Timing is not what property tests check: no per-example deadline (CI machines are shared).
+settings.register_profile(
+    "broker", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("broker")
 
 from tests.server import BrokerProcess
 
