@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar
 
 import httpx
 
@@ -55,7 +56,7 @@ class CanfarAdapter(BaseAdapter):
     interactive notebook/desktop/carta/contributed/firefly sessions)."""
 
     plugin = "canfar"
-    config_model = CanfarConfig
+    config_model: ClassVar[type[AdapterConfig]] = CanfarConfig
     capabilities = Capabilities(
         kinds=frozenset({"batch", "interactive"}),
         images=True,

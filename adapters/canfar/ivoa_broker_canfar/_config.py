@@ -29,28 +29,30 @@ class CanfarConfig(AdapterConfig):
     bearer token is needed.
     """
 
-    url: str = Field(DEFAULT_URL, description="skaha base URL, without the /v1 suffix")
+    url: str = Field(default=DEFAULT_URL, description="skaha base URL, without the /v1 suffix")
     api_version: Literal["v1"] = "v1"
-    token: SecretStr | None = Field(None, description="service bearer token")
+    token: SecretStr | None = Field(default=None, description="service bearer token")
     credentials: Literal["service", "delegated", "delegated-or-service"] = "service"
-    x509_proxy: Path | None = Field(None, description="client certificate + key (PEM)")
+    x509_proxy: Path | None = Field(default=None, description="client certificate + key (PEM)")
     auth_type_header: str | None = Field(
-        None, description="value of X-Skaha-Authentication-Type, if the site wants it"
+        default=None, description="value of X-Skaha-Authentication-Type, if the site wants it"
     )
     registry_auth: SecretStr | None = Field(
-        None, description="base64 'user:secret' sent as X-Skaha-Registry-Auth"
+        default=None, description="base64 'user:secret' sent as X-Skaha-Registry-Auth"
     )
     verify_tls: bool = True
     ca_file: Path | None = None
-    timeout_seconds: float = Field(30.0, gt=0)
-    retries: int = Field(3, ge=0, le=10, description="extra attempts on 5xx/timeouts")
-    backoff_seconds: float = Field(0.5, ge=0)
-    backoff_max_seconds: float = Field(8.0, ge=0)
-    cache_seconds: float = Field(60.0, ge=0, description="how long /context and /image are kept")
-    offer_seconds: float = Field(300.0, gt=0, description="offer validity")
-    name_prefix: str = Field("ivb", pattern=r"^[a-z][a-z0-9]{0,7}$")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10, description="extra attempts on 5xx/timeouts")
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    backoff_max_seconds: float = Field(default=8.0, ge=0)
+    cache_seconds: float = Field(
+        default=60.0, ge=0, description="how long /context and /image are kept"
+    )
+    offer_seconds: float = Field(default=300.0, gt=0, description="offer validity")
+    name_prefix: str = Field(default="ivb", pattern=r"^[a-z][a-z0-9]{0,7}$")
     default_image: str | None = Field(
-        None,
+        default=None,
         description="image for batch requests that name none (interactive requests that "
         "name none get the first image skaha lists for their session type)",
     )

@@ -47,7 +47,7 @@ _TARGET: dict[str, tuple[str, str | None, str | None]] = {
     "cleanup": ("GET", None, ONE_SESSION),
     "logs": ("GET", None, ONE_SESSION),
 }
-_EVERYTHING = frozenset(f for f in Fault if f is not Fault.NOT_FOUND)
+_EVERYTHING: frozenset[Fault] = frozenset(f for f in Fault if f is not Fault.NOT_FOUND)
 
 
 class EmulatedCanfar:
@@ -86,17 +86,16 @@ class EmulatedCanfar:
                 self.emulator.remove(native_id)  # purged behind the adapter's back
             return
         count = 1 if method == "POST" else 1 + self.retries
-        where = {"method": method, "path": path, "prefix": prefix}
         if fault is Fault.AUTH:
-            faults.fail_next(401, body="token expired", **where)
+            faults.fail_next(401, body="token expired", method=method, path=path, prefix=prefix)
         elif fault is Fault.UNAVAILABLE:
-            faults.fail_next(503, count=count, **where)
+            faults.fail_next(503, count=count, method=method, path=path, prefix=prefix)
         elif fault is Fault.TIMEOUT:
-            faults.slow_next(self.timeout * 2, count=count, **where)
+            faults.slow_next(self.timeout * 2, count=count, method=method, path=path, prefix=prefix)
         elif fault is Fault.CONNECTION:
-            faults.drop_next(count=count, **where)
+            faults.drop_next(count=count, method=method, path=path, prefix=prefix)
         elif fault is Fault.GARBAGE:
-            faults.garbage_next(**where)
+            faults.garbage_next(method=method, path=path, prefix=prefix)
 
 
 class LiveCanfar:

@@ -19,6 +19,7 @@ from canfar_support import RETRIES, EmulatedCanfar, LiveCanfar, config_for
 from ivoa_broker_canfar import CanfarAdapter, CanfarConfig
 from ivoa_broker_canfar._config import DEFAULT_URL
 from ivoa_broker_canfar.emulator import EmulatorServer, SkahaEmulator
+from pydantic import SecretStr
 
 from ivoa_broker.protocol import AdapterDeps, CallContext, ExecutionRequest, Handle
 from ivoa_broker.testing import AdapterConformance, PlatformController, WakeSignal, new_job_id
@@ -48,7 +49,7 @@ class TestCanfarConformance(AdapterConformance):
         if not live:
             return config_for(skaha.url, token, timeout_seconds=TIMEOUT)
         url = os.environ.get("CANFAR_URL", DEFAULT_URL)
-        probe = CanfarConfig(url=url, token=os.environ["CANFAR_TOKEN"])
+        probe = CanfarConfig(url=url, token=SecretStr(os.environ["CANFAR_TOKEN"]))
         image = os.environ.get("CANFAR_IMAGE")
         if image is None:
             async with CanfarAdapter("canfar-probe", probe, AdapterDeps(Path("."))) as a:
@@ -57,7 +58,9 @@ class TestCanfarConformance(AdapterConformance):
             if not headless:
                 pytest.skip("the live CANFAR service lists no headless image")
             image = next((i for i in headless if "terminal" in i), headless[0])
-        return CanfarConfig(url=url, token=os.environ["CANFAR_TOKEN"], default_image=image)
+        return CanfarConfig(
+            url=url, token=SecretStr(os.environ["CANFAR_TOKEN"]), default_image=image
+        )
 
     @pytest.fixture
     async def adapter(
@@ -118,7 +121,8 @@ class TestCanfarConformance(AdapterConformance):
             job_id=new_job_id(), owner="conformance", command=("echo", "two words")
         )
 
-    async def test_lifecycle_failing_task_is_error_with_exit_code(
+    # one extra fixture (``live``): pytest passes fixtures by name
+    async def test_lifecycle_failing_task_is_error_with_exit_code(  # type: ignore[override]
         self,
         live: bool,
         adapter: CanfarAdapter,

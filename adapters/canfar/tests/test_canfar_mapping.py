@@ -8,6 +8,7 @@ import pytest
 from ivoa_broker_canfar import CanfarConfig
 from ivoa_broker_canfar._mapping import GIB, CannotServe, Catalog, plan, round_up
 from ivoa_broker_canfar._models import ContextInfo, ImageInfo
+from pydantic import SecretStr
 
 from ivoa_broker.protocol import ExecutionRequest, InvalidRequest, Resources
 
@@ -23,7 +24,7 @@ CATALOG = Catalog(
     ),
     hosts=("images.canfar.net",),
 )
-CONFIG = CanfarConfig(token="t")
+CONFIG = CanfarConfig(token=SecretStr("t"))
 
 
 def req(**kw: Any) -> ExecutionRequest:
@@ -130,7 +131,7 @@ def test_image_type_mismatch_is_refused() -> None:
 def test_no_image_uses_the_configured_default_or_cannot_serve() -> None:
     with pytest.raises(CannotServe, match="no image"):
         plan(req(image=None), CATALOG, CONFIG)
-    configured = CanfarConfig(token="t", default_image=TERMINAL)
+    configured = CanfarConfig(token=SecretStr("t"), default_image=TERMINAL)
     assert plan(req(image=None), CATALOG, configured).image == TERMINAL
 
 

@@ -10,6 +10,7 @@ import pytest
 from canfar_support import config_for
 from ivoa_broker_canfar import CanfarAdapter, CanfarConfig
 from ivoa_broker_canfar.emulator import EmulatorServer, SkahaEmulator
+from pydantic import SecretStr
 
 from ivoa_broker.protocol import (
     AdapterDeps,
@@ -26,7 +27,9 @@ REGISTRY_SECRET = "dXNlcjpyZWdpc3RyeS1wYXNzd29yZA=="
 
 
 def test_config_and_adapter_reprs_hide_tokens(tmp_path: Path) -> None:
-    config = CanfarConfig(token="service-token-123", registry_auth=REGISTRY_SECRET)
+    config = CanfarConfig(
+        token=SecretStr("service-token-123"), registry_auth=SecretStr(REGISTRY_SECRET)
+    )
     adapter = CanfarAdapter("c", config, AdapterDeps(data_dir=tmp_path))
     shown = [
         repr(config),
