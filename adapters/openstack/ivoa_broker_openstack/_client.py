@@ -155,7 +155,7 @@ def translate_error(exc: BaseException, op: str, secrets: Iterable[str] = ()) ->
         return FatalError(f"OpenStack {op}: the service is not in the catalog", detail=detail)
     if isinstance(exc, ks_exc.ClientException | os_exc.SDKException):
         return FatalError(f"OpenStack {op} failed: {_short(raw)}", detail=detail)
-    return FatalError(f"OpenStack {op} failed unexpectedly", detail=detail)
+    return FatalError(f"OpenStack {op} failed unexpectedly ({type(exc).__name__})", detail=detail)
 
 
 def _dt(value: Any) -> datetime | None:

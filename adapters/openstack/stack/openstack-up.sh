@@ -218,6 +218,8 @@ net = c.network.create_network(name="ci-net", shared=True)
 c.network.create_subnet(network_id=net.id, name="ci-subnet", ip_version=4, cidr="10.77.0.0/24", enable_dhcp=False)
 qp = c.identity.find_project("ci-quota")
 c.set_compute_quotas(qp.id, cores=2, ram=2048, instances=2)
+# the admin project runs the tests' concurrent jobs (conformance: 20 at once)
+c.set_compute_quotas(c.identity.find_project("admin").id, cores=-1, ram=-1, instances=-1)
 EOF
 cat > "$BASE/env" <<EOF
 OS_CLIENT_CONFIG_FILE=$BASE/clouds.yaml

@@ -1,0 +1,115 @@
+"""Helpers shared by the OpenStack adapter tests (stack control, config, callback route)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from ivoa_broker_openstack import OpenStackAdapter, OpenStackConfig
+from ivoa_broker_openstack.testing import GuestStandIn
+
+from ivoa_broker.protocol import CallContext, Handle, Phase, Status
+from ivoa_broker.testing import TERMINAL, WakeSignal, wait_for_phase
+
+STACK = Path(__file__).resolve().parent.parent / "stack"
+VENV = Path(os.environ.get("OS_VENV", "/opt/ivoa-broker-openstack/venv"))
+BASE = Path(os.environ.get("OS_BASE", "/tmp/ivoa-broker-openstack"))
+#: a hang guard for waits, not an assertion on timing (the fake driver on 2 busy cores is slow)
+MAX_WAIT = 240.0
+CALLBACK_BASE = "http://127.0.0.1:9/broker"
+
+
+@dataclass(frozen=True)
+class Stack:
+    clouds_yaml: Path
+
+
+def _installed() -> bool:
+    return (VENV / "bin" / "nova-compute").exists() and all(
+        shutil.which(b) for b in ("rabbitmq-server", "mariadbd", "curl")
+    )
+
+
+def _run(script: str, timeout: float) -> None:
+    proc = subprocess.run(
+        [str(STACK / script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "OS_BASE": str(BASE), "OS_VENV": str(VENV)},
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+
+
+def make_config(stack: Stack, **overrides: object) -> OpenStackConfig:
+    values: dict[str, object] = {
+        "cloud": "local",
+        "clouds_yaml": stack.clouds_yaml,
+        "image": "ci-tiny",
+        "network": "ci-net",
+        "callback_base_url": CALLBACK_BASE,
+        "api_backoff_seconds": 0.2,
+        "schedule_wait_seconds": 120.0,
+    }
+    values.update(overrides)
+    return OpenStackConfig.model_validate(values)
+
+
+class Callbacks:
+    """Stands in for the broker's callback route: job id -> Handle -> receive_callback."""
+
+    def __init__(self, adapter: OpenStackAdapter) -> None:
+        self.adapter = adapter
+        self.handles: dict[str, Handle] = {}
+        self._known: dict[str, asyncio.Event] = {}
+        self.received: list[str] = []
+
+    def register(self, handle: Handle) -> Handle:
+        job_id = str(handle.state["job_id"])
+        self.handles[job_id] = handle
+        self._known.setdefault(job_id, asyncio.Event()).set()
+        return handle
+
+    async def deliver(
+        self, url: str, secret: str, fields: dict[str, str], files: dict[str, bytes]
+    ) -> None:
+        prefix = f"{CALLBACK_BASE}/callbacks/{self.adapter.name}/"
+        assert url.startswith(prefix), url
+        job_id = unquote(url[len(prefix) :])
+        # the guest may report before submit() returned the handle to the "broker"
+        await asyncio.wait_for(self._known.setdefault(job_id, asyncio.Event()).wait(), MAX_WAIT)
+        await self.adapter.receive_callback(self.handles[job_id], secret, fields, files)
+        self.received.append(job_id)
+
+
+async def wait_phase(
+    adapter: OpenStackAdapter,
+    handle: Handle,
+    ctx: CallContext,
+    wake: WakeSignal,
+    guest: GuestStandIn | None = None,
+    phases: Iterable[Phase] = TERMINAL,
+) -> list[Status]:
+    """``wait_for_phase``, but failing at once when the guest stand-in met an error."""
+    task = asyncio.create_task(
+        wait_for_phase(adapter, handle, phases, ctx=ctx, max_wait=MAX_WAIT, wake=wake)
+    )
+    try:
+        while not task.done():
+            if guest is not None and guest.errors:
+                raise AssertionError(f"the guest stand-in failed: {guest.errors!r}")
+            await asyncio.wait({task}, timeout=0.5)
+        return task.result()
+    finally:
+        task.cancel()
