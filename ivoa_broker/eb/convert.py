@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,14 @@ from ivoa_broker.eb import iso8601
 from ivoa_broker.eb.errors import DocumentError, from_validation_error
 from ivoa_broker.eb.kinds import OptionKind
 from ivoa_broker.eb.model import (
+    MAX_CORES,
+    MAX_DURATION,
+    MAX_FLOAT,
+    MAX_GPUS,
+    MAX_MEMORY_GIB,
+    MAX_MESSAGES,
+    MAX_NAME,
+    MAX_TEXT,
     ComponentPhase,
     CoresRange,
     DataResource,
@@ -81,6 +90,7 @@ __all__ = [
 ]
 
 GIB = 1024**3
+MAX_COSTS = 16
 #: The update/option path of the run-time (the ``available`` window's duration).
 RUNTIME_PATH = "schedule.available.duration"
 
@@ -271,8 +281,10 @@ def _granted_compute(
 ) -> SimpleComputeResource:
     asked = doc.compute if doc.compute is not None else SimpleComputeResource()
     res = offer.resources
-    cores = math.ceil(res.cores) if res.cores else None
-    memory = math.ceil(res.memory_bytes / GIB) if res.memory_bytes else None
+    # offered values are clipped to the document bounds (an adapter may be generous)
+    cores = min(math.ceil(res.cores), MAX_CORES) if res.cores else None
+    memory = min(math.ceil(res.memory_bytes / GIB), MAX_MEMORY_GIB) if res.memory_bytes else None
+    gpus = max(0, min(res.gpus, MAX_GPUS))
     gpus_asked = asked.gpus is not None
     return asked.model_copy(
         update={
@@ -280,7 +292,7 @@ def _granted_compute(
             "phase": phase,
             "cores": CoresRange(min=cores, max=cores) if cores else asked.cores,
             "memory": MemoryRange(min=memory, max=memory) if memory else asked.memory,
-            "gpus": GpuRange(min=res.gpus, max=res.gpus) if res.gpus or gpus_asked else None,
+            "gpus": GpuRange(min=gpus, max=gpus) if gpus or gpus_asked else None,
         }
     )
 
@@ -288,6 +300,8 @@ def _granted_compute(
 def _schedule(offer: Offer, doc: ExecutionRequestDocument, created: datetime) -> LifecycleSchedule:
     start = offer.start or created
     seconds = offer.resources.walltime_seconds
+    if seconds is not None:
+        seconds = min(max(seconds, 0), int(MAX_DURATION.total_seconds()))
     duration: str | None = None
     if seconds is not None:
         duration = iso8601.format_duration(timedelta(seconds=seconds))
@@ -299,6 +313,26 @@ def _schedule(offer: Offer, doc: ExecutionRequestDocument, created: datetime) ->
 
 def _cost_type(key: str) -> str:
     return key if ":" in key else f"urn:ivoa:calycopis:cost:{key}"
+
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _safe(text: str, limit: int, *, one_line: bool = False) -> str:
+    """Adapter-supplied text made fit for a document: bad characters replaced, clipped."""
+    cleaned = _UNSAFE.sub("\ufffd", text)
+    if one_line:
+        cleaned = cleaned.replace("\n", " ").replace("\t", " ")
+    return cleaned[:limit]
+
+
+def _costs(cost: Mapping[str, float]) -> list[SimpleMinMaxFloatCost]:
+    out = []
+    for key in sorted(cost)[:MAX_COSTS]:
+        value = cost[key]
+        if math.isfinite(value) and abs(value) <= MAX_FLOAT:
+            out.append(SimpleMinMaxFloatCost(type=_cost_type(key), min=value, max=value))
+    return out
 
 
 def offer_session(
@@ -325,7 +359,9 @@ def offer_session(
         if phase in (SessionPhase.INITIAL, SessionPhase.OFFERED, SessionPhase.ACCEPTED)
         else None
     )
-    notes = [MessageItem(level=MessageLevel.WARN, message=w) for w in offer.warnings]
+    notes = [
+        MessageItem(level=MessageLevel.WARN, message=_safe(w, MAX_TEXT)) for w in offer.warnings
+    ]
     if not offer.reserved:
         notes.append(
             MessageItem(
@@ -334,6 +370,7 @@ def offer_session(
             )
         )
     notes.extend(messages)
+    del notes[MAX_MESSAGES:]
     executable = doc.executable.model_copy(
         update={
             "meta": _component_meta(session_id, "executable", doc.executable.meta),
@@ -361,9 +398,9 @@ def offer_session(
     return ExecutionSession(
         meta=Meta(
             uuid=session_id,
-            name=offer.adapter,
+            name=_safe(offer.adapter, MAX_NAME, one_line=True) or None,
             url=f"{base_url.rstrip('/')}/sessions/{session_id}",
-            description=offer.summary or None,
+            description=_safe(offer.summary, MAX_TEXT) or None,
             created=created,
             messages=notes,
             options=list(options),
@@ -375,9 +412,7 @@ def offer_session(
         compute=_granted_compute(offer, doc, session_id, component_phase),
         storage=storage,
         data=data,
-        costs=[
-            SimpleMinMaxFloatCost(type=_cost_type(k), min=v, max=v) for k, v in offer.cost.items()
-        ],
+        costs=_costs(offer.cost),
         requested=doc,
     )
 

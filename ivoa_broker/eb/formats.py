@@ -208,30 +208,30 @@ def _parse_json(body: bytes) -> Any:
         raise _bad(f"not valid JSON: {str(exc)[:200]}") from None
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader: no aliases, no duplicate keys, only true/false booleans."""
+_LoaderBase: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+_Dumper: Any = yaml.CSafeDumper if yaml.__with_libyaml__ else yaml.SafeDumper
+
+
+class _Loader(_LoaderBase):  # type: ignore[misc]
+    """Safe loader (libyaml when present): no duplicate keys, only true/false booleans.
+
+    Aliases are refused on the event stream before anything is constructed.
+    """
 
     yaml_implicit_resolvers = {
         key: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
         for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise _bad(f"YAML aliases are not accepted (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
-
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         keys: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
             if not isinstance(key, str):
-                raise _bad(
-                    f"mapping key {key!r} is not a string (line {key_node.start_mark.line + 1})"
-                )
+                raise _bad(f"mapping key {key!r} is not a string (line {line})")
             if key in keys:
-                raise _bad(f"duplicate key {key[:64]!r} (line {key_node.start_mark.line + 1})")
+                raise _bad(f"duplicate key {key[:64]!r} (line {line})")
             keys.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -243,6 +243,10 @@ _Loader.add_implicit_resolver(
 
 def _parse_yaml(body: bytes) -> Any:
     try:
+        for event in yaml.parse(body, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise _bad(f"YAML aliases are not accepted (line {line})")
         return yaml.load(body, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise _bad(f"not valid YAML: {str(exc)[:300]}") from None
@@ -426,7 +430,7 @@ def dump(model: BaseModel, fmt: Format) -> bytes:
     if fmt is Format.JSON:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     if fmt is Format.YAML:
-        text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
         return text.encode()
     doc = _root_for(model)
     elem = xmlbind.data_to_element(doc.root, doc.type_, data)

@@ -16,7 +16,7 @@ ivoa-broker extensions (documented in the OpenAPI document with
 
 Unknown fields are refused (``extra="forbid"``), so a typo is reported with its
 path instead of being ignored. Text may not hold control characters other than
-tab and newline (they cannot round-trip through XML).
+tab and newline, C0 or C1 (they do not survive XML and YAML intact).
 """
 
 from __future__ import annotations
@@ -46,10 +46,16 @@ from ivoa_broker.eb.kinds import Kind, OptionKind, UpdateKind, normalise_kind_fi
 
 __all__ = [
     "MAX_CORES",
+    "MAX_DATA",
     "MAX_DURATION",
+    "MAX_FLOAT",
     "MAX_GPUS",
     "MAX_MEMORY_GIB",
+    "MAX_MESSAGES",
+    "MAX_NAME",
+    "MAX_OFFERS",
     "MAX_STORAGE_GIB",
+    "MAX_TEXT",
     "ComponentPhase",
     "ConnectorProtocol",
     "ConnectorStatus",
@@ -125,7 +131,7 @@ MAX_STORAGE = 16
 MAX_DATA = 64
 MAX_OFFERS = 32
 
-_BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,256}$")

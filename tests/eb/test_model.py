@@ -75,6 +75,7 @@ BOUNDS: list[tuple[str, Mutation, str]] = [
     ),
     ("env name", _set("executable.environment", {"1BAD": "x"}), "executable.environment.1BAD"),
     ("env value NUL", _set("executable.environment", {"A": "a\x00b"}), "executable.environment.A"),
+    ("C1 control NEL", _set("executable.meta.name", "a\x85b"), "executable.meta.name"),
     ("too many args", _set("executable.command", ["a"] * 300), "executable.command"),
     ("arg control char", _set("executable.command", ["ok", "\x1b[31m"]), "executable.command[1]"),
     ("long arg", _set("executable.command", ["x" * 5000]), "executable.command[0]"),
