@@ -137,6 +137,7 @@ class _Supervisor:
         self.child: int | None = None
         self.term_requested = False
         self.escalated = False
+        self.kill_now = False
         self.grace = float(spec.get("kill_grace_seconds", 10.0))
 
     # -- signals ---------------------------------------------------------------
@@ -149,6 +150,7 @@ class _Supervisor:
 
     def _on_kill_now(self, signum: int, frame: object) -> None:
         self.term_requested = True
+        self.kill_now = True
         self._on_grace_over(signal.SIGALRM, None)
 
     def _on_terminate(self, signum: int, frame: object) -> None:
@@ -216,14 +218,16 @@ class _Supervisor:
         self.child = proc.pid
         if self._stopping():  # a signal arrived while we were starting it
             self._on_terminate(signal.SIGTERM, None)
+            if self.kill_now:
+                self._on_grace_over(signal.SIGALRM, None)
         # Wait for the command without reaping it, so its pid (= its pgid) stays
         # ours while we kill what is left of its group.
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
         _kill(proc.pid, signal.SIGKILL, group=True)
+        self.child = None  # from here on, handlers must not signal that pgid again
+        signal.setitimer(signal.ITIMER_REAL, 0)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        self.child = None
         self._reap_descendants()
         if os.WIFSIGNALED(status):
             record["signal"] = os.WTERMSIG(status)
