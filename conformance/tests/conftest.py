@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from eb_fixture import FAULTS as EB_FAULTS
+from eb_fixture import MiniEB
 from ivoa_broker_conformance.config import Config
 from ivoa_broker_conformance.runner import Report, run_suite
 from starlette.applications import Starlette
@@ -24,6 +26,13 @@ ALICE, BOB = "alice-token", "bob-token"
 VARIANTS: dict[str, frozenset[str]] = {
     "ok": frozenset(),
     **{fault: frozenset({fault}) for fault in sorted(__import__("uws_fixture").FAULTS)},
+}
+
+
+#: ExecutionBroker variants (mounted under /eb/); "ok" is the reference
+EB_VARIANTS: dict[str, frozenset[str]] = {
+    "ok": frozenset(),
+    **{fault: frozenset({fault}) for fault in sorted(EB_FAULTS)},
 }
 
 
@@ -67,12 +76,15 @@ def fixture_base() -> Iterator[str]:
     """Base URL of the fixture server; append '/<variant>'."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = Starlette(
-        routes=[
-            Mount(f"/{name}", app=MiniUWS(f"{base}/{name}", faults).app())
-            for name, faults in VARIANTS.items()
-        ]
-    )
+    routes = [
+        Mount(f"/{name}", app=MiniUWS(f"{base}/{name}", faults).app())
+        for name, faults in VARIANTS.items()
+    ]
+    routes += [
+        Mount(f"/eb/{name}", app=MiniEB(f"{base}/eb/{name}", faults).app())
+        for name, faults in EB_VARIANTS.items()
+    ]
+    app = Starlette(routes=routes)
     with LoopbackServer(app, port):
         yield base
 
