@@ -291,7 +291,7 @@ class Dispatcher:
             return
         self._misses.pop(job_id, None)
         if status.endpoint:
-            await self.jobs.record_info(job_id, {"endpoint": status.endpoint})
+            await self.jobs.record_info(job_id, {"endpoint": status.endpoint}, significant=True)
         if status.phase in TERMINAL:
             await self._finish(name, job_id, handle, status)
         elif status.phase is Phase.EXECUTING:

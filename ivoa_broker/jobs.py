@@ -10,8 +10,9 @@ polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -41,16 +42,33 @@ class Executor(Protocol):
 
 
 class ChangeEvents:
-    """One asyncio.Event per watched job, set and dropped on every change."""
+    """One asyncio.Event per watched job, set and dropped on every change.
+
+    Waiters register with :meth:`watching`; an event nobody waits for any more
+    (timeout, client gone) is dropped with its last waiter, so the table holds
+    only jobs that someone is blocked on.
+    """
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, int] = {}
 
-    def watch(self, job_id: str) -> asyncio.Event:
+    @contextlib.contextmanager
+    def watching(self, job_id: str) -> Iterator[asyncio.Event]:
         event = self._events.get(job_id)
         if event is None:
             event = self._events[job_id] = asyncio.Event()
-        return event
+        self._waiters[job_id] = self._waiters.get(job_id, 0) + 1
+        try:
+            yield event
+        finally:
+            left = self._waiters[job_id] - 1
+            if left:
+                self._waiters[job_id] = left
+            else:
+                del self._waiters[job_id]
+                if self._events.get(job_id) is event:
+                    del self._events[job_id]
 
     def fire(self, job_id: str) -> None:
         event = self._events.pop(job_id, None)
@@ -150,14 +168,14 @@ class JobService:
         Returns at once if the job is not in a blocking phase, or not in
         ``phase`` when one is given (UWS 1.1 §2.2.1.2).
         """
-        event = self.events.watch(job_id)
-        job = await self.get(job_id, owner)
-        if timeout <= 0 or job.phase not in BLOCKING or (phase and job.phase != phase):
-            return job
-        try:
-            await asyncio.wait_for(event.wait(), min(timeout, self.settings.wait_cap))
-        except TimeoutError:
-            return job
+        with self.events.watching(job_id) as event:
+            job = await self.get(job_id, owner)
+            if timeout <= 0 or job.phase not in BLOCKING or (phase and job.phase != phase):
+                return job
+            try:
+                await asyncio.wait_for(event.wait(), min(timeout, self.settings.wait_cap))
+            except TimeoutError:
+                return job
         return await self.get(job_id, owner)
 
     async def run(self, job_id: str, owner: str | None) -> None:
@@ -294,11 +312,16 @@ class JobService:
             job_id, Phase.ERROR, error=error, end_time=utcnow(), run_deadline=None
         )
 
-    async def record_info(self, job_id: str, info: dict[str, str]) -> None:
+    async def record_info(
+        self, job_id: str, info: dict[str, str], *, significant: bool = False
+    ) -> None:
+        """Merge into jobInfo; wake WAIT clients only for a significant change
+        (an interactive session's URL appearing), not for bookkeeping."""
         job = await self._load(job_id)
         if any(job.job_info.get(k) != v for k, v in info.items()):
             await self.store.update(job_id, job_info={**job.job_info, **info})
-            self.events.fire(job_id)
+            if significant:
+                self.events.fire(job_id)
 
     # -------------------------------------------------------------- helpers
 

@@ -10,13 +10,11 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
-# Timing is not what property tests check: no per-example deadline (CI machines are shared).
-settings.register_profile(
-    "broker", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile("broker")
-
 from tests.server import BrokerProcess
+
+# Timing is not what property tests check: no per-example deadline (CI machines are shared).
+settings.register_profile("broker", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("broker")
 
 REPO = Path(__file__).resolve().parent.parent
 XSD_DIR = Path(os.environ.get("IVOA_XSD_DIR", REPO.parent / "shared" / "ivoa-xsd"))

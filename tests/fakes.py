@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -17,8 +18,8 @@ from ivoa_broker.protocol import (
     Handle,
     Offer,
     Phase,
-    ResultRef,
     Resources,
+    ResultRef,
     Status,
     utcnow,
 )
@@ -28,8 +29,12 @@ class FakeAdapter(BaseAdapter):
     plugin = "fake"
     capabilities = Capabilities(results=True, adopt=True)
     state_map: ClassVar[Mapping[str, Phase]] = {
-        "queued": Phase.QUEUED, "running": Phase.EXECUTING, "done": Phase.COMPLETED,
-        "failed": Phase.ERROR, "killed": Phase.ABORTED, "held": Phase.HELD,
+        "queued": Phase.QUEUED,
+        "running": Phase.EXECUTING,
+        "done": Phase.COMPLETED,
+        "failed": Phase.ERROR,
+        "killed": Phase.ABORTED,
+        "held": Phase.HELD,
     }
     poll_interval = timedelta(seconds=30)  # the tests wake it; no timer polls needed
 
@@ -47,6 +52,8 @@ class FakeAdapter(BaseAdapter):
         self.cancelled: list[str] = []
         self.cleaned: list[str] = []
         self.submitted: list[ExecutionRequest] = []
+        self.any_submit = asyncio.Event()
+        self.any_cleanup = asyncio.Event()
 
     def set(self, native_id: str, state: str, exit_code: int | None = None) -> None:
         self.native[native_id] = state
@@ -63,6 +70,7 @@ class FakeAdapter(BaseAdapter):
         native_id = f"n-{request.job_id}"
         self.native[native_id] = "queued"
         self.submitted.append(request)
+        self.any_submit.set()
         return Handle(self.name, native_id, {"job": request.job_id})
 
     async def status_many(
@@ -73,8 +81,11 @@ class FakeAdapter(BaseAdapter):
             state = self.native.get(h.native_id)
             if state is not None:
                 out[h.native_id] = Status(
-                    self.map_state(state), state, exit_code=self.exit_codes.get(h.native_id),
-                    message=f"exit {self.exit_codes.get(h.native_id)}" if state == "failed"
+                    self.map_state(state),
+                    state,
+                    exit_code=self.exit_codes.get(h.native_id),
+                    message=f"exit {self.exit_codes.get(h.native_id)}"
+                    if state == "failed"
                     else None,
                 )
         return out
@@ -89,6 +100,7 @@ class FakeAdapter(BaseAdapter):
 
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
         self.cleaned.append(handle.native_id)
+        self.any_cleanup.set()
         self.native.pop(handle.native_id, None)
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:

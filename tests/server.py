@@ -39,7 +39,10 @@ class BrokerProcess:
             args += ["--config", str(path)]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                args,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         deadline = time.monotonic() + timeout

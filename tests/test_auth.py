@@ -26,7 +26,8 @@ def test_token_file(tmp_path: Path) -> None:
     for header in (None, "Bearer nope", "Basic xyz", "Bearer "):
         with pytest.raises(Unauthorized):
             auth.identify(header)
-    assert ALICE not in repr(auth) and ALICE not in repr(auth.identify(f"Bearer {ALICE}"))
+    assert ALICE not in repr(auth)
+    assert ALICE not in repr(auth.identify(f"Bearer {ALICE}"))
     path.write_text("short alice\n")
     with pytest.raises(TokenError, match="line 1"):
         read_token_file(path)
@@ -49,16 +50,26 @@ def client(broker: BrokerProcess, token: str | None) -> httpx.Client:
 
 
 def test_59_to_62_owner_isolation(secured: BrokerProcess) -> None:
-    with client(secured, ALICE) as alice, client(secured, BOB) as bob, \
-            client(secured, None) as anon:
+    with (
+        client(secured, ALICE) as alice,
+        client(secured, BOB) as bob,
+        client(secured, None) as anon,
+    ):
         assert doc(alice.get("/jobs")).findall(UWS + "jobref") == []
         url = create(alice, {"cmd": "sh", "args": ["-c", "echo x; exit 2"], "PHASE": "RUN"})
         assert doc(alice.get(url)).find(UWS + "ownerId").text == "alice"
         assert alice.get(url + "/owner").text == "alice"
         while alice.get(url + "/phase").text not in ("ERROR", "COMPLETED"):
             alice.get(url, params={"WAIT": 5})
-        for path in ("", "/phase", "/results", "/results/stdout", "/error", "/parameters",
-                     "/owner"):
+        for path in (
+            "",
+            "/phase",
+            "/results",
+            "/results/stdout",
+            "/error",
+            "/parameters",
+            "/owner",
+        ):
             assert bob.get(url + path).status_code == 404, path
         assert bob.delete(url).status_code == 404
         assert bob.post(url + "/phase", data={"PHASE": "ABORT"}).status_code == 404
@@ -66,11 +77,13 @@ def test_59_to_62_owner_isolation(secured: BrokerProcess) -> None:
         assert alice.get(url + "/results/stdout").text == "x\n"
         assert alice.get(url + "/error").status_code == 200
         r = anon.get("/jobs")
-        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"].startswith("Bearer")
         assert anon.post("/jobs", data={"cmd": "true"}).status_code == 401
         with client(secured, "wrong-token-xxxxxxxxxx") as stranger:
             assert stranger.get("/jobs").status_code == 401
         assert anon.get("/capabilities").status_code == 200
         assert anon.get("/availability").status_code == 200
         log = (secured.workdir / "broker.log").read_text()
-        assert ALICE not in log and BOB not in log
+        assert ALICE not in log
+        assert BOB not in log

@@ -61,19 +61,20 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 async def test_lifecycle(rig: Rig) -> None:
     job = await rig.jobs.create("alice", ECHO, run_id="r1")
-    assert job.phase is Phase.PENDING and job.run_id == "r1"
+    assert job.phase is Phase.PENDING
+    assert job.run_id == "r1"
     await rig.jobs.run(job.job_id, "alice")
     await rig.settle(job.job_id, Phase.QUEUED)
-    await asyncio.sleep(0)
-    while not rig.fake.native:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
     native = f"n-{job.job_id}"
     rig.fake.set(native, "running")
     await rig.settle(job.job_id, Phase.EXECUTING)
     rig.fake.set(native, "done", 0)
     await rig.settle(job.job_id, Phase.COMPLETED)
     done = await rig.jobs.get(job.job_id, "alice")
-    assert done.start_time and done.end_time and done.start_time <= done.end_time
+    assert done.start_time
+    assert done.end_time
+    assert done.start_time <= done.end_time
     assert [r.id for r in done.results] == ["out"]
     assert done.job_info["exit_code"] == "0"
     assert rig.fake.submitted[0].command == ("echo", "hi")
@@ -81,8 +82,7 @@ async def test_lifecycle(rig: Rig) -> None:
 
 async def test_wait_is_woken_by_the_change(rig: Rig) -> None:
     job = await rig.jobs.create(None, ECHO, run=True)
-    while not rig.fake.native:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
     waiter = asyncio.create_task(rig.jobs.wait(job.job_id, None, 20, None))
     await asyncio.sleep(0.05)
     assert not waiter.done()
@@ -105,12 +105,12 @@ async def test_wait_returns_at_once_outside_blocking_phases(rig: Rig) -> None:
 
 async def test_failure_is_error_with_message(rig: Rig) -> None:
     job = await rig.jobs.create(None, ECHO, run=True)
-    while not rig.fake.native:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
     rig.fake.set(f"n-{job.job_id}", "failed", 3)
     await rig.settle(job.job_id, Phase.ERROR)
     failed = await rig.jobs.get(job.job_id, None)
-    assert failed.error is not None and "exit 3" in failed.error.message
+    assert failed.error is not None
+    assert "exit 3" in failed.error.message
     assert failed.job_info["exit_code"] == "3"
 
 
@@ -125,8 +125,7 @@ async def test_no_offer_fails_clearly(rig: Rig) -> None:
 
 async def test_abort_stops_platform_work(rig: Rig) -> None:
     job = await rig.jobs.create(None, ECHO, run=True)
-    while not rig.fake.native:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
     rig.fake.set(f"n-{job.job_id}", "running")
     await rig.settle(job.job_id, Phase.EXECUTING)
     await rig.jobs.abort(job.job_id, None)
@@ -138,23 +137,23 @@ async def test_abort_stops_platform_work(rig: Rig) -> None:
 
 async def test_delete_cancels_and_cleans_up(rig: Rig) -> None:
     job = await rig.jobs.create(None, ECHO, run=True)
-    while not rig.fake.native:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
     await rig.jobs.delete(job.job_id, None)
     assert rig.fake.cancelled == [f"n-{job.job_id}"]
     with pytest.raises(JobNotFound):
         await rig.jobs.get(job.job_id, None)
-    for _ in range(100):
-        if rig.fake.cleaned:
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(rig.fake.any_cleanup.wait(), 5)
     assert rig.fake.cleaned == [f"n-{job.job_id}"]
 
 
 async def test_owner_isolation(rig: Rig) -> None:
     job = await rig.jobs.create("alice", ECHO)
-    for call in (rig.jobs.get(job.job_id, "bob"), rig.jobs.get(job.job_id, None),
-                 rig.jobs.delete(job.job_id, "bob"), rig.jobs.run(job.job_id, "bob")):
+    for call in (
+        rig.jobs.get(job.job_id, "bob"),
+        rig.jobs.get(job.job_id, None),
+        rig.jobs.delete(job.job_id, "bob"),
+        rig.jobs.run(job.job_id, "bob"),
+    ):
         with pytest.raises(JobNotFound):
             await call
     assert await rig.jobs.list("bob") == []
@@ -182,13 +181,13 @@ async def test_execution_duration_is_enforced(tmp_path: Path) -> None:
     rig = await make_rig(tmp_path)
     try:
         job = await rig.jobs.create(None, ECHO, execution_duration=1, run=True)
-        while not rig.fake.native:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
         rig.fake.set(f"n-{job.job_id}", "running")
         await rig.settle(job.job_id, Phase.EXECUTING)
         await rig.settle(job.job_id, Phase.ABORTED, timeout=10)
         aborted = await rig.jobs.get(job.job_id, None)
-        assert aborted.error is not None and "execution duration of 1 s" in aborted.error.message
+        assert aborted.error is not None
+        assert "execution duration of 1 s" in aborted.error.message
         assert rig.fake.cancelled == [f"n-{job.job_id}"]
     finally:
         await rig.dispatcher.close()
@@ -213,8 +212,7 @@ async def test_destruction_archives(tmp_path: Path) -> None:
 async def test_recovery_reattaches_running_jobs(tmp_path: Path) -> None:
     rig = await make_rig(tmp_path)
     job = await rig.jobs.create(None, ECHO, run=True)
-    while not rig.fake.native:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
     rig.fake.set(f"n-{job.job_id}", "running")
     await rig.settle(job.job_id, Phase.EXECUTING)
     platform_state = rig.fake.native
@@ -237,10 +235,7 @@ async def test_orphans_are_swept(tmp_path: Path) -> None:
     fake.native = {"n-ghost": "running"}
     rig = await make_rig(tmp_path, fake)
     try:
-        for _ in range(200):
-            if fake.cleaned:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(fake.any_cleanup.wait(), 5)
         assert fake.cleaned == ["n-ghost"]
     finally:
         await rig.dispatcher.close()
@@ -253,9 +248,25 @@ async def test_exploding_plugin_cannot_lose_a_job(tmp_path: Path) -> None:
         job = await rig.jobs.create(None, ECHO, run=True)
         await rig.settle(job.job_id, Phase.ERROR)
         failed = await rig.jobs.get(job.job_id, None)
-        assert failed.error is not None and "failed unexpectedly" in failed.error.message
+        assert failed.error is not None
+        assert "failed unexpectedly" in failed.error.message
         other = await rig.jobs.create(None, ECHO)
         await rig.jobs.delete(other.job_id, None)
     finally:
         await rig.dispatcher.close()
         await rig.store.close()
+
+
+async def test_wait_leaves_no_events_behind(rig: Rig) -> None:
+    job = await rig.jobs.create(None, ECHO)
+    waiters = [asyncio.create_task(rig.jobs.wait(job.job_id, None, 0.2, None)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert len(rig.jobs.events) == 1
+    await asyncio.gather(*waiters)
+    assert len(rig.jobs.events) == 0
+    cancelled = asyncio.create_task(rig.jobs.wait(job.job_id, None, 20, None))
+    await asyncio.sleep(0.05)
+    cancelled.cancel()  # a client that hung up
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert len(rig.jobs.events) == 0

@@ -10,10 +10,18 @@ P = Phase
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [(P.PENDING, P.QUEUED), (P.QUEUED, P.EXECUTING), (P.EXECUTING, P.COMPLETED),
-     (P.QUEUED, P.HELD), (P.HELD, P.QUEUED), (P.EXECUTING, P.SUSPENDED),
-     (P.SUSPENDED, P.EXECUTING), (P.PENDING, P.ABORTED), (P.ERROR, P.ARCHIVED),
-     (P.QUEUED, P.ERROR)],
+    [
+        (P.PENDING, P.QUEUED),
+        (P.QUEUED, P.EXECUTING),
+        (P.EXECUTING, P.COMPLETED),
+        (P.QUEUED, P.HELD),
+        (P.HELD, P.QUEUED),
+        (P.EXECUTING, P.SUSPENDED),
+        (P.SUSPENDED, P.EXECUTING),
+        (P.PENDING, P.ABORTED),
+        (P.ERROR, P.ARCHIVED),
+        (P.QUEUED, P.ERROR),
+    ],
 )
 def test_forward_moves_allowed(a: Phase, b: Phase) -> None:
     assert can_move(a, b)
@@ -21,9 +29,16 @@ def test_forward_moves_allowed(a: Phase, b: Phase) -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [(P.EXECUTING, P.QUEUED), (P.COMPLETED, P.ERROR), (P.ABORTED, P.COMPLETED),
-     (P.ARCHIVED, P.PENDING), (P.QUEUED, P.PENDING), (P.EXECUTING, P.EXECUTING),
-     (P.QUEUED, P.UNKNOWN), (P.COMPLETED, P.EXECUTING)],
+    [
+        (P.EXECUTING, P.QUEUED),
+        (P.COMPLETED, P.ERROR),
+        (P.ABORTED, P.COMPLETED),
+        (P.ARCHIVED, P.PENDING),
+        (P.QUEUED, P.PENDING),
+        (P.EXECUTING, P.EXECUTING),
+        (P.QUEUED, P.UNKNOWN),
+        (P.COMPLETED, P.EXECUTING),
+    ],
 )
 def test_backward_and_terminal_moves_refused(a: Phase, b: Phase) -> None:
     assert not can_move(a, b)
@@ -35,7 +50,8 @@ def test_terminal_only_archives() -> None:
 
 
 def test_action_table() -> None:
-    assert allowed(Action.RUN, P.PENDING) and allowed(Action.RUN, P.HELD)
+    assert allowed(Action.RUN, P.PENDING)
+    assert allowed(Action.RUN, P.HELD)
     assert not allowed(Action.RUN, P.COMPLETED)
     assert not allowed(Action.ABORT, P.COMPLETED)
     assert not allowed(Action.SET_PARAMETERS, P.QUEUED)

@@ -22,11 +22,8 @@ def session() -> requests.Session:
     return pyvo.utils.http.create_session()
 
 
-def test_72_to_75_run_wait_results(
-    http: httpx.Client, session: requests.Session
-) -> None:
-    job = AsyncTAPJob(create(http, {"cmd": "sh", "args": ["-c", "echo pyvo-ok"]}),
-                      session=session)
+def test_72_to_75_run_wait_results(http: httpx.Client, session: requests.Session) -> None:
+    job = AsyncTAPJob(create(http, {"cmd": "sh", "args": ["-c", "echo pyvo-ok"]}), session=session)
     assert job.phase == "PENDING"
     assert job.uws_version == "1.1"
     job.execution_duration = 120
@@ -60,9 +57,7 @@ def test_77_abort(http: httpx.Client, session: requests.Session) -> None:
     assert job.phase == "ABORTED"
 
 
-def test_78_delete_and_context_manager(
-    http: httpx.Client, session: requests.Session
-) -> None:
+def test_78_delete_and_context_manager(http: httpx.Client, session: requests.Session) -> None:
     url = create(http, QUICK)
     job = AsyncTAPJob(url, session=session)
     job.delete()

@@ -13,5 +13,6 @@ def test_readme_parameter_table_is_current() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert "make test" in readme and "make serve" in readme
+    assert "make test" in readme
+    assert "make serve" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()

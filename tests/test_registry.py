@@ -14,7 +14,7 @@ from ivoa_broker.config import AdapterInstance
 from ivoa_broker.protocol import AdapterDeps
 from ivoa_broker.registry import ENTRY_POINT_GROUP, discover, start_instances
 
-GOOD = '''
+GOOD = """
 from tests.fakes import FakeAdapter
 
 class Good(FakeAdapter):
@@ -26,7 +26,7 @@ class Old(FakeAdapter):
 
 class Misnamed(FakeAdapter):
     plugin = "something-else"
-'''
+"""
 
 
 def _dist(root: Path, name: str, entries: dict[str, str]) -> None:
@@ -41,13 +41,17 @@ def _dist(root: Path, name: str, entries: dict[str, str]) -> None:
 def plugins_on_path(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "fake_plugins.py").write_text(textwrap.dedent(GOOD))
     (tmp_path / "broken_plugin.py").write_text("raise ImportError('missing libfoo')\n")
-    _dist(tmp_path, "fake-plugins", {
-        "good": "fake_plugins:Good",
-        "old": "fake_plugins:Old",
-        "misnamed": "fake_plugins:Misnamed",
-        "broken": "broken_plugin:Adapter",
-        "twice": "fake_plugins:Good",
-    })
+    _dist(
+        tmp_path,
+        "fake-plugins",
+        {
+            "good": "fake_plugins:Good",
+            "old": "fake_plugins:Old",
+            "misnamed": "fake_plugins:Misnamed",
+            "broken": "broken_plugin:Adapter",
+            "twice": "fake_plugins:Good",
+        },
+    )
     _dist(tmp_path, "other-plugins", {"twice": "fake_plugins:Good"})
     sys.path.insert(0, str(tmp_path))
     yield tmp_path
@@ -58,7 +62,8 @@ def plugins_on_path(tmp_path: Path) -> Iterator[Path]:
 
 def test_discovery_reports_and_never_raises(plugins_on_path: Path) -> None:
     found = discover()
-    assert found["good"].ok and found["good"].distribution == "fake-plugins"
+    assert found["good"].ok
+    assert found["good"].distribution == "fake-plugins"
     assert "ImportError: missing libfoo" in (found["broken"].error or "")
     assert "adapter API version 0" in (found["old"].error or "")
     assert "declares plugin='something-else'" in (found["misnamed"].error or "")
@@ -76,8 +81,11 @@ async def test_instances_start_or_are_reported(plugins_on_path: Path, tmp_path: 
     }
     async with AsyncExitStack() as stack:
         adapters, problems = await start_instances(
-            instances, discover(), work_dir=tmp_path / "w",
-            make_deps=lambda name, d: AdapterDeps(data_dir=d), stack=stack,
+            instances,
+            discover(),
+            work_dir=tmp_path / "w",
+            make_deps=lambda name, d: AdapterDeps(data_dir=d),
+            stack=stack,
         )
     assert sorted(adapters) == ["g1", "g2"]
     assert adapters["g1"] is not adapters["g2"]

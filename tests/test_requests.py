@@ -15,9 +15,17 @@ def parse(*pairs: tuple[str, str]):  # type: ignore[no-untyped-def]
 
 def test_full_request() -> None:
     req = parse(
-        ("cmd", "python3"), ("args", "-c"), ("args", "print(1)"), ("env", "A=1"),
-        ("env", "B=x=y"), ("cores", "2.5"), ("memory", "4GiB"), ("gpus", "1"),
-        ("runtime", "1h"), ("platform", "local"), ("slurm.partition", "debug"),
+        ("cmd", "python3"),
+        ("args", "-c"),
+        ("args", "print(1)"),
+        ("env", "A=1"),
+        ("env", "B=x=y"),
+        ("cores", "2.5"),
+        ("memory", "4GiB"),
+        ("gpus", "1"),
+        ("runtime", "1h"),
+        ("platform", "local"),
+        ("slurm.partition", "debug"),
         ("input", "https://example.org/a.fits"),
     )
     assert req.command == ("python3", "-c", "print(1)")
@@ -30,7 +38,8 @@ def test_full_request() -> None:
     assert req.extensions == {"slurm.partition": "debug"}
     assert req.extensions_for("slurm") == {"partition": "debug"}
     assert req.inputs == ("https://example.org/a.fits",)
-    assert req.owner == "alice" and req.job_id == "j1"
+    assert req.owner == "alice"
+    assert req.job_id == "j1"
 
 
 @pytest.mark.parametrize(
@@ -73,6 +82,15 @@ def test_too_many_args() -> None:
 
 def test_parameter_table_documents_every_known_name() -> None:
     names = {p.name for p in NEUTRAL_PARAMETERS}
-    for required in ("cmd", "args", "env", "image", "cores", "memory", "gpus", "runtime",
-                     "platform"):
+    for required in (
+        "cmd",
+        "args",
+        "env",
+        "image",
+        "cores",
+        "memory",
+        "gpus",
+        "runtime",
+        "platform",
+    ):
         assert required in names

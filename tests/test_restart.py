@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import httpx
@@ -20,12 +21,12 @@ def test_sigkill_restart_reattaches_running_job(tmp_path) -> None:  # type: igno
     )
     first = BrokerProcess(tmp_path).start()
     with httpx.Client(base_url=first.url, timeout=30) as http:
-        done = create(http, {"cmd": "echo", "args": "early", "RUNID": "r-done",
-                             "PHASE": "RUN"})
+        done = create(http, {"cmd": "echo", "args": "early", "RUNID": "r-done", "PHASE": "RUN"})
         wait_until(http, done, {"COMPLETED"})
         pending = create(http, {"cmd": "echo", "args": "later", "cores": "1"})
-        running = create(http, {"cmd": "sh", "args": ["-c", script], "RUNID": "r-run",
-                                "PHASE": "RUN"})
+        running = create(
+            http, {"cmd": "sh", "args": ["-c", script], "RUNID": "r-run", "PHASE": "RUN"}
+        )
         deadline = time.monotonic() + 15
         while not started.exists():
             assert time.monotonic() < deadline
@@ -80,7 +81,5 @@ def _kill_orphan(workdir, job_id: str) -> None:  # type: ignore[no-untyped-def]
 
     runner = workdir / "broker-work" / "local" / job_id / "runner.json"
     pid = json.loads(runner.read_text())["pid"]
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

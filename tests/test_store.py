@@ -22,7 +22,10 @@ async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
 
 def job(n: int, owner: str | None = "alice", phase: Phase = Phase.PENDING) -> Job:
     return Job(
-        job_id=f"j{n:03d}", owner=owner, phase=phase, creation_time=T0 + timedelta(seconds=n),
+        job_id=f"j{n:03d}",
+        owner=owner,
+        phase=phase,
+        creation_time=T0 + timedelta(seconds=n),
         parameters=(Parameter("cmd", "echo"), Parameter("args", f"<{n}>&")),
         destruction=T0 + timedelta(days=1),
     )
@@ -51,9 +54,7 @@ async def test_list_filters_in_sql(store: JobStore) -> None:
         await store.insert(job(n, phase=phase))
     await store.insert(job(50, owner="bob"))
     everyone = await store.list_jobs("alice", phases=None, after=None, last=None, limit=100)
-    assert [j.job_id for j in everyone] == [
-        f"j{n:03d}" for n in range(10, 0, -1) if n % 4 != 3
-    ]
+    assert [j.job_id for j in everyone] == [f"j{n:03d}" for n in range(10, 0, -1) if n % 4 != 3]
     completed = await store.list_jobs(
         "alice", phases=[Phase.COMPLETED, Phase.ERROR], after=None, last=None, limit=100
     )
@@ -68,16 +69,21 @@ async def test_list_filters_in_sql(store: JobStore) -> None:
         "alice", phases=None, after=T0 + timedelta(seconds=8), last=None, limit=100
     )
     assert [j.job_id for j in after] == ["j010", "j009"]
-    assert [j.job_id for j in await store.list_jobs(
-        "bob", phases=None, after=None, last=None, limit=100)] == ["j050"]
+    assert [
+        j.job_id
+        for j in await store.list_jobs("bob", phases=None, after=None, last=None, limit=100)
+    ] == ["j050"]
 
 
 async def test_query_plan_uses_owner_index(store: JobStore) -> None:
-    sql = ("EXPLAIN QUERY PLAN SELECT job_id FROM jobs WHERE owner IS ? AND phase != 'ARCHIVED' "
-           "ORDER BY creation_time DESC LIMIT 100")
+    sql = (
+        "EXPLAIN QUERY PLAN SELECT job_id FROM jobs WHERE owner IS ? AND phase != 'ARCHIVED' "
+        "ORDER BY creation_time DESC LIMIT 100"
+    )
     async with store._reader.execute(sql, ("alice",)) as cur:
         plan = " ".join(str(r[3]) for r in await cur.fetchall())
-    assert "jobs_owner_created" in plan and "TEMP B-TREE" not in plan
+    assert "jobs_owner_created" in plan
+    assert "TEMP B-TREE" not in plan
 
 
 async def test_move_is_compare_and_set(store: JobStore) -> None:
@@ -85,27 +91,35 @@ async def test_move_is_compare_and_set(store: JobStore) -> None:
     assert await store.move("j001", [Phase.PENDING], Phase.QUEUED)
     assert not await store.move("j001", [Phase.PENDING], Phase.QUEUED)
     assert await store.move(
-        "j001", [Phase.QUEUED], Phase.ERROR, error=JobError("fatal", "boom", "detail"),
+        "j001",
+        [Phase.QUEUED],
+        Phase.ERROR,
+        error=JobError("fatal", "boom", "detail"),
         end_time=T0,
     )
     got = await store.get("j001")
-    assert got is not None and got.error == JobError("fatal", "boom", "detail")
+    assert got is not None
+    assert got.error == JobError("fatal", "boom", "detail")
     assert got.end_time == T0
 
 
 async def test_results_and_delete(store: JobStore) -> None:
     await store.insert(job(1))
-    await store.add_results("j001", [
-        StoredResult(JobResult("stdout", "text/plain", 3), path="/tmp/x"),
-        StoredResult(JobResult("ext", href="https://example.org/r")),
-    ])
+    await store.add_results(
+        "j001",
+        [
+            StoredResult(JobResult("stdout", "text/plain", 3), path="/tmp/x"),
+            StoredResult(JobResult("ext", href="https://example.org/r")),
+        ],
+    )
     await store.add_results("j001", [StoredResult(JobResult("stdout", "text/plain", 5), "/y")])
     got = await store.get("j001")
     assert got is not None
     assert [r.id for r in got.results] == ["stdout", "ext"]
     assert got.results[0].size == 5
     stored = await store.get_result("j001", "stdout")
-    assert stored is not None and stored.path == "/y"
+    assert stored is not None
+    assert stored.path == "/y"
     assert await store.delete("j001")
     assert await store.get_result("j001", "stdout") is None
 

@@ -24,8 +24,18 @@ from tests.web.helpers import (
     wait_until,
 )
 
-PHASES = {"PENDING", "QUEUED", "EXECUTING", "COMPLETED", "ERROR", "ABORTED", "UNKNOWN",
-          "HELD", "SUSPENDED", "ARCHIVED"}
+PHASES = {
+    "PENDING",
+    "QUEUED",
+    "EXECUTING",
+    "COMPLETED",
+    "ERROR",
+    "ABORTED",
+    "UNKNOWN",
+    "HELD",
+    "SUSPENDED",
+    "ARCHIVED",
+}
 
 
 def test_01_02_job_list_is_xml_by_default(http: httpx.Client) -> None:
@@ -33,7 +43,8 @@ def test_01_02_job_list_is_xml_by_default(http: httpx.Client) -> None:
         response = http.get("/jobs", headers=headers)
         assert response.headers["content-type"].startswith("application/xml")
         root = doc(response)
-        assert root.tag == UWS + "jobs" and root.get("version") == "1.1"
+        assert root.tag == UWS + "jobs"
+        assert root.get("version") == "1.1"
 
 
 def test_03_create_pending(http: httpx.Client) -> None:
@@ -95,7 +106,8 @@ def test_09_multipart_body(http: httpx.Client) -> None:
 
 def test_09_file_upload_refused_clearly(http: httpx.Client) -> None:
     response = http.post("/jobs", data={"cmd": "cat"}, files={"data": ("a.txt", b"xyz")})
-    assert response.status_code == 400 and "upload" in response.text
+    assert response.status_code == 400
+    assert "upload" in response.text
 
 
 def test_10_job_list_entries(http: httpx.Client) -> None:
@@ -110,7 +122,8 @@ def test_10_job_list_entries(http: httpx.Client) -> None:
 
 def test_11_to_14_job_document(http: httpx.Client) -> None:
     root = job_doc(http, create(http, QUICK))
-    assert root.tag == UWS + "job" and root.get("version") == "1.1"
+    assert root.tag == UWS + "job"
+    assert root.get("version") == "1.1"
     for name in ("startTime", "endTime", "ownerId"):
         assert root.find(UWS + name).get(XSI_NIL) == "true"
     assert root.find(UWS + "results") is not None
@@ -128,13 +141,18 @@ def test_15_pyvo_parses_without_warnings(http: httpx.Client) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         job = parse_job(io.BytesIO(http.get(url).content))
-    assert job.version == "1.1" and job.phase == "PENDING"
+    assert job.version == "1.1"
+    assert job.phase == "PENDING"
     assert job.jobid == url.rsplit("/", 1)[1]
 
 
 def test_16_27_unknown_job_and_children_404(http: httpx.Client) -> None:
-    for path in ("/jobs/does-not-exist", "/jobs/does-not-exist/phase",
-                 "/jobs/does-not-exist/results", "/jobs/does-not-exist/error"):
+    for path in (
+        "/jobs/does-not-exist",
+        "/jobs/does-not-exist/phase",
+        "/jobs/does-not-exist/results",
+        "/jobs/does-not-exist/error",
+    ):
         assert http.get(path).status_code == 404
     url = create(http, QUICK)
     assert http.get(url + "/nonexistent-child").status_code == 404
@@ -145,23 +163,29 @@ def test_18_to_24_children(http: httpx.Client) -> None:
     url = create(http, QUICK)
     root = job_doc(http, url)
     r = http.get(url + "/phase")
-    assert r.headers["content-type"].startswith("text/plain") and r.text in PHASES
+    assert r.headers["content-type"].startswith("text/plain")
+    assert r.text in PHASES
     assert http.get(url + "/executionduration").text == text(root, "executionDuration")
     assert http.get(url + "/destruction").text == text(root, "destruction")
     assert http.get(url + "/quote").text == ""
     assert http.get(url + "/owner").text == ""
     params = doc(http.get(url + "/parameters"))
-    assert params.tag == UWS + "parameters" and len(params) == 2
+    assert params.tag == UWS + "parameters"
+    assert len(params) == 2
     results = doc(http.get(url + "/results"))
-    assert results.tag == UWS + "results" and len(results) == 0
+    assert results.tag == UWS + "results"
+    assert len(results) == 0
     assert http.get(url + "/error").status_code == 404
 
 
 def test_25_28_40_run_to_completion_with_results(http: httpx.Client) -> None:
-    url = create(http, {"cmd": "sh", "args": ["-c", "echo out; echo data > "
-                                              "$IVOA_BROKER_OUTPUT_DIR/table.csv"]})
+    url = create(
+        http,
+        {"cmd": "sh", "args": ["-c", "echo out; echo data > $IVOA_BROKER_OUTPUT_DIR/table.csv"]},
+    )
     r = http.post(url + "/phase", data={"PHASE": "RUN"}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == url
+    assert r.status_code == 303
+    assert r.headers["location"] == url
     assert wait_until(http, url, {"COMPLETED", "ERROR"}) == "COMPLETED"
     root = job_doc(http, url)
     created = datetime.fromisoformat(text(root, "creationTime") or "")
@@ -181,14 +205,17 @@ def test_25_28_40_run_to_completion_with_results(http: httpx.Client) -> None:
 
 def test_29_abort_executing_keeps_results(http: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     marker = tmp_path / "started"
-    url = create(http, {"cmd": "sh", "args": ["-c", f"echo started; touch {marker}; sleep 60"],
-                        "PHASE": "RUN"})
+    url = create(
+        http,
+        {"cmd": "sh", "args": ["-c", f"echo started; touch {marker}; sleep 60"], "PHASE": "RUN"},
+    )
     deadline = time.monotonic() + 15
     while not marker.exists():
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
     r = http.post(url + "/phase", data={"PHASE": "ABORT"}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == url
+    assert r.status_code == 303
+    assert r.headers["location"] == url
     assert phase(http, url) == "ABORTED"
     deadline = time.monotonic() + 15
     while not doc(http.get(url + "/results")).findall(UWS + "result"):
@@ -206,30 +233,35 @@ def test_30_abort_pending(http: httpx.Client) -> None:
 def test_31_32_illegal_phase_requests(http: httpx.Client) -> None:
     url = create(http, QUICK)
     r = http.post(url + "/phase", data={"PHASE": "BOGUS"})
-    assert r.status_code == 400 and "RUN or ABORT" in r.text
+    assert r.status_code == 400
+    assert "RUN or ABORT" in r.text
     assert phase(http, url) == "PENDING"
     http.post(url + "/phase", data={"PHASE": "ABORT"})
     r = http.post(url + "/phase", data={"PHASE": "RUN"})
-    assert r.status_code == 403 and "ABORTED" in r.text
+    assert r.status_code == 403
+    assert "ABORTED" in r.text
     assert phase(http, url) == "ABORTED"
 
 
 def test_33_execution_duration(http: httpx.Client) -> None:
     url = create(http, QUICK)
-    r = http.post(url + "/executionduration", data={"EXECUTIONDURATION": "60"},
-                  follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == url
+    r = http.post(
+        url + "/executionduration", data={"EXECUTIONDURATION": "60"}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == url
     assert text(job_doc(http, url), "executionDuration") == "60"
-    assert http.post(url + "/executionduration", data={"EXECUTIONDURATION": "x"}).status_code \
-        == 400
+    assert http.post(url + "/executionduration", data={"EXECUTIONDURATION": "x"}).status_code == 400
 
 
 def test_34_destruction(http: httpx.Client) -> None:
     url = create(http, QUICK)
     when = datetime.now(UTC) + timedelta(days=1)
-    r = http.post(url + "/destruction",
-                  data={"DESTRUCTION": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")},
-                  follow_redirects=False)
+    r = http.post(
+        url + "/destruction",
+        data={"DESTRUCTION": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     got = datetime.fromisoformat(text(job_doc(http, url), "destruction") or "")
     assert abs((got - when).total_seconds()) < 0.001
@@ -249,22 +281,24 @@ def test_35_parameters_update_only_pending(http: httpx.Client) -> None:
 def test_36_37_delete(http: httpx.Client) -> None:
     url = create(http, QUICK)
     r = http.delete(url, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].endswith("/jobs")
+    assert r.status_code == 303
+    assert r.headers["location"].endswith("/jobs")
     assert http.get(url).status_code == 404
     url2 = create(http, QUICK)
     assert http.post(url2, data={}).status_code == 400
     assert http.get(url2).status_code == 200
     r = http.post(url2, data={"ACTION": "DELETE"}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].endswith("/jobs")
+    assert r.status_code == 303
+    assert r.headers["location"].endswith("/jobs")
     assert http.get(url2).status_code == 404
     job_ids = {r.get("id") for r in doc(http.get("/jobs")).iter(UWS + "jobref")}
-    assert url.rsplit("/", 1)[1] not in job_ids and url2.rsplit("/", 1)[1] not in job_ids
+    assert url.rsplit("/", 1)[1] not in job_ids
+    assert url2.rsplit("/", 1)[1] not in job_ids
 
 
 def test_38_delete_executing_stops_it(http: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     marker = tmp_path / "still-running"
-    url = create(http, {"cmd": "sh", "args": ["-c", f"sleep 1.5; touch {marker}"],
-                        "PHASE": "RUN"})
+    url = create(http, {"cmd": "sh", "args": ["-c", f"sleep 1.5; touch {marker}"], "PHASE": "RUN"})
     wait_until(http, url, {"EXECUTING"})
     assert http.delete(url, follow_redirects=False).status_code == 303
     time.sleep(2.5)
@@ -287,9 +321,11 @@ def test_41_42_failing_job(http: httpx.Client) -> None:
     assert summary.get("type") in ("fatal", "transient")
     assert summary.get("hasDetail") == "true"
     message = summary.find(UWS + "message").text
-    assert "3" in message and "broken" in message
+    assert "3" in message
+    assert "broken" in message
     err = http.get(url + "/error")
-    assert err.status_code == 200 and b'value="ERROR"' in err.content
+    assert err.status_code == 200
+    assert b'value="ERROR"' in err.content
 
 
 def test_43_execution_duration_enforced(http: httpx.Client) -> None:
@@ -306,9 +342,12 @@ def test_44_destruction_archives(http: httpx.Client) -> None:
     http.post(url + "/destruction", data={"DESTRUCTION": soon.isoformat()})
     assert wait_until(http, url, {"ARCHIVED"}, limit=15) == "ARCHIVED"
     default_list = {r.get("id") for r in doc(http.get("/jobs")).iter(UWS + "jobref")}
-    archived = {r.get("id") for r in doc(http.get("/jobs", params={"PHASE": "ARCHIVED"}))
-                .iter(UWS + "jobref")}
-    assert job_id not in default_list and job_id in archived
+    archived = {
+        r.get("id")
+        for r in doc(http.get("/jobs", params={"PHASE": "ARCHIVED"})).iter(UWS + "jobref")
+    }
+    assert job_id not in default_list
+    assert job_id in archived
 
 
 def test_45_wait_times_out_on_quiet_pending(http: httpx.Client) -> None:
@@ -333,7 +372,8 @@ def test_46_wait_wakes_on_change(http: httpx.Client, broker) -> None:  # type: i
     http.post(url + "/phase", data={"PHASE": "RUN"})
     thread.join(25)
     assert time.monotonic() - started < 10
-    assert seen and "<uws:phase>PENDING</uws:phase>" not in seen[0]
+    assert seen
+    assert "<uws:phase>PENDING</uws:phase>" not in seen[0]
 
 
 def test_47_48_50_wait_returns_immediately(http: httpx.Client) -> None:
@@ -372,13 +412,17 @@ def test_52_to_58_list_filters(http: httpx.Client) -> None:
     assert {i for i, _ in listed()} == set(ids)
     assert listed(PHASE="COMPLETED") == [(done.rsplit("/", 1)[1], "COMPLETED")]
     assert {p for _, p in listed(PHASE=["COMPLETED", "ERROR"])} == {"COMPLETED", "ERROR"}
-    assert [i for i, _ in listed(LAST=2)] == [pending.rsplit("/", 1)[1],
-                                              failed.rsplit("/", 1)[1]]
+    assert [i for i, _ in listed(LAST=2)] == [pending.rsplit("/", 1)[1], failed.rsplit("/", 1)[1]]
     assert listed(PHASE="PENDING", LAST=1) == [(pending.rsplit("/", 1)[1], "PENDING")]
     micro = mark.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert {i for i, _ in listed(AFTER=micro)} == set(ids)
-    for bad in ({"LAST": 0}, {"LAST": -1}, {"LAST": "x"}, {"AFTER": "yesterday"},
-                {"PHASE": "NOTAPHASE"}):
+    for bad in (
+        {"LAST": 0},
+        {"LAST": -1},
+        {"LAST": "x"},
+        {"AFTER": "yesterday"},
+        {"PHASE": "NOTAPHASE"},
+    ):
         assert http.get("/jobs", params=bad).status_code == 400
 
 
@@ -386,16 +430,20 @@ def test_81_json_on_request(http: httpx.Client) -> None:
     url = create(http, {**QUICK, "RUNID": "j"})
     xml = job_doc(http, url)
     data = http.get(url, headers={"Accept": "application/json"}).json()
-    assert data["jobId"] == text(xml, "jobId") and data["runId"] == "j"
+    assert data["jobId"] == text(xml, "jobId")
+    assert data["runId"] == "j"
     assert data["phase"] == text(xml, "phase")
     assert data["creationTime"] == text(xml, "creationTime")
-    assert data["ownerId"] is None and data["startTime"] is None
-    for path in ("/jobs", url + "/results", url + "/parameters", "/availability",
-                 "/capabilities"):
+    assert data["ownerId"] is None
+    assert data["startTime"] is None
+    for path in ("/jobs", url + "/results", url + "/parameters", "/availability", "/capabilities"):
         r = http.get(path, headers={"Accept": "application/json"})
         assert r.headers["content-type"] == "application/json", path
         r.json()
-    assert http.get(url, headers={"Accept": "application/json"}).headers[
-        "content-type"] == "application/json"
+    assert (
+        http.get(url, headers={"Accept": "application/json"}).headers["content-type"]
+        == "application/json"
+    )
     err = http.get("/jobs/nope", headers={"Accept": "application/json"})
-    assert err.status_code == 404 and err.json()["status"] == 404
+    assert err.status_code == 404
+    assert err.json()["status"] == 404

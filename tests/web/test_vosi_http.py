@@ -21,7 +21,8 @@ def test_63_65_availability(http: httpx.Client) -> None:
     response = http.get("/availability")
     root = doc(response)
     assert root.tag == VOSI_AV + "availability"
-    assert root[0].tag == VOSI_AV + "available" and root[0].text == "true"
+    assert root[0].tag == VOSI_AV + "available"
+    assert root[0].text == "true"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         parsed = parse_availability(io.BytesIO(response.content))
@@ -78,6 +79,7 @@ def test_64_availability_false_when_no_platform_runs(tmp_path) -> None:  # type:
         root = etree.fromstring(body)
         assert root[0].text == "false"
         notes = " ".join(n.text for n in root.iter(VOSI_AV + "note"))
-        assert "ghost" in notes and "not-installed" in notes
+        assert "ghost" in notes
+        assert "not-installed" in notes
     finally:
         process.stop()
