@@ -22,16 +22,14 @@ Contract choices (see also the README):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import os
 import shutil
-import signal
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -61,22 +59,20 @@ from ivoa_broker.protocol import (
 )
 
 from ._config import LocalConfig
+from ._control import kill_if_alive, signal_supervisor
 from ._jobdir import JobDir, RunnerRecord, is_native_id, native_id_for, tail
+from ._observe import Observer, handle_state, limits_from_spec
 from ._policy import Policy
-from ._procs import ProcIdentity, find_session_leader, identify, is_alive, kill_session
+from ._procs import ProcIdentity, find_session_leader, identify
 from ._results import list_results
-from ._runner import JOB_ID_ENV, KILL_NOW, OUTPUT_DIR_ENV, write_json_atomic
+from ._runner import JOB_ID_ENV, OUTPUT_DIR_ENV, write_json_atomic
 from ._spawn import launch, runner_marker
 from ._states import (
-    RUNNING,
     STATE_MAP,
-    Ending,
     Limits,
-    describe_exit,
-    describe_vanished,
     human_bytes,
 )
-from ._watch import ExitWatcher, reap_zombie
+from ._watch import ExitWatcher
 
 __all__ = ["LocalAdapter"]
 
@@ -103,14 +99,6 @@ def os_error(what: str, exc: OSError) -> AdapterError:
     reason = exc.strerror or type(exc).__name__
     error = TransientError if exc.errno in _TRANSIENT_ERRNOS else FatalError
     return error(f"{what}: {reason}", detail=repr(exc))
-
-
-def _job_marker(job_id: str) -> bytes:
-    return f"{JOB_ID_ENV}={job_id}".encode()
-
-
-def _opt_int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class LocalAdapter(BaseAdapter):
@@ -142,6 +130,7 @@ class LocalAdapter(BaseAdapter):
         self.work_dir = self.work_dir.absolute()
         self._python = self._find_python(cfg.python)
         self.policy = Policy(cfg, self.work_dir)
+        self.observer = Observer(self.work_dir, error_tail_bytes=cfg.error_tail_bytes)
         self._watcher = ExitWatcher(self._on_exit)
         self._ended: dict[str, asyncio.Event] = {}
         self._active: set[str] = set()
@@ -264,24 +253,7 @@ class LocalAdapter(BaseAdapter):
         }
 
     def _handle(self, native_id: str, record: RunnerRecord, limits: Limits) -> Handle:
-        return Handle(
-            adapter=self.name,
-            native_id=native_id,
-            state={
-                "runner": record.to_json(),
-                "memory_bytes": limits.memory_bytes,
-                "cpu_seconds": limits.cpu_seconds,
-            },
-        )
-
-    @staticmethod
-    def _limits_from_spec(spec: Mapping[str, Any] | None) -> Limits:
-        if spec is None:
-            return Limits()
-        return Limits(
-            memory_bytes=_opt_int(spec.get("memory_bytes")),
-            cpu_seconds=_opt_int(spec.get("cpu_seconds")),
-        )
+        return Handle(adapter=self.name, native_id=native_id, state=handle_state(record, limits))
 
     def _existing(self, jobdir: JobDir, job_id: str) -> tuple[RunnerRecord, Limits] | None:
         """The job already launched for this id, if any (blocking).
@@ -307,7 +279,7 @@ class LocalAdapter(BaseAdapter):
                 started_at=utcnow(),
             )
             write_json_atomic(jobdir.runner_file, record.to_json())
-        return record, self._limits_from_spec(jobdir.read_spec())
+        return record, limits_from_spec(jobdir.read_spec())
 
     async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
         """Start ``request`` (idempotent per job id); raises before any side effect."""
@@ -392,107 +364,25 @@ class LocalAdapter(BaseAdapter):
 
     # --------------------------------------------------------------------- status
 
-    def _record_of(self, handle: Handle, jobdir: JobDir) -> RunnerRecord | None:
-        data = handle.state.get("runner")
-        if isinstance(data, dict):
-            record = RunnerRecord.from_json(data)
-            if record is not None:
-                return record
-        return jobdir.read_runner()
-
-    def _limits_of(self, handle: Handle, jobdir: JobDir) -> Limits:
-        if "memory_bytes" in handle.state or "cpu_seconds" in handle.state:
-            return Limits(
-                memory_bytes=_opt_int(handle.state.get("memory_bytes")),
-                cpu_seconds=_opt_int(handle.state.get("cpu_seconds")),
-            )
-        return self._limits_from_spec(jobdir.read_spec())
-
-    def _jobdir(self, handle: Handle) -> JobDir | None:
-        if not is_native_id(handle.native_id):
-            return None
-        return JobDir(self.work_dir, handle.native_id)
-
-    def _ended_status(
-        self,
-        ending: Ending,
-        record: RunnerRecord | None,
-        started: datetime | None,
-        ended: datetime | None,
-    ) -> Status:
-        return Status(
-            phase=self.map_state(ending.native_state),
-            native_state=ending.native_state,
-            message=ending.message,
-            exit_code=ending.exit_code,
-            started_at=record.started_at if record is not None else started,
-            ended_at=ended,
-        )
-
-    def _status_one(self, handle: Handle) -> tuple[Status, ProcIdentity | None] | None:
-        """Status of one job, and the supervisor to watch if it runs (blocking)."""
-        jobdir = self._jobdir(handle)
-        if jobdir is None or not jobdir.exists():
-            return None  # the directory is the native object: without it the job is gone
-        record = self._record_of(handle, jobdir)
-        for attempt in range(2):
-            exit_record = jobdir.read_exit()
-            if exit_record is not None:
-                limits = self._limits_of(handle, jobdir)
-                ending = describe_exit(
-                    exit_record,
-                    cancel_requested=handle.cancel_requested,
-                    limits=limits,
-                    stderr_tail=tail(jobdir.stderr, self.cfg.error_tail_bytes),
-                )
-                status = self._ended_status(
-                    ending, record, exit_record.started_at, exit_record.ended_at
-                )
-                return status, None
-            if attempt == 0 and record is not None and is_alive(record.identity):
-                status = Status(
-                    phase=self.map_state(RUNNING),
-                    native_state=RUNNING,
-                    started_at=record.started_at,
-                )
-                return status, record.identity
-            # not running: read exit.json again, it may have been written meanwhile
-            if attempt == 0 and record is not None:
-                reap_zombie(record.identity)
-        ending = describe_vanished(
-            cancel_requested=handle.cancel_requested, pid=record.pid if record else 0
-        )
-        return self._ended_status(ending, record, None, None), None
-
-    def _status_batch(
-        self, handles: Sequence[Handle]
-    ) -> dict[str, tuple[Status, ProcIdentity | None]]:
-        found: dict[str, tuple[Status, ProcIdentity | None]] = {}
-        for handle in handles:
-            one = self._status_one(handle)
-            if one is not None:
-                found[handle.native_id] = one
-        return found
-
     async def status_many(
         self, handles: Sequence[Handle], ctx: CallContext
     ) -> Mapping[str, Status]:
         """Status of each job; jobs whose directory is gone are omitted (NotFound)."""
-        found = await self._io(self._status_batch, list(handles))
+        found = await self._io(self.observer.observe_many, list(handles))
         result: dict[str, Status] = {}
         recheck: list[Handle] = []
         by_id = {h.native_id: h for h in handles}
-        for native_id, (status, ident) in found.items():
-            result[native_id] = status
-            if ident is not None:
-                self._track(native_id, ident)
+        for native_id, seen in found.items():
+            result[native_id] = seen.status
+            if seen.running is not None:
+                self._track(native_id, seen.running)
                 if native_id not in self._active:  # ended between the read and the watch
                     recheck.append(by_id[native_id])
             else:
                 self._active.discard(native_id)
         if recheck:
-            again = await self._io(self._status_batch, recheck)
-            result.update({k: v[0] for k, v in again.items()})
+            again = await self._io(self.observer.observe_many, recheck)
+            result.update({k: v.status for k, v in again.items()})
         return result
 
     async def status(self, handle: Handle, ctx: CallContext) -> Status:
@@ -503,22 +393,14 @@ class LocalAdapter(BaseAdapter):
 
     # --------------------------------------------------------------------- cancel
 
-    def _signal_runner(self, handle: Handle) -> ProcIdentity | None:
-        """SIGTERM to a live supervisor (which stops the job's process group);
-        the supervisor's identity if it was signalled (blocking)."""
-        jobdir = self._jobdir(handle)
-        if jobdir is None or jobdir.exit_file.exists():
+    def _terminate(self, handle: Handle, *, now: bool) -> ProcIdentity | None:
+        """Signal the job's live supervisor (blocking); its identity if signalled."""
+        jobdir = self.observer.jobdir(handle)
+        if jobdir is None or not jobdir.exists():
             return None
-        record = self._record_of(handle, jobdir)
-        if record is None:
-            return None
-        if is_alive(record.identity):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(record.pid, signal.SIGTERM)
-            return record.identity
-        # the supervisor is gone: kill what may be left of the job's session
-        kill_session(record.pid, signal.SIGKILL, marker=_job_marker(jobdir.job_id()))
-        return None
+        if not now and jobdir.exit_file.exists():
+            return None  # already ended: nothing to ask
+        return signal_supervisor(self.observer.runner(handle, jobdir), jobdir, now=now)
 
     async def cancel(self, handle: Handle, ctx: CallContext) -> None:
         """Ask the job to stop: SIGTERM now, SIGKILL after ``kill_grace_seconds``.
@@ -527,7 +409,7 @@ class LocalAdapter(BaseAdapter):
         supervisor escalates to SIGKILL itself; the adapter schedules a fallback
         that kills the whole session if the supervisor has not ended by then.
         """
-        ident = await self._io(self._signal_runner, handle)
+        ident = await self._io(self._terminate, handle, now=False)
         if ident is None:
             return
         self._track(handle.native_id, ident)
@@ -543,19 +425,13 @@ class LocalAdapter(BaseAdapter):
         try:
             await asyncio.wait_for(ended.wait(), timeout)
         except TimeoutError:
-            await self._io(self._kill_if_alive, ident)
-
-    @staticmethod
-    def _kill_if_alive(ident: ProcIdentity) -> None:
-        if is_alive(ident):
-            log.warning("local job supervisor %s ignored SIGTERM; killing its session", ident.pid)
-            kill_session(ident.pid, signal.SIGKILL)
+            await self._io(kill_if_alive, ident)
 
     # -------------------------------------------------------------- logs, results
 
     async def logs(self, handle: Handle, ctx: CallContext) -> str:
         """The ends of stdout and stderr (``log_tail_bytes`` each)."""
-        jobdir = self._jobdir(handle)
+        jobdir = self.observer.jobdir(handle)
         if jobdir is None:
             raise NotFound(f"local job {handle.native_id!r} is gone")
 
@@ -572,26 +448,12 @@ class LocalAdapter(BaseAdapter):
 
     async def results(self, handle: Handle, ctx: CallContext) -> list[ResultRef]:
         """``stdout``, ``stderr`` and the files under ``out/`` (id scheme: README)."""
-        jobdir = self._jobdir(handle)
+        jobdir = self.observer.jobdir(handle)
         if jobdir is None or not await self._io(jobdir.exists):
             raise NotFound(f"local job {handle.native_id!r} is gone")
         return await self._io(list_results, jobdir.path, max_files=self.cfg.max_result_files)
 
     # -------------------------------------------------------------------- cleanup
-
-    def _stop_now(self, handle: Handle, jobdir: JobDir) -> ProcIdentity | None:
-        """Have a live supervisor SIGKILL and reap the whole job (it still writes
-        ``exit.json``); kill leftovers of a dead one. The live supervisor's
-        identity, if any (blocking)."""
-        record = self._record_of(handle, jobdir)
-        if record is None:
-            return None
-        if is_alive(record.identity):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(record.pid, KILL_NOW)
-            return record.identity
-        kill_session(record.pid, signal.SIGKILL, marker=_job_marker(jobdir.job_id()))
-        return None
 
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
         """Kill the job if it still runs and delete its directory; idempotent.
@@ -600,12 +462,12 @@ class LocalAdapter(BaseAdapter):
         (daemons included); if it has not ended after ``CLEANUP_WAIT_SECONDS``,
         its whole session is SIGKILLed. Then the directory is deleted.
         """
-        jobdir = self._jobdir(handle)
+        jobdir = self.observer.jobdir(handle)
         if jobdir is None:
             return
         async with self._lock_for(handle.native_id):
             if await self._io(jobdir.exists):
-                ident = await self._io(self._stop_now, handle, jobdir)
+                ident = await self._io(self._terminate, handle, now=True)
                 if ident is not None:
                     self._track(handle.native_id, ident)
                     try:
@@ -613,7 +475,7 @@ class LocalAdapter(BaseAdapter):
                             self._ended[handle.native_id].wait(), CLEANUP_WAIT_SECONDS
                         )
                     except TimeoutError:
-                        await self._io(self._kill_if_alive, ident)
+                        await self._io(kill_if_alive, ident)
                 await self._io(self._remove_dir, jobdir.path)
         self._watcher.unwatch(handle.native_id)
         self._active.discard(handle.native_id)
