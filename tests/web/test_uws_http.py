@@ -447,3 +447,12 @@ def test_81_json_on_request(http: httpx.Client) -> None:
     err = http.get("/jobs/nope", headers={"Accept": "application/json"})
     assert err.status_code == 404
     assert err.json()["status"] == 404
+
+
+def test_request_no_platform_can_serve_fails_clearly(http: httpx.Client) -> None:
+    url = create(http, {"cmd": "python3", "image": "python:3.12", "gpus": "1", "PHASE": "RUN"})
+    assert wait_until(http, url, {"ERROR", "COMPLETED"}) == "ERROR"
+    message = job_doc(http, url).find(UWS + "errorSummary").find(UWS + "message").text
+    assert "no platform can run this job" in message
+    assert "local" in message
+    assert "image" in message

@@ -83,3 +83,26 @@ def test_64_availability_false_when_no_platform_runs(tmp_path) -> None:  # type:
         assert "not-installed" in notes
     finally:
         process.stop()
+
+
+async def test_64_availability_false_when_store_is_down(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ivoa_broker.auth import Authenticator
+    from ivoa_broker.config import Settings
+    from ivoa_broker.dispatch import Dispatcher
+    from ivoa_broker.jobs import JobService
+    from ivoa_broker.protocol import utcnow
+    from ivoa_broker.store import JobStore
+    from ivoa_broker.web.context import Broker
+    from ivoa_broker.web.vosi import check_availability
+    from tests.fakes import FakeAdapter
+
+    settings = Settings()
+    store = await JobStore.open(tmp_path / "jobs.db")
+    jobs = JobService(store, settings.jobs)
+    dispatcher = Dispatcher(jobs, store, {"fake": FakeAdapter()}, settings.jobs)
+    broker = Broker(settings, store, jobs, dispatcher, Authenticator({}, True), {}, [], utcnow())
+    assert (await check_availability(broker))[0] is True
+    await store.close()
+    available, notes = await check_availability(broker)
+    assert available is False
+    assert any("job store" in n for n in notes)
