@@ -15,6 +15,7 @@ request                                skaha form parameter
 ``resources.memory_bytes``             ``ram`` in GiB, rounded up to an option
 ``resources.gpus``                     ``gpus``, rounded up to an option (omitted for 0)
 job id                                 ``name`` (see :mod:`._naming`)
+``inputs``                             not supported: no offer (skaha cannot stage)
 =====================================  ===============================================
 
 skaha splits ``args`` on single spaces and ``env`` on ``=``, and writes both
@@ -218,6 +219,8 @@ def plan(request: ExecutionRequest, catalog: Catalog, config: CanfarConfig) -> P
     """
     warnings: list[str] = []
     stype = session_type(request, config)
+    if request.inputs:
+        raise CannotServe("CANFAR sessions cannot have inputs staged for them")
     image = _image(request, stype, catalog, config, warnings)
     cmd, args = _command(request, stype)
     env = _env(request, stype)

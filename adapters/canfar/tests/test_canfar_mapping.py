@@ -223,3 +223,8 @@ def test_terms_carry_what_is_granted() -> None:
         "ram_gb": None,
         "gpus": None,
     }
+
+
+def test_inputs_cannot_be_staged() -> None:
+    with pytest.raises(CannotServe, match="inputs"):
+        plan(req(inputs=("https://example.org/a.fits",)), CATALOG, CONFIG)

@@ -1,0 +1,117 @@
+"""The whole chain: a real broker process (UWS over HTTP) -> the CANFAR adapter ->
+the skaha emulator. The broker finds the adapter through its entry point."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from canfar_support import TERMINAL
+from ivoa_broker_canfar.emulator import EmulatorServer, SkahaEmulator
+from lxml import etree
+
+UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def broker(tmp_path: Path, skaha: EmulatorServer, token: str) -> Iterator[str]:
+    port = _free_port()
+    config = tmp_path / "broker.toml"
+    config.write_text(
+        "[auth]\nanonymous = true\n[jobs]\nwait_cap = 10\n"
+        '[adapters.canfar]\nplugin = "canfar"\n[adapters.canfar.config]\n'
+        f'url = "{skaha.url}"\ntoken = "{token}"\ndefault_image = "{TERMINAL}"\n'
+        "retries = 1\nbackoff_seconds = 0.01\n"
+    )
+    log = (tmp_path / "broker.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ivoa_broker.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--config",
+            str(config),
+            "--log-level",
+            "warning",
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                pytest.fail(f"broker exited: {(tmp_path / 'broker.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/availability", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the broker did not start")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        text = (tmp_path / "broker.log").read_text(errors="replace")
+        assert token not in text  # the broker's own log never shows the token
+
+
+def _phase(xml: bytes) -> str:
+    found = etree.fromstring(xml).find(f"{UWS}phase")
+    assert found is not None
+    return str(found.text)
+
+
+def test_uws_job_runs_on_the_emulated_canfar(
+    broker: str, emulator: SkahaEmulator, user: tuple[str, str]
+) -> None:
+    with httpx.Client(base_url=broker, timeout=30) as http:
+        created = http.post(
+            "/jobs",
+            data={
+                "cmd": "sh",
+                "args": ["-c", "echo${IFS}from-canfar"],
+                "platform": "canfar",
+                "PHASE": "RUN",
+            },
+        )
+        assert created.status_code == 303, created.text
+        job = created.headers["location"]
+        phase = ""
+        for _ in range(30):
+            phase = _phase(http.get(job, params={"WAIT": "10", "PHASE": phase or "QUEUED"}).content)
+            if phase in ("COMPLETED", "ERROR", "ABORTED"):
+                break
+        assert phase == "COMPLETED", http.get(job).text
+        [native] = emulator.native_ids(user[0])
+        assert emulator.sessions[native].name.startswith("ivb-")
+        results = etree.fromstring(http.get(f"{job}/results").content)
+        hrefs = [r.get("{http://www.w3.org/1999/xlink}href") for r in results]
+        assert hrefs
+        texts = [http.get(h).text for h in hrefs if h]
+        assert any("from-canfar" in t for t in texts)
