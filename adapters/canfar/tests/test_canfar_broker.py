@@ -115,3 +115,10 @@ def test_uws_job_runs_on_the_emulated_canfar(
         assert hrefs
         texts = [http.get(h).text for h in hrefs if h]
         assert any("from-canfar" in t for t in texts)
+        documents = [
+            http.get(job).text,
+            http.get(f"{job}/parameters").text,
+            http.get(job, headers={"Accept": "application/json"}).text,
+            *texts,
+        ]
+        assert not [d for d in documents if user[1] in d]  # the token is in no job document
