@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -11,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from ivoa_broker_local import LocalAdapter, LocalConfig
-from ivoa_broker_local._procs import kill_session, read_stat
-from ivoa_broker_local._runner import RUNNER_ENV
+from ivoa_broker_local._procs import ProcIdentity, is_alive, read_stat
 
 from ivoa_broker.protocol import AdapterDeps, CallContext, ExecutionRequest, Handle, Status
 
@@ -77,17 +77,39 @@ def wakes() -> Wakes:
     return Wakes()
 
 
+def _kill_strays(work_dir: Path) -> None:
+    """SIGKILL every supervisor and job process that belongs to ``work_dir``.
+
+    Job processes are recognised by their ``IVOA_BROKER_OUTPUT_DIR`` (inside
+    ``work_dir``, so unique to the test), wherever they are (daemons included);
+    supervisors by their ``runner.json`` identity.
+    """
+    prefix = f"IVOA_BROKER_OUTPUT_DIR={work_dir}/".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(item.startswith(prefix) for item in environ):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry), signal.SIGKILL)
+    for runner in work_dir.glob("*/runner.json"):
+        data = json.loads(runner.read_text())
+        ident = ProcIdentity(int(data["pid"]), int(data["start_ticks"]), str(data["boot_id"]))
+        if is_alive(ident):
+            os.kill(ident.pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def work_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "work"
     yield path
-    # safety net: no supervisor started under this work dir may outlive the test
+    # safety net: nothing started under this work dir may outlive the test
     if path.is_dir():
-        for job in path.iterdir():
-            runner = job / "runner.json"
-            if runner.is_file():
-                pid = int(json.loads(runner.read_text())["pid"])
-                kill_session(pid, signal.SIGKILL, marker=f"{RUNNER_ENV}={job.name}".encode())
+        _kill_strays(path)
 
 
 @pytest.fixture
