@@ -36,6 +36,7 @@ from ivoa_broker.protocol import (
     Health,
     InvalidRequest,
     NoCapacity,
+    NotFound,
     Offer,
     Phase,
     ResultRef,
@@ -141,10 +142,15 @@ class OpenStackAdapter(BaseAdapter):
     async def _resolve(self, kind: str, name_or_id: str) -> str:
         key = f"{kind}:{name_or_id}"
         if key not in self._ids:
-            if kind == "image":
-                self._ids[key] = await self.client.find_image_id(name_or_id)
-            else:
-                self._ids[key] = await self.client.find_network_id(name_or_id)
+            try:
+                if kind == "image":
+                    self._ids[key] = await self.client.find_image_id(name_or_id)
+                else:
+                    self._ids[key] = await self.client.find_network_id(name_or_id)
+            except NotFound as exc:
+                raise FatalError(
+                    f"the configured {kind} {name_or_id!r} does not exist", detail=exc.detail
+                ) from None
         return self._ids[key]
 
     def _server_name(self, job_id: str) -> str:
@@ -167,6 +173,14 @@ class OpenStackAdapter(BaseAdapter):
 
     def _mine(self, server: ServerInfo) -> bool:
         return server.metadata.get(META_INSTANCE) == self.name and META_JOB in server.metadata
+
+    def _live(self, server: ServerInfo) -> bool:
+        """One of ours and not on its way out (deleted, or being deleted)."""
+        return (
+            self._mine(server)
+            and server.status not in ("DELETED", "SOFT_DELETED")
+            and server.task_state != "deleting"
+        )
 
     def _check_request(self, request: ExecutionRequest) -> str | None:
         """Why this adapter cannot run ``request`` at all (None if it can)."""
@@ -252,7 +266,7 @@ class OpenStackAdapter(BaseAdapter):
         callback_url = self._callback_url(request.job_id)
 
         for server in await self._job_servers(request.job_id):  # idempotent per job id
-            if server.status not in ("DELETED", "SOFT_DELETED"):
+            if server.id:  # re-attach to what an earlier attempt created
                 log.info(
                     "openstack %s: job %s already has server %s",
                     self.name,
@@ -326,23 +340,27 @@ class OpenStackAdapter(BaseAdapter):
         )
 
     async def _await_scheduling(self, created: ServerInfo, flavor: FlavorInfo) -> None:
-        """Wait until Nova's scheduler placed the server; NoValidHost -> NoCapacity."""
+        """Wait until Nova's scheduler placed the server; NoValidHost -> NoCapacity.
+
+        (The create answer holds only the id: the server is always read back.)
+        """
         deadline = time.monotonic() + self.config.schedule_wait_seconds
-        server: ServerInfo | None = created
-        while server is not None and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            server = await self.client.get_server(created.id)
+            if server is None:
+                return  # status reports a vanished server
             if server.status == "ERROR":
                 fault = server.fault_message or "the server went to ERROR while scheduling"
                 if "no valid host" in fault.lower():
                     raise NoCapacity(f"Nova found no host for flavor {flavor.name}: {fault}")
-                return  # a platform failure: status reports it
+                return  # a platform failure of the task: status reports it
             if server.status != "BUILD" or server.task_state not in (None, "scheduling"):
                 return
             await asyncio.sleep(0.5)
-            server = await self.client.get_server(created.id)
 
     async def _job_servers(self, job_id: str) -> list[ServerInfo]:
         servers = await self.client.list_servers(self._server_name(job_id))
-        return [s for s in servers if self._mine(s) and s.metadata.get(META_JOB) == job_id]
+        return [s for s in servers if self._live(s) and s.metadata.get(META_JOB) == job_id]
 
     async def _delete_job_servers(self, job_id: str) -> None:
         for server in await self._job_servers(job_id):
@@ -387,11 +405,7 @@ class OpenStackAdapter(BaseAdapter):
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
         servers = await self.client.list_servers(self.config.server_name_prefix)
-        return {
-            s.id: s.metadata[META_JOB]
-            for s in servers
-            if self._mine(s) and s.status not in ("DELETED", "SOFT_DELETED")
-        }
+        return {s.id: s.metadata[META_JOB] for s in servers if self._live(s)}
 
     # ------------------------------------------------------------------ callback, results
 

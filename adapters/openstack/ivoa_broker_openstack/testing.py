@@ -41,7 +41,8 @@ _CURL = """#!/bin/sh
 for a in "$@"; do
   if [ "$a" = POST ]; then
     # the script removes its files after curl: keep a copy of its work dir for the stand-in
-    cp -a "$PWD" "$IVOA_STANDIN_DIR/capture" && printf '%s\\0' "$PWD" "$@" > "$IVOA_STANDIN_DIR/curl.args"
+    cp -a "$PWD" "$IVOA_STANDIN_DIR/capture" &&
+      printf '%s\\0' "$PWD" "$@" > "$IVOA_STANDIN_DIR/curl.args"
     exit 0
   fi
 done
