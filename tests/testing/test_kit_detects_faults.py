@@ -254,3 +254,18 @@ async def test_lost_exit_code_is_caught(
         await KIT.test_lifecycle_failing_task_is_error_with_exit_code(
             build(LosesExitCode, client, tmp_path), service, failing, 3, CTX, 5.0, WakeSignal(), []
         )
+
+
+class DuplicatesOnResubmit(TaskAdapter):
+    async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
+        fresh = dataclasses.replace(request, job_id=new_job_id())
+        return await super().submit(fresh, offer, ctx)
+
+
+async def test_non_idempotent_submit_is_caught(
+    service: TaskService, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    with pytest.raises(AssertionError):
+        await KIT.test_submit_is_idempotent_per_job_id(
+            build(DuplicatesOnResubmit, client, tmp_path), service, long(), CTX, []
+        )
