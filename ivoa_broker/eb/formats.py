@@ -29,9 +29,15 @@ from pydantic import BaseModel, ValidationError
 from ivoa_broker.eb import xmlbind
 from ivoa_broker.eb.errors import DocumentError, from_validation_error
 from ivoa_broker.eb.model import (
+    EnumValueUpdate,
     ExecutionRequestDocument,
     ExecutionSession,
+    IntegerDeltaUpdate,
+    IntegerValueUpdate,
+    OfferSetList,
     OfferSetResponse,
+    SessionList,
+    StringValueUpdate,
     Update,
     update_adapter,
 )
@@ -42,6 +48,12 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "MEDIA_TYPES",
+    "OFFERSET",
+    "OFFERSETS",
+    "REQUEST",
+    "SESSION",
+    "SESSIONS",
+    "UPDATE",
     "DocType",
     "Format",
     "dump",
@@ -346,6 +358,8 @@ OFFERSET = DocType(
 )
 SESSION = DocType("session", "execution", ExecutionSession, _model_validator(ExecutionSession))
 UPDATE = DocType("update", "update", Update, update_adapter().validate_python)
+SESSIONS = DocType("session list", "sessions", SessionList, _model_validator(SessionList))
+OFFERSETS = DocType("offer set list", "offersets", OfferSetList, _model_validator(OfferSetList))
 
 
 def load(body: bytes, content_type: str | None, doc: DocType, *, max_bytes: int = MAX_BYTES) -> Any:
@@ -421,7 +435,15 @@ def _root_for(model: BaseModel) -> DocType:
         return OFFERSET
     if isinstance(model, ExecutionSession):
         return SESSION
-    return UPDATE
+    if isinstance(model, SessionList):
+        return SESSIONS
+    if isinstance(model, OfferSetList):
+        return OFFERSETS
+    if isinstance(
+        model, EnumValueUpdate | StringValueUpdate | IntegerValueUpdate | IntegerDeltaUpdate
+    ):
+        return UPDATE
+    raise TypeError(f"{type(model).__name__} is not an ExecutionBroker document")
 
 
 def dump(model: BaseModel, fmt: Format) -> bytes:

@@ -87,6 +87,7 @@ __all__ = [
     "MessageLevel",
     "Meta",
     "OfferResult",
+    "OfferSetList",
     "OfferSetResponse",
     "Option",
     "PortProtocol",
@@ -94,6 +95,7 @@ __all__ = [
     "RequestedScheduleBlock",
     "S3DataResource",
     "SessionConnector",
+    "SessionList",
     "SessionPhase",
     "SimpleComputeResource",
     "SimpleDataResource",
@@ -130,6 +132,7 @@ MAX_OPTIONS = 16
 MAX_STORAGE = 16
 MAX_DATA = 64
 MAX_OFFERS = 32
+MAX_LIST = 1000
 
 _BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
@@ -784,6 +787,20 @@ class OfferSetResponse(_Doc):
         if self.result is OfferResult.NO and self.offers:
             raise ValueError("result NO cannot carry offers")
         return self
+
+
+class SessionList(_Doc):
+    """``GET /sessions`` (ivoa-broker extension): sessions, newest first, and the next page."""
+
+    sessions: Annotated[list[ExecutionSession], Field(max_length=MAX_LIST)] = []
+    next: Url | None = None
+
+
+class OfferSetList(_Doc):
+    """``GET /offersets`` (ivoa-broker extension): offer sets, newest first, and the next page."""
+
+    offersets: Annotated[list[OfferSetResponse], Field(max_length=MAX_LIST)] = []
+    next: Url | None = None
 
 
 # ----------------------------------------------------------------------- updates

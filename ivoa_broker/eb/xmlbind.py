@@ -49,6 +49,8 @@ ITEM_NAMES: Mapping[str, str] = {
     "values": "value",
     "offers": "offer",
     "connectors": "connector",
+    "sessions": "execution",
+    "offersets": "offers-response",
 }
 ENTRY = "entry"
 
