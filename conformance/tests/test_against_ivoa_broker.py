@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from broker_process import TOKENS, BrokerProcess, broker_command
-from conftest import XSD_DIR, free_port
+from conformance_broker_process import TOKENS, BrokerProcess, broker_command
+from conformance_support import XSD_DIR, free_port
 from ivoa_broker_conformance.config import Config
 from ivoa_broker_conformance.model import Level, Outcome
 from ivoa_broker_conformance.runner import Report, run_suite

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ALICE, BOB, XSD_DIR
+from conformance_support import ALICE, BOB, XSD_DIR
 from ivoa_broker_conformance.cli import main
 
 SUMMARY = re.compile(r"^\d+ passed, \d+ failed, \d+ skipped$", re.MULTILINE)
@@ -103,7 +103,7 @@ def test_job_parameters_are_configurable(fixture_base: str, tmp_path: Path) -> N
 
 
 def test_unreachable_service_fails_without_hanging(tmp_path: Path) -> None:
-    from conftest import free_port
+    from conformance_support import free_port
 
     out = tmp_path / "r.json"
     code = main(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run
+from conformance_support import run
 from ivoa_broker_conformance.model import Outcome
 from ivoa_broker_conformance.runner import Report
 

@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
+from conformance_uws_fixture import TOKENS
 from lxml import etree
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from uws_fixture import TOKENS
 
 KIND = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 KNOWN_EXECUTABLES = {KIND + "executable/docker-container.yaml"}
