@@ -213,6 +213,7 @@ class ExecutionRequest:
 class Offer:
     """What one platform instance proposes for a request.
 
+    ``adapter`` is the adapter *instance* name (``self.name``), not the plug-in name.
     ``resources`` is what would really be granted (it may be rounded up from
     what was asked). ``terms`` is opaque to the core and is handed back to
     ``submit()`` so the adapter can re-check it. ``start`` is the estimated
@@ -265,7 +266,8 @@ class Handle:
     """How the broker finds a submitted task again: JSON, stored before use.
 
     A fresh adapter instance given only a Handle must report the same status;
-    this is how the broker survives restarts. ``state`` is the adapter's own
+    this is how the broker survives restarts. ``adapter`` is the adapter instance
+    name (``self.name``). ``state`` is the adapter's own
     (never holds secrets). ``cancel_requested`` is set by the core when the
     user or the reaper asked to stop the task, so an adapter can tell ABORTED
     from other endings.
@@ -303,7 +305,10 @@ class Handle:
 
 @dataclass(frozen=True)
 class Status:
-    """What the platform says about a task, already mapped to a UWS phase."""
+    """What the platform says about a task, already mapped to a UWS phase.
+
+    ``exit_code`` of a task killed by signal N is 128 + N (the shell convention).
+    """
 
     phase: Phase
     native_state: str
@@ -320,6 +325,8 @@ class Status:
 class ResultRef:
     """One result of a task: a local file the broker serves, or a URL.
 
+    ``id`` is unique within the job and safe as one URL path segment (the broker
+    serves the result at ``{job}/results/{id}``).
     Exactly one of ``path`` and ``url`` is set. ``path`` must be readable by
     the broker process (an adapter for a remote platform stages files into its
     ``AdapterDeps.data_dir`` first).
@@ -601,6 +608,13 @@ class BaseAdapter(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        return None
+
+    def explain_refusal(self, request: ExecutionRequest) -> str | None:
+        """Why ``offers(request)`` is empty, in words for the user (None: no reason known).
+
+        The core puts it in the error of a job that no platform would take.
+        """
         return None
 
     def map_state(self, native_state: str) -> Phase:

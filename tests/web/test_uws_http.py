@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -297,12 +298,33 @@ def test_36_37_delete(http: httpx.Client) -> None:
 
 
 def test_38_delete_executing_stops_it(http: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    marker = tmp_path / "still-running"
-    url = create(http, {"cmd": "sh", "args": ["-c", f"sleep 1.5; touch {marker}"], "PHASE": "RUN"})
-    wait_until(http, url, {"EXECUTING"})
+    pidfile = tmp_path / "pid"
+    url = create(
+        http,
+        {
+            "cmd": "sh",
+            "args": ["-c", f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 60"],
+            "PHASE": "RUN",
+        },
+    )
+    deadline = time.monotonic() + 15
+    while not pidfile.exists():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
     assert http.delete(url, follow_redirects=False).status_code == 303
-    time.sleep(2.5)
-    assert not marker.exists(), "the deleted job kept running"
+    assert http.get(url).status_code == 404
+    deadline = time.monotonic() + 15  # the local adapter escalates to SIGKILL after 10 s
+    while Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid):
+        assert time.monotonic() < deadline, "the deleted job kept running"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
 
 
 def test_39_wrong_methods(http: httpx.Client) -> None:
