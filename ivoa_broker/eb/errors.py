@@ -42,7 +42,7 @@ class Problem:
     detail: str
 
 
-@dataclass
+@dataclass(eq=False)
 class DocumentError(Exception):
     """A document that cannot be accepted.
 
