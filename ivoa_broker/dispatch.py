@@ -133,6 +133,25 @@ class Dispatcher:
             log.warning("cancel of job %s on %s failed: %s", job_id, platform, exc.message)
         self.wake(platform)
 
+    async def extended(self, job_id: str) -> None:
+        """A running job's execution duration grew: renew it on platforms that
+        give tasks a lifetime of their own; record the platform's new expiry."""
+        platform, handle_json = await self.store.handle_of(job_id)
+        if platform not in self.adapters or handle_json is None:
+            return
+        adapter = self.adapters[platform]
+        try:
+            expiry = await self._call(
+                adapter, adapter.renew(Handle.from_json(handle_json), CallContext())
+            )
+        except Unsupported:
+            return
+        except AdapterError as exc:
+            await self.jobs.record_info(job_id, {"renew_error": exc.message})
+            return
+        if expiry is not None:
+            await self.jobs.record_info(job_id, {"platform_expiry": expiry.isoformat()})
+
     async def release(self, job_id: str) -> None:
         """The job is being destroyed: stop watching it and free the platform
         (in the background; the Handle is read before the job row goes)."""

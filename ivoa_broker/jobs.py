@@ -38,6 +38,8 @@ class Executor(Protocol):
 
     async def release(self, job_id: str) -> None: ...
 
+    async def extended(self, job_id: str) -> None: ...
+
     def deadlines_changed(self) -> None: ...
 
 
@@ -218,6 +220,8 @@ class JobService:
             fields["run_deadline"] = job.start_time + timedelta(seconds=chosen) if chosen else None
         await self.store.update(job_id, **fields)
         self.executor.deadlines_changed()
+        if chosen > job.execution_duration and job.phase is Phase.EXECUTING:
+            await self.executor.extended(job_id)
         self.events.fire(job_id)
         return chosen
 

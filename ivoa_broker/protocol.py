@@ -572,6 +572,8 @@ class Adapter(Protocol):
         self, handle: Handle, secret: str, fields: Mapping[str, str], files: Mapping[str, bytes]
     ) -> None: ...
 
+    async def renew(self, handle: Handle, ctx: CallContext) -> datetime | None: ...
+
 
 class BaseAdapter(ABC):
     """A convenient base with safe defaults. Subclass it and fill the blanks.
@@ -663,6 +665,13 @@ class BaseAdapter(ABC):
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
         """Native id -> broker job id of every task this instance can see."""
         raise Unsupported(f"{self.plugin} cannot list its native objects")
+
+    async def renew(self, handle: Handle, ctx: CallContext) -> datetime | None:
+        """The client extended a running task's execution duration: ask the platform
+        to keep it alive longer (CANFAR ``action=renew``). Returns the platform's new
+        expiry if it has one. Platforms without a lifetime of their own need not
+        override it (the core enforces the execution duration itself)."""
+        raise Unsupported(f"{self.plugin} has no platform-side lifetime to renew")
 
     async def receive_callback(
         self, handle: Handle, secret: str, fields: Mapping[str, str], files: Mapping[str, bytes]

@@ -132,3 +132,17 @@ class ExplodingAdapter(FakeAdapter):
 
     async def list_native(self, ctx):  # type: ignore[no-untyped-def]
         raise RuntimeError("list exploded")
+
+
+class RenewingAdapter(FakeAdapter):
+    """A platform whose tasks have a lifetime of their own (like CANFAR sessions)."""
+
+    plugin = "renewing"
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.renewed: list[str] = []
+
+    async def renew(self, handle: Handle, ctx: CallContext):  # type: ignore[no-untyped-def]
+        self.renewed.append(handle.native_id)
+        return utcnow()

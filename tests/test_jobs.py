@@ -270,3 +270,22 @@ async def test_wait_leaves_no_events_behind(rig: Rig) -> None:
     with pytest.raises(asyncio.CancelledError):
         await cancelled
     assert len(rig.jobs.events) == 0
+
+
+async def test_extending_a_running_job_renews_it_on_the_platform(tmp_path: Path) -> None:
+    from tests.fakes import RenewingAdapter
+
+    rig = await make_rig(tmp_path, RenewingAdapter("renewing"))
+    try:
+        job = await rig.jobs.create(None, ECHO, execution_duration=60, run=True)
+        await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
+        rig.fake.set(f"n-{job.job_id}", "running")
+        await rig.settle(job.job_id, Phase.EXECUTING)
+        await rig.jobs.set_execution_duration(job.job_id, None, 30)  # shorter: no renew
+        assert rig.fake.renewed == []  # type: ignore[attr-defined]
+        await rig.jobs.set_execution_duration(job.job_id, None, 600)
+        assert rig.fake.renewed == [f"n-{job.job_id}"]  # type: ignore[attr-defined]
+        assert "platform_expiry" in (await rig.jobs.get(job.job_id, None)).job_info
+    finally:
+        await rig.dispatcher.close()
+        await rig.store.close()
