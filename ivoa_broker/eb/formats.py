@@ -147,24 +147,28 @@ def response_format(accept: str | None) -> Format:
     """
     if accept is None or not accept.strip():
         return Format.YAML
-    score: dict[Format, float] = {}
+    # per format: (specificity, q); a more specific range overrides a wildcard
+    score: dict[Format, tuple[int, float]] = {}
     for entry in accept.split(",")[:64]:
         media, *params = entry.split(";")
         media = media.strip().lower()
         q = _q(params)
-        if media in ("*/*", "application/*"):
-            matches = list(Format)
+        if media == "*/*":
+            matches, specificity = list(Format), 0
+        elif media == "application/*":
+            matches, specificity = list(Format), 1
         elif media == "text/*":
-            matches = [Format.YAML, Format.XML]
+            matches, specificity = [Format.YAML, Format.XML], 1
         elif media in MEDIA_TYPES:
-            matches = [MEDIA_TYPES[media]]
+            matches, specificity = [MEDIA_TYPES[media]], 2
         else:
             continue
         for fmt in matches:
-            # a specific type overrides a wildcard's q
-            if media in MEDIA_TYPES or fmt not in score:
-                score[fmt] = q if media in MEDIA_TYPES else max(score.get(fmt, 0.0), q)
-    best = max(score.values(), default=0.0)
+            old = score.get(fmt)
+            if old is None or specificity > old[0] or (specificity == old[0] and q > old[1]):
+                score[fmt] = (specificity, q)
+    qs = {fmt: q for fmt, (_, q) in score.items()}
+    best = max(qs.values(), default=0.0)
     if best <= 0.0:
         raise DocumentError(
             406,
@@ -172,7 +176,7 @@ def response_format(accept: str | None) -> Format:
             "this service answers in application/yaml, application/json or application/xml",
             None,
         )
-    return next(fmt for fmt in _PREFERENCE if score.get(fmt, 0.0) == best)
+    return next(fmt for fmt in _PREFERENCE if qs.get(fmt, 0.0) == best)
 
 
 # ---------------------------------------------------------------------- parsing

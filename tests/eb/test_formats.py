@@ -9,6 +9,7 @@ from ivoa_broker.eb import formats
 from ivoa_broker.eb.convert import to_execution_request
 from ivoa_broker.eb.errors import DocumentError
 from ivoa_broker.eb.formats import Format
+from ivoa_broker.eb.model import Meta, OfferSetList, SessionList
 from ivoa_broker.eb.xmlbind import NAMESPACE
 from tests.eb.samples import (
     SPEC_OFFERSET_YAML,
@@ -61,13 +62,26 @@ def test_unreadable_media_type_is_415(ctype: str) -> None:
         ("text/*", Format.YAML),
         ("text/html, text/xml;q=0.9", Format.XML),
         ("application/*;q=0.2, application/json;q=0", Format.YAML),
+        ("*/*;q=0.1, text/*;q=0.5", Format.YAML),
+        ("text/*;q=0.5, */*;q=0.9", Format.JSON),
+        ("application/json;q=0, */*", Format.YAML),
+        ("application/xml;q=0.9, application/yaml;q=0.1, */*;q=0.5", Format.XML),
     ],
 )
 def test_response_format(accept: str | None, fmt: Format) -> None:
     assert formats.response_format(accept) is fmt
 
 
-@pytest.mark.parametrize("accept", ["text/html", "image/png, text/csv", "application/json;q=0"])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "text/html",
+        "image/png, text/csv",
+        "application/json;q=0",
+        "*/*;q=0",
+        "text/*;q=0, text/html",
+    ],
+)
 def test_unacceptable_is_406(accept: str) -> None:
     with pytest.raises(DocumentError) as info:
         formats.response_format(accept)
@@ -116,6 +130,21 @@ def test_spec_offerset_example_parses_and_round_trips() -> None:
     assert offer.compute.cores.min == 10
     for fmt in Format:
         assert formats.load_offerset(formats.dump(oset, fmt), formats.CONTENT_TYPES[fmt]) == oset
+
+
+def test_lists_round_trip() -> None:
+    oset = formats.load_offerset(SPEC_OFFERSET_YAML, None)
+    sessions = SessionList(sessions=list(oset.offers), next="https://eb.example.org/sessions?p=2")
+    sets = OfferSetList(offersets=[oset, oset])
+    for fmt in Format:
+        ctype = formats.CONTENT_TYPES[fmt]
+        assert formats.load(formats.dump(sessions, fmt), ctype, formats.SESSIONS) == sessions
+        assert formats.load(formats.dump(sets, fmt), ctype, formats.OFFERSETS) == sets
+
+
+def test_dump_refuses_non_documents() -> None:
+    with pytest.raises(TypeError):
+        formats.dump(Meta(), Format.XML)
 
 
 def test_render_negotiates() -> None:

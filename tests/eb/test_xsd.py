@@ -15,7 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from ivoa_broker.eb import formats, updates
 from ivoa_broker.eb.convert import offer_session, offer_set, phase_options, refusal
 from ivoa_broker.eb.formats import Format
-from ivoa_broker.eb.model import ExecutionRequestDocument, SessionPhase
+from ivoa_broker.eb.model import (
+    ExecutionRequestDocument,
+    OfferSetList,
+    SessionList,
+    SessionPhase,
+)
 from ivoa_broker.protocol import Offer, Resources
 from tests.eb.samples import SPEC_OFFERSET_YAML, SPEC_REQUEST_JSON
 from tests.eb.test_roundtrip_hypothesis import requests
@@ -80,6 +85,8 @@ def test_rendered_offers_no_answer_and_updates_validate(schema: Any) -> None:
     schema.validate(xml(no))
     for update in (updates.accept(), updates.cancel(), updates.extend(600)):
         schema.validate(xml(update))
+    schema.validate(xml(SessionList(sessions=[session], next="https://x.org/sessions?p=2")))
+    schema.validate(xml(OfferSetList(offersets=[no])))
 
 
 @pytest.mark.parametrize(
@@ -99,7 +106,7 @@ def test_schema_is_not_vacuous(schema: Any, old: str, new: str) -> None:
     assert not schema.is_valid(text.replace(old, new, 1))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests())
 def test_generated_requests_validate(raw: dict[str, Any]) -> None:
     compiled().validate(xml(ExecutionRequestDocument.model_validate(raw)))
