@@ -211,7 +211,7 @@ offers = st.builds(
 )
 
 
-@SETTINGS
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     requests(),
     st.lists(offers, min_size=0, max_size=3),
