@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import mimetypes
 import shutil
 from collections.abc import Mapping, Sequence
@@ -174,25 +176,17 @@ class SSHAdapter(BaseAdapter):
 
     async def results(self, handle: Handle, ctx: CallContext) -> list[ResultRef]:
         local = self._staging(handle)
-        if local.exists():
-            shutil.rmtree(local)
-        local.mkdir(parents=True)
+        await asyncio.to_thread(_fresh_dir, local)
         d = self._dir(handle)
-        refs: list[ResultRef] = []
         for name in ("stdout", "stderr"):
             await self.client.download(f"{d}/{name}", local / name)
-            refs.append(_ref(name, local / name, "text/plain"))
-        try:
+        with contextlib.suppress(NotFound):  # a job may remove its out/ folder
             await self.client.download(f"{d}/out", local / "out")
-        except NotFound:
-            return refs
-        for path in sorted(p for p in (local / "out").rglob("*") if p.is_file()):
-            refs.append(_ref(path.relative_to(local).as_posix(), path, None))
-        return refs
+        return await asyncio.to_thread(_staged_refs, local)
 
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
         await self.client.run(sh.cleanup_script(self._dir(handle)))
-        shutil.rmtree(self._staging(handle), ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self._staging(handle), ignore_errors=True)
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
         out = await self.client.run(sh.list_script(self.cfg.work_dir))
@@ -206,6 +200,21 @@ class SSHAdapter(BaseAdapter):
 
     def _staging(self, handle: Handle) -> Path:
         return self.deps.data_dir / "results" / handle.native_id
+
+
+def _fresh_dir(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+
+
+def _staged_refs(local: Path) -> list[ResultRef]:
+    """``stdout``, ``stderr``, then ``out/<relative path>`` of every staged file."""
+    refs = [_ref(name, local / name, "text/plain") for name in ("stdout", "stderr")]
+    out = local / "out"
+    files = sorted(p for p in out.rglob("*") if p.is_file()) if out.is_dir() else []
+    refs += [_ref(p.relative_to(local).as_posix(), p, None) for p in files]
+    return refs
 
 
 def _ref(result_id: str, path: Path, mime: str | None) -> ResultRef:

@@ -118,14 +118,14 @@ class SSHClient:
             return self._conn
 
     @contextlib.asynccontextmanager
-    async def _boundary(self) -> AsyncIterator[asyncssh.SSHClientConnection]:
+    async def _boundary(self, timeout: float) -> AsyncIterator[asyncssh.SSHClientConnection]:
         """A session: bounded, timed, and every failure mapped (the one boundary)."""
         try:
-            async with self._sessions, asyncio.timeout(self.config.command_timeout):
+            async with self._sessions, asyncio.timeout(timeout):
                 yield await self._connection()
-        except (AdapterError, asyncio.CancelledError):
+        except AdapterError:
             raise
-        except BaseException as exc:
+        except Exception as exc:
             mapped = map_error(exc, self.config.host)
             if isinstance(mapped, TransientError | AuthError):
                 await self.close(abort=True)  # broken or refused: the next call reconnects
@@ -133,7 +133,7 @@ class SSHClient:
 
     async def run(self, script: str, *, check: bool = True) -> RemoteResult:
         """Run ``script`` with ``sh -s``; with ``check`` a non-zero exit is a FatalError."""
-        async with self._boundary() as conn:
+        async with self._boundary(self.config.command_timeout) as conn:
             done = await conn.run("sh -s", input=script, check=False)
         out = RemoteResult(
             done.exit_status if done.exit_status is not None else -1,
@@ -149,7 +149,10 @@ class SSHClient:
 
     async def download(self, remote: str, local: Path) -> None:
         """Copy a remote file or directory tree to ``local``."""
-        async with self._boundary() as conn, conn.start_sftp_client() as sftp:
+        async with (
+            self._boundary(self.config.transfer_timeout) as conn,
+            conn.start_sftp_client() as sftp,
+        ):
             await sftp.get(remote, str(local), recurse=True, preserve=False)
 
 

@@ -31,6 +31,8 @@ class SSHConfig(AdapterConfig):
     work_dir: str = Field(default=".ivoa-broker/jobs", pattern=r"^[^\n'\\]+$")
     connect_timeout: float = Field(default=10.0, gt=0)
     command_timeout: float = Field(default=30.0, gt=0)
+    #: seconds one result download (SFTP) may take
+    transfer_timeout: float = Field(default=600.0, gt=0)
     #: concurrent SSH channels (stay below the server's ``MaxSessions``, 10 by default)
     max_sessions: int = Field(default=8, ge=1)
     max_cores: float = Field(default=64, gt=0)
