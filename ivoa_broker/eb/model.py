@@ -114,17 +114,19 @@ __all__ = [
 ]
 
 # ------------------------------------------------------------------------ bounds
+# The shared limits (cores, memory, GPUs, run time, environment size) equal those of
+# the UWS parameter path (ivoa_broker.requests), so both paths accept the same tasks.
 
 MAX_NAME = 256
 MAX_TEXT = 4096
 MAX_URL = 2048
 MAX_ARGS = 256
-MAX_ENV = 256
-MAX_CORES = 4096
+MAX_ENV = 128
+MAX_CORES = 1024
 MAX_MEMORY_GIB = 65536
 MAX_GPUS = 64
 MAX_STORAGE_GIB = 1_048_576
-MAX_DURATION = timedelta(days=400)
+MAX_DURATION = timedelta(days=366)
 MAX_INT = 2**53
 MAX_FLOAT = 1e15
 MAX_MESSAGES = 64
@@ -136,7 +138,7 @@ MAX_LIST = 1000
 
 _BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,256}$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$")
 
@@ -359,7 +361,7 @@ class EnumValueOption(_OptionBase):
     """The client may set ``path`` to one of ``values`` (e.g. phase ACCEPTED/REJECTED)."""
 
     kind: Literal[OptionKind.ENUM_VALUE]
-    values: Annotated[list[Name], Field(max_length=32)]
+    values: Annotated[list[Name], Field(min_length=1, max_length=32)]
 
 
 class StringValueOption(_OptionBase):

@@ -142,7 +142,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
         doc["data"] = data
     if draw(st.booleans()):
         compute: dict[str, Any] = {"kind": draw(spelling(Kind.SIMPLE_COMPUTE_RESOURCE))}
-        for key, low, high in (("cores", 1, 4096), ("memory", 1, 65536), ("gpus", 0, 64)):
+        for key, low, high in (("cores", 1, 1024), ("memory", 1, 65536), ("gpus", 0, 64)):
             if draw(st.booleans()):
                 compute[key] = draw(min_max(low, high))
         if data_names and draw(st.booleans()):
@@ -198,8 +198,8 @@ offers = st.builds(
     summary=text,
     resources=st.builds(
         Resources,
-        cores=st.one_of(st.none(), st.floats(0.1, 4096)),
-        memory_bytes=st.one_of(st.none(), st.integers(1, 2**45)),
+        cores=st.one_of(st.none(), st.floats(0.1, 5000)),
+        memory_bytes=st.one_of(st.none(), st.integers(1, 2**47)),
         gpus=st.integers(0, 64),
         walltime_seconds=st.one_of(st.none(), st.integers(0, 300 * 86400)),
     ),
