@@ -860,6 +860,7 @@ class AdapterConformance:
             await wake.wait(0.1)
         assert {s.phase for s in found.values()} == {Phase.COMPLETED}
         await asyncio.gather(*(adapter.cleanup(h, ctx) for h in handles))
+        track.clear()  # cleaned up already
         if platform.controls.native_ids:
             assert not {h.native_id for h in handles} & await platform.native_ids()
 
