@@ -61,6 +61,37 @@ FAULTS = frozenset(
         "run-finished-restarts",
         "results-404-empty",
         "no-auth-challenge",
+        "no-runid",
+        "no-multipart",
+        "no-creation-time",
+        "phase-as-xml",
+        "error-200-not-failed",
+        "unknown-child-200",
+        "bogus-phase-ok",
+        "abort-ignored",
+        "duration-not-enforced",
+        "destruction-ignored",
+        "wait-blocks-finished",
+        "after-ignored",
+        "vosi-needs-auth",
+        "availability-bad",
+        "no-uws-capability",
+        "vosi-post-ok",
+        "no-last-modified",
+        "accept-anything",
+        "params-hidden",
+        "result-size-wrong",
+        "post-job-deletes",
+        "list-delete-ok",
+        "duration-junk-ok",
+        "no-owner-id",
+        "phase-post-200",
+        "destruction-junk-ok",
+        "params-change-running",
+        "wait-junk-ok",
+        "bad-phase-filter-ok",
+        "error-detail-missing",
+        "runid-hidden-in-list",
     }
 )
 _ids = itertools.count(1)
@@ -146,6 +177,8 @@ class MiniUWS:
         return job
 
     def sweep(self) -> None:
+        if self.has("destruction-ignored"):
+            return
         now = datetime.now(UTC)
         for job in list(self.jobs.values()):
             if job.destruction and job.destruction <= now and job.phase != "ARCHIVED":
@@ -187,16 +220,16 @@ class MiniUWS:
         when = self.instant
         parts = [
             U.jobId(job.id),
-            U.runId(job.run_id) if job.run_id is not None else None,
-            self.nillable("ownerId", job.owner),
+            U.runId(job.run_id) if job.run_id is not None and not self.has("no-runid") else None,
+            self.nillable("ownerId", None if self.has("no-owner-id") else job.owner),
             U.phase(job.phase),
             self.nillable("quote", None),
-            U.creationTime(when(job.created)),
+            None if self.has("no-creation-time") else U.creationTime(when(job.created)),
             self.nillable("startTime", when(job.start) if job.start else None),
             self.nillable("endTime", when(job.end) if job.end else None),
             U.executionDuration(str(job.duration)),
             self.nillable("destruction", when(job.destruction) if job.destruction else None),
-            self.parameters_xml(job),
+            None if self.has("params-hidden") else self.parameters_xml(job),
             self.results_xml(job),
         ]
         if job.error is not None and not self.has("no-error-summary"):
@@ -215,7 +248,7 @@ class MiniUWS:
             el = U.result(id=rid)
             el.set(f"{{{XLINK_NS}}}href", f"{self.job_url(job)}/results/{rid}")
             el.set("mime-type", mime)
-            el.set("size", str(len(body)))
+            el.set("size", str(len(body) + (7 if self.has("result-size-wrong") else 0)))
             root.append(el)
         return root
 
@@ -230,7 +263,7 @@ class MiniUWS:
             job.start = datetime.now(UTC)
             job.set_phase("EXECUTING")
             work = self.work(job)
-            if job.duration > 0:
+            if job.duration > 0 and not self.has("duration-not-enforced"):
                 try:
                     await asyncio.wait_for(work, job.duration)
                 except TimeoutError:
@@ -264,12 +297,17 @@ class MiniUWS:
         user = self.user(request)
         if request.method == "POST":
             return await self.create(request, user)
+        if request.method in ("DELETE", "PUT"):
+            for job in [j for j in self.jobs.values() if j.owner == user]:
+                self.cancel(job)
+                del self.jobs[job.id]
+            return Response("all gone", media_type="text/plain")
         accept = request.headers.get("accept", "*/*")
         if self.has("html-default") and "xml" not in accept:
             return Response("<html><body>jobs</body></html>", media_type="text/html")
         params = await self.params(request)
         phases = [v for k, v in params if k == self.key("PHASE")]
-        if any(p not in PHASES for p in phases):
+        if any(p not in PHASES for p in phases) and not self.has("bad-phase-filter-ok"):
             raise Problem(400, "bad PHASE")
         jobs = [j for j in self.jobs.values() if j.owner == user or self.has("no-owner-scope")]
         if phases and not self.has("phase-filter-ignored"):
@@ -277,7 +315,7 @@ class MiniUWS:
         elif not phases and not self.has("archived-listed"):
             jobs = [j for j in jobs if j.phase != "ARCHIVED"]
         after = next((v for k, v in params if k == self.key("AFTER")), None)
-        if after is not None:
+        if after is not None and not self.has("after-ignored"):
             try:
                 cut = datetime.fromisoformat(after.replace("Z", "+00:00"))
             except ValueError:
@@ -301,7 +339,7 @@ class MiniUWS:
                 U.creationTime(self.instant(job.created)),
                 id=job.id,
             )
-            if job.run_id is not None:
+            if job.run_id is not None and not self.has("runid-hidden-in-list"):
                 ref.insert(1, U.runId(job.run_id))
             ref.set(f"{{{XLINK_NS}}}href", self.job_url(job))
             root.append(ref)
@@ -312,8 +350,10 @@ class MiniUWS:
         control = {self.key(n) for n in ("PHASE", "RUNID")}
         job_params = [(k, v) for k, v in params if k not in control]
         cmd = next((v for k, v in job_params if k == self.key("cmd")), None)
-        if cmd not in ("echo", "false", "sleep"):
+        if cmd not in ("echo", "false", "sleep") and not self.has("accept-anything"):
             raise Problem(400, "cmd must be echo, false or sleep")
+        if self.has("no-multipart") and "multipart" in request.headers.get("content-type", ""):
+            raise Problem(415, "multipart/form-data not supported")
         job = Job(str(next(_ids)), user, datetime.now(UTC), job_params)
         job.run_id = next((v for k, v in params if k == self.key("RUNID")), None)
         self.jobs[job.id] = job
@@ -329,7 +369,7 @@ class MiniUWS:
             return self.delete(job, request)
         if request.method == "POST":
             form = await self.params(request)
-            if (self.key("ACTION"), "DELETE") in form:
+            if (self.key("ACTION"), "DELETE") in form or self.has("post-job-deletes"):
                 return self.delete(job, request)
             raise Problem(400, "POST to a job needs ACTION=DELETE")
         params = dict(await self.params(request))
@@ -338,12 +378,16 @@ class MiniUWS:
             try:
                 seconds = float(wait)
             except ValueError:
-                raise Problem(400, "bad WAIT") from None
+                if not self.has("wait-junk-ok"):
+                    raise Problem(400, "bad WAIT") from None
+                seconds = 0
             await self.block(job, seconds, params.get(self.key("PHASE")))
         return self.xml(self.job_xml(job))
 
     async def block(self, job: Job, seconds: float, phase: str | None) -> None:
         if job.phase not in ("PENDING", "QUEUED", "EXECUTING"):
+            if self.has("wait-blocks-finished"):
+                await asyncio.sleep(min(seconds, WAIT_CAP))
             return
         if phase is not None and job.phase != phase and not self.has("wait-phase-ignored"):
             return
@@ -367,6 +411,8 @@ class MiniUWS:
         if handler is None:
             if any(n == name for _, n in self.children):
                 raise Problem(405, "method not allowed")
+            if self.has("unknown-child-200"):
+                return await self.plain("")
             raise Problem(404, f"no child {name}")
         return await handler(self, job, request)
 
@@ -374,6 +420,8 @@ class MiniUWS:
         return Response(text, media_type="text/plain")
 
     async def get_phase(self, job: Job, request: Request) -> Response:
+        if self.has("phase-as-xml"):
+            return self.xml(U.phase(job.phase))
         return await self.plain(job.phase)
 
     async def post_phase(self, job: Job, request: Request) -> Response:
@@ -386,12 +434,16 @@ class MiniUWS:
             elif job.phase not in ("QUEUED", "EXECUTING"):
                 raise Problem(403, f"cannot run a {job.phase} job")
         elif value == "ABORT":
-            if job.phase in ("PENDING", "QUEUED", "EXECUTING", "HELD", "SUSPENDED"):
+            if self.has("abort-ignored"):
+                pass
+            elif job.phase in ("PENDING", "QUEUED", "EXECUTING", "HELD", "SUSPENDED"):
                 self.cancel(job)
                 job.end = datetime.now(UTC) if job.start else None
                 job.set_phase("ABORTED")
-        else:
+        elif not self.has("bogus-phase-ok"):
             raise Problem(400, "PHASE must be RUN or ABORT")
+        if self.has("phase-post-200"):
+            return self.xml(self.job_xml(job))
         return self.see_other(self.job_url(job), request)
 
     async def get_duration(self, job: Job, request: Request) -> Response:
@@ -400,7 +452,9 @@ class MiniUWS:
     async def post_duration(self, job: Job, request: Request) -> Response:
         value = dict(await self.params(request)).get(self.key("EXECUTIONDURATION"), "")
         if not value.isdigit():
-            raise Problem(400, "EXECUTIONDURATION must be an integer")
+            if not self.has("duration-junk-ok"):
+                raise Problem(400, "EXECUTIONDURATION must be an integer")
+            value = str(job.duration)
         if job.phase != "PENDING":
             raise Problem(403, "only in PENDING")
         job.duration = min(int(value), 3600)
@@ -414,7 +468,9 @@ class MiniUWS:
         try:
             when = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise Problem(400, "bad DESTRUCTION") from None
+            if not self.has("destruction-junk-ok"):
+                raise Problem(400, "bad DESTRUCTION") from None
+            return self.see_other(self.job_url(job), request)
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         job.destruction = min(when, datetime.now(UTC) + timedelta(days=7))
@@ -430,7 +486,7 @@ class MiniUWS:
         return self.xml(self.parameters_xml(job))
 
     async def post_parameters(self, job: Job, request: Request) -> Response:
-        if job.phase != "PENDING":
+        if job.phase != "PENDING" and not self.has("params-change-running"):
             raise Problem(403, "parameters can only change in PENDING")
         new = dict(await self.params(request))
         job.params = [(k, new.pop(k, v)) for k, v in job.params] + list(new.items())
@@ -443,7 +499,11 @@ class MiniUWS:
 
     async def get_error(self, job: Job, request: Request) -> Response:
         if job.error is None:
+            if self.has("error-200-not-failed"):
+                return await self.plain("")
             raise Problem(404, "job has not failed")
+        if self.has("error-detail-missing"):
+            raise Problem(404, "no detail")
         return await self.plain(job.error)
 
     children: dict[tuple[str, str], Callable[[MiniUWS, Job, Request], Awaitable[Response]]] = {
@@ -471,7 +531,8 @@ class MiniUWS:
     async def availability(self, request: Request) -> Response:
         ns = "http://www.ivoa.net/xml/VOSIAvailability/v1.0"
         root = etree.Element(f"{{{ns}}}availability", nsmap={"vosi": ns})
-        etree.SubElement(root, f"{{{ns}}}available").text = "true"
+        if not self.has("availability-bad"):
+            etree.SubElement(root, f"{{{ns}}}available").text = "true"
         etree.SubElement(root, f"{{{ns}}}note").text = "mini UWS is accepting jobs"
         return self.xml(root)
 
@@ -492,13 +553,16 @@ class MiniUWS:
             ("ivo://ivoa.net/std/VOSI#availability", self.base + "/availability", "full"),
             ("ivo://ivoa.net/std/UWS#rest-1.1", self.jobs_url, "base"),
         ):
+            if std.startswith("ivo://ivoa.net/std/UWS") and self.has("no-uws-capability"):
+                continue
             tag = f"{{{ns}}}capability" if self.has("vosi-prefixed") else "capability"
             cap = etree.SubElement(root, tag, standardID=std)
             interface = etree.SubElement(cap, "interface")
             interface.set(f"{{{XSI_NS}}}type", "vs:ParamHTTP")
             etree.SubElement(interface, "accessURL", use=use).text = url
         response = self.xml(root)
-        response.headers["Last-Modified"] = "Tue, 24 Nov 2026 12:00:00 GMT"
+        if not self.has("no-last-modified"):
+            response.headers["Last-Modified"] = "Tue, 24 Nov 2026 12:00:00 GMT"
         return response
 
     # -- app --------------------------------------------------------------------------------
@@ -514,11 +578,25 @@ class MiniUWS:
 
             return endpoint
 
+        def vosi(
+            func: Callable[[Request], Awaitable[Response]],
+        ) -> Callable[[Request], Awaitable[Response]]:
+            async def endpoint(request: Request) -> Response:
+                if self.has("vosi-needs-auth"):
+                    self.user(request)
+                return await func(request)
+
+            return wrap(endpoint)
+
+        vosi_methods = ["GET", "POST", "PUT", "DELETE"] if self.has("vosi-post-ok") else ["GET"]
+        list_methods = (
+            ["GET", "POST", "DELETE", "PUT"] if self.has("list-delete-ok") else ["GET", "POST"]
+        )
         return Starlette(
             routes=[
-                Route("/availability", wrap(self.availability), methods=["GET"]),
-                Route("/capabilities", wrap(self.capabilities), methods=["GET"]),
-                Route("/jobs", wrap(self.list_jobs), methods=["GET", "POST"]),
+                Route("/availability", vosi(self.availability), methods=vosi_methods),
+                Route("/capabilities", vosi(self.capabilities), methods=vosi_methods),
+                Route("/jobs", wrap(self.list_jobs), methods=list_methods),
                 Route("/jobs/{id}", wrap(self.get_job), methods=["GET", "POST", "DELETE"]),
                 Route("/jobs/{id}/results/{rid}", wrap(self.result), methods=["GET"]),
                 Route(
