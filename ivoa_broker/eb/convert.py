@@ -31,7 +31,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -297,8 +297,15 @@ def _granted_compute(
     )
 
 
+def _aware(value: datetime | None) -> datetime | None:
+    """Adapters give aware datetimes; a naive one is taken as UTC rather than crash."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 def _schedule(offer: Offer, doc: ExecutionRequestDocument, created: datetime) -> LifecycleSchedule:
-    start = offer.start or created
+    start = _aware(offer.start) or created
     seconds = offer.resources.walltime_seconds
     if seconds is not None:
         seconds = min(max(seconds, 0), int(MAX_DURATION.total_seconds()))
@@ -406,7 +413,7 @@ def offer_session(
             options=list(options),
         ),
         phase=phase,
-        expires=offer.expires_at if phase is SessionPhase.OFFERED else None,
+        expires=_aware(offer.expires_at) if phase is SessionPhase.OFFERED else None,
         schedule=_schedule(offer, doc, created),
         executable=executable,
         compute=_granted_compute(offer, doc, session_id, component_phase),
