@@ -704,6 +704,26 @@ class AdapterConformance:
         await adapter.cleanup(stop, ctx)
         assert handle.native_id not in await platform.native_ids()
 
+    async def test_cleanup_of_orphan_from_list_native(
+        self,
+        adapter: Adapter,
+        platform: PlatformController,
+        request_long: ExecutionRequest,
+        ctx: CallContext,
+        track: list[Handle],
+    ) -> None:
+        """The core's orphan sweep: ``cleanup(Handle(name, native_id))`` with no state."""
+        self._need_native_ids(platform)
+        handle = await self._submit(adapter, request_long, ctx, track)
+        try:
+            native = await adapter.list_native(ctx)
+        except Unsupported:
+            pytest.skip("adapter does not list its native objects")
+        assert native.get(handle.native_id) == request_long.job_id
+        await adapter.cleanup(Handle(adapter=adapter.name, native_id=handle.native_id), ctx)
+        assert handle.native_id not in await platform.native_ids()
+        assert handle.native_id not in await adapter.list_native(ctx)
+
     # ----------------------------------------------------------- error mapping
 
     @pytest.mark.parametrize(

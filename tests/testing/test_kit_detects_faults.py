@@ -269,3 +269,22 @@ async def test_non_idempotent_submit_is_caught(
         await KIT.test_submit_is_idempotent_per_job_id(
             build(DuplicatesOnResubmit, client, tmp_path), service, long(), CTX, []
         )
+
+
+class CleanupNeedsState(TaskAdapter):
+    async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
+        handle = await super().submit(request, offer, ctx)
+        return dataclasses.replace(handle, state={"path": f"/tasks/{handle.native_id}"})
+
+    async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
+        if "path" in handle.state:  # silently does nothing for a bare orphan handle
+            await self._call("DELETE", str(handle.state["path"]))
+
+
+async def test_orphan_cleanup_needing_state_is_caught(
+    service: TaskService, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    with pytest.raises(AssertionError):
+        await KIT.test_cleanup_of_orphan_from_list_native(
+            build(CleanupNeedsState, client, tmp_path), service, long(), CTX, []
+        )
