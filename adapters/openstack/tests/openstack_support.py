@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 from ivoa_broker_openstack import OpenStackAdapter, OpenStackConfig
+from ivoa_broker_openstack._adapter import META_JOB, META_SECRET_HASH
 from ivoa_broker_openstack.testing import GuestStandIn
 
 from ivoa_broker.protocol import CallContext, Handle, Phase, Status
@@ -72,13 +73,11 @@ class Callbacks:
     def __init__(self, adapter: OpenStackAdapter) -> None:
         self.adapter = adapter
         self.handles: dict[str, Handle] = {}
-        self._known: dict[str, asyncio.Event] = {}
         self.received: list[str] = []
 
     def register(self, handle: Handle) -> Handle:
         job_id = str(handle.state["job_id"])
         self.handles[job_id] = handle
-        self._known.setdefault(job_id, asyncio.Event()).set()
         return handle
 
     async def deliver(
@@ -87,10 +86,21 @@ class Callbacks:
         prefix = f"{CALLBACK_BASE}/callbacks/{self.adapter.name}/"
         assert url.startswith(prefix), url
         job_id = unquote(url[len(prefix) :])
-        # the guest may report before submit() returned the handle to the "broker"
-        await asyncio.wait_for(self._known.setdefault(job_id, asyncio.Event()).wait(), MAX_WAIT)
-        await self.adapter.receive_callback(self.handles[job_id], secret, fields, files)
+        handle = self.handles.get(job_id) or await self._handle_from_nova(job_id)
+        await self.adapter.receive_callback(handle, secret, fields, files)
         self.received.append(job_id)
+
+    async def _handle_from_nova(self, job_id: str) -> Handle:
+        """What the broker would have stored: found again from the server's metadata."""
+        prefix = self.adapter.config.server_name_prefix + job_id
+        for server in await self.adapter.client.list_servers(prefix):
+            if server.metadata.get(META_JOB) == job_id:
+                return Handle(
+                    adapter=self.adapter.name,
+                    native_id=server.id,
+                    state={"job_id": job_id, "secret_sha256": server.metadata[META_SECRET_HASH]},
+                )
+        raise AssertionError(f"no server for job {job_id}")
 
 
 async def wait_phase(

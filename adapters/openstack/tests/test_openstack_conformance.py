@@ -1,0 +1,120 @@
+"""The conformance kit against the real stack, with the guest stand-in running the jobs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ivoa_broker_openstack import OpenStackAdapter
+from ivoa_broker_openstack._adapter import META_INSTANCE
+from ivoa_broker_openstack._client import OpenStackClient
+from ivoa_broker_openstack.testing import GuestStandIn
+from openstack_support import MAX_WAIT, Callbacks, Stack, make_config
+
+from ivoa_broker.protocol import AdapterDeps, CallContext
+from ivoa_broker.testing import AdapterConformance, Fault, PlatformControls, WakeSignal
+
+
+class NovaServers:
+    """Controller for the real stack: it lists this instance's servers, nothing more."""
+
+    def __init__(self, client: OpenStackClient, instance: str) -> None:
+        self.client = client
+        self.instance = instance
+
+    @property
+    def controls(self) -> PlatformControls:
+        return PlatformControls(native_ids=True, finish=False, faults={})
+
+    async def native_ids(self) -> set[str]:
+        return {
+            s.id
+            for s in await self.client.list_servers("ivoa-broker-")
+            if s.metadata.get(META_INSTANCE) == self.instance
+            and s.status not in ("DELETED", "SOFT_DELETED")
+            and s.task_state != "deleting"
+        }
+
+    def fail_next(self, op: str, fault: Fault) -> None:
+        raise NotImplementedError("no fault injection into a real control plane")
+
+    async def finish(self, native_id: str, exit_code: int) -> None:
+        raise NotImplementedError("real guests end by themselves")
+
+
+class TestOpenStackConformance(AdapterConformance):
+    @pytest.fixture
+    def platform(self, admin_client: OpenStackClient, instance_name: str) -> NovaServers:
+        return NovaServers(admin_client, instance_name)
+
+    @pytest.fixture
+    async def adapter(
+        self,
+        openstack_stack: Stack,
+        admin_client: OpenStackClient,
+        instance_name: str,
+        tmp_path: Path,
+        wake: WakeSignal,
+        ctx: CallContext,
+    ) -> AsyncIterator[OpenStackAdapter]:
+        cfg = make_config(
+            openstack_stack,
+            cloud=None,
+            clouds_yaml=None,
+            auth_url="http://127.0.0.1:5000/v3",
+            username="admin",
+            password="adminpw",
+            project_name="admin",
+            region_name="RegionOne",
+        )
+        deps = AdapterDeps(data_dir=tmp_path / "data", wake=wake)
+        async with OpenStackAdapter(instance_name, cfg, deps) as a:
+            callbacks = Callbacks(a)
+            standin = GuestStandIn(
+                admin_client,
+                tmp_path / "guests",
+                deliver=callbacks.deliver,
+                skip=lambda s: s.metadata.get(META_INSTANCE) != instance_name,
+            )
+            async with standin:
+                yield a
+            for native_id in await a.list_native(ctx):
+                await a.client.delete_server(native_id)
+            assert standin.errors == []
+
+    @pytest.fixture
+    def max_wait(self) -> float:
+        return MAX_WAIT
+
+    @pytest.fixture
+    def known_secret(self) -> str | None:
+        return "adminpw"
+
+    @pytest.fixture
+    def config_minimal(self) -> Mapping[str, Any]:
+        return {"cloud": "local", "image": "ci-tiny"}
+
+    @pytest.fixture
+    def native_states_sample(self) -> Sequence[str]:
+        return (
+            "BUILD",
+            "ACTIVE",
+            "SHUTOFF",
+            "ERROR",
+            "DELETED",
+            "SOFT_DELETED",
+            "PAUSED",
+            "SUSPENDED",
+            "SHELVED",
+            "SHELVED_OFFLOADED",
+            "REBOOT",
+            "HARD_REBOOT",
+            "RESIZE",
+            "VERIFY_RESIZE",
+            "MIGRATING",
+            "RESCUE",
+            "UNKNOWN",
+            "GONE",
+        )
