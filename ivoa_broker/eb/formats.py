@@ -29,15 +29,12 @@ from pydantic import BaseModel, ValidationError
 from ivoa_broker.eb import xmlbind
 from ivoa_broker.eb.errors import DocumentError, from_validation_error
 from ivoa_broker.eb.model import (
-    EnumValueUpdate,
+    AnyUpdate,
     ExecutionRequestDocument,
     ExecutionSession,
-    IntegerDeltaUpdate,
-    IntegerValueUpdate,
     OfferSetList,
     OfferSetResponse,
     SessionList,
-    StringValueUpdate,
     Update,
     update_adapter,
 )
@@ -355,7 +352,6 @@ REQUEST = DocType(
     "offers-request",
     ExecutionRequestDocument,
     _model_validator(ExecutionRequestDocument),
-    ("execution-request",),
 )
 OFFERSET = DocType(
     "offerset", "offers-response", OfferSetResponse, _model_validator(OfferSetResponse)
@@ -393,9 +389,10 @@ def load_request(
     return result
 
 
-def load_update(body: bytes, content_type: str | None, *, max_bytes: int = MAX_BYTES) -> Any:
+def load_update(body: bytes, content_type: str | None, *, max_bytes: int = MAX_BYTES) -> AnyUpdate:
     """An update (``POST /sessions/{uuid}``); the legacy ``{update: ...}`` is unwrapped."""
-    return load(body, content_type, UPDATE, max_bytes=max_bytes)
+    result: AnyUpdate = load(body, content_type, UPDATE, max_bytes=max_bytes)
+    return result
 
 
 def load_session(body: bytes, content_type: str | None) -> ExecutionSession:
@@ -443,9 +440,7 @@ def _root_for(model: BaseModel) -> DocType:
         return SESSIONS
     if isinstance(model, OfferSetList):
         return OFFERSETS
-    if isinstance(
-        model, EnumValueUpdate | StringValueUpdate | IntegerValueUpdate | IntegerDeltaUpdate
-    ):
+    if isinstance(model, AnyUpdate):
         return UPDATE
     raise TypeError(f"{type(model).__name__} is not an ExecutionBroker document")
 

@@ -56,6 +56,7 @@ __all__ = [
     "MAX_OFFERS",
     "MAX_STORAGE_GIB",
     "MAX_TEXT",
+    "AnyUpdate",
     "ComponentPhase",
     "ConnectorProtocol",
     "ConnectorStatus",
@@ -837,6 +838,10 @@ class IntegerDeltaUpdate(_UpdateBase):
     kind: Literal[UpdateKind.INTEGER_DELTA]
     delta: Count
     units: Name | None = None
+
+
+#: Any validated update document (the plain union, for annotations and isinstance).
+AnyUpdate = EnumValueUpdate | StringValueUpdate | IntegerValueUpdate | IntegerDeltaUpdate
 
 
 def _update_in(data: Any) -> Any:

@@ -25,6 +25,7 @@ from ivoa_broker.eb.errors import DocumentError, from_validation_error
 from ivoa_broker.eb.kinds import UpdateKind
 from ivoa_broker.eb.model import (
     MAX_DURATION,
+    AnyUpdate,
     EnumValueUpdate,
     IntegerDeltaUpdate,
     SessionPhase,
@@ -91,19 +92,20 @@ def _unsupported(detail: str, path: str) -> DocumentError:
     return DocumentError(422, "Unsupported update", detail, path)
 
 
-def parse_update(data: Any) -> EnumValueUpdate | IntegerDeltaUpdate | Any:
+def parse_update(data: Any) -> AnyUpdate:
     """Validate a raw update mapping (legacy wrapper and ``type`` accepted)."""
     try:
-        return update_adapter().validate_python(data)
+        result: AnyUpdate = update_adapter().validate_python(data)
+        return result
     except ValidationError as exc:
         raise from_validation_error(exc, title="Invalid update") from None
 
 
-def interpret_update(update: Any) -> Action:
+def interpret_update(update: AnyUpdate | Mapping[str, Any]) -> Action:
     """A validated update (or raw mapping) -> the action it asks for."""
-    if isinstance(update, Mapping):
+    if not isinstance(update, AnyUpdate):
         update = parse_update(update)
-    path = str(getattr(update, "path", ""))
+    path = update.path
     if isinstance(update, EnumValueUpdate) and path in _PHASE_PATHS:
         try:
             target = SessionPhase(update.value.upper())
@@ -124,10 +126,8 @@ def interpret_update(update: Any) -> Action:
     return _refuse(update, path)
 
 
-def _refuse(update: Any, path: str) -> Action:
-    raise _unsupported(
-        f"{getattr(update, 'kind', '?')} on path {path!r} is not a supported update", "path"
-    )
+def _refuse(update: AnyUpdate, path: str) -> Action:
+    raise _unsupported(f"{update.kind} on path {path!r} is not a supported update", "path")
 
 
 def accept() -> EnumValueUpdate:
