@@ -36,6 +36,7 @@ __all__ = [
     "CLIENT_PHASES",
     "PhaseChange",
     "RuntimeExtension",
+    "UpdateAction",
     "accept",
     "cancel",
     "extend",
@@ -85,7 +86,8 @@ class RuntimeExtension:
     seconds: int
 
 
-Action = PhaseChange | RuntimeExtension
+#: What an update asks the lifecycle layer to do.
+UpdateAction = PhaseChange | RuntimeExtension
 
 
 def _unsupported(detail: str, path: str) -> DocumentError:
@@ -101,7 +103,7 @@ def parse_update(data: Any) -> AnyUpdate:
         raise from_validation_error(exc, title="Invalid update") from None
 
 
-def interpret_update(update: AnyUpdate | Mapping[str, Any]) -> Action:
+def interpret_update(update: AnyUpdate | Mapping[str, Any]) -> UpdateAction:
     """A validated update (or raw mapping) -> the action it asks for."""
     if not isinstance(update, AnyUpdate):
         update = parse_update(update)
@@ -126,7 +128,7 @@ def interpret_update(update: AnyUpdate | Mapping[str, Any]) -> Action:
     return _refuse(update, path)
 
 
-def _refuse(update: AnyUpdate, path: str) -> Action:
+def _refuse(update: AnyUpdate, path: str) -> UpdateAction:
     raise _unsupported(f"{update.kind} on path {path!r} is not a supported update", "path")
 
 
