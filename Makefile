@@ -23,4 +23,5 @@ lint:
 	mypy
 
 bench: install
+	command -v wrk >/dev/null || apt-get install -y -qq wrk
 	$(PYTHON) bench/run.py

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -111,17 +112,56 @@ def _read_instant(value: str | None) -> datetime | None:
     return from_db_instant(value) if value is not None else None
 
 
+class JobCache:
+    """A bounded LRU of job records, coherent because every write to a job goes
+    through :class:`JobStore`: each write drops the job's entry before and after
+    it runs, and a read is cached only if no write at all happened meanwhile."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.writes = 0
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+
+    def get(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self._jobs.move_to_end(job_id)
+        return job
+
+    def put(self, job: Job, writes_before_read: int) -> None:
+        if self.size <= 0 or self.writes != writes_before_read:
+            return
+        self._jobs[job.job_id] = job
+        self._jobs.move_to_end(job.job_id)
+        if len(self._jobs) > self.size:
+            self._jobs.popitem(last=False)
+
+    def drop(self, job_id: str) -> None:
+        self.writes += 1
+        self._jobs.pop(job_id, None)
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+
 class JobStore:
     """Async access to the job database. Create with :meth:`open`."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        cache_size: int = 2048,
+    ):
         self.path = path
         self._writer = writer
         self._reader = reader
         self._lock = asyncio.Lock()
+        self.cache = JobCache(cache_size)
 
     @classmethod
-    async def open(cls, path: Path) -> JobStore:
+    async def open(cls, path: Path, cache_size: int = 2048) -> JobStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             writer = await aiosqlite.connect(path, isolation_level=None)
@@ -141,7 +181,15 @@ class JobStore:
             raise StoreError(f"cannot open job store {path}: {exc}") from exc
         reader.row_factory = sqlite3.Row
         writer.row_factory = sqlite3.Row
-        return cls(path, writer, reader)
+        return cls(path, writer, reader, cache_size)
+
+    async def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """One read in one hop to the database thread (execute + fetch + close)."""
+        return list(await self._reader.execute_fetchall(sql, args))
+
+    async def _row(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self._rows(sql, args)
+        return rows[0] if rows else None
 
     async def close(self) -> None:
         await self._reader.close()
@@ -150,10 +198,18 @@ class JobStore:
     async def ping(self) -> bool:
         """True if the database answers (used by VOSI availability)."""
         try:
-            async with self._reader.execute("SELECT 1") as cur:
-                return (await cur.fetchone()) is not None
+            return await self._row("SELECT 1") is not None
         except (sqlite3.Error, ValueError):
             return False
+
+    @asynccontextmanager
+    async def _changing(self, job_id: str) -> AsyncIterator[None]:
+        """Keep the record cache coherent around a write to one job."""
+        self.cache.drop(job_id)
+        try:
+            yield
+        finally:
+            self.cache.drop(job_id)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -196,17 +252,21 @@ class JobStore:
         )
 
     async def get(self, job_id: str) -> Job | None:
+        cached = self.cache.get(job_id)
+        if cached is not None:
+            return cached
+        writes = self.cache.writes
         sql = f"SELECT {_JOB_COLUMNS}, {_RESULTS_JSON} AS results FROM jobs WHERE job_id = ?"
-        async with self._reader.execute(sql, (job_id,)) as cur:
-            row = await cur.fetchone()
-        return _job_from_row(row) if row is not None else None
+        row = await self._row(sql, (job_id,))
+        if row is None:
+            return None
+        job = _job_from_row(row)
+        self.cache.put(job, writes)
+        return job
 
     async def owner_of(self, job_id: str) -> tuple[bool, str | None]:
         """(exists, owner) without loading the job."""
-        async with self._reader.execute(
-            "SELECT owner FROM jobs WHERE job_id = ?", (job_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await self._row("SELECT owner FROM jobs WHERE job_id = ?", (job_id,))
         return (False, None) if row is None else (True, row[0])
 
     async def list_jobs(
@@ -234,8 +294,7 @@ class JobStore:
             "SELECT job_id, phase, creation_time, run_id, owner FROM jobs "
             f"WHERE {' AND '.join(where)} ORDER BY creation_time DESC, job_id DESC LIMIT ?"
         )
-        async with self._reader.execute(sql, args) as cur:
-            rows = await cur.fetchall()
+        rows = await self._rows(sql, args)
         return [
             JobSummary(
                 job_id=r[0],
@@ -248,15 +307,15 @@ class JobStore:
         ]
 
     async def count(self) -> int:
-        async with self._reader.execute("SELECT count(*) FROM jobs") as cur:
-            row = await cur.fetchone()
+        row = await self._row("SELECT count(*) FROM jobs")
         return int(row[0]) if row else 0
 
     async def update(self, job_id: str, **fields: Any) -> bool:
         """Set columns (values converted from records' types). True if the job exists."""
         sets, args = _assignments(fields)
         args.append(job_id)
-        return await self._write(f"UPDATE jobs SET {sets} WHERE job_id = ?", args) == 1
+        async with self._changing(job_id):
+            return await self._write(f"UPDATE jobs SET {sets} WHERE job_id = ?", args) == 1
 
     async def move(
         self, job_id: str, from_phases: Collection[Phase], to: Phase, **fields: Any
@@ -267,10 +326,11 @@ class JobStore:
         args.extend(p.value for p in from_phases)
         marks = ", ".join("?" * len(from_phases))
         sql = f"UPDATE jobs SET {sets} WHERE job_id = ? AND phase IN ({marks})"
-        return await self._write(sql, args) == 1
+        async with self._changing(job_id):
+            return await self._write(sql, args) == 1
 
     async def delete(self, job_id: str) -> bool:
-        async with self._transaction() as db:
+        async with self._changing(job_id), self._transaction() as db:
             await db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
             cur = await db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             return cur.rowcount == 1
@@ -281,16 +341,12 @@ class JobStore:
             "SELECT job_id, owner, phase, platform, handle, cancel_requested FROM jobs "
             f"WHERE phase IN ({marks}) ORDER BY creation_time"
         )
-        async with self._reader.execute(sql, [p.value for p in phases]) as cur:
-            rows = await cur.fetchall()
+        rows = await self._rows(sql, [p.value for p in phases])
         return [LiveJob(r[0], r[1], Phase(r[2]), r[3], r[4], bool(r[5])) for r in rows]
 
     async def handle_of(self, job_id: str) -> tuple[str | None, str | None]:
         """(platform, handle JSON) of a job."""
-        async with self._reader.execute(
-            "SELECT platform, handle FROM jobs WHERE job_id = ?", (job_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await self._row("SELECT platform, handle FROM jobs WHERE job_id = ?", (job_id,))
         return (None, None) if row is None else (row[0], row[1])
 
     async def job_ids(self, job_ids: Iterable[str]) -> set[str]:
@@ -303,8 +359,7 @@ class JobStore:
                 f"SELECT job_id FROM jobs WHERE job_id IN ({', '.join('?' * len(chunk))}) "
                 "AND phase != 'ARCHIVED'"
             )
-            async with self._reader.execute(sql, chunk) as cur:
-                found.update(r[0] for r in await cur.fetchall())
+            found.update(r[0] for r in await self._rows(sql, chunk))
         return found
 
     # -------------------------------------------------------------- deadlines
@@ -317,28 +372,25 @@ class JobStore:
             "UNION ALL SELECT min(destruction) FROM jobs "
             "WHERE destruction IS NOT NULL AND phase != 'ARCHIVED')"
         )
-        async with self._reader.execute(sql) as cur:
-            row = await cur.fetchone()
+        row = await self._row(sql)
         return _read_instant(row[0]) if row else None
 
     async def overrun(self, now: datetime) -> list[str]:
         sql = "SELECT job_id FROM jobs WHERE run_deadline IS NOT NULL AND run_deadline <= ?"
-        async with self._reader.execute(sql, (db_instant(now),)) as cur:
-            return [r[0] for r in await cur.fetchall()]
+        return [r[0] for r in await self._rows(sql, (db_instant(now),))]
 
     async def expired(self, now: datetime) -> list[str]:
         sql = (
             "SELECT job_id FROM jobs WHERE destruction IS NOT NULL AND destruction <= ? "
             "AND phase != 'ARCHIVED'"
         )
-        async with self._reader.execute(sql, (db_instant(now),)) as cur:
-            return [r[0] for r in await cur.fetchall()]
+        return [r[0] for r in await self._rows(sql, (db_instant(now),))]
 
     # ---------------------------------------------------------------- results
 
     async def add_results(self, job_id: str, results: Sequence[StoredResult]) -> None:
         """Record results (a result id seen again is updated, not duplicated)."""
-        async with self._transaction() as db:
+        async with self._changing(job_id), self._transaction() as db:
             async with db.execute(
                 "SELECT coalesce(max(seq), 0) FROM results WHERE job_id = ?", (job_id,)
             ) as cur:
@@ -356,18 +408,18 @@ class JobStore:
                 )
 
     async def get_result(self, job_id: str, result_id: str) -> StoredResult | None:
-        async with self._reader.execute(
+        row = await self._row(
             "SELECT result_id, mime_type, size, href, path FROM results "
             "WHERE job_id = ? AND result_id = ?",
             (job_id, result_id),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         if row is None:
             return None
         return StoredResult(JobResult(row[0], row[1], row[2], row[3]), row[4])
 
     async def drop_results(self, job_id: str) -> None:
-        await self._write("DELETE FROM results WHERE job_id = ?", (job_id,))
+        async with self._changing(job_id):
+            await self._write("DELETE FROM results WHERE job_id = ?", (job_id,))
 
 
 def _params_json(params: Sequence[Parameter]) -> str:

@@ -31,11 +31,18 @@ class Rig:
     fake: FakeAdapter
 
     async def settle(self, job_id: str, phase: Phase, timeout: float = 5.0) -> None:
+        """Wait on the job's change events until it reaches ``phase``."""
         deadline = time.monotonic() + timeout
-        while (job := await self.store.get(job_id)) is not None and job.phase != phase:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{job_id} stuck in {job.phase}, wanted {phase}")
-            await self.jobs.wait(job_id, job.owner, 1.0, None)
+        while True:
+            with self.jobs.events.watching(job_id) as changed:
+                job = await self.store.get(job_id)
+                if job is None or job.phase == phase:
+                    return
+                remaining = deadline - time.monotonic()
+                try:
+                    await asyncio.wait_for(changed.wait(), max(remaining, 0))
+                except TimeoutError:
+                    raise AssertionError(f"{job_id} stuck in {job.phase}, wanted {phase}") from None
 
 
 async def make_rig(path: Path, adapter: FakeAdapter | None = None, **jobs: object) -> Rig:

@@ -140,3 +140,49 @@ async def test_survives_reopen(tmp_path: Path) -> None:
     s2 = await JobStore.open(tmp_path / "x.db")
     assert await s2.get("j001") == job(1)
     await s2.close()
+
+
+async def test_cache_stays_coherent_under_concurrent_reads_and_writes(tmp_path: Path) -> None:
+    import asyncio
+    import random
+
+    store = await JobStore.open(tmp_path / "c.db", cache_size=4)
+    try:
+        for n in range(8):
+            await store.insert(job(n))
+        rng = random.Random(7)
+
+        async def writer() -> None:
+            for i in range(200):
+                jid = f"j{rng.randrange(8):03d}"
+                await store.update(jid, run_id=f"r{i}")
+                if i % 50 == 0:
+                    await store.add_results(jid, [StoredResult(JobResult(f"x{i}"), "/p")])
+
+        async def reader() -> None:
+            for _ in range(400):
+                await store.get(f"j{rng.randrange(8):03d}")
+
+        await asyncio.gather(writer(), reader(), reader())
+        fresh = await JobStore.open(tmp_path / "c.db", cache_size=0)
+        try:
+            for n in range(8):
+                assert await store.get(f"j{n:03d}") == await fresh.get(f"j{n:03d}")
+        finally:
+            await fresh.close()
+        assert len(store.cache) <= 4
+    finally:
+        await store.close()
+
+
+async def test_cache_sees_every_kind_of_write(store: JobStore) -> None:
+    await store.insert(job(1))
+    assert (await store.get("j001")).phase is Phase.PENDING  # type: ignore[union-attr]
+    await store.move("j001", [Phase.PENDING], Phase.QUEUED)
+    assert (await store.get("j001")).phase is Phase.QUEUED  # type: ignore[union-attr]
+    await store.add_results("j001", [StoredResult(JobResult("a"), "/a")])
+    assert [r.id for r in (await store.get("j001")).results] == ["a"]  # type: ignore[union-attr]
+    await store.drop_results("j001")
+    assert (await store.get("j001")).results == ()  # type: ignore[union-attr]
+    await store.delete("j001")
+    assert await store.get("j001") is None
