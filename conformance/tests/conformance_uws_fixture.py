@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -92,6 +93,15 @@ FAULTS = frozenset(
         "bad-phase-filter-ok",
         "error-detail-missing",
         "runid-hidden-in-list",
+        "no-run-on-create",
+        "duration-child-mismatch",
+        "children-offset",
+        "end-before-start",
+        "destruction-6-digits-rejected",
+        "bad-xsi-type",
+        "json",
+        "json-wrong",
+        "json-default",
     }
 )
 _ids = itertools.count(1)
@@ -226,7 +236,7 @@ class MiniUWS:
             self.nillable("quote", None),
             None if self.has("no-creation-time") else U.creationTime(when(job.created)),
             self.nillable("startTime", when(job.start) if job.start else None),
-            self.nillable("endTime", when(job.end) if job.end else None),
+            self.nillable("endTime", self.end_time(job)),
             U.executionDuration(str(job.duration)),
             self.nillable("destruction", when(job.destruction) if job.destruction else None),
             None if self.has("params-hidden") else self.parameters_xml(job),
@@ -238,6 +248,13 @@ class MiniUWS:
             if part is not None:
                 root.append(part)
         return root
+
+    def end_time(self, job: Job) -> str | None:
+        if job.end is None:
+            return None
+        if self.has("end-before-start") and job.start is not None:
+            return self.instant(job.start - timedelta(seconds=5))
+        return self.instant(job.end)
 
     def parameters_xml(self, job: Job) -> etree._Element:
         return U.parameters(*(U.parameter(v, id=k) for k, v in job.params))
@@ -355,9 +372,12 @@ class MiniUWS:
         if self.has("no-multipart") and "multipart" in request.headers.get("content-type", ""):
             raise Problem(415, "multipart/form-data not supported")
         job = Job(str(next(_ids)), user, datetime.now(UTC), job_params)
+        job.destruction = job.created + timedelta(days=7)
         job.run_id = next((v for k, v in params if k == self.key("RUNID")), None)
         self.jobs[job.id] = job
-        if next((v for k, v in params if k == self.key("PHASE")), None) == "RUN":
+        if next((v for k, v in params if k == self.key("PHASE")), None) == "RUN" and not self.has(
+            "no-run-on-create"
+        ):
             self.start(job)
         if self.has("create-200"):
             return self.xml(self.job_xml(job))
@@ -447,7 +467,9 @@ class MiniUWS:
         return self.see_other(self.job_url(job), request)
 
     async def get_duration(self, job: Job, request: Request) -> Response:
-        return await self.plain(str(job.duration))
+        return await self.plain(
+            str(job.duration + (1 if self.has("duration-child-mismatch") else 0))
+        )
 
     async def post_duration(self, job: Job, request: Request) -> Response:
         value = dict(await self.params(request)).get(self.key("EXECUTIONDURATION"), "")
@@ -461,10 +483,14 @@ class MiniUWS:
         return self.see_other(self.job_url(job), request)
 
     async def get_destruction(self, job: Job, request: Request) -> Response:
+        if job.destruction and self.has("children-offset"):
+            return await self.plain(job.destruction.isoformat())
         return await self.plain(self.instant(job.destruction) if job.destruction else "")
 
     async def post_destruction(self, job: Job, request: Request) -> Response:
         value = dict(await self.params(request)).get(self.key("DESTRUCTION"), "")
+        if self.has("destruction-6-digits-rejected") and len(value.split(".")[-1]) > 4:
+            raise Problem(400, "DESTRUCTION must have millisecond precision")
         try:
             when = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -558,12 +584,39 @@ class MiniUWS:
             tag = f"{{{ns}}}capability" if self.has("vosi-prefixed") else "capability"
             cap = etree.SubElement(root, tag, standardID=std)
             interface = etree.SubElement(cap, "interface")
-            interface.set(f"{{{XSI_NS}}}type", "vs:ParamHTTP")
+            xsi_type = "vs:ParamHTTPish" if self.has("bad-xsi-type") else "vs:ParamHTTP"
+            interface.set(f"{{{XSI_NS}}}type", xsi_type)
             etree.SubElement(interface, "accessURL", use=use).text = url
         response = self.xml(root)
         if not self.has("no-last-modified"):
             response.headers["Last-Modified"] = "Tue, 24 Nov 2026 12:00:00 GMT"
         return response
+
+    def wants_json(self, request: Request) -> bool:
+        accept = request.headers.get("accept", "*/*")
+        if self.has("json-default") and accept in ("*/*", ""):
+            return True
+        offered = self.has("json") or self.has("json-wrong") or self.has("json-default")
+        return offered and "application/json" in accept
+
+    def as_json(self, response: Response) -> Response:
+        """The XML document as nested JSON (local names as keys, texts as values)."""
+
+        def convert(el: etree._Element) -> object:
+            children = [c for c in el if isinstance(c.tag, str)]
+            if not children:
+                text = (el.text or "").strip()
+                if self.has("json-wrong") and etree.QName(el).localname == "phase":
+                    return "WRONG"
+                return {**dict(el.attrib), "value": text} if el.attrib else text
+            return {
+                **{etree.QName(k).localname: v for k, v in el.attrib.items()},
+                "children": [{etree.QName(c).localname: convert(c)} for c in children],
+            }
+
+        root = etree.fromstring(bytes(response.body))
+        body = json.dumps({etree.QName(root).localname: convert(root)})
+        return Response(body, response.status_code, media_type="application/json")
 
     # -- app --------------------------------------------------------------------------------
     def app(self) -> Starlette:
@@ -572,9 +625,12 @@ class MiniUWS:
         ) -> Callable[[Request], Awaitable[Response]]:
             async def endpoint(request: Request) -> Response:
                 try:
-                    return await func(request)
+                    response = await func(request)
                 except Problem as p:
                     return Response(p.text, p.status, headers=p.headers, media_type="text/plain")
+                if self.wants_json(request) and response.media_type == "application/xml":
+                    return self.as_json(response)
+                return response
 
             return endpoint
 
