@@ -1,0 +1,107 @@
+"""Real SDK + keystoneauth error paths: HTTP faults injected under the SDK (requests transport)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import requests
+import requests.adapters
+from ivoa_broker_openstack import OpenStackAdapter
+
+from ivoa_broker.protocol import (
+    AdapterError,
+    AuthError,
+    CallContext,
+    ExecutionRequest,
+    FatalError,
+    TransientError,
+)
+
+NOVA = "http://127.0.0.1:8774"
+
+
+class FaultyTransport(requests.adapters.HTTPAdapter):
+    """Answers the next ``count`` requests to Nova with a fault, then passes through."""
+
+    def __init__(self, kind: str, count: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.count = count
+        self.injected = 0
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        if self.injected >= self.count:
+            return super().send(request, *args, **kwargs)
+        self.injected += 1
+        if self.kind == "connection":
+            raise requests.exceptions.ConnectionError("injected: connection refused")
+        if self.kind == "timeout":
+            raise requests.exceptions.ReadTimeout("injected: read timed out")
+        response = requests.Response()
+        response.request = request
+        response.url = str(request.url)
+        response.headers["Content-Type"] = "application/json"
+        if self.kind == "garbage":
+            response.status_code = 200
+            response._content = b"<html>this is not json"
+        else:
+            response.status_code = {"unavailable": 503, "auth": 401, "forbidden": 403}[self.kind]
+            response._content = (
+                b'{"error": {"message": "injected", "code": %d}}' % response.status_code
+            )
+        return response
+
+
+def inject(adapter: OpenStackAdapter, kind: str, count: int) -> FaultyTransport:
+    transport = FaultyTransport(kind, count)
+    adapter.client.conn.session.session.mount(NOVA, transport)
+    return transport
+
+
+def req() -> ExecutionRequest:
+    return ExecutionRequest(job_id=f"job-{uuid.uuid4().hex[:10]}", command=("true",))
+
+
+@pytest.mark.parametrize("kind", ["unavailable", "connection", "timeout"])
+async def test_transient_faults_are_retried(
+    adapter: OpenStackAdapter, ctx: CallContext, kind: str
+) -> None:
+    # config: api_retries=3, so two faults in a row are absorbed
+    transport = inject(adapter, kind, 2)
+    assert await adapter.list_native(ctx) == {}
+    assert transport.injected == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("unavailable", TransientError),
+        ("connection", TransientError),
+        ("timeout", TransientError),
+        ("auth", AuthError),
+        ("forbidden", AuthError),
+        ("garbage", FatalError),
+    ],
+)
+async def test_lasting_faults_map_to_the_protocol_errors(
+    adapter: OpenStackAdapter, ctx: CallContext, kind: str, error: type[AdapterError]
+) -> None:
+    inject(adapter, kind, 1000)
+    with pytest.raises(error):
+        await adapter.status_many(
+            [adapter._handle("j", "00000000-0000-0000-0000-000000000000", "", _flavor())], ctx
+        )
+    with pytest.raises(error):
+        await adapter.offers(req(), ctx)
+    health = await adapter.health()
+    assert not health.ok
+
+
+def _flavor() -> Any:
+    from ivoa_broker_openstack._client import FlavorInfo
+
+    return FlavorInfo("f", "f", 1, 1, 1)
