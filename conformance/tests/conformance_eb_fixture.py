@@ -34,6 +34,12 @@ FAULTS = frozenset(
         "eb-json-default",
         "eb-no-yaml",
         "eb-siblings-stay",
+        "eb-no-location",
+        "eb-initial-offers",
+        "eb-accept-not-idempotent",
+        "eb-unknown-200",
+        "eb-anything-goes",
+        "eb-cancel-ignored",
     }
 )
 TRANSITIONS = {
@@ -116,7 +122,9 @@ class MiniEB:
         return {
             "kind": KIND + "session/simple-execution-session.yaml",
             "meta": meta,
-            "phase": s.phase,
+            "phase": "INITIAL"
+            if self.has("eb-initial-offers") and s.phase == "OFFERED"
+            else s.phase,
             "expires": s.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
@@ -148,7 +156,7 @@ class MiniEB:
         owner = self.user(request)
         data = await self.body(request)
         kind = (data.get("executable") or {}).get("kind")
-        if kind not in KNOWN_EXECUTABLES:
+        if kind not in KNOWN_EXECUTABLES and not self.has("eb-anything-goes"):
             raise Problem(422, f"executable.kind {kind!r} is not supported")
         record = OfferSetRecord(str(uuid.uuid4()), owner)
         expires = datetime.now(UTC) + timedelta(seconds=self.expiry)
@@ -157,6 +165,8 @@ class MiniEB:
             self.sessions[s.uuid] = s
             record.sessions.append(s.uuid)
         self.offersets[record.uuid] = record
+        if self.has("eb-no-location"):
+            return Response(status_code=303)
         return Response(
             status_code=303, headers={"Location": f"{self.base}/offersets/{record.uuid}"}
         )
@@ -176,6 +186,8 @@ class MiniEB:
         who = self.user(request)
         self.expire()
         s = self.sessions.get(request.path_params["uuid"])
+        if s is None and self.has("eb-unknown-200"):
+            return self.render(request, {})
         if s is None or not self.visible(s.owner, who):
             raise Problem(404, "no such session")
         return self.render(request, self.session_doc(s))
@@ -201,7 +213,7 @@ class MiniEB:
 
     async def transition(self, s: Session, value: str) -> None:
         self.expire()
-        if value == s.phase == "ACCEPTED":
+        if value == s.phase == "ACCEPTED" and not self.has("eb-accept-not-idempotent"):
             return  # idempotent
         if s.phase == "EXPIRED" and value == "ACCEPTED":
             raise Problem(410, "offer expired")
@@ -211,6 +223,8 @@ class MiniEB:
             raise Problem(409, f"{s.phase} -> {value} is not allowed")
         if self.has("eb-racy-accept"):
             await asyncio.sleep(0.2)  # the check-then-act window
+        if value == "CANCELLED" and self.has("eb-cancel-ignored"):
+            return
         s.phase = value
         if value == "ACCEPTED" and not self.has("eb-siblings-stay"):
             for other in self.offersets[s.offerset].sessions:

@@ -20,6 +20,12 @@ BROKEN: dict[str, dict[str, Outcome]] = {
     "eb-json-default": {"EB-05": Outcome.FAIL},
     "eb-no-yaml": {"EB-03": Outcome.FAIL, "EB-04": Outcome.FAIL},
     "eb-siblings-stay": {"EB-07": Outcome.WARN, "EB-08": Outcome.FAIL},
+    "eb-no-location": {"EB-01": Outcome.FAIL},
+    "eb-initial-offers": {"EB-02": Outcome.FAIL},
+    "eb-accept-not-idempotent": {"EB-10": Outcome.FAIL},
+    "eb-unknown-200": {"EB-14": Outcome.FAIL},
+    "eb-anything-goes": {"EB-15": Outcome.FAIL},
+    "eb-cancel-ignored": {"EB-16": Outcome.FAIL},
 }
 
 
