@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -352,6 +352,7 @@ class Capabilities:
     gpus: bool = False
     logs: bool = False
     results: bool = False
+    #: ``list_native`` works, so the core can find orphans after a crash
     adopt: bool = False
     reserve: bool = False
     #: the adapter accepts platform callbacks through ``receive_callback``
@@ -601,7 +602,7 @@ class BaseAdapter(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, config={self.config!r})"
 
-    async def __aenter__(self) -> BaseAdapter:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
