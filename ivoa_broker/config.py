@@ -21,6 +21,7 @@ wait_cap = 30                       # longest a WAIT blocks, seconds
 list_limit = 1000                   # most jobrefs in one job list
 destruction = "archive"             # or "delete"
 offer_deadline = 5.0                # seconds an adapter has to answer offers()
+offer_ttl = 300                     # seconds an ExecutionBroker offer stays OFFERED
 
 [adapters.local]                    # one table per adapter instance
 plugin = "local"
@@ -70,6 +71,7 @@ class JobsSection(BaseModel):
     list_limit: int = Field(default=1000, gt=0)
     destruction: Literal["archive", "delete"] = "archive"
     offer_deadline: float = Field(default=5.0, gt=0)
+    offer_ttl: float = Field(default=300.0, gt=0, le=86400)
     unknown_threshold: int = Field(default=10, gt=0)
 
 

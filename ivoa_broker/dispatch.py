@@ -109,8 +109,10 @@ class Dispatcher:
 
     # ---------------------------------------------------- Executor protocol
 
-    def start(self, job_id: str) -> None:
-        task = asyncio.create_task(self._launch(job_id), name=f"launch-{job_id}")
+    def start(self, job_id: str, offer: Offer | None = None) -> None:
+        """Launch a QUEUED job: with ``offer`` (an accepted ExecutionBroker offer)
+        submit to it; without, gather offers and submit to the best."""
+        task = asyncio.create_task(self._launch(job_id, offer), name=f"launch-{job_id}")
         self._launching[job_id] = task
         task.add_done_callback(lambda _: self._launching.pop(job_id, None))
 
@@ -163,7 +165,7 @@ class Dispatcher:
 
     # --------------------------------------------------------------- launch
 
-    async def _launch(self, job_id: str) -> None:
+    async def _launch(self, job_id: str, chosen: Offer | None = None) -> None:
         job = await self.store.get(job_id)
         if job is None or job.phase is not Phase.QUEUED:
             return
@@ -173,6 +175,9 @@ class Dispatcher:
             await self.jobs.record_error(job_id, JobError("fatal", exc.message))
             return
         ctx = CallContext(owner=job.owner, request_id=job_id)
+        if chosen is not None and chosen.adapter in self.adapters:
+            await self._submit(job_id, request, chosen, ctx)
+            return
         offers, refusals = await self.gather_offers(request, ctx)
         if not offers:
             reasons = "; ".join(f"{name}: {why}" for name, why in refusals.items())
@@ -338,7 +343,7 @@ class Dispatcher:
         if phase is Phase.ERROR:
             message = status.message or f"the task failed on {name} ({status.native_state})"
             error = JobError("fatal", message)
-        await self.jobs.record_end(
+        recorded = await self.jobs.record_end(
             job_id,
             phase,
             ended_at=status.ended_at or status.observed_at,
@@ -346,6 +351,9 @@ class Dispatcher:
             error=error,
             info=info,
         )
+        if not recorded and handle.cancel_requested:
+            # aborted earlier (ABORT answers at once); now the platform is done too
+            await self.jobs.record_released(job_id)
         self._live[name].pop(job_id, None)
         self._misses.pop(job_id, None)
 
@@ -392,6 +400,11 @@ class Dispatcher:
             )
         for job_id in await self.store.expired(now):
             await self.jobs.destroy(job_id, archive=self.settings.destruction == "archive")
+        expired = await self.store.expire_offers(now)
+        if expired:
+            # offers() is side-effect free (protocol): the OFFERED row is the only
+            # reservation, so expiring it is what frees the capacity
+            log.info("%d offer(s) expired", len(expired))
 
     # ------------------------------------------------------------- recovery
 

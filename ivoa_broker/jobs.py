@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ivoa_broker.config import JobsSection
-from ivoa_broker.errors import BadRequest, Forbidden, JobNotFound
+from ivoa_broker.errors import BadRequest, BrokerError, Forbidden, JobNotFound
 from ivoa_broker.phases import BLOCKING, TERMINAL, Action, allowed, can_move
-from ivoa_broker.protocol import Phase, utcnow
+from ivoa_broker.protocol import Offer, Phase, utcnow
 from ivoa_broker.records import Job, JobError, JobSummary, Parameter
 from ivoa_broker.requests import check_parameters
 from ivoa_broker.store import JobStore
@@ -32,7 +32,7 @@ class Executor(Protocol):
     @property
     def platforms(self) -> list[str]: ...
 
-    def start(self, job_id: str) -> None: ...
+    def start(self, job_id: str, offer: Offer | None = None) -> None: ...
 
     async def stop(self, job_id: str) -> None: ...
 
@@ -79,6 +79,22 @@ class ChangeEvents:
 
     def __len__(self) -> int:
         return len(self._events)
+
+
+class OfferConflict(BrokerError):
+    """The offer is not (or no longer) OFFERED: ``phase`` says what it is now."""
+
+    status = 409
+
+    def __init__(self, message: str, phase: str) -> None:
+        super().__init__(message)
+        self.phase = phase
+
+
+class OfferGone(OfferConflict):
+    """The offer expired before it was accepted."""
+
+    status = 410
 
 
 class JobService:
@@ -138,6 +154,54 @@ class JobService:
             await self._run(job.job_id, Phase.PENDING)
             return await self._load(job.job_id)
         return job
+
+    async def accept_offer(
+        self,
+        offer_id: str,
+        owner: str | None,
+        parameters: Sequence[Parameter],
+        offer: Offer,
+    ) -> Job:
+        """ExecutionBroker accept: in one store transaction the offer moves OFFERED ->
+        ACCEPTED, its siblings to REJECTED, and the job (id = the offer's id) is
+        created QUEUED; then it is submitted with that very offer.
+
+        Accepting the accepted offer again returns its job (idempotent). Raises
+        :class:`OfferGone` (410) for an expired offer, :class:`OfferConflict`
+        (409) for a rejected one, :class:`JobNotFound` if there is none.
+        """
+        check_parameters(parameters, self.executor.platforms)
+        now = utcnow()
+        duration = self._clamp_duration(
+            _runtime_of(parameters) or self.settings.default_execution_duration
+        )
+        job = Job(
+            job_id=offer_id,
+            owner=owner,
+            phase=Phase.QUEUED,
+            creation_time=now,
+            execution_duration=duration,
+            destruction=self._clamp_destruction(
+                now + timedelta(seconds=self.settings.default_destruction), now
+            ),
+            parameters=tuple(parameters),
+        )
+        stopped = await self.store.accept_offer(offer_id, job, now)
+        if stopped is None:
+            self.events.fire(offer_id)
+            self.executor.deadlines_changed()
+            self.executor.start(offer_id, offer)
+            return await self._load(offer_id)
+        if stopped == "ACCEPTED":
+            existing = await self.store.get(offer_id)
+            if existing is not None and existing.owner == owner:
+                return existing
+            raise OfferConflict(f"offer {offer_id} was accepted and its session is gone", stopped)
+        if stopped == "EXPIRED":
+            raise OfferGone(f"offer {offer_id} has expired; ask for new offers", stopped)
+        if stopped:
+            raise OfferConflict(f"offer {offer_id} is {stopped}; it cannot be accepted", stopped)
+        raise JobNotFound(f"no offer {offer_id!r}")
 
     async def get(self, job_id: str, owner: str | None) -> Job:
         job = await self.store.get(job_id)
@@ -271,6 +335,14 @@ class JobService:
         return await self.store.move(
             job_id, [Phase.QUEUED], Phase.QUEUED, platform=platform, handle=handle
         )
+
+    async def record_released(self, job_id: str) -> None:
+        """The platform confirmed the end of an aborted job: its resources are free
+        (the EB view moves from RELEASING to CANCELLED)."""
+        job = await self.store.get(job_id)
+        if job is None or job.phase is not Phase.ABORTED:
+            return
+        await self.record_info(job_id, {"released": utcnow().isoformat()}, significant=True)
 
     async def record_handle(self, job_id: str, handle: str) -> None:
         await self.store.update(job_id, handle=handle)

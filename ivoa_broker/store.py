@@ -66,6 +66,27 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (job_id, result_id)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS offersets (
+    offerset_id TEXT PRIMARY KEY,
+    owner TEXT,
+    created TEXT NOT NULL,
+    request TEXT NOT NULL,
+    messages TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS offersets_owner_created ON offersets (owner, created);
+CREATE TABLE IF NOT EXISTS offers (
+    offer_id TEXT PRIMARY KEY,
+    offerset_id TEXT NOT NULL REFERENCES offersets (offerset_id) ON DELETE CASCADE,
+    owner TEXT,
+    seq INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    offer TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS offers_set ON offers (offerset_id, seq);
+CREATE INDEX IF NOT EXISTS offers_owner_created ON offers (owner, created);
+CREATE INDEX IF NOT EXISTS offers_expiry ON offers (expires) WHERE phase = 'OFFERED';
 """
 
 _JOB_COLUMNS = (
@@ -98,6 +119,46 @@ class LiveJob:
     platform: str | None
     handle: str | None
     cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class OfferSetRow:
+    """A stored offer set: the request document as received (JSON data) and the
+    messages of the fan-out (platforms that refused, failed or timed out)."""
+
+    offerset_id: str
+    owner: str | None
+    created: datetime
+    request: Mapping[str, Any]
+    messages: Sequence[Mapping[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class OfferRow:
+    """A stored offer (a session in an offer phase until it is accepted).
+
+    ``phase`` is OFFERED, ACCEPTED, REJECTED or EXPIRED; ``offer`` is the
+    adapter's :class:`~ivoa_broker.protocol.Offer` as JSON. An accepted offer's
+    job has the same id.
+    """
+
+    offer_id: str
+    offerset_id: str
+    owner: str | None
+    seq: int
+    created: datetime
+    phase: str
+    expires: datetime
+    offer: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    """One entry of a session listing: an offer row or a job, by id."""
+
+    session_id: str
+    created: datetime
+    is_job: bool
 
 
 class StoreError(Exception):
@@ -232,24 +293,8 @@ class JobStore:
     # ------------------------------------------------------------------ jobs
 
     async def insert(self, job: Job) -> None:
-        await self._write(
-            "INSERT INTO jobs (job_id, owner, run_id, phase, creation_time, quote, "
-            "execution_duration, destruction, parameters, platform, job_info) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job.job_id,
-                job.owner,
-                job.run_id,
-                job.phase.value,
-                db_instant(job.creation_time),
-                _opt_instant(job.quote),
-                job.execution_duration,
-                _opt_instant(job.destruction),
-                _params_json(job.parameters),
-                job.platform,
-                json.dumps(dict(job.job_info)),
-            ),
-        )
+        async with self._changing(job.job_id):
+            await self._write(_INSERT_JOB, _job_values(job))
 
     async def get(self, job_id: str) -> Job | None:
         cached = self.cache.get(job_id)
@@ -365,12 +410,13 @@ class JobStore:
     # -------------------------------------------------------------- deadlines
 
     async def next_deadline(self) -> datetime | None:
-        """The earliest run deadline or destruction time still to enforce."""
+        """The earliest run deadline, destruction time or offer expiry still to enforce."""
         sql = (
             "SELECT min(t) FROM ("
             "SELECT min(run_deadline) AS t FROM jobs WHERE run_deadline IS NOT NULL "
             "UNION ALL SELECT min(destruction) FROM jobs "
-            "WHERE destruction IS NOT NULL AND phase != 'ARCHIVED')"
+            "WHERE destruction IS NOT NULL AND phase != 'ARCHIVED' "
+            "UNION ALL SELECT min(expires) FROM offers WHERE phase = 'OFFERED')"
         )
         row = await self._row(sql)
         return _read_instant(row[0]) if row else None
@@ -420,6 +466,257 @@ class JobStore:
     async def drop_results(self, job_id: str) -> None:
         async with self._changing(job_id):
             await self._write("DELETE FROM results WHERE job_id = ?", (job_id,))
+
+
+    # ----------------------------------------------------------------- offers
+
+    async def insert_offerset(self, offerset: OfferSetRow, offers: Sequence[OfferRow]) -> None:
+        """Store an offer set and its offers in one transaction."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO offersets (offerset_id, owner, created, request, messages) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    offerset.offerset_id,
+                    offerset.owner,
+                    db_instant(offerset.created),
+                    json.dumps(offerset.request),
+                    json.dumps([dict(m) for m in offerset.messages]),
+                ),
+            )
+            await db.executemany(
+                "INSERT INTO offers (offer_id, offerset_id, owner, seq, created, phase, "
+                "expires, offer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        o.offer_id,
+                        o.offerset_id,
+                        o.owner,
+                        o.seq,
+                        db_instant(o.created),
+                        o.phase,
+                        db_instant(o.expires),
+                        json.dumps(o.offer),
+                    )
+                    for o in offers
+                ],
+            )
+
+    async def get_offerset(self, offerset_id: str) -> OfferSetRow | None:
+        row = await self._row(
+            "SELECT offerset_id, owner, created, request, messages FROM offersets "
+            "WHERE offerset_id = ?",
+            (offerset_id,),
+        )
+        return _offerset_from_row(row) if row is not None else None
+
+    async def offers_of(self, offerset_id: str) -> list[OfferRow]:
+        rows = await self._rows(
+            f"SELECT {_OFFER_COLUMNS} FROM offers WHERE offerset_id = ? ORDER BY seq",
+            (offerset_id,),
+        )
+        return [_offer_from_row(r) for r in rows]
+
+    async def get_offer(self, offer_id: str) -> OfferRow | None:
+        row = await self._row(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE offer_id = ?", (offer_id,))
+        return _offer_from_row(row) if row is not None else None
+
+    async def accept_offer(self, offer_id: str, job: Job, now: datetime) -> str | None:
+        """Accept an offer atomically: compare-and-set OFFERED -> ACCEPTED (only before
+        it expires), its siblings OFFERED -> REJECTED, and the job row (same id)
+        inserted, all in one transaction.
+
+        Returns ``None`` if this call accepted it, else the phase that stopped it
+        (``ACCEPTED`` when it was accepted before; ``EXPIRED`` also when its
+        expiry has passed and the reaper has not got to it yet); ``""`` if there
+        is no such offer.
+        """
+        async with self._changing(job.job_id), self._transaction() as db:
+            async with db.execute(
+                "SELECT offerset_id, phase, expires FROM offers WHERE offer_id = ?", (offer_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return ""
+            offerset_id, phase, expires = row[0], row[1], row[2]
+            if phase != "OFFERED":
+                return str(phase)
+            if expires <= db_instant(now):
+                await db.execute(
+                    "UPDATE offers SET phase = 'EXPIRED' WHERE offer_id = ?", (offer_id,)
+                )
+                return "EXPIRED"
+            await db.execute("UPDATE offers SET phase = 'ACCEPTED' WHERE offer_id = ?", (offer_id,))
+            await db.execute(
+                "UPDATE offers SET phase = 'REJECTED' WHERE offerset_id = ? AND offer_id != ? "
+                "AND phase = 'OFFERED'",
+                (offerset_id, offer_id),
+            )
+            await db.execute(_INSERT_JOB, _job_values(job))
+            return None
+
+    async def reject_offer(self, offer_id: str, now: datetime) -> str | None:
+        """OFFERED -> REJECTED (compare-and-set); ``None`` on success, else the phase
+        that stopped it (``EXPIRED`` once its expiry has passed), ``""`` if none."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT phase, expires FROM offers WHERE offer_id = ?", (offer_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return ""
+            if row[0] != "OFFERED":
+                return str(row[0])
+            if row[1] <= db_instant(now):
+                await db.execute(
+                    "UPDATE offers SET phase = 'EXPIRED' WHERE offer_id = ?", (offer_id,)
+                )
+                return "EXPIRED"
+            await db.execute("UPDATE offers SET phase = 'REJECTED' WHERE offer_id = ?", (offer_id,))
+            return None
+
+    async def expire_offers(self, now: datetime) -> list[str]:
+        """OFFERED -> EXPIRED for every offer whose expiry has passed; their ids."""
+        async with self._lock:
+            rows = await self._writer.execute_fetchall(
+                "UPDATE offers SET phase = 'EXPIRED' WHERE phase = 'OFFERED' AND expires <= ? "
+                "RETURNING offer_id",
+                (db_instant(now),),
+            )
+        return [r[0] for r in rows]
+
+    async def list_offersets(
+        self,
+        owner: str | None,
+        *,
+        offer_phases: Collection[str] | None,
+        after: datetime | None,
+        before: datetime | None,
+        limit: int,
+    ) -> list[OfferSetRow]:
+        """An owner's offer sets, newest first; with ``offer_phases``, only the sets
+        holding an offer in one of them."""
+        where = ["owner IS ?"]
+        args: list[Any] = [owner]
+        if offer_phases:
+            marks = ", ".join("?" * len(offer_phases))
+            where.append(
+                "EXISTS (SELECT 1 FROM offers o WHERE o.offerset_id = offersets.offerset_id "
+                f"AND o.phase IN ({marks}))"
+            )
+            args.extend(offer_phases)
+        _time_filters(where, args, "created", after, before)
+        args.append(limit)
+        rows = await self._rows(
+            "SELECT offerset_id, owner, created, request, messages FROM offersets "
+            f"WHERE {' AND '.join(where)} ORDER BY created DESC, offerset_id DESC LIMIT ?",
+            args,
+        )
+        return [_offerset_from_row(r) for r in rows]
+
+    async def list_sessions(
+        self,
+        owner: str | None,
+        *,
+        offer_phases: Collection[str] | None,
+        job_phases: Collection[Phase] | None,
+        after: datetime | None,
+        before: datetime | None,
+        limit: int,
+    ) -> list[SessionRef]:
+        """An owner's sessions, newest first: offers not accepted (an accepted offer is
+        its job) and jobs. ``None`` for a phase set means no filter; empty: none."""
+        parts: list[str] = []
+        args: list[Any] = []
+        if offer_phases is None or offer_phases:
+            where = ["owner IS ?", "phase != 'ACCEPTED'"]
+            args.append(owner)
+            if offer_phases:
+                where.append(f"phase IN ({', '.join('?' * len(offer_phases))})")
+                args.extend(offer_phases)
+            _time_filters(where, args, "created", after, before)
+            parts.append(
+                f"SELECT offer_id AS id, created AS t, 0 AS job FROM offers "
+                f"WHERE {' AND '.join(where)}"
+            )
+        if job_phases is None or job_phases:
+            where = ["owner IS ?"]
+            args.append(owner)
+            if job_phases:
+                where.append(f"phase IN ({', '.join('?' * len(job_phases))})")
+                args.extend(p.value for p in job_phases)
+            else:
+                where.append("phase != 'ARCHIVED'")
+            _time_filters(where, args, "creation_time", after, before)
+            parts.append(
+                f"SELECT job_id AS id, creation_time AS t, 1 AS job FROM jobs "
+                f"WHERE {' AND '.join(where)}"
+            )
+        if not parts:
+            return []
+        args.append(limit)
+        sql = f"{' UNION ALL '.join(parts)} ORDER BY t DESC, id DESC LIMIT ?"
+        rows = await self._rows(sql, args)
+        return [SessionRef(r[0], from_db_instant(r[1]), bool(r[2])) for r in rows]
+
+
+_OFFER_COLUMNS = "offer_id, offerset_id, owner, seq, created, phase, expires, offer"
+
+_INSERT_JOB = (
+    "INSERT INTO jobs (job_id, owner, run_id, phase, creation_time, quote, "
+    "execution_duration, destruction, parameters, platform, job_info) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _job_values(job: Job) -> tuple[Any, ...]:
+    return (
+        job.job_id,
+        job.owner,
+        job.run_id,
+        job.phase.value,
+        db_instant(job.creation_time),
+        _opt_instant(job.quote),
+        job.execution_duration,
+        _opt_instant(job.destruction),
+        _params_json(job.parameters),
+        job.platform,
+        json.dumps(dict(job.job_info)),
+    )
+
+
+def _time_filters(
+    where: list[str], args: list[Any], column: str, after: datetime | None, before: datetime | None
+) -> None:
+    if after is not None:
+        where.append(f"{column} >= ?")
+        args.append(db_instant(after))
+    if before is not None:
+        where.append(f"{column} < ?")
+        args.append(db_instant(before))
+
+
+def _offerset_from_row(row: sqlite3.Row) -> OfferSetRow:
+    return OfferSetRow(
+        offerset_id=row[0],
+        owner=row[1],
+        created=from_db_instant(row[2]),
+        request=json.loads(row[3]),
+        messages=tuple(json.loads(row[4])),
+    )
+
+
+def _offer_from_row(row: sqlite3.Row) -> OfferRow:
+    return OfferRow(
+        offer_id=row[0],
+        offerset_id=row[1],
+        owner=row[2],
+        seq=row[3],
+        created=from_db_instant(row[4]),
+        phase=row[5],
+        expires=from_db_instant(row[6]),
+        offer=json.loads(row[7]),
+    )
 
 
 def _params_json(params: Sequence[Parameter]) -> str:
