@@ -21,7 +21,7 @@ from ivoa_broker.jobs import JobService
 from ivoa_broker.protocol import AdapterDeps, utcnow
 from ivoa_broker.registry import discover, start_instances
 from ivoa_broker.store import JobStore
-from ivoa_broker.web import callbacks, uws, vosi
+from ivoa_broker.web import callbacks, eb, uws, vosi
 from ivoa_broker.web.context import Broker
 from ivoa_broker.web.errors import HANDLERS
 
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", index, methods=["GET"]),
             *vosi.ROUTES,
             *uws.ROUTES,
+            *eb.ROUTES,
             *callbacks.ROUTES,
         ],
         exception_handlers=HANDLERS,

@@ -467,7 +467,6 @@ class JobStore:
         async with self._changing(job_id):
             await self._write("DELETE FROM results WHERE job_id = ?", (job_id,))
 
-
     # ----------------------------------------------------------------- offers
 
     async def insert_offerset(self, offerset: OfferSetRow, offers: Sequence[OfferRow]) -> None:
@@ -518,7 +517,9 @@ class JobStore:
         return [_offer_from_row(r) for r in rows]
 
     async def get_offer(self, offer_id: str) -> OfferRow | None:
-        row = await self._row(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE offer_id = ?", (offer_id,))
+        row = await self._row(
+            f"SELECT {_OFFER_COLUMNS} FROM offers WHERE offer_id = ?", (offer_id,)
+        )
         return _offer_from_row(row) if row is not None else None
 
     async def accept_offer(self, offer_id: str, job: Job, now: datetime) -> str | None:

@@ -15,7 +15,7 @@ EXECUTING   RUNNING   (RELEASING while a cancel is being carried out)
 SUSPENDED   WAITING   (extension: paused by the platform)
 COMPLETED   COMPLETED
 ERROR       FAILED
-ABORTED     CANCELLED
+ABORTED     CANCELLED (RELEASING until the platform confirms the task has ended)
 ARCHIVED    COMPLETED (extension: the job ended and its results were removed;
             the UWS view keeps the outcome)
 UNKNOWN     never stored for a job (see ``ivoa_broker.phases``); shown as WAITING
@@ -53,9 +53,17 @@ SESSION_PHASE: Mapping[Phase, SessionPhase] = {
 def job_session_phase(phase: Phase, *, cancelling: bool = False) -> SessionPhase:
     """The session phase of a job.
 
-    ``cancelling`` (an abort was asked and the platform is still busy) gives RELEASING.
+    ``cancelling`` (an abort was asked and the platform is still busy) gives RELEASING,
+    also once the job is ABORTED in UWS (ABORT answers at once) until the platform
+    has confirmed the end.
     """
-    if cancelling and phase in (Phase.QUEUED, Phase.EXECUTING, Phase.HELD, Phase.SUSPENDED):
+    if cancelling and phase in (
+        Phase.QUEUED,
+        Phase.EXECUTING,
+        Phase.HELD,
+        Phase.SUSPENDED,
+        Phase.ABORTED,
+    ):
         return SessionPhase.RELEASING
     return SESSION_PHASE[phase]
 
