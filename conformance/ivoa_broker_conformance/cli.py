@@ -68,7 +68,9 @@ def parser() -> argparse.ArgumentParser:
         help="form the service must reject (default %(default)r)",
     )
     p.add_argument(
-        "--eb-request", type=Path, help="ExecutionBroker request document (JSON) for the EB checks"
+        "--eb-request",
+        type=Path,
+        help="ExecutionBroker request document for the EB checks (.json, .yaml or .xml)",
     )
     p.add_argument("--only", default="", help="comma-separated check ids to run (default: all)")
     p.add_argument(
@@ -94,10 +96,18 @@ def config_from(args: argparse.Namespace) -> Config:
         long_job_params=parse_params(args.long_job_params),
         bad_job_params=parse_params(args.bad_job_params),
         eb_request=args.eb_request.read_bytes() if args.eb_request else None,
+        eb_request_type=_eb_type(args.eb_request),
         only=frozenset(i.strip() for i in args.only.split(",") if i.strip()),
         job_timeout=args.job_timeout,
         request_timeout=args.request_timeout,
         check_timeout=max(120.0, args.job_timeout * 2),
+    )
+
+
+def _eb_type(path: Path | None) -> str:
+    suffix = path.suffix.lower() if path else ""
+    return {".yaml": "application/yaml", ".yml": "application/yaml", ".xml": "application/xml"}.get(
+        suffix, "application/json"
     )
 
 
@@ -106,7 +116,11 @@ def _format(args: argparse.Namespace) -> Format:
         fmt: Format = args.format
         return fmt
     suffix = args.report.suffix.lower() if args.report else ""
-    return {".json": "json", ".html": "html", ".htm": "html"}.get(suffix, "md")  # type: ignore[return-value]
+    if suffix == ".json":
+        return "json"
+    if suffix in (".html", ".htm"):
+        return "html"
+    return "md"
 
 
 def print_summary(report: Report) -> None:

@@ -46,7 +46,9 @@ def test_json_report_and_zero_exit(
     assert [r["id"] for r in data["results"]] == ["UWS-01", "UWS-03", "EB-01"]
     assert data["results"][1]["evidence"][0]["status"] == 303
     printed = capsys.readouterr().out
-    assert SUMMARY.search(printed).group(0) == "2 passed, 0 failed, 1 skipped"  # type: ignore[union-attr]
+    found = SUMMARY.search(printed)
+    assert found is not None
+    assert found.group(0) == "2 passed, 0 failed, 1 skipped"
     assert "0 warnings" in printed
 
 
@@ -120,3 +122,27 @@ def test_unreachable_service_fails_without_hanging(tmp_path: Path) -> None:
     assert code == 1
     data = json.loads(out.read_text())
     assert {r["outcome"] for r in data["results"]} == {"fail"}
+
+
+def test_eb_request_file_in_yaml(fixture_base: str, tmp_path: Path) -> None:
+    import yaml
+    from ivoa_broker_conformance.eb_client import DEFAULT_REQUEST
+
+    request = tmp_path / "request.yaml"
+    request.write_text(yaml.safe_dump(DEFAULT_REQUEST))
+    out = tmp_path / "r.json"
+    code = main(
+        _args(
+            f"{fixture_base}/eb/ok",
+            "--only",
+            "EB-01,EB-02",
+            "--eb-request",
+            str(request),
+            "--report",
+            str(out),
+        )
+    )
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert [r["outcome"] for r in data["results"]] == ["pass", "pass"]
+    assert "application/yaml" in data["results"][0]["evidence"][0]["request"]
