@@ -20,14 +20,15 @@ fi
 # fresh state: stop whatever a previous run left behind (by its pid files only)
 [ -d "$BASE" ] && OS_BASE="$BASE" "$HERE/openstack-down.sh" >/dev/null 2>&1 || true
 PY="$VENV/bin/python"; GUNI="$VENV/bin/gunicorn"
-rm -rf "$BASE"/{ks,placement,glance,nova,neutron,rabbit,mysql,clouds.yaml,env}
+rm -rf "$BASE"/{ks,placement,glance,nova,neutron,rabbit,mysql,clouds.yaml,env,startup-seconds}
 mkdir -p "$BASE"/{ks/fernet-keys,ks/credential-keys,placement,glance/images,nova/state,nova/locks,neutron/plugins/ml2,neutron/state,neutron/locks,rabbit}
 wait_url() { for _ in $(seq 240); do curl -sf -m2 -o /dev/null "$1" && return 0; sleep 0.5; done; echo "timeout waiting for $1" >&2; return 1; }
 quiet() { grep -vE 'eventlet|Eventlet|framework|migration|recommend|Warning|warn\(|^\s*$' || true; }
 # gunicorn: these apps parse sys.argv with oslo.config, so all gunicorn settings go in ./gunicorn.conf.py, no CLI args
 start_wsgi() { # start_wsgi DIR APP PORT ENVVAR=VALUE
   printf 'wsgi_app = "%s"\nbind = "127.0.0.1:%s"\nworkers = 1\ntimeout = 120\npidfile = "%s/gunicorn.pid"\n' "$2" "$3" "$BASE/$1" > "$BASE/$1/gunicorn.conf.py"
-  (cd "$BASE/$1" && env "$4" nohup "$GUNI" </dev/null >gunicorn.log 2>&1 &)
+  # exec: no bash stays behind holding the caller's stdout (a pipe when run from pytest)
+  (cd "$BASE/$1" && exec env "$4" nohup "$GUNI") </dev/null >"$BASE/$1/gunicorn.log" 2>&1 &
   wait_url "http://127.0.0.1:$3/"
 }
 authsec() { printf '[keystone_authtoken]\nwww_authenticate_uri = http://127.0.0.1:5000/v3\nauth_url = http://127.0.0.1:5000/v3\nauth_type = password\nproject_domain_name = Default\nuser_domain_name = Default\nproject_name = service\nusername = %s\npassword = %spw\nregion_name = RegionOne\n' "$1" "$1"; }
@@ -38,7 +39,7 @@ chown rabbitmq:rabbitmq "$BASE/rabbit"
 export RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1 \
        RABBITMQ_MNESIA_BASE="$BASE/rabbit/mnesia" RABBITMQ_LOG_BASE="$BASE/rabbit/log" RABBITMQ_PID_FILE="$BASE/rabbit/rabbit.pid" \
        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
-(nohup rabbitmq-server </dev/null >"$BASE/rabbit/server.out" 2>&1 &)
+nohup rabbitmq-server </dev/null >"$BASE/rabbit/server.out" 2>&1 &
 for _ in $(seq 90); do rabbitmqctl -q -n rabbit@localhost await_startup >/dev/null 2>&1 && break; sleep 1; done
 rabbitmqctl -q -n rabbit@localhost add_user os ospw >/dev/null
 rabbitmqctl -q -n rabbit@localhost set_permissions os '.*' '.*' '.*' >/dev/null
@@ -225,5 +226,6 @@ cat > "$BASE/env" <<EOF
 OS_CLIENT_CONFIG_FILE=$BASE/clouds.yaml
 EOF
 T1=$(date +%s.%N)
+python3 -c "print(round($T1 - $T0, 1))" > "$BASE/startup-seconds"
 printf 'openstack up in %.1f s: keystone:5000 nova:8774 placement:8778 glance:9292 neutron:9696; OS_CLIENT_CONFIG_FILE=%s (clouds "local", "ci-quota")\n' \
-  "$(echo "$T1 - $T0" | bc 2>/dev/null || python3 -c "print($T1-$T0)")" "$BASE/clouds.yaml"
+  "$(cat "$BASE/startup-seconds")" "$BASE/clouds.yaml"

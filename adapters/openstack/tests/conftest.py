@@ -9,7 +9,6 @@ Without the installed stack the stack tests are skipped with the reason, except 
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from ivoa_broker_openstack import OpenStackAdapter
 from ivoa_broker_openstack._client import OpenStackClient
 from ivoa_broker_openstack.testing import GuestStandIn
-from openstack_support import BASE, STACK, Callbacks, Stack, _installed, _run, make_config
+from openstack_support import BASE, Callbacks, Stack, _installed, _run, make_config
 
 from ivoa_broker.protocol import AdapterDeps, CallContext
 from ivoa_broker.testing import WakeSignal
@@ -51,12 +50,14 @@ def openstack_stack() -> Iterator[Stack]:
     try:
         yield Stack(BASE / "clouds.yaml")
     finally:
-        subprocess.run(
-            [str(STACK / "openstack-down.sh")],
-            capture_output=True,
-            timeout=600,
-            check=False,
-            env={**os.environ, "OS_BASE": str(BASE)},
+        _run("openstack-down.sh", 600)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    started = BASE / "startup-seconds"
+    if started.exists() and not os.environ.get("IVOA_OPENSTACK_CLOUDS"):
+        terminalreporter.write_line(
+            f"openstack test stack: openstack-up.sh took {started.read_text().strip()} s"
         )
 
 

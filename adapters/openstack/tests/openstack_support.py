@@ -39,18 +39,20 @@ def _installed() -> bool:
 
 
 def _run(script: str, timeout: float) -> None:
-    proc = subprocess.run(
-        [str(STACK / script)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "OS_BASE": str(BASE), "OS_VENV": str(VENV)},
-    )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    """Run a stack script, its output in a log file (daemons it starts must not hold a pipe)."""
+    log = BASE.parent / f"ivoa-broker-openstack-{script.removesuffix('.sh')}.log"
+    with log.open("w") as out:
+        proc = subprocess.run(
+            [str(STACK / script)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "OS_BASE": str(BASE), "OS_VENV": str(VENV)},
         )
+    if proc.returncode != 0:
+        pytest.fail(f"{script} failed ({proc.returncode}), see {log}:\n{log.read_text()[-4000:]}")
 
 
 def make_config(stack: Stack, **overrides: object) -> OpenStackConfig:
