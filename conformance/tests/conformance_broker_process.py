@@ -13,6 +13,9 @@ from typing import BinaryIO
 import httpx
 
 TOKENS = {"alice": "alice-conformance-token-0001", "bob": "bob-conformance-token-0002"}
+SKAHA_TOKEN = "skaha-service-token-0003"
+#: an EB request the canfar adapter (against the skaha emulator) answers YES
+EB_REQUEST = Path(__file__).parent.parent / "examples" / "eb-request-canfar.json"
 CONFIG = """\
 [auth]
 anonymous = false
@@ -20,9 +23,19 @@ token_file = "tokens.txt"
 
 [jobs]
 wait_cap = 5
+offer_ttl = 20
 
 [adapters.local]
 plugin = "local"
+"""
+#: two canfar instances on one emulator, so that an offer set has two offers (EB-08)
+CANFAR = """
+[adapters.{name}]
+plugin = "canfar"
+[adapters.{name}.config]
+url = "{url}"
+token = "{token}"
+offer_seconds = 20
 """
 
 
@@ -33,8 +46,8 @@ def broker_command() -> str | None:
 class BrokerProcess:
     """``ivoa-broker serve`` on a loopback port, with two token users; stopped on exit."""
 
-    def __init__(self, workdir: Path, port: int) -> None:
-        self.workdir, self.port = workdir, port
+    def __init__(self, workdir: Path, port: int, skaha_url: str | None = None) -> None:
+        self.workdir, self.port, self.skaha_url = workdir, port, skaha_url
         self.base = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log: BinaryIO | None = None
@@ -46,7 +59,11 @@ class BrokerProcess:
         (self.workdir / "tokens.txt").write_text(
             "".join(f"{token} {user}\n" for user, token in TOKENS.items())
         )
-        (self.workdir / "broker.toml").write_text(CONFIG)
+        config = CONFIG
+        if self.skaha_url:
+            for name in ("canfar", "canfar2"):
+                config += CANFAR.format(name=name, url=self.skaha_url, token=SKAHA_TOKEN)
+        (self.workdir / "broker.toml").write_text(config)
         self.log = log = (self.workdir / "serve.log").open("wb")
         self.process = subprocess.Popen(
             [
