@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -56,10 +57,23 @@ class FaultyTransport(requests.adapters.HTTPAdapter):
         return response
 
 
-def inject(adapter: OpenStackAdapter, kind: str, count: int) -> FaultyTransport:
-    transport = FaultyTransport(kind, count)
-    adapter.client.conn.session.session.mount(NOVA, transport)
-    return transport
+Inject = Callable[[str, int], FaultyTransport]
+
+
+@pytest.fixture
+def inject(adapter: OpenStackAdapter) -> Iterator[Inject]:
+    """Mounts a faulty transport for Nova on the adapter's session; removed after the test."""
+    transports: list[FaultyTransport] = []
+
+    def arm(kind: str, count: int) -> FaultyTransport:
+        transport = FaultyTransport(kind, count)
+        adapter.client.conn.session.session.mount(NOVA, transport)
+        transports.append(transport)
+        return transport
+
+    yield arm
+    for transport in transports:
+        transport.count = 0  # the adapter fixture's teardown talks to Nova again
 
 
 def req() -> ExecutionRequest:
@@ -68,10 +82,10 @@ def req() -> ExecutionRequest:
 
 @pytest.mark.parametrize("kind", ["unavailable", "connection", "timeout"])
 async def test_transient_faults_are_retried(
-    adapter: OpenStackAdapter, ctx: CallContext, kind: str
+    adapter: OpenStackAdapter, ctx: CallContext, inject: Inject, kind: str
 ) -> None:
     # config: api_retries=3, so two faults in a row are absorbed
-    transport = inject(adapter, kind, 2)
+    transport = inject(kind, 2)
     assert await adapter.list_native(ctx) == {}
     assert transport.injected == 2
 
@@ -88,9 +102,13 @@ async def test_transient_faults_are_retried(
     ],
 )
 async def test_lasting_faults_map_to_the_protocol_errors(
-    adapter: OpenStackAdapter, ctx: CallContext, kind: str, error: type[AdapterError]
+    adapter: OpenStackAdapter,
+    ctx: CallContext,
+    inject: Inject,
+    kind: str,
+    error: type[AdapterError],
 ) -> None:
-    inject(adapter, kind, 1000)
+    inject(kind, 1000)
     with pytest.raises(error):
         await adapter.status_many(
             [adapter._handle("j", "00000000-0000-0000-0000-000000000000", "", _flavor())], ctx

@@ -13,10 +13,10 @@ from ivoa_broker.protocol import CallContext, ExecutionRequest, Handle, Phase
 from ivoa_broker.testing import WakeSignal, assert_monotonic
 
 
-def job(*command: str, **kw: object) -> ExecutionRequest:
+def job(*command: str, env: dict[str, str] | None = None) -> ExecutionRequest:
     return ExecutionRequest(
-        job_id=f"job-{uuid.uuid4().hex[:10]}", owner="tester", command=command, **kw
-    )  # type: ignore[arg-type]
+        job_id=f"job-{uuid.uuid4().hex[:10]}", owner="tester", command=command, env=env or {}
+    )
 
 
 async def submit(

@@ -23,6 +23,7 @@ from ivoa_broker_openstack._flavors import choose_flavor, flavor_gpus, quota_blo
 from ivoa_broker_openstack._states import STATE_MAP, ExitMarker, job_status
 from ivoa_broker_openstack._userdata import render_user_data
 from ivoa_broker_openstack.testing import parse_curl_post
+from pydantic import SecretStr
 
 from ivoa_broker.protocol import (
     AdapterDeps,
@@ -223,7 +224,7 @@ def test_config_and_adapter_reprs_hide_secrets(tmp_path: Path) -> None:
         auth_url="http://x",
         auth_type="v3applicationcredential",
         application_credential_id="id",
-        application_credential_secret="s3cr3t-ac",
+        application_credential_secret=SecretStr("s3cr3t-ac"),
     )
     adapter = OpenStackAdapter("os", cfg, AdapterDeps(data_dir=tmp_path))
     for text in (repr(cfg), str(cfg), repr(adapter), repr(adapter.client), cfg.model_dump_json()):
