@@ -7,14 +7,14 @@
 #   conformance/make-report.sh [OUTPUT]      (default: docs/conformance-report.md)
 #
 # Needs: ivoa-broker and ivoa-broker-conformance installed; the IVOA XSDs in
-# $IVOA_XSD_DIR (default /work/shared/ivoa-xsd; validation is reported as skipped without).
+# $IVOA_XSD_DIR (default ../shared/ivoa-xsd beside the repository; validation is reported as skipped without).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 out="${1:-$repo/docs/conformance-report.md}"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
-xsd="${IVOA_XSD_DIR:-/work/shared/ivoa-xsd}"
+xsd="${IVOA_XSD_DIR:-$repo/../shared/ivoa-xsd}"
 work="$(mktemp -d)"
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

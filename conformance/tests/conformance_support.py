@@ -8,6 +8,7 @@ import asyncio
 import socket
 import threading
 import time
+import os
 from pathlib import Path
 
 import uvicorn
@@ -20,7 +21,10 @@ from ivoa_broker_conformance.runner import Report, run_suite
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-XSD_DIR = Path("/work/shared/ivoa-xsd")
+#: the official IVOA schemas: $IVOA_XSD_DIR, else ../shared/ivoa-xsd beside the repository
+XSD_DIR = Path(
+    os.environ.get("IVOA_XSD_DIR", Path(__file__).resolve().parents[3] / "shared" / "ivoa-xsd")
+)
 ALICE, BOB = "alice-token", "bob-token"
 
 #: variant name -> faults; "ok" is the reference
