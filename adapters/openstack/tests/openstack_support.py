@@ -9,9 +9,12 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
+import requests
+import requests.adapters
 from ivoa_broker_openstack import OpenStackAdapter, OpenStackConfig
 from ivoa_broker_openstack._adapter import META_JOB, META_SECRET_HASH
 from ivoa_broker_openstack.testing import GuestStandIn
@@ -125,3 +128,50 @@ async def wait_phase(
         return task.result()
     finally:
         task.cancel()
+
+
+NOVA = "http://127.0.0.1:8774"
+
+
+class FaultyTransport(requests.adapters.HTTPAdapter):
+    """Answers the next ``count`` requests to Nova with a fault, then passes through.
+
+    Version documents (``GET /v2.1``) always pass: the SDK re-reads them and ignores failures.
+    """
+
+    def __init__(self, kind: str, count: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.count = count
+        self.injected = 0
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        url = str(request.url).rstrip("/")
+        discovery = url.endswith(("/v2.1", ":8774"))  # version documents: the SDK ignores failures
+        if discovery or self.injected >= self.count:
+            return super().send(request, *args, **kwargs)
+        self.injected += 1
+        if self.kind == "connection":
+            raise requests.exceptions.ConnectionError("injected: connection refused")
+        if self.kind == "timeout":
+            raise requests.exceptions.ReadTimeout("injected: read timed out")
+        response = requests.Response()
+        response.request = request
+        response.url = str(request.url)
+        response.headers["Content-Type"] = "application/json"
+        if self.kind == "garbage":
+            response.status_code = 200
+            response._content = b"<html>this is not json"
+        else:
+            response.status_code = {
+                "unavailable": 503,
+                "auth": 401,
+                "forbidden": 403,
+                "not-found": 404,
+            }[self.kind]
+            response._content = (
+                b'{"error": {"message": "injected", "code": %d}}' % response.status_code
+            )
+        return response

@@ -11,22 +11,44 @@ from ivoa_broker_openstack import OpenStackAdapter
 from ivoa_broker_openstack._adapter import META_INSTANCE
 from ivoa_broker_openstack._client import OpenStackClient
 from ivoa_broker_openstack.testing import GuestStandIn
-from openstack_support import MAX_WAIT, Callbacks, Stack, make_config
+from openstack_support import MAX_WAIT, NOVA, Callbacks, FaultyTransport, Stack, make_config
 
 from ivoa_broker.protocol import AdapterDeps, CallContext
 from ivoa_broker.testing import AdapterConformance, Fault, PlatformControls, WakeSignal
 
+#: what the SDK lets through: a DELETE's body is never read, so GARBAGE cannot reach
+#: cancel/cleanup; NOT_FOUND only where the kit asks for it
+_FAULTS = {
+    op: frozenset(
+        f
+        for f in Fault
+        if (f is not Fault.NOT_FOUND or op in ("status", "cancel", "cleanup"))
+        and (f is not Fault.GARBAGE or op not in ("cancel", "cleanup"))
+    )
+    for op in ("health", "offers", "submit", "status", "cancel", "cleanup", "list_native")
+}
+
 
 class NovaServers:
-    """Controller for the real stack: it lists this instance's servers, nothing more."""
+    """Controller for the real stack: lists this instance's servers; injects HTTP faults.
+
+    Faults are injected under openstacksdk, at the requests transport of the adapter's
+    keystoneauth session, for Nova only, for as many requests as the adapter may retry.
+    """
 
     def __init__(self, client: OpenStackClient, instance: str) -> None:
         self.client = client
         self.instance = instance
+        self.adapter: OpenStackAdapter | None = None
+        self.transports: list[FaultyTransport] = []
 
     @property
     def controls(self) -> PlatformControls:
-        return PlatformControls(native_ids=True, finish=False, faults={})
+        return PlatformControls(native_ids=True, finish=False, faults=_FAULTS)
+
+    def disarm(self) -> None:
+        for transport in self.transports:
+            transport.count = 0
 
     async def native_ids(self) -> set[str]:
         return {
@@ -37,8 +59,18 @@ class NovaServers:
             and s.task_state != "deleting"
         }
 
-    def fail_next(self, op: str, fault: Fault) -> None:
-        raise NotImplementedError("no fault injection into a real control plane")
+    async def fail_next(self, op: str, fault: Fault) -> None:
+        assert self.adapter is not None
+        self.disarm()
+        if fault in (Fault.UNAVAILABLE, Fault.TIMEOUT, Fault.CONNECTION):
+            count = 1 + self.adapter.config.api_retries  # the adapter retries these
+        elif fault is Fault.AUTH:
+            count = 2  # keystoneauth re-authenticates once on a 401 and repeats the request
+        else:
+            count = 1
+        transport = FaultyTransport(fault.value, count)
+        self.adapter.client.conn.session.session.mount(NOVA, transport)
+        self.transports.append(transport)
 
     async def finish(self, native_id: str, exit_code: int) -> None:
         raise NotImplementedError("real guests end by themselves")
@@ -53,6 +85,7 @@ class TestOpenStackConformance(AdapterConformance):
     async def adapter(
         self,
         openstack_stack: Stack,
+        platform: NovaServers,
         admin_client: OpenStackClient,
         instance_name: str,
         tmp_path: Path,
@@ -71,6 +104,7 @@ class TestOpenStackConformance(AdapterConformance):
         )
         deps = AdapterDeps(data_dir=tmp_path / "data", wake=wake)
         async with OpenStackAdapter(instance_name, cfg, deps) as a:
+            platform.adapter = a
             callbacks = Callbacks(a)
             standin = GuestStandIn(
                 admin_client,
@@ -80,6 +114,7 @@ class TestOpenStackConformance(AdapterConformance):
             )
             async with standin:
                 yield a
+            platform.disarm()
             for native_id in await a.list_native(ctx):
                 await a.client.delete_server(native_id)
             assert standin.errors == []

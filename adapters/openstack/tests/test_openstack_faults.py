@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import requests
-import requests.adapters
 from ivoa_broker_openstack import OpenStackAdapter
+from openstack_support import NOVA, FaultyTransport
 
 from ivoa_broker.protocol import (
     AdapterError,
@@ -19,43 +18,6 @@ from ivoa_broker.protocol import (
     FatalError,
     TransientError,
 )
-
-NOVA = "http://127.0.0.1:8774"
-
-
-class FaultyTransport(requests.adapters.HTTPAdapter):
-    """Answers the next ``count`` requests to Nova with a fault, then passes through."""
-
-    def __init__(self, kind: str, count: int) -> None:
-        super().__init__()
-        self.kind = kind
-        self.count = count
-        self.injected = 0
-
-    def send(
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        if self.injected >= self.count:
-            return super().send(request, *args, **kwargs)
-        self.injected += 1
-        if self.kind == "connection":
-            raise requests.exceptions.ConnectionError("injected: connection refused")
-        if self.kind == "timeout":
-            raise requests.exceptions.ReadTimeout("injected: read timed out")
-        response = requests.Response()
-        response.request = request
-        response.url = str(request.url)
-        response.headers["Content-Type"] = "application/json"
-        if self.kind == "garbage":
-            response.status_code = 200
-            response._content = b"<html>this is not json"
-        else:
-            response.status_code = {"unavailable": 503, "auth": 401, "forbidden": 403}[self.kind]
-            response._content = (
-                b'{"error": {"message": "injected", "code": %d}}' % response.status_code
-            )
-        return response
-
 
 Inject = Callable[[str, int], FaultyTransport]
 
