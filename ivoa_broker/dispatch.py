@@ -6,8 +6,8 @@
   in one batch, every ``poll_interval`` (with jitter) or at once when the
   adapter calls ``deps.wake``. An instance with no live jobs sleeps on its
   wake event: nothing polls idle platforms.
-* The reaper sleeps until the earliest execution deadline or destruction time
-  in the store (or until a deadline changes) and enforces it.
+* The reaper sleeps until the earliest execution deadline, destruction time or
+  offer expiry in the store (or until a deadline changes) and enforces it.
 * ``recover()`` re-attaches every live job after a restart and sweeps orphans.
 
 Every adapter call goes through :meth:`Dispatcher._call`: a deadline, and any
@@ -74,9 +74,12 @@ class Dispatcher:
         self._misses: dict[str, int] = {}
         self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.adapters}
         self._deadlines = asyncio.Event()
+        #: set (and replaced) each time the reaper expires offers; for observers
+        self.offers_expired = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._launching: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
+        self._closed = False
         jobs.attach(self)
 
     @property
@@ -92,9 +95,13 @@ class Dispatcher:
         self._loops.append(asyncio.create_task(self._reaper(), name="reaper"))
 
     async def close(self) -> None:
-        for task in [*self._loops, *self._tasks]:
+        # the loops also check the flag: on 3.11 ``wait_for`` can swallow a
+        # cancellation that arrives as its inner wait completes
+        self._closed = True
+        tasks = [*self._loops, *self._tasks, *self._launching.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def wake(self, adapter: str, native_id: str = "") -> None:
         """For ``AdapterDeps.wake``: poll this adapter now. Thread-safe enough for
@@ -267,7 +274,7 @@ class Dispatcher:
         interval = max(adapter.poll_interval.total_seconds(), 0.05)
         backoff = interval
         wake = self._wake[name]
-        while True:
+        while not self._closed:
             if not self._live[name]:
                 await wake.wait()
             else:
@@ -375,7 +382,7 @@ class Dispatcher:
     # --------------------------------------------------------------- reaper
 
     async def _reaper(self) -> None:
-        while True:
+        while not self._closed:
             self._deadlines.clear()
             try:
                 await self.reap()
@@ -405,6 +412,8 @@ class Dispatcher:
             # offers() is side-effect free (protocol): the OFFERED row is the only
             # reservation, so expiring it is what frees the capacity
             log.info("%d offer(s) expired", len(expired))
+            fired, self.offers_expired = self.offers_expired, asyncio.Event()
+            fired.set()
 
     # ------------------------------------------------------------- recovery
 

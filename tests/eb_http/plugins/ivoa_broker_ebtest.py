@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from ivoa_broker.protocol import CallContext, ExecutionRequest, Handle, Offer
 from ivoa_broker_local import LocalAdapter
+
+from ivoa_broker.protocol import CallContext, ExecutionRequest, Handle, Offer
 
 
 def _no_image(request: ExecutionRequest) -> ExecutionRequest:
