@@ -332,3 +332,18 @@ def test_user_data_container_mode() -> None:
     assert 'rt="podman"' in script
     assert "docker.io/lib/py:3 python -c 'print(1)'" in script
     assert "-e K" in script
+
+
+def test_readme_state_table_matches_state_map() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("### State table", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, Phase] = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or cells[1] not in Phase.__members__:
+            continue
+        for native in cells[0].split(","):
+            name = native.split("(")[0].strip()
+            if name and "anything" not in name:
+                documented[name] = Phase[cells[1]]
+    assert documented == dict(STATE_MAP)
