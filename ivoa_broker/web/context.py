@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,8 +12,35 @@ from ivoa_broker.auth import Authenticator, Identity
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.jobs import JobService
+from ivoa_broker.records import Job
 from ivoa_broker.registry import InstanceProblem, Plugin
+from ivoa_broker.render import job_xml
 from ivoa_broker.store import JobStore
+
+
+class RenderedJobs:
+    """Rendered ``uws:job`` documents, reused while the job record is the same object.
+
+    The store's record cache hands out one immutable :class:`Job` per job until a
+    write replaces it, so object identity says the document is still current.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._docs: OrderedDict[tuple[str, str], tuple[Job, bytes]] = OrderedDict()
+
+    def xml(self, job: Job, job_url: str) -> bytes:
+        key = (job.job_id, job_url)
+        entry = self._docs.get(key)
+        if entry is not None and entry[0] is job:
+            self._docs.move_to_end(key)
+            return entry[1]
+        body = job_xml(job, job_url)
+        self._docs[key] = (job, body)
+        self._docs.move_to_end(key)
+        if len(self._docs) > self.size:
+            self._docs.popitem(last=False)
+        return body
 
 
 @dataclass
@@ -26,6 +54,7 @@ class Broker:
     problems: list[InstanceProblem]
     started: datetime
     notes: list[str] = field(default_factory=list)
+    rendered: RenderedJobs = field(default_factory=RenderedJobs)
 
     def base_url(self, request: Request) -> str:
         configured = self.settings.server.public_url

@@ -19,7 +19,6 @@ from ivoa_broker.render import (
     error_votable,
     format_instant,
     job_json,
-    job_xml,
     jobs_json,
     jobs_xml,
     parameters_json,
@@ -129,7 +128,7 @@ async def get_job(request: Request) -> Response:
         phase = _phase(phase_text) if phase_text is not None else None
         job = await b.jobs.wait(job_id, who.owner, timeout, phase)
     url = b.job_url(request, job_id)
-    return document(request, lambda: job_xml(job, url), lambda: job_json(job, url))
+    return document(request, lambda: b.rendered.xml(job, url), lambda: job_json(job, url))
 
 
 async def post_job(request: Request) -> Response:

@@ -478,3 +478,15 @@ def test_request_no_platform_can_serve_fails_clearly(http: httpx.Client) -> None
     assert "no platform can run this job" in message
     assert "local" in message
     assert "image" in message
+
+
+def test_job_document_follows_every_change(http: httpx.Client) -> None:
+    """Rendered documents are reused only while the job is unchanged."""
+    url = create(http, QUICK)
+    first = http.get(url).content
+    assert http.get(url).content == first
+    http.post(url + "/executionduration", data={"EXECUTIONDURATION": "77"})
+    assert text(job_doc(http, url), "executionDuration") == "77"
+    http.post(url + "/phase", data={"PHASE": "RUN"})
+    assert wait_until(http, url, {"COMPLETED"}) == "COMPLETED"
+    assert job_doc(http, url).find(UWS + "results").findall(UWS + "result")

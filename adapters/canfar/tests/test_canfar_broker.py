@@ -122,3 +122,36 @@ def test_uws_job_runs_on_the_emulated_canfar(
             *texts,
         ]
         assert not [d for d in documents if user[1] in d]  # the token is in no job document
+
+
+def test_pyvo_drives_a_canfar_job_through_the_broker(broker: str) -> None:
+    pyvo = pytest.importorskip("pyvo")
+    from pyvo.dal import DALQueryError
+    from pyvo.dal.tap import AsyncTAPJob
+
+    session = pyvo.utils.http.create_session()
+    created = session.post(
+        f"{broker}/jobs",
+        data={"cmd": "sh", "args": ["-c", "echo${IFS}via-pyvo"], "platform": "canfar"},
+        allow_redirects=False,
+    )
+    assert created.status_code == 303
+    job = AsyncTAPJob(created.headers["Location"], session=session)
+    assert job.phase == "PENDING"
+    job.run().wait(timeout=120)
+    assert job.phase == "COMPLETED"
+    job.raise_if_error()
+    assert any("via-pyvo" in session.get(uri).text for uri in job.result_uris)
+    job.delete()
+    assert session.get(job_url := created.headers["Location"]).status_code == 404, job_url
+
+    failing = session.post(
+        f"{broker}/jobs",
+        data={"cmd": "sh", "args": ["-c", "exit${IFS}3"], "platform": "canfar"},
+        allow_redirects=False,
+    )
+    bad = AsyncTAPJob(failing.headers["Location"], session=session)
+    bad.run().wait(timeout=120)
+    assert bad.phase == "ERROR"
+    with pytest.raises(DALQueryError):
+        bad.raise_if_error()
