@@ -78,7 +78,9 @@ class JobsSection(BaseModel):
 class AdapterInstance(BaseModel):
     model_config = ConfigDict(extra="forbid")
     plugin: str
-    config: dict[str, Any] = Field(default_factory=dict)
+    #: raw settings for the plug-in's config_model; may hold platform secrets, so
+    #: never shown in reprs (the plug-in's model wraps them in SecretStr)
+    config: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class _File(BaseModel):
