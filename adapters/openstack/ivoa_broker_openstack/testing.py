@@ -169,7 +169,10 @@ class GuestStandIn:
 
     async def _boot(self, run: GuestRun) -> None:
         server = await self.client.get_server(run.server_id)
-        if server is None or not server.user_data:
+        if server is None or server.status != "ACTIVE" or server.task_state == "deleting":
+            run.error = RuntimeError("the server went away before its guest ran")
+            return  # deleted (e.g. cancelled) between the list and now: the guest never runs
+        if not server.user_data:
             raise RuntimeError(f"server {run.server_id} has no readable user_data (admin needed)")
         script = base64.b64decode(server.user_data)
         home = self.workdir / run.server_id
