@@ -435,6 +435,10 @@ class Dispatcher:
                 )
                 continue
             self._live[live.platform][live.job_id] = Handle.from_json(live.handle)
+        for live in await self.store.unreleased_aborts():
+            # aborted before the restart, the platform's end not yet seen (RELEASING)
+            if live.platform in self.adapters and live.handle is not None:
+                self._live[live.platform][live.job_id] = Handle.from_json(live.handle)
         for name in self.adapters:
             if self._live[name]:
                 self.wake(name)

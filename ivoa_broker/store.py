@@ -389,6 +389,18 @@ class JobStore:
         rows = await self._rows(sql, [p.value for p in phases])
         return [LiveJob(r[0], r[1], Phase(r[2]), r[3], r[4], bool(r[5])) for r in rows]
 
+    async def unreleased_aborts(self) -> list[LiveJob]:
+        """Aborted jobs whose platform has not yet confirmed the end of the task
+        (the EB view shows them RELEASING); a restarted dispatcher watches them again."""
+        sql = (
+            "SELECT job_id, owner, phase, platform, handle, cancel_requested FROM jobs "
+            "WHERE phase = 'ABORTED' AND cancel_requested = 1 AND handle IS NOT NULL "
+            "AND json_extract(job_info, '$.abort_reason') IS NOT NULL "
+            "AND json_extract(job_info, '$.released') IS NULL ORDER BY creation_time"
+        )
+        rows = await self._rows(sql)
+        return [LiveJob(r[0], r[1], Phase(r[2]), r[3], r[4], bool(r[5])) for r in rows]
+
     async def handle_of(self, job_id: str) -> tuple[str | None, str | None]:
         """(platform, handle JSON) of a job."""
         row = await self._row("SELECT platform, handle FROM jobs WHERE job_id = ?", (job_id,))

@@ -25,6 +25,7 @@ from ivoa_broker.protocol import (
     CallContext,
     Capabilities,
     ExecutionRequest,
+    Handle,
     Offer,
     Phase,
     Resources,
@@ -323,3 +324,36 @@ def test_parameters_give_back_the_same_request() -> None:
     assert again.resources == request.resources
     assert again.inputs == request.inputs
     assert again.extensions == request.extensions
+
+
+class StubbornFake(ContainerFake):
+    """Its tasks outlive a cancel until the test kills them."""
+
+    async def cancel(self, handle: Handle, ctx: CallContext) -> None:
+        self.cancelled.append(handle.native_id)
+
+
+async def test_a_restart_keeps_watching_a_releasing_session(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path, [StubbornFake("slowpoke")])
+    view = await rig.offers.request("alice", doc())
+    job = await rig.offers.accept(view.offers[0].offer_id, "alice")
+    await asyncio.wait_for(rig.adapters["slowpoke"].any_submit.wait(), 5)
+    native = f"n-{job.job_id}"
+    rig.adapters["slowpoke"].native[native] = "running"
+    await rig.offers.cancel(job.job_id, "alice")
+    await rig.dispatcher.close()
+    await rig.store.close()
+    # a new broker over the same store: the platform still runs the task
+    platform = StubbornFake("slowpoke")
+    platform.native[native] = "running"
+    again = await make_rig(tmp_path, [platform])
+    try:
+        aborted = await again.store.get(job.job_id)
+        assert aborted is not None
+        assert aborted.phase is Phase.ABORTED
+        assert "released" not in aborted.job_info
+        platform.set(native, "killed")
+        await again.until(job.job_id, lambda j: "released" in j.job_info, "released")
+    finally:
+        await again.dispatcher.close()
+        await again.store.close()

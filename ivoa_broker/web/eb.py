@@ -13,14 +13,14 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ivoa_broker.eb.convert import offer_session, offer_set, refusal
+from ivoa_broker.eb.convert import offer_session, offer_set, refusal, request_document
 from ivoa_broker.eb.errors import DocumentError
 from ivoa_broker.eb.formats import load_request, load_update, render, response_format
 from ivoa_broker.eb.model import (
@@ -227,8 +227,6 @@ def session_document(
 def offerset_document(
     b: Broker, request: Request, view: OfferSetView, now: datetime
 ) -> OfferSetResponse:
-    from ivoa_broker.eb.convert import request_document
-
     doc = request_document(view.offerset.request)
     sessions = []
     for row in view.offers:
@@ -394,13 +392,14 @@ async def list_offersets(request: Request) -> Response:
     )
 
 
-_OPENAPI: list[bytes] = []
+@cache
+def _openapi_text() -> bytes:
+    return dump_openapi().encode()
 
 
 async def openapi(request: Request) -> Response:
-    if not _OPENAPI:
-        _OPENAPI.append(dump_openapi().encode())
-    return Response(_OPENAPI[0], media_type="application/yaml")
+    """The OpenAPI document (equal to the packaged ``eb/openapi.yaml``, a test checks)."""
+    return Response(_openapi_text(), media_type="application/yaml")
 
 
 ROUTES: list[BaseRoute] = [
