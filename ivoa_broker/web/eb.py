@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import cache, wraps
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -27,12 +28,15 @@ from ivoa_broker.eb.model import (
     MAX_DURATION,
     MAX_MESSAGES,
     MAX_TEXT,
+    ConnectorProtocol,
+    ConnectorStatus,
     ExecutionSession,
     MessageItem,
     MessageLevel,
     Meta,
     OfferSetList,
     OfferSetResponse,
+    SessionConnector,
     SessionList,
     SessionPhase,
 )
@@ -41,6 +45,7 @@ from ivoa_broker.eb.updates import PhaseChange, RuntimeExtension, interpret_upda
 from ivoa_broker.eb.views import job_options, job_session_phase, offer_options
 from ivoa_broker.errors import BrokerError, Forbidden, Unauthorized
 from ivoa_broker.offers import OfferService, OfferSetView, SessionView, offer_phase
+from ivoa_broker.phases import TERMINAL
 from ivoa_broker.protocol import AdapterError, Offer, Phase, utcnow
 from ivoa_broker.records import Job
 from ivoa_broker.units import parse_instant
@@ -169,6 +174,28 @@ def _job_messages(b: Broker, request: Request, job: Job) -> list[MessageItem]:
     return out
 
 
+def connectors(job: Job) -> list[SessionConnector]:
+    """How to reach the session: the platform's endpoint (an interactive session's URL),
+    AVAILABLE while the job executes, FINISHED once it has ended."""
+    url = job.job_info.get("endpoint")
+    if not url or "://" not in url or len(url) > 2048 or not url.isprintable() or " " in url:
+        return []
+    scheme = url.split("://", 1)[0].lower()
+    protocol = {"https": ConnectorProtocol.HTTPS, "http": ConnectorProtocol.HTTP}.get(
+        scheme, ConnectorProtocol.TCP
+    )
+    if job.phase is Phase.EXECUTING:
+        status = ConnectorStatus.AVAILABLE
+    elif job.phase in TERMINAL or job.phase is Phase.ARCHIVED:
+        status = ConnectorStatus.FINISHED
+    else:
+        status = ConnectorStatus.PREPARING
+    try:
+        return [SessionConnector(status=status, protocol=protocol, location=url)]
+    except ValidationError:  # a platform's odd URL is not worth a failed answer
+        return []
+
+
 def _extend_max(b: Broker, job: Job) -> int | None:
     if job.execution_duration <= 0:
         return None
@@ -190,7 +217,7 @@ def session_document(
             options = []
         messages = _job_messages(b, request, job)
         if view.offer is not None and view.request is not None:
-            return offer_session(
+            rendered = offer_session(
                 Offer.from_json(view.offer.offer),
                 view.request,
                 session_id=sid,
@@ -200,7 +227,9 @@ def session_document(
                 options=options,
                 messages=messages,
             )
+            return rendered.model_copy(update={"connectors": connectors(job)})
         return ExecutionSession(
+            connectors=connectors(job),
             meta=Meta(
                 uuid=sid,
                 url=f"{base}/sessions/{sid}",
