@@ -325,11 +325,12 @@ class OfferService:
         current = job.execution_duration
         if current == 0:
             raise OfferConflict(f"session {session_id} has no run-time limit to extend", "")
-        wanted = current + seconds
-        if wanted <= 0:
+        if seconds < 0:
+            # meta.options offers deltas of 0..max: the run time is extended, never cut
             raise DocumentError(
-                422, "Unsupported update", f"the run time would become {wanted} s", "delta"
+                422, "Unsupported update", "the run time can be extended, not shortened", "delta"
             )
+        wanted = current + seconds
         return await self.jobs.set_execution_duration(session_id, owner, wanted)
 
     async def direct(self, owner: str | None, doc: ExecutionRequestDocument) -> Job:
