@@ -410,14 +410,19 @@ class JobService:
         self.executor.start(job_id)
 
     async def _move(self, job_id: str, phase: Phase, **fields: Any) -> bool:
-        """Move to ``phase`` if the transition table allows it from where the job is."""
-        job = await self.store.get(job_id)
-        if job is None or not can_move(job.phase, phase):
-            return False
-        moved = await self.store.move(job_id, [job.phase], phase, **fields)
-        if moved:
-            self.events.fire(job_id)
-        return moved
+        """Move to ``phase`` if the transition table allows it from where the job is.
+
+        If the phase changed between the read and the compare-and-set (the poller
+        recorded EXECUTING while an abort was on its way), look again: phases only
+        move forward, so this ends, and an allowed move is never lost.
+        """
+        while True:
+            job = await self.store.get(job_id)
+            if job is None or not can_move(job.phase, phase):
+                return False
+            if await self.store.move(job_id, [job.phase], phase, **fields):
+                self.events.fire(job_id)
+                return True
 
     async def _load(self, job_id: str) -> Job:
         job = await self.store.get(job_id)

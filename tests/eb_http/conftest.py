@@ -9,6 +9,7 @@ Two identities: ``alice`` and ``bob`` (bearer tokens).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,7 +48,7 @@ plugin = "ebtest-failing"
 
 def start_with_plugins(workdir: Path, config: str) -> BrokerProcess:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYTHONPATH", str(PLUGINS))
+        mp.setenv("PYTHONPATH", str(PLUGINS), prepend=os.pathsep)
         return BrokerProcess(workdir, config=config).start()
 
 
