@@ -322,13 +322,24 @@ class Dispatcher:
             return
         self._misses.pop(job_id, None)
         if status.endpoint:
-            await self.jobs.record_info(job_id, {"endpoint": status.endpoint}, significant=True)
+            await self._record_endpoint(job_id, status.endpoint)
         if status.phase in TERMINAL:
             await self._finish(name, job_id, handle, status)
         elif status.phase is Phase.EXECUTING:
             await self.jobs.record_started(job_id, status.started_at or status.observed_at)
         elif status.phase in (Phase.HELD, Phase.SUSPENDED, Phase.QUEUED):
             await self.jobs.record_phase(job_id, status.phase, status.message)
+
+    async def _record_endpoint(self, job_id: str, endpoint: str) -> None:
+        """An interactive session is ready: its URL goes into jobInfo and, as the
+        result ``endpoint``, into the results list (where UWS clients look)."""
+        job = await self.store.get(job_id)
+        if job is None or job.job_info.get("endpoint") == endpoint:
+            return
+        await self.store.add_results(
+            job_id, [StoredResult(JobResult("endpoint", "text/html", None, endpoint))]
+        )
+        await self.jobs.record_info(job_id, {"endpoint": endpoint}, significant=True)
 
     async def _finish(self, name: str, job_id: str, handle: Handle, status: Status) -> None:
         """Terminal status: collect results, then record the end (results first,

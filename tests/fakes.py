@@ -146,3 +146,20 @@ class RenewingAdapter(FakeAdapter):
     async def renew(self, handle: Handle, ctx: CallContext):  # type: ignore[no-untyped-def]
         self.renewed.append(handle.native_id)
         return utcnow()
+
+
+class InteractiveAdapter(FakeAdapter):
+    """Sessions that expose a URL once running (like CANFAR notebooks)."""
+
+    plugin = "interactive"
+
+    async def status_many(self, handles, ctx):  # type: ignore[no-untyped-def]
+        found = dict(await super().status_many(handles, ctx))
+        for native_id, status in found.items():
+            if status.phase is Phase.EXECUTING:
+                found[native_id] = Status(
+                    status.phase,
+                    status.native_state,
+                    endpoint=f"https://sessions.example/{native_id}/lab",
+                )
+        return found

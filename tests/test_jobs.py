@@ -296,3 +296,23 @@ async def test_extending_a_running_job_renews_it_on_the_platform(tmp_path: Path)
     finally:
         await rig.dispatcher.close()
         await rig.store.close()
+
+
+async def test_interactive_endpoint_is_reported_in_job_info_and_results(tmp_path: Path) -> None:
+    from tests.fakes import InteractiveAdapter
+
+    rig = await make_rig(tmp_path, InteractiveAdapter("interactive"))
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
+        rig.fake.set(f"n-{job.job_id}", "running")
+        await rig.settle(job.job_id, Phase.EXECUTING)
+        url = f"https://sessions.example/n-{job.job_id}/lab"
+        running = await rig.jobs.get(job.job_id, None)
+        assert running.job_info["endpoint"] == url
+        assert [(r.id, r.href) for r in running.results] == [("endpoint", url)]
+        await rig.dispatcher.poll("interactive")  # seen again: not duplicated
+        assert len((await rig.jobs.get(job.job_id, None)).results) == 1
+    finally:
+        await rig.dispatcher.close()
+        await rig.store.close()
