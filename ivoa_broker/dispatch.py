@@ -374,6 +374,12 @@ class Dispatcher:
             await self.jobs.record_released(job_id)
         self._live[name].pop(job_id, None)
         self._misses.pop(job_id, None)
+        try:  # free what still costs (a stopped VM); results stay until cleanup
+            await self._call(adapter, adapter.release(handle, CallContext()))
+        except AdapterError as exc:
+            log.warning(
+                "release of job %s on %s: %s (cleanup will retry)", job_id, name, exc.message
+            )
 
     async def _count_misses(self, name: str, job_ids: Sequence[str], why: str) -> None:
         for job_id in job_ids:

@@ -575,6 +575,8 @@ class Adapter(Protocol):
 
     async def renew(self, handle: Handle, ctx: CallContext) -> datetime | None: ...
 
+    async def release(self, handle: Handle, ctx: CallContext) -> None: ...
+
 
 class BaseAdapter(ABC):
     """A convenient base with safe defaults. Subclass it and fill the blanks.
@@ -659,6 +661,13 @@ class BaseAdapter(ABC):
 
     async def results(self, handle: Handle, ctx: CallContext) -> list[ResultRef]:
         raise Unsupported(f"{self.plugin} does not provide results")
+
+    async def release(self, handle: Handle, ctx: CallContext) -> None:
+        """The task has ended and its results are collected: free what still costs
+        (a powered-off VM, a reserved node) but keep everything ``results()``
+        returned. Called once by the core after the end is recorded; idempotent.
+        ``cleanup`` later removes the rest. Default: nothing to free."""
+        return None
 
     @abstractmethod
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None: ...

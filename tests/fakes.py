@@ -51,6 +51,7 @@ class FakeAdapter(BaseAdapter):
         self.exit_codes: dict[str, int] = {}
         self.cancelled: list[str] = []
         self.cleaned: list[str] = []
+        self.released: list[str] = []
         self.submitted: list[ExecutionRequest] = []
         self.any_submit = asyncio.Event()
         self.any_cleanup = asyncio.Event()
@@ -97,6 +98,9 @@ class FakeAdapter(BaseAdapter):
 
     async def results(self, handle: Handle, ctx: CallContext) -> list[ResultRef]:
         return [ResultRef("out", url=f"https://results.example/{handle.native_id}")]
+
+    async def release(self, handle: Handle, ctx: CallContext) -> None:
+        self.released.append(handle.native_id)
 
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
         self.cleaned.append(handle.native_id)

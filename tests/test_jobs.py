@@ -85,6 +85,8 @@ async def test_lifecycle(rig: Rig) -> None:
     assert [r.id for r in done.results] == ["out"]
     assert done.job_info["exit_code"] == "0"
     assert rig.fake.submitted[0].command == ("echo", "hi")
+    assert rig.fake.released == [native]  # freed once the results were collected
+    assert rig.fake.cleaned == []  # results stay until destruction
 
 
 async def test_wait_is_woken_by_the_change(rig: Rig) -> None:

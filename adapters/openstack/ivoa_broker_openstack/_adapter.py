@@ -397,6 +397,11 @@ class OpenStackAdapter(BaseAdapter):
         self._job_dir(handle.native_id)
         await self.client.delete_server(handle.native_id)
 
+    async def release(self, handle: Handle, ctx: CallContext) -> None:
+        """The job has ended and its results are staged: delete the server (Nova
+        removes its ports) so a powered-off VM holds no quota. Staged files stay."""
+        await self.client.delete_server(handle.native_id)
+
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
         """Delete the server (Nova removes its ports) and the files staged for the job."""
         job_dir = self._job_dir(handle.native_id)
