@@ -428,8 +428,10 @@ class AdapterDeps:
     ``data_dir`` is a private directory for this instance (staged results,
     working areas). ``wake(native_id)`` asks the core to poll this adapter now,
     for adapters that learn of changes by event (a process exit, a callback)
-    rather than by polling. ``callback_url`` is the broker's externally reachable
-    base URL (for platforms that call back), if configured.
+    rather than by polling. ``callback_url`` is this instance's callback prefix on
+    the broker's public URL, ``{public_url}/callbacks/{instance}``: a platform-side
+    agent POSTs to ``{callback_url}/{job_id}`` (see ``receive_callback``). None
+    when the broker has no ``server.public_url`` configured.
     """
 
     data_dir: Path

@@ -125,13 +125,18 @@ class OpenStackAdapter(BaseAdapter):
     # ------------------------------------------------------------------ helpers
 
     def _callback_base(self) -> str | None:
-        return self.config.callback_base_url or self.deps.callback_url
+        """This instance's callback prefix: the core's ``deps.callback_url``, or one built
+        from ``callback_base_url`` (the broker's public base URL) when configured."""
+        if self.config.callback_base_url:
+            base = self.config.callback_base_url.rstrip("/")
+            return f"{base}/callbacks/{quote(self.name, safe='')}"
+        return self.deps.callback_url
 
     def _callback_url(self, job_id: str) -> str:
-        base = self._callback_base()
-        if base is None:
+        prefix = self._callback_base()
+        if prefix is None:
             raise FatalError(f"adapter {self.name!r} has no callback URL configured")
-        return f"{base.rstrip('/')}/callbacks/{quote(self.name, safe='')}/{quote(job_id, safe='')}"
+        return f"{prefix.rstrip('/')}/{quote(job_id, safe='')}"
 
     async def _flavor_list(self) -> list[FlavorInfo]:
         now = time.monotonic()

@@ -45,7 +45,7 @@ class OpenStackConfig(AdapterConfig):
     #: flavors that may be offered (names or ids); empty = every flavor the project sees
     flavors: tuple[str, ...] = ()
     #: base URL the guests call back to (``{base}/callbacks/{instance}/{job_id}``);
-    #: defaults to the broker's ``AdapterDeps.callback_url``
+    #: default: ``AdapterDeps.callback_url`` (the broker gives each instance its prefix)
     callback_base_url: str | None = None
     #: how a job's OCI image is run on the guest
     container_runtime: Literal["auto", "docker", "podman"] = "auto"

@@ -2,7 +2,8 @@
 
 cloud-init runs a ``#!`` user-data script once, as root, late in boot. The script:
 
-1. makes a work directory with ``out/`` (``$IVOA_OUTPUT_DIR``: files left there become results);
+1. makes a work directory with ``out/`` (``$IVOA_BROKER_OUTPUT_DIR``: files left there become
+   results);
 2. downloads the job's inputs (``inputs/``), exports the job's environment;
 3. runs the command, or the OCI image with docker/podman (``out/`` mounted at ``/out``),
    with stdout/stderr to files;
@@ -23,7 +24,7 @@ MAX_USER_DATA_BYTES = 49_000
 
 _TEMPLATE = """#!/bin/sh
 # ivoa-broker job {job_id_comment}: run the task, report to the broker, power off.
-IVOA_JOB_ID={job_id}
+IVOA_BROKER_JOB_ID={job_id}
 IVOA_CALLBACK_URL={callback_url}
 W=$(mktemp -d "${{TMPDIR:-/var/tmp}}/ivoa-job.XXXXXX" 2>/dev/null || mktemp -d)
 mkdir -p "$W/out" "$W/inputs"
@@ -31,7 +32,7 @@ umask 077
 printf 'Authorization: Bearer %s\\n' {secret} > "$W/.auth"
 umask 022
 cd "$W" || exit 1
-export IVOA_JOB_ID IVOA_OUTPUT_DIR="$W/out" IVOA_INPUT_DIR="$W/inputs"
+export IVOA_BROKER_JOB_ID IVOA_BROKER_OUTPUT_DIR="$W/out" IVOA_BROKER_INPUT_DIR="$W/inputs"
 {env}
 run_task() {{
 {inputs}
@@ -59,7 +60,8 @@ _CONTAINER = """  if [ -n "{runtime}" ]; then rt="{runtime}"
   elif command -v podman >/dev/null 2>&1; then rt=podman
   else rt=docker; fi
   "$rt" run --rm --network host -v "$W/out:/out" -v "$W/inputs:/inputs:ro" \\
-    -e IVOA_JOB_ID -e IVOA_OUTPUT_DIR=/out -e IVOA_INPUT_DIR=/inputs{env_flags} {image}{command}"""
+    -e IVOA_BROKER_JOB_ID -e IVOA_BROKER_OUTPUT_DIR=/out -e IVOA_BROKER_INPUT_DIR=/inputs \\
+    {env_flags} {image}{command}"""
 
 
 def render_user_data(

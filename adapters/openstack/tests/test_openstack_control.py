@@ -77,7 +77,8 @@ async def test_cleanup_is_idempotent_and_removes_everything(
     wake: WakeSignal,
     admin_client: OpenStackClient,
 ) -> None:
-    handle = await submit(adapter, job("sh", "-c", "echo x > $IVOA_OUTPUT_DIR/x"), ctx, callbacks)
+    task = job("sh", "-c", "echo x > $IVOA_BROKER_OUTPUT_DIR/x")
+    handle = await submit(adapter, task, ctx, callbacks)
     await wait_phase(adapter, handle, ctx, wake, guest)
     assert [r.id for r in await adapter.results(handle, ctx)] == ["stderr", "stdout", "x"]
     await adapter.cleanup(handle, ctx)

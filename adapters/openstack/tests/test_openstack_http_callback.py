@@ -98,7 +98,9 @@ async def test_real_curl_reports_through_http(
     adapter, callbacks, guest = http_adapter
     request = ExecutionRequest(
         job_id=f"job-{uuid.uuid4().hex[:10]}",
-        command=("sh", "-c", 'echo via-http; head -c 3000 /dev/zero > "$IVOA_OUTPUT_DIR/z.bin"'),
+        command=(
+            "sh", "-c", 'echo via-http; head -c 3000 /dev/zero > "$IVOA_BROKER_OUTPUT_DIR/z.bin"'
+        ),
     )
     [offer] = await adapter.offers(request, ctx)
     handle = callbacks.register(await adapter.submit(request, offer, ctx))

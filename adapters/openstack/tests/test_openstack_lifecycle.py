@@ -37,7 +37,7 @@ async def test_job_completes_with_results(
     request = job(
         "sh",
         "-c",
-        'echo "hello $GREETING"; printf 42 > "$IVOA_OUTPUT_DIR/answer.txt"',
+        'echo "hello $GREETING"; printf 42 > "$IVOA_BROKER_OUTPUT_DIR/answer.txt"',
         env={"GREETING": "world"},
     )
     handle = await submit(adapter, request, ctx, callbacks)

@@ -269,7 +269,9 @@ def run_user_data(tmp_path: Path, **kw: object) -> tuple[list[str], Path]:
         "job_id": "job 1",
         "callback_url": "http://b/callbacks/os/job%201",
         "secret": "tok'en",
-        "command": ("sh", "-c", "echo out; echo err >&2; echo r > $IVOA_OUTPUT_DIR/r.txt; exit 5"),
+        "command": (
+            "sh", "-c", "echo out; echo err >&2; echo r > $IVOA_BROKER_OUTPUT_DIR/r.txt; exit 5"
+        ),
         "image": None,
         "env": {"X": "a b"},
         "inputs": (),
