@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from ivoa_broker.errors import BadRequest, JobNotFound
 from ivoa_broker.protocol import Phase
-from ivoa_broker.records import Parameter
+from ivoa_broker.records import Job, Parameter
 from ivoa_broker.render import (
     error_json,
     error_votable,
@@ -31,6 +31,12 @@ from ivoa_broker.units import parse_instant
 from ivoa_broker.web.context import broker
 from ivoa_broker.web.negotiate import document, text, wants_json
 from ivoa_broker.web.params import read_params, single
+
+
+async def _callers_job(request: Request) -> Job:
+    """The job named in the path, if the caller may see it (else 404)."""
+    b = broker(request)
+    return await b.jobs.get(request.path_params["job_id"], b.identify(request).owner)
 
 
 def _see_other(url: str) -> Response:
@@ -156,8 +162,7 @@ async def delete_job(request: Request) -> Response:
 
 
 async def get_phase(request: Request) -> Response:
-    b = broker(request)
-    job = await b.jobs.get(request.path_params["job_id"], b.identify(request).owner)
+    job = await _callers_job(request)
     return text(job.phase.value)
 
 
@@ -179,8 +184,7 @@ async def post_phase(request: Request) -> Response:
 
 
 async def get_duration(request: Request) -> Response:
-    b = broker(request)
-    job = await b.jobs.get(request.path_params["job_id"], b.identify(request).owner)
+    job = await _callers_job(request)
     return text(str(job.execution_duration))
 
 
@@ -196,8 +200,7 @@ async def post_duration(request: Request) -> Response:
 
 
 async def get_destruction(request: Request) -> Response:
-    b = broker(request)
-    job = await b.jobs.get(request.path_params["job_id"], b.identify(request).owner)
+    job = await _callers_job(request)
     return text(format_instant(job.destruction) if job.destruction else "")
 
 
@@ -213,20 +216,17 @@ async def post_destruction(request: Request) -> Response:
 
 
 async def get_quote(request: Request) -> Response:
-    b = broker(request)
-    job = await b.jobs.get(request.path_params["job_id"], b.identify(request).owner)
+    job = await _callers_job(request)
     return text(format_instant(job.quote) if job.quote else "")
 
 
 async def get_owner(request: Request) -> Response:
-    b = broker(request)
-    job = await b.jobs.get(request.path_params["job_id"], b.identify(request).owner)
+    job = await _callers_job(request)
     return text(job.owner or "")
 
 
 async def get_parameters(request: Request) -> Response:
-    b = broker(request)
-    job = await b.jobs.get(request.path_params["job_id"], b.identify(request).owner)
+    job = await _callers_job(request)
     return document(request, lambda: parameters_xml(job), lambda: parameters_json(job))
 
 
@@ -245,10 +245,8 @@ async def post_parameters(request: Request) -> Response:
 
 
 async def get_results(request: Request) -> Response:
-    b = broker(request)
-    job_id = request.path_params["job_id"]
-    job = await b.jobs.get(job_id, b.identify(request).owner)
-    url = b.job_url(request, job_id)
+    job = await _callers_job(request)
+    url = broker(request).job_url(request, job.job_id)
     return document(request, lambda: results_xml(job, url), lambda: results_json(job, url))
 
 
@@ -270,8 +268,7 @@ async def get_result(request: Request) -> Response:
 
 
 async def get_error(request: Request) -> Response:
-    b = broker(request)
-    job = await b.jobs.get(request.path_params["job_id"], b.identify(request).owner)
+    job = await _callers_job(request)
     if job.error is None:
         raise JobNotFound(f"job {job.job_id} has no error")
     if wants_json(request):
