@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ivoa_broker.auth import Identity
 from ivoa_broker.eb.convert import offer_session, offer_set, refusal, request_document
 from ivoa_broker.eb.errors import DocumentError
 from ivoa_broker.eb.formats import load_request, load_update, render, response_format
@@ -292,11 +293,18 @@ def offerset_document(
 # ------------------------------------------------------------------- routes
 
 
-@_guarded
-async def post_request(request: Request) -> Response:
+def _caller(request: Request) -> tuple[Broker, Identity]:
+    """Every EB route starts here: who is calling (401 first), then whether we can
+    answer in a format they accept (406), before any other work."""
     b = broker(request)
     who = b.identify(request)
-    response_format(request.headers.get("accept"))  # 406 before any work
+    response_format(request.headers.get("accept"))
+    return b, who
+
+
+@_guarded
+async def post_request(request: Request) -> Response:
+    b, who = _caller(request)
     doc = load_request(await request.body(), request.headers.get("content-type"))
     view = await _service(b).request(who.owner, doc)
     model = offerset_document(b, request, view, utcnow())
@@ -306,27 +314,21 @@ async def post_request(request: Request) -> Response:
 
 @_guarded
 async def get_offerset(request: Request) -> Response:
-    b = broker(request)
-    who = b.identify(request)
-    response_format(request.headers.get("accept"))
+    b, who = _caller(request)
     view = await _service(b).offerset(_session_id(request), who.owner)
     return _answer(request, offerset_document(b, request, view, utcnow()))
 
 
 @_guarded
 async def get_session(request: Request) -> Response:
-    b = broker(request)
-    who = b.identify(request)
-    response_format(request.headers.get("accept"))
+    b, who = _caller(request)
     view = await _service(b).session(_session_id(request), who.owner)
     return _answer(request, session_document(b, request, view, utcnow()))
 
 
 @_guarded
 async def post_session(request: Request) -> Response:
-    b = broker(request)
-    who = b.identify(request)
-    response_format(request.headers.get("accept"))
+    b, who = _caller(request)
     session_id = _session_id(request)
     service = _service(b)
     await service.session(session_id, who.owner)  # 404 before reading the body
@@ -348,9 +350,7 @@ async def post_session(request: Request) -> Response:
 
 @_guarded
 async def post_direct(request: Request) -> Response:
-    b = broker(request)
-    who = b.identify(request)
-    response_format(request.headers.get("accept"))
+    b, who = _caller(request)
     doc = load_request(await request.body(), request.headers.get("content-type"))
     service = _service(b)
     job = await service.direct(who.owner, doc)
@@ -392,9 +392,7 @@ def _filters(
 
 @_guarded
 async def list_sessions(request: Request) -> Response:
-    b = broker(request)
-    who = b.identify(request)
-    response_format(request.headers.get("accept"))
+    b, who = _caller(request)
     phases, after, before, last = _filters(request)
     views = await _service(b).sessions(
         who.owner, phases=phases, after=after, before=before, last=last
@@ -408,9 +406,7 @@ async def list_sessions(request: Request) -> Response:
 
 @_guarded
 async def list_offersets(request: Request) -> Response:
-    b = broker(request)
-    who = b.identify(request)
-    response_format(request.headers.get("accept"))
+    b, who = _caller(request)
     phases, after, before, last = _filters(request)
     views = await _service(b).offersets(
         who.owner, phases=phases, after=after, before=before, last=last
