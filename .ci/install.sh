@@ -14,6 +14,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null
   fi
   bash adapters/openstack/stack/install.sh
+  # one idempotent script per platform or tool the tests start (Slurm, containers, hubs, ...)
+  for part in .ci/install.d/*.sh; do
+    [ -e "$part" ] || continue
+    echo "install.sh: $part" >&2
+    bash "$part"
+  done
 else
   echo "install.sh: not root or no apt-get: platform packages not installed; their tests will skip" >&2
 fi
