@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -53,7 +52,7 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clone of the committed tree (what a new user gets from ``git clone``)."""
     where = tmp_path_factory.mktemp("two-commands") / "ivoa-broker"
     subprocess.run(
@@ -61,7 +60,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         check=True,
         capture_output=True,
     )
-    yield where
+    return where
 
 
 def _serve(clone: Path, port: int, log: Path) -> subprocess.Popen[bytes]:

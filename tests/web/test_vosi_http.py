@@ -72,7 +72,12 @@ def test_70_71_methods_and_last_modified(http: httpx.Client) -> None:
 
 
 def test_64_availability_false_when_no_platform_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    config = '[adapters.ghost]\nplugin = "not-installed"\n'
+    # a valid configuration whose only platform is down (nothing listens on port 1)
+    config = (
+        '[adapters.ghost]\nplugin = "ssh"\n'
+        '[adapters.ghost.config]\nhost = "127.0.0.1"\nport = 1\nconnect_timeout = 1\n'
+        "accept_unknown_host_keys = true\n"
+    )
     process = BrokerProcess(tmp_path, config=config).start()
     try:
         body = httpx.get(f"{process.url}/availability").content
@@ -80,7 +85,10 @@ def test_64_availability_false_when_no_platform_runs(tmp_path) -> None:  # type:
         assert root[0].text == "false"
         notes = " ".join(n.text for n in root.iter(VOSI_AV + "note"))
         assert "ghost" in notes
-        assert "not-installed" in notes
+        ready = httpx.get(f"{process.url}/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["ready"] is False
+        assert httpx.get(f"{process.url}/healthz").status_code == 200
     finally:
         process.stop()
 
