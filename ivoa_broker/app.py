@@ -29,6 +29,7 @@ from ivoa_broker.web import callbacks, eb, health, uws, vosi
 from ivoa_broker.web.context import Broker, broker
 from ivoa_broker.web.errors import HANDLERS
 from ivoa_broker.web.proxy import ProxyHeaders, TrustedProxies
+from ivoa_broker.web.routing import merge_methods
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +67,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
         )
     return Starlette(
-        routes=[
-            Route("/", index, methods=["GET"]),
-            *vosi.ROUTES,
-            *health.ROUTES,
-            *uws.ROUTES,
-            *eb.ROUTES,
-            *callbacks.ROUTES,
-        ],
+        routes=merge_methods(
+            [
+                Route("/", index, methods=["GET"]),
+                *vosi.ROUTES,
+                *health.ROUTES,
+                *uws.ROUTES,
+                *eb.ROUTES,
+                *callbacks.ROUTES,
+            ]
+        ),
         middleware=middleware,
         exception_handlers=HANDLERS,
         lifespan=lifespan,

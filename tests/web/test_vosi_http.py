@@ -46,8 +46,16 @@ def test_66_to_69_capabilities(http: httpx.Client, broker: BrokerProcess) -> Non
     assert urls["ivo://ivoa.net/std/VOSI#capabilities"] == (f"{broker.url}/capabilities", "full")
     assert urls["ivo://ivoa.net/std/VOSI#availability"] == (f"{broker.url}/availability", "full")
     assert urls["ivo://ivoa.net/std/UWS#rest-1.1"] == (f"{broker.url}/jobs", "base")
+    eb = "ivo://ivoa.net/std/ExecutionBroker#"
+    assert urls[eb + "requests-1.0"] == (f"{broker.url}/requests", "full")
+    assert urls[eb + "sessions-1.0"] == (f"{broker.url}/sessions", "base")
+    assert urls[eb + "offersets-1.0"] == (f"{broker.url}/offersets", "base")
+    post_only = {urls[eb + "requests-1.0"][0], urls[eb + "direct-1.0"][0]}
     for url, _ in urls.values():
-        assert http.get(url).status_code == 200
+        if url in post_only:
+            assert "POST" in http.get(url).headers["allow"]
+        else:
+            assert http.get(url).status_code == 200
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         parsed = parse_capabilities(io.BytesIO(response.content))
