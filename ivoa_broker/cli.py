@@ -49,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check-config", help="validate a config file (every plug-in's section included)"
     )
     checker.add_argument("config", type=Path, nargs="?", help="TOML config file")
+    saver = sub.add_parser(
+        "backup", help="online backup of the SQLite job store (safe while serving)"
+    )
+    saver.add_argument("destination", type=Path, help="file to write the copy to")
+    saver.add_argument("--config", type=Path, help="TOML config file (for server.database)")
+    saver.add_argument("--database", type=Path, help="SQLite job store (default ./broker.db)")
     adapters = sub.add_parser("adapters", help="list installed plug-ins and configured platforms")
     adapters.add_argument("--config", type=Path, help="TOML config file")
     args = parser.parse_args(argv)
@@ -64,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.command == "adapters":
         return list_adapters(settings, source)
+    if args.command == "backup":
+        return backup_store(args.database or settings.server.database, args.destination)
     if args.command == "serve":
         settings = settings.with_server(**_server_overrides(args))
     preflight = check(settings, source)
@@ -90,6 +98,18 @@ def _server_overrides(args: argparse.Namespace) -> dict[str, object]:
         "root_path": args.root_path,
     }
     return {k: v for k, v in values.items() if v is not None}
+
+
+def backup_store(database: Path, destination: Path) -> int:
+    from ivoa_broker.backup import BackupError, backup
+
+    try:
+        jobs = backup(database, destination)
+    except BackupError as exc:
+        print(f"ivoa-broker: {exc}", file=sys.stderr)
+        return 1
+    print(f"ivoa-broker: {database} -> {destination} ({jobs} jobs)")
+    return 0
 
 
 def list_adapters(settings: Settings, source: str) -> int:

@@ -21,6 +21,8 @@ from lxml import etree
 from tests.server import BrokerProcess, free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+#: the operator's example, run verbatim (only the upstream port differs)
+LOCATION = Path(__file__).resolve().parents[2] / "deploy" / "nginx-location.conf"
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XLINK = "{http://www.w3.org/1999/xlink}href"
 
@@ -43,14 +45,7 @@ http {{
     scgi_temp_path {state}/scgi;
     server {{
         listen 127.0.0.1:{port};
-        location /broker/ {{
-            proxy_pass http://127.0.0.1:{upstream}/;
-            proxy_set_header Host $host:$server_port;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Prefix /broker;
-            proxy_read_timeout 60s;
-        }}
+        {location}
     }}
 }}
 """
@@ -65,7 +60,9 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = work / "nginx"
     state.mkdir()
     port = free_port()
-    (state / "nginx.conf").write_text(CONF.format(state=state, port=port, upstream=broker.port))
+    location = LOCATION.read_text().replace("127.0.0.1:8080", f"127.0.0.1:{broker.port}")
+    assert str(broker.port) in location
+    (state / "nginx.conf").write_text(CONF.format(state=state, port=port, location=location))
     with (state / "stderr.log").open("wb") as err:
         nginx = subprocess.Popen(
             [NGINX, "-c", str(state / "nginx.conf"), "-p", str(state)],
