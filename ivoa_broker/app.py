@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -21,6 +22,7 @@ from ivoa_broker.auth import Authenticator, read_token_file
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.jobs import JobService
+from ivoa_broker.metrics import CONTENT_TYPE as METRICS_TYPE
 from ivoa_broker.metrics import Metrics
 from ivoa_broker.protocol import AdapterDeps, utcnow
 from ivoa_broker.registry import discover, start_instances
@@ -83,6 +85,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
+async def serve_metrics(metrics: Metrics, host: str, port: int, stack: AsyncExitStack) -> None:
+    """``/metrics`` alone on a port of its own (``server.metrics_port``), in this loop."""
+    import uvicorn
+
+    async def scrape(request: Request) -> Response:
+        return Response(await metrics.render(), media_type=METRICS_TYPE)
+
+    app = Starlette(routes=[Route("/metrics", scrape, methods=["GET"])])
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
+    # bound here, so a port in use fails the start-up at once and loudly
+    sock = socket.create_server((host, port), reuse_port=False)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="metrics-server")
+
+    async def stop() -> None:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+        sock.close()
+
+    stack.push_async_callback(stop)
+
+
 async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     """Open the store, start adapter instances, re-attach jobs, start loops."""
     tokens = read_token_file(settings.auth.token_file) if settings.auth.token_file else {}
@@ -127,6 +150,8 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     holder["d"] = dispatcher
     await dispatcher.begin()
     stack.push_async_callback(dispatcher.close)
+    if settings.server.metrics_port is not None:
+        await serve_metrics(metrics, settings.server.host, settings.server.metrics_port, stack)
     return Broker(
         settings=settings,
         store=store,

@@ -85,12 +85,6 @@ class Metrics:
             registry=r,
             buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1),
         )
-        self.requests = Counter(
-            "ivoa_broker_http_requests",
-            "HTTP requests by route and status",
-            ["route", "status"],
-            registry=r,
-        )
         self._count_jobs: Callable[[], Awaitable[PhaseCounts]] | None = None
 
     def count_jobs_with(self, query: Callable[[], Awaitable[PhaseCounts]]) -> None:

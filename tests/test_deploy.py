@@ -74,6 +74,7 @@ def test_ready_health_and_metrics(deployed: BrokerProcess) -> None:
     assert httpx.get(f"{deployed.url}/healthz").text == "ok\n"
     ready = httpx.get(f"{deployed.url}/readyz")
     assert ready.status_code == 200, ready.text
+    httpx.post(f"{deployed.url}/jobs", data={"cmd": "true"}, headers=_auth())
     metrics = httpx.get(f"{deployed.url}/metrics")
     assert metrics.status_code == 200
     assert "ivoa_broker_jobs{" in metrics.text
@@ -156,3 +157,17 @@ def test_systemd_unit_runs_the_documented_commands_sandboxed() -> None:
         )
         # a missing /opt/ivoa-broker binary is expected on a test machine; syntax is not
         assert "Unknown key" not in done.stderr and "Invalid" not in done.stderr, done.stderr
+
+
+def test_metrics_on_a_port_of_their_own(tmp_path: Path) -> None:
+    from tests.server import free_port
+
+    port = free_port()
+    process = BrokerProcess(tmp_path, config=f"[server]\nmetrics_port = {port}\n").start()
+    try:
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert scraped.status_code == 200
+        assert "ivoa_broker_jobs" in scraped.text
+        assert httpx.get(f"http://127.0.0.1:{port}/jobs").status_code == 404
+    finally:
+        process.stop()
