@@ -88,6 +88,14 @@ class AzimuthAdapter(BaseAdapter[AzimuthConfig]):
 
     async def open(self) -> None:
         tenancy = await self.client.open()
+        try:
+            await self._discover(tenancy.name, tenancy.id)
+        except BaseException:
+            await self.client.aclose()
+            raise
+
+    async def _discover(self, tenancy_name: str, tenancy_id: str) -> None:
+        """What the tenancy offers: scheduling, the kinds, the largest size."""
         caps = await self.client.capabilities()
         self._scheduling = bool(caps.get("supports_scheduling"))
         sizes = await self._sizes()
@@ -96,7 +104,9 @@ class AzimuthAdapter(BaseAdapter[AzimuthConfig]):
             kinds.add("interactive")
         if self.config.interactive == "cluster" and caps.get("supports_clusters", True):
             kinds.add("interactive")
-        allowed = [s for s in sizes if not self.config.sizes or {s.id, s.name} & set(self.config.sizes)]
+        allowed = [
+            s for s in sizes if not self.config.sizes or {s.id, s.name} & set(self.config.sizes)
+        ]
         self.capabilities = dataclasses.replace(
             type(self).capabilities,
             kinds=frozenset(kinds),
@@ -105,7 +115,7 @@ class AzimuthAdapter(BaseAdapter[AzimuthConfig]):
             max_memory_bytes=max((s.ram_mb for s in allowed), default=0) * 2**20 or None,
             max_gpus=max((s.gpus for s in allowed), default=0),
         )
-        log.info("azimuth %s: tenancy %s (%s)", self.name, tenancy.name, tenancy.id)
+        log.info("azimuth %s: tenancy %s (%s)", self.name, tenancy_name, tenancy_id)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -172,8 +182,9 @@ class AzimuthAdapter(BaseAdapter[AzimuthConfig]):
                 return f"the run time asked for exceeds this platform's limit of {limit} s"
         return None
 
-    def _offer(self, request: ExecutionRequest, summary: str, terms: dict[str, Any],
-               resources: Any) -> Offer:
+    def _offer(
+        self, request: ExecutionRequest, summary: str, terms: dict[str, Any], resources: Any
+    ) -> Offer:
         return Offer(
             adapter=self.name,
             offer_id=uuid.uuid4().hex,
@@ -226,8 +237,9 @@ class AzimuthAdapter(BaseAdapter[AzimuthConfig]):
         if template not in templates:
             return []
         summary = f"Azimuth Kubernetes app from template {template}"
-        return [self._offer(request, summary, {"kind": "app", "template": template},
-                            request.resources)]
+        return [
+            self._offer(request, summary, {"kind": "app", "template": template}, request.resources)
+        ]
 
     def _end_time(self, request: ExecutionRequest) -> datetime:
         if request.deadline is not None:
@@ -336,7 +348,9 @@ class AzimuthAdapter(BaseAdapter[AzimuthConfig]):
         if self._scheduling and request.deadline is not None:
             end = request.deadline.isoformat()
         cluster = await self.client.create_cluster(
-            self._name(request.job_id), self.config.cluster_type, values,
+            self._name(request.job_id),
+            self.config.cluster_type,
+            values,
             str(end) if end else None,
         )
         return cluster.id

@@ -48,6 +48,7 @@ def _each(parse: Callable[[dict[str, Any]], T], items: list[dict[str, Any]], wha
     except (KeyError, TypeError, ValueError, AttributeError):
         raise garbage(what, items) from None
 
+
 USER_AGENT = "ivoa-broker-azimuth/0.1"
 Retry = Literal["always", "connect"]
 
@@ -60,14 +61,8 @@ class AzimuthClient:
     ) -> None:
         self._config = config
         self._base = config.url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self._base,
-            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"},
-            timeout=config.timeout_seconds,
-            verify=config.verify_tls,
-            transport=transport,
-            follow_redirects=False,
-        )
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
         self._token: str | None = (
             config.token.get_secret_value() if config.token is not None else None
         )
@@ -84,8 +79,26 @@ class AzimuthClient:
         return out
 
     async def open(self) -> TenancyInfo:
-        """Authenticate and find the configured tenancy."""
-        tenancies = _each(TenancyInfo.parse, await self._list("/api/tenancies/", "tenancies/"), "tenancies/")
+        """Connect, authenticate and find the configured tenancy (closes again on failure)."""
+        await self.aclose()
+        self._http = httpx.AsyncClient(
+            base_url=self._base,
+            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"},
+            timeout=self._config.timeout_seconds,
+            verify=self._config.verify_tls,
+            transport=self._transport,
+            follow_redirects=False,
+        )
+        try:
+            return await self._find_tenancy()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _find_tenancy(self) -> TenancyInfo:
+        tenancies = _each(
+            TenancyInfo.parse, await self._list("/api/tenancies/", "tenancies/"), "tenancies/"
+        )
         wanted = self._config.tenancy
         found = [t for t in tenancies if wanted in (None, t.id, t.name)]
         if not found:
@@ -98,7 +111,9 @@ class AzimuthClient:
         return found[0]
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
     # ------------------------------------------------------------ resources
 
@@ -138,7 +153,9 @@ class AzimuthClient:
 
     async def machine_logs(self, machine_id: str) -> list[str]:
         what = f"GET machines/{machine_id}/logs/"
-        data = self._json(await self._request("GET", self._t(f"machines/{machine_id}/logs/"), what), what)
+        data = self._json(
+            await self._request("GET", self._t(f"machines/{machine_id}/logs/"), what), what
+        )
         if not isinstance(data, dict) or not isinstance(data.get("logs"), list):
             raise garbage(what, data)
         return [str(line) for line in data["logs"]]
@@ -157,7 +174,9 @@ class AzimuthClient:
         body: dict[str, Any] = {"name": name, "template": template, "values": values}
         if kubernetes_cluster:
             body["kubernetes_cluster"] = kubernetes_cluster
-        return _each(AppInfo.parse, [await self._create("kubernetes_apps/", body)], "kubernetes_apps/")[0]
+        return _each(
+            AppInfo.parse, [await self._create("kubernetes_apps/", body)], "kubernetes_apps/"
+        )[0]
 
     async def delete_app(self, app_id: str) -> None:
         await self._delete(f"kubernetes_apps/{app_id}/")
@@ -265,6 +284,8 @@ class AzimuthClient:
         for attempt in range(1, attempts + 1):
             retryable = retry == "always"
             error: AdapterError
+            if self._http is None:
+                raise FatalError("the Azimuth client is not open")
             try:
                 response = await self._http.request(method, path, content=content, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

@@ -187,8 +187,12 @@ class ServiceInfo:
         if not isinstance(value, list):
             return ()
         return tuple(
-            cls(str(s.get("name")), str(s.get("label") or s.get("name")), _opt(s.get("fqdn")),
-                _opt(s.get("url")))
+            cls(
+                str(s.get("name")),
+                str(s.get("label") or s.get("name")),
+                _opt(s.get("fqdn")),
+                _opt(s.get("url")),
+            )
             for s in value
             if isinstance(s, dict) and s.get("name")
         )

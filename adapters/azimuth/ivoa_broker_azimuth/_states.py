@@ -152,9 +152,7 @@ def app_status(
         return Status(
             phase=phase, native_state=native, progress=Progress(f"app {app.status.lower()}")
         )
-    return Status(
-        phase=phase, native_state=native, endpoint=endpoint, started_at=app.created_at
-    )
+    return Status(phase=phase, native_state=native, endpoint=endpoint, started_at=app.created_at)
 
 
 def cluster_status(
@@ -188,7 +186,10 @@ def cluster_status(
     endpoint = _endpoint(cluster.services, service)
     if cluster.status == "READY" and endpoint is not None:
         return Status(
-            phase=Phase.EXECUTING, native_state=native, endpoint=endpoint, started_at=cluster.created
+            phase=Phase.EXECUTING,
+            native_state=native,
+            endpoint=endpoint,
+            started_at=cluster.created,
         )
     return Status(
         phase=Phase.QUEUED,

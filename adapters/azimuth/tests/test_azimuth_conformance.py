@@ -45,7 +45,9 @@ class TestAzimuthConformance(AdapterConformance):
         return {"url": "https://portal.example.org", "token": "a-token"}
 
     @pytest.fixture
-    def adapter_config(self, live: bool, portal: EmulatorServer, cred: tuple[str, str]) -> AzimuthConfig:
+    def adapter_config(
+        self, live: bool, portal: EmulatorServer, cred: tuple[str, str]
+    ) -> AzimuthConfig:
         if not live:
             return config_for(portal.url, cred, timeout_seconds=TIMEOUT)
         return AzimuthConfig(

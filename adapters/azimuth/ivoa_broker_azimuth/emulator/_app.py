@@ -136,9 +136,10 @@ class AzimuthEmulator:
         tenancy = self.tenancies[tenancy_id]
         for machine in list(tenancy.machines.values()):
             kill_guest(machine)
-        for item in [*tenancy.apps.values(), *tenancy.clusters.values()]:
-            for task in item.tasks:
-                task.cancel()
+        tasks = [t for a in tenancy.apps.values() for t in a.tasks]
+        tasks += [t for c in tenancy.clusters.values() for t in c.tasks]
+        for task in tasks:
+            task.cancel()
         tenancy.machines.clear()
         tenancy.apps.clear()
         tenancy.clusters.clear()
@@ -217,7 +218,9 @@ class AzimuthEmulator:
             try:
                 return await handler(request, **request.path_params)
             except _Problem as problem:
-                return JSONResponse(problem.body, status_code=problem.status, headers=problem.headers)
+                return JSONResponse(
+                    problem.body, status_code=problem.status, headers=problem.headers
+                )
 
         return endpoint
 
@@ -264,7 +267,9 @@ class AzimuthEmulator:
         return Response(status_code=204)
 
     async def _authenticators(self, request: Request) -> Response:
-        return JSONResponse({"appcred": {"type": "openstack_application_credential", "options": []}})
+        return JSONResponse(
+            {"appcred": {"type": "openstack_application_credential", "options": []}}
+        )
 
     async def _login(self, request: Request) -> Response:
         return HTMLResponse("<html><body><h1>Sign in to Azimuth</h1></body></html>")
@@ -397,9 +402,7 @@ class AzimuthEmulator:
                 quota(
                     "external_ips", "External IPs", None, tenancy.quota_external_ips, 0, "NETWORK"
                 ),
-                quota(
-                    "storage", "Volume Storage", "GB", tenancy.quota_storage, 0, "BLOCK_STORAGE"
-                ),
+                quota("storage", "Volume Storage", "GB", tenancy.quota_storage, 0, "BLOCK_STORAGE"),
                 quota("volumes", "Volumes", None, tenancy.quota_volumes, 0, "BLOCK_STORAGE"),
             ]
         )
@@ -492,12 +495,11 @@ class AzimuthEmulator:
     async def _machine(self, request: Request, tenant: str, machine: str) -> Response:
         _, tenancy, links = self._scoped(request, tenant)
         found = self._machine_of(tenancy, machine)
-        if request.method == "DELETE":
-            if found.task != "Deleting":
-                found.task = "Deleting"
-                kill_guest(found)
-                found.tasks.clear()
-                self._spawn(found.tasks, self._reap(tenancy.machines, found.id))
+        if request.method == "DELETE" and found.task != "Deleting":
+            found.task = "Deleting"
+            kill_guest(found)
+            found.tasks.clear()
+            self._spawn(found.tasks, self._reap(tenancy.machines, found.id))
         return JSONResponse(links.machine(found))
 
     async def _reap(self, where: dict[str, Any], ident: str) -> None:
@@ -549,7 +551,9 @@ class AzimuthEmulator:
             raise _Problem(400, errors)
         assert template is not None and isinstance(name, str)
         if name in tenancy.apps:
-            raise _detail(409, f'apps.apps.azimuth-cloud.io "{name}" already exists', "invalid_operation")
+            raise _detail(
+                409, f'apps.apps.azimuth-cloud.io "{name}" already exists', "invalid_operation"
+            )
         app = EmulatedApp(
             id=name,
             template=template,
@@ -631,9 +635,10 @@ class AzimuthEmulator:
                     )
             for cluster in list(tenancy.clusters.values()):
                 if fqdn in cluster.fqdns.values() and cluster.status == "READY":
+                    label = cluster.cluster_type.label
                     return HTMLResponse(
-                        f"<html><head><title>{cluster.cluster_type.label}</title></head>"
-                        f"<body>{cluster.cluster_type.label} {cluster.name} is running</body></html>"
+                        f"<html><head><title>{label}</title></head>"
+                        f"<body>{label} {cluster.name} is running</body></html>"
                     )
         return PlainTextResponse("Zenith: no such service", status_code=404)
 
@@ -688,16 +693,16 @@ class AzimuthEmulator:
         try:
             end = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
         except ValueError:
-            raise _Problem(400, {"schedule": {"end_time": ["Datetime has wrong format."]}}) from None
+            raise _Problem(
+                400, {"schedule": {"end_time": ["Datetime has wrong format."]}}
+            ) from None
         if end.tzinfo is None:
             end = end.replace(tzinfo=now().tzinfo)
         if end <= now():
             raise _Problem(400, {"schedule": {"end_time": ["End time cannot be in the past."]}})
         limit = self.settings.max_platform_duration_hours
         if limit is not None and end - now() > timedelta(hours=limit):
-            raise _Problem(
-                409, {"detail": f"Platform exceeds max duration of {limit} hours."}
-            )
+            raise _Problem(409, {"detail": f"Platform exceeds max duration of {limit} hours."})
         return end
 
     async def _clusters(self, request: Request, tenant: str) -> Response:

@@ -273,8 +273,7 @@ class Links:
             "logo": t.logo,
             "description": t.description,
             "versions": [
-                {"name": v, "values_schema": t.values_schema, "ui_schema": {}}
-                for v in t.versions
+                {"name": v, "values_schema": t.values_schema, "ui_schema": {}} for v in t.versions
             ],
         }
 
