@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 
 from ivoa_broker.protocol import AdapterError, AuthError, FatalError, TransientError
+from ivoa_broker.toolkit import Redactor, parse_retry_after
 
 from ._config import AzimuthConfig
 from ._errors import error_for
@@ -72,11 +73,11 @@ class AzimuthClient:
     def __repr__(self) -> str:
         return f"AzimuthClient({self._base!r})"
 
-    def _secrets(self) -> list[str]:
-        out = [self._token or ""]
-        if self._config.application_credential_secret is not None:
-            out.append(self._config.application_credential_secret.get_secret_value())
-        return out
+    def _redactor(self) -> Redactor:
+        secret = self._config.application_credential_secret
+        return Redactor(
+            [s for s in (self._token, secret.get_secret_value() if secret else None) if s]
+        )
 
     async def open(self) -> TenancyInfo:
         """Connect, authenticate and find the configured tenancy (closes again on failure)."""
@@ -305,11 +306,19 @@ class AzimuthClient:
             else:
                 if response.status_code < 400:
                     return response
-                error = error_for(response.status_code, response.text, what, self._secrets())
+                error = error_for(
+                    response.status_code,
+                    response.text,
+                    what,
+                    self._redactor(),
+                    parse_retry_after(response.headers.get("retry-after")),
+                )
                 retryable = retryable and isinstance(error, TransientError)
             if not retryable or attempt == attempts:
                 raise error
             delay = self._config.backoff_seconds * 2 ** (attempt - 1)
+            if isinstance(error, TransientError) and error.retry_after is not None:
+                delay = error.retry_after
             await asyncio.sleep(min(delay, self._config.backoff_max_seconds))
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -2,42 +2,23 @@
 
 Azimuth is Django REST Framework: errors are ``{"detail": ..., "code": ...}`` (views'
 ``convert_*_exceptions``), ``{field: [messages]}`` (serializer validation) or, from the
-auth views, ``{"message": ...}``.
+auth views, ``{"message": ...}``; the portal's words become the error's message.
 
-====================================  ==============================================
-401, 403                              :class:`AuthError`
-404                                   :class:`NotFound`
-409 ``quota_exceeded`` / "quota"      :class:`NoCapacity` with the portal's words
-409 other                             :class:`Conflict`
-400, 405, 413, 422, other 4xx         :class:`InvalidRequest` with the portal's words
-429, 5xx (504 operation_timed_out)    :class:`TransientError`
-====================================  ==============================================
+The table is the toolkit's :func:`~ivoa_broker.toolkit.error_for_status` (400/422
+``InvalidRequest``, 401/403 ``AuthError``, 404/410 ``NotFound``, 409 ``Conflict``,
+429/5xx ``TransientError`` with ``Retry-After``, else ``FatalError``) with Azimuth's
+refinement: a 409 with ``code: quota_exceeded`` (or naming a quota) is :class:`NoCapacity`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
-from ivoa_broker.protocol import (
-    AdapterError,
-    AuthError,
-    Conflict,
-    InvalidRequest,
-    NoCapacity,
-    NotFound,
-    TransientError,
-)
+from ivoa_broker.protocol import AdapterError, NoCapacity
+from ivoa_broker.toolkit import Redactor, error_for_status
 
-__all__ = ["error_for", "message_of", "scrub"]
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+__all__ = ["error_for", "message_of"]
 
 
 def _flatten(value: Any, path: str = "") -> list[str]:
@@ -66,19 +47,18 @@ def message_of(body: str) -> tuple[str, str | None]:
     return "; ".join(_flatten(data))[:500], None
 
 
-def error_for(status: int, body: str, what: str, secrets: Iterable[str]) -> AdapterError:
+def error_for(
+    status: int, body: str, what: str, redactor: Redactor, retry_after: float | None = None
+) -> AdapterError:
     said, code = message_of(body)
-    said = scrub(said, list(secrets))
+    said = redactor.scrub(said)
     detail = f"HTTP {status}: {said}" if said else f"HTTP {status}"
-    if status in (401, 403):
-        verb = "refused the credentials for" if status == 401 else "denied"
-        return AuthError(f"Azimuth {verb} {what} (HTTP {status}): {said}", detail=detail)
-    if status == 404:
-        return NotFound(f"{what}: not found on Azimuth ({said})", detail=detail)
-    if status == 409:
-        if code == "quota_exceeded" or "quota" in said.lower():
-            return NoCapacity(f"Azimuth refused {what}: {said}", detail=detail)
-        return Conflict(f"Azimuth refused {what}: {said}", detail=detail)
+    if status == 409 and (code == "quota_exceeded" or "quota" in said.lower()):
+        return NoCapacity(f"Azimuth refused {what}: {said}", detail=detail)
     if status == 429 or status >= 500:
-        return TransientError(f"Azimuth is unavailable for {what} (HTTP {status})", detail=detail)
-    return InvalidRequest(f"Azimuth refused {what} (HTTP {status}): {said}", detail=detail)
+        message = f"Azimuth is unavailable for {what} (HTTP {status})"
+    elif status == 404:
+        message = f"{what}: not found on Azimuth ({said})"
+    else:
+        message = f"Azimuth refused {what} (HTTP {status}): {said}"
+    return error_for_status(status, message, retry_after=retry_after, detail=detail)
