@@ -253,3 +253,16 @@ def _gone(fetch: Any, timeout: float = 10.0) -> None:
             raise
         assert time.monotonic() < end, "still there"
         time.sleep(0.02)
+
+
+def test_unauthenticated_answers_are_drfs(portal: EmulatorServer) -> None:
+    assert httpx.get(f"{portal.url}/_status/").status_code == 204
+    assert httpx.get(f"{portal.url}/api/").json()["links"]["session"].endswith("/api/session/")
+    missing = httpx.get(f"{portal.url}/api/tenancies/")
+    assert missing.status_code == 401
+    assert missing.json() == {"detail": "Authentication credentials were not provided."}
+    assert missing.headers["www-authenticate"] == "Token"
+    stale = httpx.get(f"{portal.url}/api/tenancies/", headers={"Authorization": "Bearer nope"})
+    assert stale.status_code == 401 and stale.json() == {"detail": "Your session has expired."}
+    kinds = httpx.get(f"{portal.url}/auth/authenticators/").json()
+    assert kinds == {"appcred": {"type": "openstack_application_credential", "options": []}}
