@@ -322,6 +322,7 @@ class AzimuthAdapter(BaseAdapter[AzimuthConfig]):
             env=request.env,
             inputs=request.inputs,
             container_runtime=self.config.container_runtime,
+            time_limit=request.seconds_left(),
         )
         if len(userdata.encode()) > MAX_USER_DATA_BYTES:
             raise InvalidRequest("the job's command and environment are too large for user data")
@@ -490,7 +491,10 @@ class AzimuthAdapter(BaseAdapter[AzimuthConfig]):
         bad = [n for n in files if not RESULT_NAME.match(n)]
         if bad:
             raise InvalidRequest(f"unacceptable result file names: {', '.join(sorted(bad))[:200]}")
-        await asyncio.to_thread(self.staging.stage, handle.native_id, exit_code, dict(files))
+        timed_out = fields.get("timed_out") == "1"
+        await asyncio.to_thread(
+            self.staging.stage, handle.native_id, exit_code, dict(files), timed_out
+        )
         log.info(
             "azimuth %s: %s reported exit code %d with %d file(s)",
             self.name,

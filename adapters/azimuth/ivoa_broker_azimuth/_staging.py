@@ -53,13 +53,19 @@ class Staging:
         path = self.dir(native) / "exit.json"
         try:
             data = json.loads(path.read_text())
-            return ExitMarker(int(data["exit_code"]), datetime.fromisoformat(data["received_at"]))
+            return ExitMarker(
+                int(data["exit_code"]),
+                datetime.fromisoformat(data["received_at"]),
+                bool(data.get("timed_out", False)),
+            )
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as exc:
             raise FatalError("the stored exit marker is unreadable", detail=str(exc)) from None
 
-    def stage(self, native: str, exit_code: int, files: dict[str, bytes]) -> None:
+    def stage(
+        self, native: str, exit_code: int, files: dict[str, bytes], timed_out: bool = False
+    ) -> None:
         job = self.dir(native)
         results = job / "results"
         results.mkdir(parents=True, exist_ok=True)
@@ -67,7 +73,11 @@ class Staging:
             tmp = results / f".{name}.part"
             tmp.write_bytes(data)
             tmp.replace(results / name)
-        marker = {"exit_code": exit_code, "received_at": utcnow().isoformat()}
+        marker = {
+            "exit_code": exit_code,
+            "received_at": utcnow().isoformat(),
+            "timed_out": timed_out,
+        }
         tmp = job / ".exit.json.part"
         tmp.write_text(json.dumps(marker))
         tmp.replace(job / "exit.json")

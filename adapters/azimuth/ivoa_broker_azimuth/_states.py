@@ -5,7 +5,8 @@ native state is prefixed by the kind (``machine:``, ``app:``, ``cluster:``) sinc
 three vocabularies overlap. A machine's state alone cannot say how a batch job ended, so
 :func:`machine_status` refines it with the exit marker the guest's callback left:
 
-* a marker -> COMPLETED (exit 0) or ERROR (the exit code), whatever the machine does now;
+* a marker -> COMPLETED (exit 0) or ERROR (the exit code; reason DEADLINE when the guest's
+  watchdog stopped the task at the request's deadline), whatever the machine does now;
 * BUILD -> QUEUED; ACTIVE -> EXECUTING; SHUTOFF without a marker -> ERROR (powered off
   without reporting); ERROR -> ERROR (boot failure, Nova's fault message);
 * gone or being deleted -> ABORTED if cancel was requested, else left out of the answer
@@ -71,6 +72,8 @@ class ExitMarker:
 
     exit_code: int
     received_at: datetime
+    #: the guest's watchdog stopped the task at the request's deadline
+    timed_out: bool = False
 
 
 def machine_status(
@@ -78,6 +81,16 @@ def machine_status(
 ) -> Status | None:
     native = f"machine:{machine.status if machine else GONE}"
     started = machine.created if machine else None
+    if marker is not None and marker.timed_out:
+        return Status(
+            phase=Phase.ERROR,
+            native_state=native,
+            exit_code=marker.exit_code,
+            reason=EndReason.DEADLINE,
+            message="the job was stopped at its deadline",
+            started_at=started,
+            ended_at=marker.received_at,
+        )
     if marker is not None:
         ok = marker.exit_code == 0
         return Status(

@@ -6,7 +6,8 @@ cloud-init runs a ``#!`` user-data script once, as root, late in boot. The scrip
    results);
 2. downloads the job's inputs (``inputs/``), exports the job's environment;
 3. runs the command, or the OCI image with docker/podman (``out/`` mounted at ``/out``),
-   with stdout/stderr to files;
+   with stdout/stderr to files; a watchdog stops it at the request's deadline (TERM, then
+   KILL ten seconds later) and the report says ``timed_out=1``;
 4. POSTs ``exit_code`` and the files as multipart to the callback URL, with the per-job
    secret as a bearer token read from a mode-600 file (never on a command line); retries;
 5. powers the machine off (``poweroff``), which Azimuth shows as SHUTOFF.
@@ -38,9 +39,20 @@ run_task() {{
 {inputs}
 {run}
 }}
-run_task >"$W/stdout" 2>"$W/stderr" </dev/null
+run_task >"$W/stdout" 2>"$W/stderr" </dev/null &
+task=$!
+watchdog=
+if [ {limit} -gt 0 ]; then
+  (sleep {limit}; : > "$W/.timed_out"; kill -TERM "$task"; sleep 10; kill -KILL "$task") \\
+    >/dev/null 2>&1 &
+  watchdog=$!
+fi
+wait "$task"
 rc=$?
-set -- -F "exit_code=$rc" \\
+[ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
+timed_out=0
+[ -f "$W/.timed_out" ] && timed_out=1
+set -- -F "exit_code=$rc" -F "timed_out=$timed_out" \\
   -F "stdout=@$W/stdout;type=text/plain" -F "stderr=@$W/stderr;type=text/plain"
 for f in "$W"/out/*; do
   [ -f "$f" ] || continue
@@ -74,6 +86,7 @@ def render_user_data(
     env: Mapping[str, str],
     inputs: Sequence[str],
     container_runtime: str = "auto",
+    time_limit: int | None = None,
 ) -> str:
     """The shell script for cloud-init. Every value is shell-quoted."""
     q = shlex.quote
@@ -101,4 +114,5 @@ def render_user_data(
         env=env_lines,
         inputs="\n".join(fetch) or "  :",
         run=run,
+        limit=max(int(time_limit or 0), 0),
     )

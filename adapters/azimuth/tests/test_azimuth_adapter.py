@@ -238,3 +238,17 @@ async def test_secrets_stay_out_of_handles_and_reprs(
         assert cred[1] not in text
         assert str(azimuth.client._token) not in text
     await azimuth.cleanup(handle, call)
+
+
+async def test_machine_job_is_stopped_at_its_deadline(
+    azimuth: AzimuthAdapter, call: CallContext, wake: WakeSignal
+) -> None:
+    request = _job(
+        command=("sh", "-c", "echo started; sleep 60"), deadline=utcnow() + timedelta(seconds=2)
+    )
+    handle, phase = await _run(azimuth, request, call, wake)
+    assert phase == Phase.ERROR
+    [status] = (await azimuth.status_many([handle], call)).values()
+    assert status.reason == EndReason.DEADLINE and status.exit_code == 143
+    assert "started" in await azimuth.logs(handle, call)
+    await azimuth.cleanup(handle, call)
