@@ -88,6 +88,12 @@ def test_sizes_images_list_and_fetch(client: SyncClient) -> None:
     assert info.value.status_code == 404
 
 
+def test_capabilities_through_the_sdks_http_client(client: SyncClient, tenancy_id: str) -> None:
+    caps = client.get(f"/api/tenancies/{tenancy_id}/capabilities/").json()
+    assert caps["supports_scheduling"] is True and caps["supports_apps"] is True
+    assert caps["links"]["self"].endswith(f"/api/tenancies/{tenancy_id}/capabilities/")
+
+
 def test_quotas_through_a_tenancy_resource(client: SyncClient) -> None:
     quotas = {q.resource: q for q in client._tenancy_resource("quotas").list()}
     assert {"cpus", "ram", "machines"} <= set(quotas)
@@ -264,5 +270,7 @@ def test_unauthenticated_answers_are_drfs(portal: EmulatorServer) -> None:
     assert missing.headers["www-authenticate"] == "Token"
     stale = httpx.get(f"{portal.url}/api/tenancies/", headers={"Authorization": "Bearer nope"})
     assert stale.status_code == 401 and stale.json() == {"detail": "Your session has expired."}
+    put = httpx.put(f"{portal.url}/api/tenancies/", headers={"Authorization": "Bearer x"})
+    assert put.status_code == 405 and put.json() == {"detail": 'Method "PUT" not allowed.'}
     kinds = httpx.get(f"{portal.url}/auth/authenticators/").json()
     assert kinds == {"appcred": {"type": "openstack_application_credential", "options": []}}

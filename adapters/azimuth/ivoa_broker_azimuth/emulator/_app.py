@@ -102,7 +102,11 @@ class AzimuthEmulator:
         for cred, (secret, user, tenancy_name) in self.settings.appcreds.items():
             tenancy = self.add_tenancy(tenancy_name)
             self.add_appcred(cred, secret, user, tenancy.id)
-        self.app = Starlette(routes=self._routes(), lifespan=self._lifespan)
+        self.app = Starlette(
+            routes=self._routes(),
+            lifespan=self._lifespan,
+            exception_handlers={405: self._not_allowed},
+        )
 
     # ------------------------------------------------------------ test controls
 
@@ -223,6 +227,10 @@ class AzimuthEmulator:
                 )
 
         return endpoint
+
+    async def _not_allowed(self, request: Request, exc: Exception) -> Response:
+        """DRF's answer to a method a view does not take."""
+        return JSONResponse({"detail": f'Method "{request.method}" not allowed.'}, 405)
 
     def _base(self, request: Request) -> str:
         return str(request.base_url).rstrip("/")
