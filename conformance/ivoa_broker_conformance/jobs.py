@@ -108,7 +108,7 @@ async def _follow_redirects(session: Session) -> None:
     except httpx.HTTPError:
         return
     final = str(r.url)
-    if r.history and r.status_code == 200 and not urls.same(final, session.jobs_url):
+    if r.history and r.status_code == 200 and final != session.jobs_url:
         session.jobs_url_aliases.append(session.jobs_url)
         codes = ", ".join(str(h.status_code) for h in r.history)
         session.jobs_url_source += f"; GET {session.jobs_url} redirects ({codes}) to {final}"

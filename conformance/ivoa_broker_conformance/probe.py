@@ -172,7 +172,8 @@ class CheckRun:
         try:
             root = parse(response.content)
         except NotXML as exc:
-            raise CheckFailed(f"{what}: {exc}") from exc
+            ctype = response.headers.get("content-type", "").split(";")[0].strip()
+            raise CheckFailed(f"{what} ({ctype or 'no content type'}): {exc}") from exc
         exchange = self._by_response.get(id(response))
         if exchange is not None:
             self._documents[id(root)] = exchange

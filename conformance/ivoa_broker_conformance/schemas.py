@@ -126,7 +126,18 @@ class SchemaSet:
             value = o.get(XSI_TYPE) or ""
             prefix = value.rpartition(":")[0]
             ns = (o.nsmap or {}).get(prefix or None)
-            if ns is None or ns in loaded:
+            if ns is None:
+                continue
+            if ns in loaded:
+                if f"{{{ns}}}{value.rpartition(':')[2]}" not in schema.maps.types:
+                    result.errors.append(
+                        f"xsi:type {value} is not a type of {ns} (at {o.getroottree().getpath(o)})"
+                    )
+                    if result.first_element is None:
+                        result.first_element = o
+                    up = c.getparent()
+                    if up is not None:
+                        up.remove(c)
                 continue
             result.not_validated.append(
                 f"<{etree.QName(o).localname}> of xsi:type {value} ({ns}): no schema for that "
