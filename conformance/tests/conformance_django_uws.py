@@ -8,7 +8,8 @@ users with HTTP Basic) into a per-run folder and serves it with ``manage.py runs
 django-uws lives in its own virtualenv, apart from the suite's: ``ensure_venv()`` makes it
 once (``python -m venv`` + ``pip install``; idempotent, also run by
 ``.ci/install.d/50-conformance-peers.sh``) under ``$CONFORMANCE_PEERS_DIR`` (default
-``~/.cache/ivoa-broker-conformance``).
+``~/.cache/ivoa-broker-conformance``). Only the standard library is needed for that step, so
+``python3 conformance_django_uws.py --venv-only`` runs before the project is installed.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-
-import httpx
 
 REQUIREMENTS = ("django>=4.2,<4.3", "django-uws==0.2.dev370864")
 USERS = {"alice": "alice-django-pw-0001", "bob": "bob-django-pw-0002"}
@@ -141,6 +140,8 @@ class DjangoUWS:
             raise RuntimeError(f"manage.py {args[0]} failed: {done.stderr[-2000:]}")
 
     def __enter__(self) -> DjangoUWS:
+        import httpx  # not needed by ensure_venv(), which the CI install runs without it
+
         try:
             for name, text in (
                 ("settings.py", SETTINGS),
