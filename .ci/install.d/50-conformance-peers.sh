@@ -35,4 +35,8 @@ if ! configured gavodachs2-server || ! configured postgresql-15; then
 fi
 
 PY=${PYTHON:-python3}
+if ! "$PY" -c 'import ensurepip, venv' 2>/dev/null; then
+  echo "50-conformance-peers: installing python3-venv (for django-uws's own virtualenv)" >&2
+  "${APT[@]}" install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
 "$PY" conformance/tests/conformance_django_uws.py --venv-only
