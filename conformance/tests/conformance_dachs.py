@@ -245,5 +245,6 @@ if __name__ == "__main__":
         raise SystemExit(reason)
     with DaCHS() as dachs:
         print(dachs.tap, "users:", ", ".join(f"{u}:{p}" for u, p in USERS.items()), flush=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on kill, too
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()

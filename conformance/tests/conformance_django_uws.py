@@ -212,5 +212,6 @@ if __name__ == "__main__":
         raise SystemExit(0)
     with DjangoUWS() as peer:
         print(peer.base, "users:", ", ".join(f"{u}:{p}" for u, p in USERS.items()), flush=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on kill, too
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
