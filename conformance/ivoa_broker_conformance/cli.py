@@ -8,12 +8,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ivoa_broker_conformance import __version__
+from ivoa_broker_conformance import __version__, auth
+from ivoa_broker_conformance.auth import Credential
 from ivoa_broker_conformance.config import (
     DEFAULT_BAD_JOB_PARAMS,
+    DEFAULT_DESTRUCTION_WAIT,
+    DEFAULT_DURATION_TOLERANCE,
     DEFAULT_FAILING_JOB_PARAMS,
     DEFAULT_JOB_PARAMS,
     DEFAULT_LONG_JOB_PARAMS,
+    PROFILES,
     Config,
     parse_params,
 )
@@ -30,6 +34,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("url", nargs="?", help="service base URL (where /capabilities lives)")
     p.add_argument("--token", help="bearer token of the main test user")
     p.add_argument("--other-token", help="bearer token of a second user (owner checks)")
+    p.add_argument(
+        "--basic", metavar="USER:PASSWORD", help="HTTP Basic credentials of the main user"
+    )
+    p.add_argument("--other-basic", metavar="USER:PASSWORD", help="HTTP Basic of the second user")
+    p.add_argument(
+        "--auth-header",
+        metavar="'NAME: VALUE'",
+        help="a named header carrying the main user's credential",
+    )
+    p.add_argument(
+        "--other-auth-header", metavar="'NAME: VALUE'", help="the same for the second user"
+    )
+    p.add_argument("--cookie", metavar="NAME=VALUE", help="a session cookie of the main user")
+    p.add_argument(
+        "--other-cookie", metavar="NAME=VALUE", help="a session cookie of the second user"
+    )
     p.add_argument(
         "--schemas",
         type=Path,
@@ -48,24 +68,56 @@ def parser() -> argparse.ArgumentParser:
         help="job list path when /capabilities names no UWS accessURL",
     )
     p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="uws",
+        help="the kind of service, setting the four job forms below (default %(default)s; "
+        "tap: LANG=ADQL and QUERY on TAP_SCHEMA)",
+    )
+    p.add_argument(
         "--job-params",
-        default=DEFAULT_JOB_PARAMS,
-        help="form of a quickly succeeding job (default %(default)r)",
+        help=f"form of a quickly succeeding job (default from --profile; uws: "
+        f"{DEFAULT_JOB_PARAMS!r})",
     )
     p.add_argument(
         "--failing-job-params",
-        default=DEFAULT_FAILING_JOB_PARAMS,
-        help="form of a job that fails (default %(default)r)",
+        help=f"form of a job that fails (uws: {DEFAULT_FAILING_JOB_PARAMS!r})",
     )
     p.add_argument(
         "--long-job-params",
-        default=DEFAULT_LONG_JOB_PARAMS,
-        help="form of a job that runs for a while (default %(default)r)",
+        help=f"form of a job that runs for a while (uws: {DEFAULT_LONG_JOB_PARAMS!r})",
     )
     p.add_argument(
         "--bad-job-params",
-        default=DEFAULT_BAD_JOB_PARAMS,
-        help="form the service must reject (default %(default)r)",
+        help=f"form the service must reject (uws: {DEFAULT_BAD_JOB_PARAMS!r})",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter added to every job the suite creates (repeatable)",
+    )
+    p.add_argument(
+        "--destruction-tolerance",
+        type=float,
+        default=None,
+        help="seconds a job may outlive its destruction time before UWS-44 fails. Without "
+        f"it the suite waits {DEFAULT_DESTRUCTION_WAIT:.0f} s and reports a job still there as "
+        "inconclusive (skip): UWS 1.1 sets destruction no precision",
+    )
+    p.add_argument(
+        "--duration-tolerance",
+        type=float,
+        default=DEFAULT_DURATION_TOLERANCE,
+        help="seconds a job may run past its executionDuration before UWS-43 fails "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--wait-slack",
+        type=float,
+        default=5.0,
+        help="seconds a WAIT may overrun its value before UWS-45 fails (default %(default)s)",
     )
     p.add_argument(
         "--eb-request",
@@ -84,23 +136,55 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _credential(args: argparse.Namespace, prefix: str) -> Credential | None:
+    given = [
+        (make, value)
+        for make, value in (
+            (auth.basic, getattr(args, f"{prefix}basic")),
+            (auth.header, getattr(args, f"{prefix}auth_header")),
+            (auth.cookie, getattr(args, f"{prefix}cookie")),
+        )
+        if value
+    ]
+    if len(given) > 1:
+        raise ValueError(f"give one of --{prefix}basic, --{prefix}auth-header, --{prefix}cookie")
+    if not given:
+        return None
+    make, value = given[0]
+    return make(value)
+
+
+def _param(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--param {text!r} is not KEY=VALUE")
+    return key, value
+
+
 def config_from(args: argparse.Namespace) -> Config:
+    profile = PROFILES[args.profile]
     return Config(
         base_url=args.url,
         token=args.token,
         other_token=args.other_token,
+        auth=_credential(args, ""),
+        other_auth=_credential(args, "other_"),
         schemas=args.schemas,
         jobs_path=args.jobs_path,
-        job_params=parse_params(args.job_params),
-        failing_job_params=parse_params(args.failing_job_params),
-        long_job_params=parse_params(args.long_job_params),
-        bad_job_params=parse_params(args.bad_job_params),
+        job_params=parse_params(args.job_params or profile.quick),
+        failing_job_params=parse_params(args.failing_job_params or profile.failing),
+        long_job_params=parse_params(args.long_job_params or profile.long),
+        bad_job_params=parse_params(args.bad_job_params or profile.bad),
+        extra_params=tuple(_param(p) for p in args.param),
+        destruction_tolerance=args.destruction_tolerance,
+        duration_tolerance=args.duration_tolerance,
+        wait_slack=args.wait_slack,
         eb_request=args.eb_request.read_bytes() if args.eb_request else None,
         eb_request_type=_eb_type(args.eb_request),
         only=frozenset(i.strip() for i in args.only.split(",") if i.strip()),
         job_timeout=args.job_timeout,
         request_timeout=args.request_timeout,
-        check_timeout=max(120.0, args.job_timeout * 2),
+        check_timeout=max(120.0, args.job_timeout * 2, (args.destruction_tolerance or 0) + 60),
     )
 
 
@@ -127,7 +211,7 @@ def print_summary(report: Report) -> None:
     s = report.summary
     for r in report.results:
         if r.outcome.value != "pass":
-            print(f"{r.id:8} {r.level:6} {r.outcome.value:4}  {r.message[:160]}")
+            print(f"{r.id:8} {r.level:6} {r.outcome.value:7}  {r.message[:160]}")
     print(report.schema_statement)
     print(s.line())
     print(s.warnings_line())
@@ -141,7 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.url:
         parser().error("the service URL is required")
-    config = config_from(args)
+    try:
+        config = config_from(args)
+    except ValueError as exc:
+        parser().error(str(exc))
     report = asyncio.run(run_suite(config))
     text = render(report, _format(args))
     if args.report:

@@ -9,3 +9,7 @@ class CheckFailed(Exception):
 
 class CheckSkipped(Exception):
     """The check cannot run against this service; the message says why."""
+
+
+class CheckBlocked(Exception):
+    """A prerequisite of the check failed; the message names the cause (and its check)."""

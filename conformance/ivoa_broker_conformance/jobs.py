@@ -6,11 +6,12 @@ import asyncio
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from urllib.parse import urljoin
 
 import httpx
 from lxml import etree
 
+from ivoa_broker_conformance import urls
+from ivoa_broker_conformance.prereqs import require
 from ivoa_broker_conformance.probe import CheckRun
 from ivoa_broker_conformance.session import Session
 from ivoa_broker_conformance.xmlutil import (
@@ -23,6 +24,9 @@ from ivoa_broker_conformance.xmlutil import (
     parse,
     uws,
 )
+
+as_directory = urls.as_directory
+resolve = urls.resolve
 
 POLL_PAUSE = 0.2
 
@@ -41,29 +45,80 @@ class JobDoc:
         return child_text(self.root, local)
 
 
+TAP_PREFIX = "ivo://ivoa.net/std/TAP"
+UWS_PREFIX = "ivo://ivoa.net/std/UWS"
+
+
+def declared_jobs_url(root: etree._Element, base: str) -> tuple[str, str, str] | None:
+    """(jobs URL, how it was found, DAL name) from a capabilities document: a UWS
+    capability's accessURL is the job list itself; a TAP capability's accessURL is the TAP
+    base, whose ``async`` child is the job list (TAP 1.1 §2; UWS inside TAP)."""
+    found: dict[str, str] = {}
+    for cap in root.iter("capability"):
+        std = cap.get("standardID") or ""
+        for access in cap.iter("accessURL"):
+            text = (access.text or "").strip()
+            if text:
+                for prefix in (UWS_PREFIX, TAP_PREFIX):
+                    if std.startswith(prefix):
+                        found.setdefault(prefix, resolve(as_directory(base), text))
+                break
+    if UWS_PREFIX in found:
+        return found[UWS_PREFIX], "UWS accessURL in /capabilities", ""
+    if TAP_PREFIX in found:
+        return (
+            urls.child(found[TAP_PREFIX], "async"),
+            "TAP accessURL in /capabilities + /async (UWS inside TAP)",
+            "TAP",
+        )
+    return None
+
+
 async def discover_jobs_url(session: Session) -> None:
-    """Jobs URL from the UWS capability's accessURL, else base + --jobs-path."""
+    """Jobs URL from the UWS (or TAP) capability, else base + --jobs-path (urljoin rules,
+    trailing slash kept); then redirects of a GET on it are followed to the job list's own
+    URL, and the URL before them is kept as an alias."""
     cfg = session.config
-    fallback = cfg.base + "/" + cfg.jobs_path.strip("/")
+    fallback = resolve(as_directory(cfg.base_url), cfg.jobs_path.lstrip("/"))
+    session.jobs_url = fallback
+    session.jobs_url_source = f"--jobs-path {cfg.jobs_path} (no UWS or TAP capability found)"
     try:
         r = await session.client.get(
-            cfg.base + "/capabilities",
+            cfg.vosi("capabilities"),
             headers=session.auth_headers("main"),
             timeout=cfg.request_timeout,
         )
         if r.status_code == 200:
-            root = parse(r.content)
-            for cap in root.iter("capability"):
-                if (cap.get("standardID") or "").startswith("ivo://ivoa.net/std/UWS"):
-                    for access in cap.iter("accessURL"):
-                        if access.text and access.text.strip():
-                            session.jobs_url = urljoin(cfg.base + "/", access.text.strip())
-                            session.jobs_url_source = "UWS accessURL in /capabilities"
-                            return
+            declared = declared_jobs_url(parse(r.content), cfg.base_url)
+            if declared is not None:
+                session.jobs_url, session.jobs_url_source, session.dal = declared
     except (httpx.HTTPError, NotXML):
         pass
-    session.jobs_url = fallback
-    session.jobs_url_source = f"--jobs-path {cfg.jobs_path} (no UWS capability found)"
+    await _follow_redirects(session)
+
+
+async def _follow_redirects(session: Session) -> None:
+    try:
+        r = await session.client.get(
+            session.jobs_url,
+            headers={**session.auth_headers("main"), "Accept": "application/xml, */*"},
+            timeout=session.config.request_timeout,
+            follow_redirects=True,
+        )
+    except httpx.HTTPError:
+        return
+    final = str(r.url)
+    if r.history and r.status_code == 200 and final != session.jobs_url:
+        session.jobs_url_aliases.append(session.jobs_url)
+        codes = ", ".join(str(h.status_code) for h in r.history)
+        session.jobs_url_source += f"; GET {session.jobs_url} redirects ({codes}) to {final}"
+        session.jobs_url = final
+
+
+def list_identities(session: Session, job_url: str) -> list[str]:
+    """Every URL that names this job's list: the job's own parent URL first, then the
+    jobs URL in use and its aliases."""
+    return [urls.parent(job_url), session.jobs_url, *session.jobs_url_aliases]
 
 
 def job_params(t: CheckRun, kind: str) -> list[tuple[str, str]]:
@@ -74,7 +129,14 @@ def job_params(t: CheckRun, kind: str) -> list[tuple[str, str]]:
             "failing": cfg.failing_job_params,
             "long": cfg.long_job_params,
         }[kind]
-    )
+    ) + list(cfg.extra_params)
+
+
+async def jobs_url(t: CheckRun) -> str:
+    """The job list URL, once the job list is known to be usable (else the check is
+    blocked by UWS-01)."""
+    await require(t, "list")
+    return t.session.jobs_url
 
 
 async def create_job(
@@ -87,6 +149,7 @@ async def create_job(
     auth: str = "main",
 ) -> str:
     """POST a job; expect 303 and return the absolute job URL."""
+    await require(t, "create")
     params = job_params(t, kind) + list(extra)
     if multipart:
         files = [(k, (None, v)) for k, v in params]
@@ -100,7 +163,7 @@ async def create_job(
     location = r.headers.get("location")
     t.expect(location, "303 from job creation has no Location header")
     assert location is not None
-    url = urljoin(t.session.jobs_url, str(location))
+    url = resolve(str(r.request.url), str(location))
     t.session.remember_job(url, auth)
     return url
 
@@ -125,7 +188,7 @@ async def get_job(
 
 
 async def post_phase(t: CheckRun, url: str, phase: str, *, auth: str = "main") -> httpx.Response:
-    return await t.post(url + "/phase", data=[("PHASE", phase)], auth=auth)
+    return await t.post(urls.child(url, "phase"), data=[("PHASE", phase)], auth=auth)
 
 
 async def run_job(t: CheckRun, url: str) -> None:
@@ -140,9 +203,11 @@ async def wait_for(
     timeout: float | None = None,
     *,
     auth: str = "main",
+    pending_ok: bool = False,
 ) -> JobDoc:
     """Poll (with bounded WAIT) until the phase is in ``targets`` or leaves the active
-    phases; fail after ``timeout`` seconds. Only the last poll is kept as evidence."""
+    phases; fail after ``timeout`` seconds (``pending_ok``: return the last document
+    instead). Only the last poll is kept as evidence."""
     limit = timeout if timeout is not None else t.config.job_timeout
     deadline = time.monotonic() + limit
     while True:
@@ -163,7 +228,9 @@ async def wait_for(
             await get_job(t, url, auth=auth)  # keep one plain GET as evidence
             return doc
         if time.monotonic() >= deadline:
-            await get_job(t, url, auth=auth)
+            last = await get_job(t, url, auth=auth)
+            if pending_ok:
+                return last
             t.fail(f"job {url} still {phase} after {limit:.0f} s (expected {sorted(targets)})")
         await asyncio.sleep(POLL_PAUSE)
 
@@ -177,7 +244,7 @@ async def finished_job(t: CheckRun, kind: str) -> JobDoc:
         await wait_for(t, url, {"COMPLETED", "ERROR", "ABORTED"})
         return url
 
-    url: str = await t.session.once(f"finished-{kind}", make)
+    url: str = await t.session.once(f"finished-{kind}", make, t.check_id)
     t.note(f"uses the {kind} job {url} run to its end earlier in this run")
     return await get_job(t, url)
 
@@ -195,7 +262,7 @@ def nil(el: etree._Element | None) -> bool:
 async def job_list(
     t: CheckRun, params: Sequence[tuple[str, str]] | None = None, *, auth: str = "main"
 ) -> tuple[httpx.Response, etree._Element | None]:
-    r = await t.get(t.session.jobs_url, params=params, auth=auth)
+    r = await t.get(await jobs_url(t), params=params, auth=auth)
     if r.status_code != 200:
         return r, None
     return r, t.xml(r, "job list")
@@ -206,4 +273,4 @@ def jobrefs(root: etree._Element) -> list[etree._Element]:
 
 
 def job_id_of(url: str) -> str:
-    return url.rstrip("/").rsplit("/", 1)[-1]
+    return urls.last_segment(url)

@@ -18,27 +18,44 @@ class Outcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
+    #: not run because a prerequisite failed; the message names the check that shows why
+    BLOCKED = "blocked"
     SKIP = "skip"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Exchange:
-    """One HTTP exchange kept as evidence: request line and an excerpt of the response."""
+    """One HTTP exchange kept as evidence: request line, an excerpt of the response, the
+    whole body (for the JSON/HTML reports) and, once a check points at an element of it,
+    that element's XPath and text (``focus``)."""
 
     request: str
     status: int | None
     headers: dict[str, str]
     excerpt: str
     elapsed: float
+    body: str = ""
+    focus_path: str = ""
+    focus: str = ""
+
+    @property
+    def shown(self) -> str:
+        """What a short report shows: the focused element when there is one."""
+        return self.focus or self.excerpt
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "request": self.request,
             "status": self.status,
             "headers": self.headers,
             "excerpt": self.excerpt,
             "elapsed_s": round(self.elapsed, 3),
         }
+        if self.focus_path:
+            data["focus"] = {"xpath": self.focus_path, "element": self.focus}
+        if self.body:
+            data["body"] = self.body
+        return data
 
 
 @dataclass
@@ -73,6 +90,7 @@ class CheckResult:
 class Summary:
     passed: int
     failed: int
+    blocked: int
     skipped: int
     warned: int
     must_failed: int
@@ -86,14 +104,18 @@ class Summary:
         return cls(
             count(Outcome.PASS),
             count(Outcome.FAIL),
+            count(Outcome.BLOCKED),
             count(Outcome.SKIP),
             count(Outcome.WARN),
             must_failed,
         )
 
     def line(self) -> str:
-        """The one-line summary, exactly ``N passed, N failed, N skipped``."""
-        return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+        """The one-line summary, exactly ``N passed, N failed, N blocked, N skipped``."""
+        return (
+            f"{self.passed} passed, {self.failed} failed, {self.blocked} blocked, "
+            f"{self.skipped} skipped"
+        )
 
     def warnings_line(self) -> str:
         return f"{self.warned} warnings"
@@ -102,6 +124,7 @@ class Summary:
         return {
             "passed": self.passed,
             "failed": self.failed,
+            "blocked": self.blocked,
             "skipped": self.skipped,
             "warnings": self.warned,
             "must_failed": self.must_failed,

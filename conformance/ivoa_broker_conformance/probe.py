@@ -10,13 +10,17 @@ from urllib.parse import urlencode
 import httpx
 from lxml import etree
 
-from ivoa_broker_conformance.errors import CheckFailed, CheckSkipped
+from ivoa_broker_conformance.errors import CheckBlocked, CheckFailed, CheckSkipped
 from ivoa_broker_conformance.model import Exchange
 from ivoa_broker_conformance.schemas import Kind
 from ivoa_broker_conformance.session import Session
 from ivoa_broker_conformance.xmlutil import NotXML, parse
 
 EXCERPT = 600
+#: the whole body is kept for the JSON/HTML reports up to this many bytes
+BODY_LIMIT = 256 * 1024
+#: a focused element is shown up to this many characters
+FOCUS_LIMIT = 2000
 _KEPT_HEADERS = (
     "content-type",
     "location",
@@ -31,12 +35,16 @@ Params = list[tuple[str, str]] | Mapping[str, str] | None
 class CheckRun:
     """Evidence and verdict collector for one check."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, check_id: str = "") -> None:
         self.session = session
         self.config = session.config
+        self.check_id = check_id
         self.evidence: list[Exchange] = []
         self.warnings: list[str] = []
         self.notes: list[str] = []
+        #: parsed documents -> the exchange they came from (for focused evidence)
+        self._documents: dict[int, Exchange] = {}
+        self._by_response: dict[int, Exchange] = {}
 
     # -- verdicts ---------------------------------------------------------------------------
     def expect(self, condition: object, message: str) -> None:
@@ -57,6 +65,30 @@ class CheckRun:
 
     def note(self, message: str) -> None:
         self.notes.append(message)
+
+    def block(self, message: str) -> NoReturn:
+        raise CheckBlocked(message)
+
+    def focus(self, el: etree._Element | None) -> None:
+        """Point the evidence of the document holding ``el`` at that element (XPath and the
+        element's own text), so a report shows the failing part of a long document."""
+        if el is None:
+            return
+        tree = el.getroottree()
+        exchange = self._documents.get(id(tree.getroot()))
+        if exchange is None or exchange.focus_path:
+            return
+        exchange.focus_path = _xpath(el)
+        text = etree.tostring(el, encoding="unicode", with_tail=False)
+        if len(text) > FOCUS_LIMIT:
+            text = text[:FOCUS_LIMIT] + " …"
+        exchange.focus = text
+
+    def expect_at(self, condition: object, el: etree._Element | None, message: str) -> None:
+        """``expect`` that also focuses the evidence on ``el`` when it fails."""
+        if not condition:
+            self.focus(el)
+            raise CheckFailed(message)
 
     # -- HTTP --------------------------------------------------------------------------------
     async def request(
@@ -120,7 +152,10 @@ class CheckRun:
         if len(response.content) > EXCERPT:
             excerpt += " …"
         if record:
-            self.evidence.append(Exchange(line, response.status_code, kept, excerpt, elapsed))
+            body = response.content[:BODY_LIMIT].decode("utf-8", "replace")
+            exchange = Exchange(line, response.status_code, kept, excerpt, elapsed, body)
+            self.evidence.append(exchange)
+            self._by_response[id(response)] = exchange
         return response
 
     async def get(self, url: str, **kw: Any) -> httpx.Response:
@@ -135,9 +170,14 @@ class CheckRun:
     # -- documents ---------------------------------------------------------------------------
     def xml(self, response: httpx.Response, what: str = "response") -> etree._Element:
         try:
-            return parse(response.content)
+            root = parse(response.content)
         except NotXML as exc:
-            raise CheckFailed(f"{what}: {exc}") from exc
+            ctype = response.headers.get("content-type", "").split(";")[0].strip()
+            raise CheckFailed(f"{what} ({ctype or 'no content type'}): {exc}") from exc
+        exchange = self._by_response.get(id(response))
+        if exchange is not None:
+            self._documents[id(root)] = exchange
+        return root
 
     def expect_status(self, response: httpx.Response, *codes: int) -> None:
         self.expect(
@@ -155,12 +195,19 @@ class CheckRun:
 
     def expect_valid(self, kind: Kind, doc: etree._Element, what: str) -> None:
         """Validate against the XSD when available; say so when it is not."""
-        errors = self.session.schemas.validate(kind, doc)
-        if errors is None:
+        outcome = self.session.schemas.validate(kind, doc)
+        if outcome is None:
             self.note(f"{what}: XSD validation skipped ({self.session.schemas.why_not[kind]})")
             return
-        self.expect(not errors, f"{what} is not valid against the XSD: " + "; ".join(errors))
-        self.note(f"{what}: valid against the {kind} XSD")
+        for gap in outcome.not_validated:
+            self.note(f"{what}: not validated: {gap}")
+        if outcome.errors:
+            self.focus(outcome.first_element)
+            self.fail(f"{what} is not valid against the XSD: " + "; ".join(outcome.errors))
+        self.note(
+            f"{what}: valid against the {kind} XSD"
+            + (" (except the parts not validated)" if outcome.not_validated else "")
+        )
 
 
 def _form_excerpt(request: httpx.Request) -> str:
@@ -178,3 +225,21 @@ def _form_excerpt(request: httpx.Request) -> str:
     if raw:
         return f"{ctype or 'body'}: " + raw[:200].decode("utf-8", "replace")
     return ""
+
+
+def _xpath(el: etree._Element) -> str:
+    """A readable XPath of ``el``: prefixed names where the document declares a prefix."""
+    steps: list[str] = []
+    node: etree._Element | None = el
+    while node is not None:
+        qn = etree.QName(node)
+        prefix = next((p for p, ns in (node.nsmap or {}).items() if ns == qn.namespace and p), None)
+        name = f"{prefix}:{qn.localname}" if prefix else qn.localname
+        up = node.getparent()
+        if up is not None:
+            same = [c for c in up if isinstance(c.tag, str) and c.tag == node.tag]
+            if len(same) > 1:
+                name += f"[{same.index(node) + 1}]"
+        steps.append(name)
+        node = up
+    return "/" + "/".join(reversed(steps))

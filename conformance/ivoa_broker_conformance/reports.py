@@ -11,7 +11,13 @@ from ivoa_broker_conformance.model import CheckResult, Outcome
 from ivoa_broker_conformance.runner import Report
 
 Format = Literal["json", "md", "html"]
-_ICON = {Outcome.PASS: "pass", Outcome.FAIL: "**FAIL**", Outcome.WARN: "warn", Outcome.SKIP: "skip"}
+_ICON = {
+    Outcome.PASS: "pass",
+    Outcome.FAIL: "**FAIL**",
+    Outcome.WARN: "warn",
+    Outcome.BLOCKED: "blocked",
+    Outcome.SKIP: "skip",
+}
 
 
 def render(report: Report, fmt: Format) -> str:
@@ -36,6 +42,7 @@ def markdown(report: Report) -> str:
         f"- Run: {report.started} to {report.finished}, ivoa-broker-conformance "
         f"{report.tool_version}",
         f"- Schema validation: {report.schema_statement}",
+        f"- Identities: {report.auth or 'anonymous'}",
         "",
         f"**{s.line()}**",
         "",
@@ -65,9 +72,11 @@ def _evidence_md(r: CheckResult) -> list[str]:
         lines.append("")
     for ex in r.evidence[:8]:
         lines.append(f"- `{ex.request}` → {ex.status} ({ex.elapsed:.2f} s)")
-        if ex.excerpt.strip():
-            excerpt = ex.excerpt.strip().replace("```", "'''")[:300]
-            lines += ["", "  ```", *("  " + x for x in excerpt.splitlines()), "  ```", ""]
+        if ex.focus_path:
+            lines.append(f"  - failing element `{ex.focus_path}`:")
+        shown = ex.shown.strip().replace("```", "'''")[: 1200 if ex.focus_path else 300]
+        if shown:
+            lines += ["", "  ```", *("  " + x for x in shown.splitlines()), "  ```", ""]
     if len(r.evidence) > 8:
         lines.append(f"- … {len(r.evidence) - 8} more exchange(s) in the JSON report")
     lines.append("")

@@ -11,7 +11,7 @@ import httpx
 
 from ivoa_broker_conformance import __version__
 from ivoa_broker_conformance.config import Config
-from ivoa_broker_conformance.errors import CheckFailed, CheckSkipped
+from ivoa_broker_conformance.errors import CheckBlocked, CheckFailed, CheckSkipped
 from ivoa_broker_conformance.jobs import discover_jobs_url
 from ivoa_broker_conformance.model import CheckResult, Outcome, Summary
 from ivoa_broker_conformance.probe import CheckRun
@@ -28,6 +28,10 @@ class Report:
     schema_statement: str
     schema_enabled: bool
     started: str
+    #: the DAL standard the jobs live in ("TAP"), "" for a plain UWS
+    dal: str = ""
+    #: how the two identities authenticate (no secrets)
+    auth: str = ""
     finished: str = ""
     results: list[CheckResult] = field(default_factory=list)
     tool_version: str = __version__
@@ -46,6 +50,8 @@ class Report:
             "target": self.target,
             "jobs_url": self.jobs_url,
             "jobs_url_source": self.jobs_url_source,
+            "dal": self.dal,
+            "auth": self.auth,
             "schema_validation": {
                 "enabled": self.schema_enabled,
                 "statement": self.schema_statement,
@@ -77,6 +83,8 @@ async def run_suite(config: Config) -> Report:
             schema_statement=schemas.statement(),
             schema_enabled=schemas.enabled,
             started=_now(),
+            dal=session.dal,
+            auth=_auth_statement(config),
         )
         try:
             for spec in all_checks():
@@ -89,7 +97,7 @@ async def run_suite(config: Config) -> Report:
 
 
 async def run_one(spec: CheckSpec, session: Session) -> CheckResult:
-    run = CheckRun(session)
+    run = CheckRun(session, spec.id)
     start = time.monotonic()
     outcome, message = Outcome.PASS, ""
     try:
@@ -98,6 +106,8 @@ async def run_one(spec: CheckSpec, session: Session) -> CheckResult:
         outcome, message = Outcome.FAIL, str(exc)
     except CheckSkipped as exc:
         outcome, message = Outcome.SKIP, str(exc)
+    except CheckBlocked as exc:
+        outcome, message = Outcome.BLOCKED, str(exc)
     except TimeoutError:
         outcome = Outcome.FAIL
         message = f"check did not finish within {session.config.check_timeout:.0f} s"
@@ -105,7 +115,7 @@ async def run_one(spec: CheckSpec, session: Session) -> CheckResult:
         outcome, message = Outcome.FAIL, f"unexpected {type(exc).__name__}: {exc}"
     if outcome is Outcome.PASS and run.warnings:
         outcome, message = Outcome.WARN, "; ".join(run.warnings)
-    return CheckResult(
+    result = CheckResult(
         id=spec.id,
         title=spec.title,
         section=spec.section,
@@ -117,3 +127,13 @@ async def run_one(spec: CheckSpec, session: Session) -> CheckResult:
         evidence=run.evidence,
         duration=time.monotonic() - start,
     )
+    session.results.append(result)
+    return result
+
+
+def _auth_statement(config: Config) -> str:
+    parts = []
+    for who in ("main", "other"):
+        credential = config.credential(who)
+        parts.append(f"{who}: {credential.describe() if credential else 'anonymous'}")
+    return "; ".join(parts)

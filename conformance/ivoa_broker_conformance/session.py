@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ivoa_broker_conformance.config import Config
+from ivoa_broker_conformance.errors import CheckBlocked, CheckSkipped
 from ivoa_broker_conformance.schemas import SchemaSet
+
+if TYPE_CHECKING:
+    from ivoa_broker_conformance.model import CheckResult
 
 
 @dataclass
@@ -21,28 +25,38 @@ class Session:
     schemas: SchemaSet
     jobs_url: str = ""
     jobs_url_source: str = ""
+    #: other URLs naming the job list: the one typed or declared, before redirects
+    jobs_url_aliases: list[str] = field(default_factory=list)
+    #: the DAL standard the UWS sits inside ("TAP"), or "" for a plain UWS service
+    dal: str = ""
     created: list[tuple[str, str]] = field(default_factory=list)  # (url, auth)
+    #: results of the checks run so far, in order
+    results: list[CheckResult] = field(default_factory=list)
     _memo: dict[str, Any] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     #: elapsed seconds of non-WAIT requests made by pyvo (item 80)
     pyvo_timings: list[tuple[str, float]] = field(default_factory=list)
 
     def auth_headers(self, auth: str) -> dict[str, str]:
-        token = {"main": self.config.token, "other": self.config.other_token}.get(auth)
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        credential = self.config.credential(auth)
+        return credential.headers() if credential else {}
 
-    async def once(self, key: str, make: Callable[[], Awaitable[Any]]) -> Any:
-        """Compute ``make()`` once per run (failures are remembered too)."""
+    async def once(self, key: str, make: Callable[[], Awaitable[Any]], owner: str = "") -> Any:
+        """Compute ``make()`` once per run. A failure is remembered: the check that met it
+        (``owner``) fails; any later check needing the same value is blocked by it."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             if key not in self._memo:
                 try:
-                    self._memo[key] = ("ok", await make())
+                    self._memo[key] = ("ok", await make(), owner)
                 except Exception as exc:
-                    self._memo[key] = ("error", exc)
-            state, value = self._memo[key]
+                    self._memo[key] = ("error", exc, owner)
+                    raise
+            state, value, first = self._memo[key]
         if state == "error":
-            raise value
+            if isinstance(value, CheckSkipped | CheckBlocked):
+                raise value
+            raise CheckBlocked(f"blocked by {first or 'an earlier check'}: {value}") from value
         return value
 
     def remember_job(self, url: str, auth: str) -> None:

@@ -5,11 +5,12 @@ Kept out of conftest.py so that tests import them by a name unique in the reposi
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
-import os
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from conformance_eb_fixture import FAULTS as EB_FAULTS
@@ -83,16 +84,18 @@ def run(
     *,
     schemas: bool = True,
     other: bool = True,
+    **overrides: Any,
 ) -> Report:
-    config = Config(
-        base_url=f"{base}/{variant}",
-        token=ALICE,
-        other_token=BOB if other else None,
-        schemas=XSD_DIR if schemas else None,
-        only=frozenset(only or ()),
-        job_timeout=20.0,
-        check_timeout=60.0,
-    )
+    settings: dict[str, Any] = {
+        "base_url": f"{base}/{variant}",
+        "token": ALICE,
+        "other_token": BOB if other else None,
+        "schemas": XSD_DIR if schemas else None,
+        "only": frozenset(only or ()),
+        "job_timeout": 20.0,
+        "check_timeout": 60.0,
+    }
+    config = Config(**{**settings, **overrides})
     return asyncio.run(run_suite(config))
 
 

@@ -8,6 +8,7 @@ understand the suite's default parameters: ``cmd=echo&args=…`` (completes, one
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -102,6 +103,8 @@ FAULTS = frozenset(
         "json",
         "json-wrong",
         "json-default",
+        "list-broken",
+        "no-vosi",
     }
 )
 _ids = itertools.count(1)
@@ -169,8 +172,16 @@ class MiniUWS:
         return items
 
     def user(self, request: Request) -> str:
+        """Bearer token, HTTP Basic (the token as password), or a ``session`` cookie."""
         auth = request.headers.get("authorization", "")
-        user = TOKENS.get(auth.removeprefix("Bearer ").strip())
+        if auth.startswith("Basic "):
+            name, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            user = TOKENS.get(password)
+            user = user if user == name else None
+        elif "session" in request.cookies:
+            user = TOKENS.get(request.cookies["session"])
+        else:
+            user = TOKENS.get(auth.removeprefix("Bearer ").strip())
         if user is None:
             headers = {} if self.has("no-auth-challenge") else {"WWW-Authenticate": "Bearer"}
             raise Problem(401, "authentication required", headers)
@@ -320,6 +331,8 @@ class MiniUWS:
                 del self.jobs[job.id]
             return Response("all gone", media_type="text/plain")
         accept = request.headers.get("accept", "*/*")
+        if self.has("list-broken"):
+            raise Problem(500, "the job list is broken")
         if self.has("html-default") and "xml" not in accept:
             return Response("<html><body>jobs</body></html>", media_type="text/html")
         params = await self.params(request)
@@ -638,6 +651,8 @@ class MiniUWS:
             func: Callable[[Request], Awaitable[Response]],
         ) -> Callable[[Request], Awaitable[Response]]:
             async def endpoint(request: Request) -> Response:
+                if self.has("no-vosi"):
+                    raise Problem(404, "no VOSI here")
                 if self.has("vosi-needs-auth"):
                     self.user(request)
                 return await func(request)

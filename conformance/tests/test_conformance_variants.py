@@ -28,7 +28,7 @@ BROKEN: dict[str, set[str]] = {
     "run-finished-restarts": {"UWS-32"},
     "results-404-empty": {"UWS-24"},
     "no-auth-challenge": {"UWS-61"},
-    "no-runid": {"UWS-06", "UWS-07"},
+    "no-runid": {"UWS-06"},
     "runid-hidden-in-list": {"UWS-06"},
     "no-multipart": {"UWS-09"},
     "no-creation-time": {"UWS-13"},
@@ -38,13 +38,11 @@ BROKEN: dict[str, set[str]] = {
     "bogus-phase-ok": {"UWS-31"},
     "abort-ignored": {"UWS-30", "UWS-77"},
     "duration-not-enforced": {"UWS-43"},
-    "destruction-ignored": {"UWS-44"},
     "wait-blocks-finished": {"UWS-48"},
     "after-ignored": {"UWS-56"},
     "vosi-needs-auth": {"UWS-62"},
     "availability-bad": {"UWS-63", "UWS-65"},
     "no-uws-capability": {"UWS-67", "UWS-68"},
-    "vosi-post-ok": {"UWS-70"},
     "no-last-modified": {"UWS-71"},
     "accept-anything": {"UWS-08"},
     "params-hidden": {"UWS-17", "UWS-23"},
@@ -59,7 +57,6 @@ BROKEN: dict[str, set[str]] = {
     "wait-junk-ok": {"UWS-50"},
     "bad-phase-filter-ok": {"UWS-58"},
     "error-detail-missing": {"UWS-42"},
-    "no-run-on-create": {"UWS-04", "UWS-05"},
     "duration-child-mismatch": {"UWS-19"},
     "children-offset": {"UWS-20"},
     "end-before-start": {"UWS-40"},
@@ -119,3 +116,80 @@ def test_owner_checks_skip_without_second_token(fixture_base: str) -> None:
     report = run(fixture_base, "ok", {"UWS-59", "UWS-60"}, other=False)
     assert {r.outcome for r in report.results} == {Outcome.SKIP}
     assert all("--other-token" in r.message for r in report.results)
+
+
+def test_destruction_needs_a_tolerance_for_a_verdict(fixture_base: str) -> None:
+    """UWS sets destruction no precision: without --destruction-tolerance a job still there
+    is inconclusive (skip); with one it fails, and a service that destroys passes."""
+    plain = run(fixture_base, "destruction-ignored", {"UWS-44"}).by_id()["UWS-44"]
+    assert plain.outcome is Outcome.SKIP
+    assert "inconclusive" in plain.message
+    strict = run(fixture_base, "destruction-ignored", {"UWS-44"}, destruction_tolerance=3.0)
+    assert strict.by_id()["UWS-44"].outcome is Outcome.FAIL
+    ok = run(fixture_base, "ok", {"UWS-44"}, destruction_tolerance=3.0)
+    assert ok.by_id()["UWS-44"].outcome is Outcome.PASS
+
+
+def test_optional_creation_shortcuts_skip_not_fail(fixture_base: str) -> None:
+    """Former false alarms: PHASE=RUN at creation is an option of UWS 1.1 (UWS-04) and
+    ?PHASE=RUN in the URL is not in its text (UWS-05)."""
+    report = run(fixture_base, "no-run-on-create", {"UWS-04", "UWS-05"}).by_id()
+    assert {i: r.outcome for i, r in report.items()} == {
+        "UWS-04": Outcome.SKIP,
+        "UWS-05": Outcome.SKIP,
+    }
+
+
+def test_vosi_post_answered_like_get_is_not_a_fault(fixture_base: str) -> None:
+    """Former false alarm: VOSI names GET and forbids nothing else (UWS-70)."""
+    result = run(fixture_base, "vosi-post-ok", {"UWS-70"}).by_id()["UWS-70"]
+    assert result.outcome is Outcome.PASS
+    assert any("PUT /capabilities: 200" in n for n in result.notes)
+
+
+def test_case_probe_does_not_need_runid(fixture_base: str) -> None:
+    """Former false alarm: UWS-07 used the optional RUNID as its only probe."""
+    result = run(fixture_base, "no-runid", {"UWS-07"}).by_id()["UWS-07"]
+    assert result.outcome is Outcome.PASS
+    assert any("does not echo RUNID" in n for n in result.notes)
+
+
+def test_broken_job_list_blocks_its_dependants_once(fixture_base: str) -> None:
+    ids = {"UWS-01", "UWS-02", "UWS-03", "UWS-11", "UWS-40", "UWS-72", "UWS-80", "UWS-63"}
+    report = run(fixture_base, "list-broken", ids)
+    outcomes = {r.id: r.outcome for r in report.results}
+    assert outcomes.pop("UWS-01") is Outcome.FAIL
+    assert outcomes.pop("UWS-63") is Outcome.PASS  # VOSI does not need the job list
+    assert set(outcomes.values()) == {Outcome.BLOCKED}
+    by_id = report.by_id()
+    for i in ("UWS-02", "UWS-03", "UWS-11", "UWS-40", "UWS-72"):
+        assert by_id[i].message.startswith("blocked by UWS-01"), by_id[i].message
+        assert "500" in by_id[i].message
+    assert by_id["UWS-80"].message.startswith("blocked by UWS-72")
+    assert report.summary.line() == "1 passed, 1 failed, 6 blocked, 0 skipped"
+
+
+def test_missing_vosi_blocks_vosi_checks(fixture_base: str) -> None:
+    """Former false alarm: UWS-71 said 'no Last-Modified header' when /capabilities was 404."""
+    report = run(fixture_base, "no-vosi", {"UWS-66", "UWS-67", "UWS-71", "UWS-63", "UWS-65"})
+    by_id = report.by_id()
+    assert by_id["UWS-66"].outcome is Outcome.FAIL
+    assert by_id["UWS-63"].outcome is Outcome.FAIL
+    for i, cause in (("UWS-67", "UWS-66"), ("UWS-71", "UWS-66"), ("UWS-65", "UWS-63")):
+        assert by_id[i].outcome is Outcome.BLOCKED
+        assert by_id[i].message.startswith(f"blocked by {cause}")
+        assert "404" in by_id[i].message
+
+
+def test_failing_element_is_focused_in_the_evidence(fixture_base: str) -> None:
+    result = run(fixture_base, "bad-xsi-type", {"UWS-66"}).by_id()["UWS-66"]
+    assert result.outcome is Outcome.FAIL
+    focused = [e for e in result.evidence if e.focus_path]
+    assert focused, [e.request for e in result.evidence]
+    assert "interface" in focused[0].focus_path
+    assert "ParamHTTPish" in focused[0].focus
+    assert focused[0].body.startswith("<?xml")  # the whole document is kept too
+    assert focused[0].to_json()["focus"] == {
+        "xpath": focused[0].focus_path,
+        "element": focused[0].focus,
+    }

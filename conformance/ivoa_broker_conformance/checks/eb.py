@@ -297,7 +297,7 @@ async def expiry(t: CheckRun) -> None:
     Level.MUST,
 )
 async def owner_scoping(t: CheckRun) -> None:
-    if not (t.config.token and t.config.other_token):
+    if not (t.config.has_main and t.config.has_other):
         t.skip("needs --token and --other-token")
     found = await offer_set(t, fresh=True)
     url = session_url(t, found.offers[0])

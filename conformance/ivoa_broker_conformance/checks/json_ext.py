@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from ivoa_broker_conformance.jobs import pending_job
+from ivoa_broker_conformance.jobs import jobs_url, pending_job
 from ivoa_broker_conformance.model import Level
 from ivoa_broker_conformance.probe import CheckRun
 from ivoa_broker_conformance.registry import check
+from ivoa_broker_conformance.urls import child as child_url
 
 JSON_ACCEPT = {"Accept": "application/json"}
 
@@ -55,11 +56,11 @@ async def json_opt_in(t: CheckRun) -> None:
     plain = await t.get(doc.url)
     t.expect_xml_type(plain)
     for url in (
-        t.session.jobs_url,
-        doc.url + "/results",
-        doc.url + "/parameters",
-        t.config.base + "/capabilities",
-        t.config.base + "/availability",
+        await jobs_url(t),
+        child_url(doc.url, "results"),
+        child_url(doc.url, "parameters"),
+        t.config.vosi("capabilities"),
+        t.config.vosi("availability"),
     ):
         r = await t.get(url, headers=JSON_ACCEPT)
         t.expect_status(r, 200)

@@ -10,6 +10,7 @@ from ivoa_broker_conformance.jobs import finished_job, pending_job
 from ivoa_broker_conformance.model import Level
 from ivoa_broker_conformance.probe import CheckRun
 from ivoa_broker_conformance.registry import check
+from ivoa_broker_conformance.urls import child as child_url
 from ivoa_broker_conformance.xmlutil import (
     INSTANT,
     PHASES,
@@ -38,7 +39,7 @@ def _plain(t: CheckRun, r: httpx.Response, what: str) -> str:
 )
 async def phase_child(t: CheckRun) -> None:
     doc = await pending_job(t)
-    value = _plain(t, await t.get(doc.url + "/phase"), "phase")
+    value = _plain(t, await t.get(child_url(doc.url, "phase")), "phase")
     t.expect(value in PHASES, f"phase body {value!r} is not a UWS phase")
     t.expect(value == doc.phase, f"phase body {value!r} differs from job phase {doc.phase}")
 
@@ -51,7 +52,7 @@ async def phase_child(t: CheckRun) -> None:
 )
 async def duration_child(t: CheckRun) -> None:
     doc = await pending_job(t)
-    value = _plain(t, await t.get(doc.url + "/executionduration"), "executionduration")
+    value = _plain(t, await t.get(child_url(doc.url, "executionduration")), "executionduration")
     t.expect(value.isdigit(), f"executionduration body {value!r} is not an integer >= 0")
     t.expect(
         value == doc.get("executionDuration"),
@@ -67,7 +68,7 @@ async def duration_child(t: CheckRun) -> None:
 )
 async def destruction_child(t: CheckRun) -> None:
     doc = await pending_job(t)
-    value = _plain(t, await t.get(doc.url + "/destruction"), "destruction")
+    value = _plain(t, await t.get(child_url(doc.url, "destruction")), "destruction")
     in_job = doc.get("destruction")
     if in_job is None:
         t.expect(value == "", f"job destruction is nil but the resource says {value!r}")
@@ -84,7 +85,7 @@ async def destruction_child(t: CheckRun) -> None:
 )
 async def quote_child(t: CheckRun) -> None:
     doc = await pending_job(t)
-    value = _plain(t, await t.get(doc.url + "/quote"), "quote")
+    value = _plain(t, await t.get(child_url(doc.url, "quote")), "quote")
     in_job = doc.get("quote")
     if not in_job:
         t.expect(value == "", f"job quote is nil/absent but the resource says {value!r}")
@@ -101,7 +102,7 @@ async def quote_child(t: CheckRun) -> None:
 )
 async def owner_child(t: CheckRun) -> None:
     doc = await pending_job(t)
-    value = _plain(t, await t.get(doc.url + "/owner"), "owner")
+    value = _plain(t, await t.get(child_url(doc.url, "owner")), "owner")
     owner = doc.get("ownerId")
     if owner is None:
         t.expect(value in ("", "NULL"), f"ownerId is nil but owner says {value!r}")
@@ -118,7 +119,7 @@ async def owner_child(t: CheckRun) -> None:
 )
 async def parameters_child(t: CheckRun) -> None:
     doc = await pending_job(t)
-    r = await t.get(doc.url + "/parameters")
+    r = await t.get(child_url(doc.url, "parameters"))
     t.expect_status(r, 200)
     root = t.xml(r, "parameters")
     t.expect(name_of(root) == uws("parameters"), f"root is {name_of(root)}")
@@ -138,7 +139,7 @@ async def parameters_child(t: CheckRun) -> None:
 )
 async def results_child(t: CheckRun) -> None:
     doc = await pending_job(t)
-    r = await t.get(doc.url + "/results")
+    r = await t.get(child_url(doc.url, "results"))
     t.expect(
         r.status_code == 200,
         f"results of a PENDING job gave {r.status_code}; the list must exist even when empty",
@@ -192,12 +193,12 @@ async def results_fetchable(t: CheckRun) -> None:
 )
 async def error_not_failed(t: CheckRun) -> None:
     doc = await pending_job(t)
-    r = await t.get(doc.url + "/error")
+    r = await t.get(child_url(doc.url, "error"))
     t.expect(r.status_code == 404, f"error of a PENDING job gave {r.status_code}, expected 404")
 
 
 @check("UWS-27", "GET {job}/<unknown child> gives 404", "UWS 1.1 §2.2", Level.MUST)
 async def unknown_child(t: CheckRun) -> None:
     doc = await pending_job(t)
-    r = await t.get(doc.url + "/conformance-no-such-child")
+    r = await t.get(child_url(doc.url, "conformance-no-such-child"))
     t.expect(r.status_code == 404, f"unknown child gave {r.status_code}, expected 404")

@@ -15,6 +15,7 @@ from ivoa_broker_conformance.jobs import (
     job_id_of,
     job_list,
     jobrefs,
+    jobs_url,
 )
 from ivoa_broker_conformance.model import Level
 from ivoa_broker_conformance.probe import CheckRun
@@ -90,8 +91,8 @@ async def archived(t: CheckRun) -> None:
 
 @check(
     "UWS-55",
-    "LAST=2 gives the 2 newest by descending creationTime; bad LAST 4xx",
-    "UWS 1.1 §2.2.2.1",
+    "LAST=2 gives the 2 newest, sorted by descending creationTime",
+    "UWS 1.1 §2.2.2.1 (LAST)",
     Level.SHOULD,
 )
 async def last_filter(t: CheckRun) -> None:
@@ -107,9 +108,13 @@ async def last_filter(t: CheckRun) -> None:
     t.expect(times == sorted(times, reverse=True), f"LAST=2 order is not descending: {times}")
     newest = t.session.created[-1][0]
     t.expect(refs[0].get("id") == job_id_of(newest), "LAST=2 does not start with the newest job")
+    # the text says LAST is a positive integer but not what a bad value gets: noted only
+    url = await jobs_url(t)
+    answers = []
     for bad in ("0", "-1", "x"):
-        r = await t.get(t.session.jobs_url, params=[("LAST", bad)])
-        t.expect(400 <= r.status_code < 500, f"LAST={bad} answered {r.status_code}")
+        r = await t.get(url, params=[("LAST", bad)])
+        answers.append(f"LAST={bad}: {r.status_code}")
+    t.note("answers to values that are not a positive integer: " + ", ".join(answers))
 
 
 @check(
@@ -120,21 +125,29 @@ async def last_filter(t: CheckRun) -> None:
 )
 async def after_filter(t: CheckRun) -> None:
     old = await create_job(t)
-    created = _instant(child_text((await get_job(t, old)).root, "creationTime"))
+    shown = child_text((await get_job(t, old)).root, "creationTime")
+    created = _instant(shown)
     t.expect(created is not None, "job has no parsable creationTime to filter on")
     assert created is not None
-    await asyncio.sleep(1.2)
+    # a creationTime in whole seconds may be up to 1 s off the instant the server filters on
+    # (truncated or rounded): cut-offs then keep a full second from it
+    whole = "." not in (shown or "")
+    step = 1.0 if whole else 0.0
+    if whole:
+        t.note(f"creationTime {shown} is in whole seconds: cut-offs keep 1 s clear of it")
+    await asyncio.sleep(1.2 + 1.5 * step)
     new = await create_job(t)
-    # cut-offs derived from the server's own clock: just after the old job's creation
     cuts = (
-        (created.replace(microsecond=0) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        (created + timedelta(seconds=0.5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        (created.replace(microsecond=0) + timedelta(seconds=1 + step)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
+        (created + timedelta(seconds=0.5 + step)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     )
     for cut in cuts:
         listed = await _listed(t, [("AFTER", cut)])
         t.expect(job_id_of(new) in listed, f"AFTER={cut} omits a newer job")
         t.expect(job_id_of(old) not in listed, f"AFTER={cut} lists an older job")
-    r = await t.get(t.session.jobs_url, params=[("AFTER", "yesterday")])
+    r = await t.get(await jobs_url(t), params=[("AFTER", "yesterday")])
     t.expect(400 <= r.status_code < 500, f"AFTER=yesterday answered {r.status_code}")
 
 
@@ -159,5 +172,5 @@ async def combined(t: CheckRun) -> None:
 
 @check("UWS-58", "PHASE=NOTAPHASE gives 4xx", "UWS 1.1 §2.2.2.1", Level.SHOULD)
 async def bad_phase(t: CheckRun) -> None:
-    r = await t.get(t.session.jobs_url, params=[("PHASE", "NOTAPHASE")])
+    r = await t.get(await jobs_url(t), params=[("PHASE", "NOTAPHASE")])
     t.expect(400 <= r.status_code < 500, f"PHASE=NOTAPHASE answered {r.status_code}")

@@ -8,6 +8,7 @@ from ivoa_broker_conformance.jobs import (
     get_job,
     job_list,
     jobrefs,
+    jobs_url,
     pending_job,
 )
 from ivoa_broker_conformance.model import Level
@@ -15,6 +16,7 @@ from ivoa_broker_conformance.probe import CheckRun
 from ivoa_broker_conformance.pyvo_support import import_pyvo, parse_job_strict
 from ivoa_broker_conformance.registry import check
 from ivoa_broker_conformance.structure import job_problems
+from ivoa_broker_conformance.urls import child as child_url
 from ivoa_broker_conformance.xmlutil import INSTANT, child, child_text, is_nil, uws
 
 TIME_ELEMENTS = ("quote", "creationTime", "startTime", "endTime", "destruction")
@@ -34,11 +36,11 @@ async def job_document(t: CheckRun) -> None:
         f"uws:job version attribute is {doc.root.get('version')!r}, a 1.1 service must say 1.1",
     )
     problems = job_problems(doc.root)
-    t.expect(not problems, "job structure: " + "; ".join(problems))
+    t.expect_at(not problems, doc.root, "job structure: " + "; ".join(problems))
     t.expect_valid("uws", doc.root, "PENDING job")
     done = await finished_job(t, "quick")
     problems = job_problems(done.root)
-    t.expect(not problems, "finished job structure: " + "; ".join(problems))
+    t.expect_at(not problems, done.root, "finished job structure: " + "; ".join(problems))
     t.expect_valid("uws", done.root, "finished job")
 
 
@@ -52,9 +54,11 @@ async def pending_nils(t: CheckRun) -> None:
     doc = await pending_job(t)
     for name in ("startTime", "endTime"):
         el = child(doc.root, name)
-        t.expect(el is not None, f'uws:{name} missing; write <uws:{name} xsi:nil="true"/>')
+        t.expect_at(
+            el is not None, doc.root, f'uws:{name} missing; write <uws:{name} xsi:nil="true"/>'
+        )
         assert el is not None
-        t.expect(is_nil(el), f'uws:{name} of a PENDING job is not xsi:nil="true"')
+        t.expect_at(is_nil(el), el, f'uws:{name} of a PENDING job is not xsi:nil="true"')
     t.expect(child(doc.root, "results") is not None, "uws:results missing (may be empty)")
     owner = child(doc.root, "ownerId")
     t.expect(owner is not None, 'uws:ownerId missing (xsi:nil="true" when anonymous)')
@@ -81,6 +85,7 @@ async def instants(t: CheckRun) -> None:
             value = child_text(doc.root, name)
             if value and not INSTANT.match(value):
                 bad.append(f"uws:{name}={value!r}")
+                t.focus(child(doc.root, name))
     _, root = await job_list(t)
     if root is not None:
         for ref in jobrefs(root):
@@ -108,8 +113,8 @@ async def pyvo_parses_job(t: CheckRun) -> None:
 
 @check("UWS-16", "Unknown job and its children give 404", "UWS 1.1 §2.2", Level.MUST)
 async def unknown_job(t: CheckRun) -> None:
-    base = t.session.jobs_url.rstrip("/") + "/conformance-no-such-job"
-    for url in (base, base + "/phase", base + "/results"):
+    base = child_url(await jobs_url(t), "conformance-no-such-job")
+    for url in (base, child_url(base, "phase"), child_url(base, "results")):
         r = await t.get(url)
         t.expect(r.status_code == 404, f"GET {url} gave {r.status_code}, expected 404")
 

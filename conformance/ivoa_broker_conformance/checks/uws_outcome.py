@@ -6,6 +6,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
+from ivoa_broker_conformance.config import DEFAULT_DESTRUCTION_WAIT
 from ivoa_broker_conformance.jobs import (
     create_job,
     finished_job,
@@ -19,10 +20,9 @@ from ivoa_broker_conformance.jobs import (
 from ivoa_broker_conformance.model import Level
 from ivoa_broker_conformance.probe import CheckRun
 from ivoa_broker_conformance.registry import check
+from ivoa_broker_conformance.urls import child as child_url
 from ivoa_broker_conformance.xmlutil import child, uws
 
-#: how much longer than the chosen duration the server may take to abort (s)
-DURATION_GRACE = 15.0
 #: how far in the future a destruction time is set for the destruction check (s)
 DESTRUCTION_DELAY = 2.0
 
@@ -96,7 +96,7 @@ async def error_detail(t: CheckRun) -> None:
     summary = child(doc.root, "errorSummary")
     if summary is None or summary.get("hasDetail") not in ("true", "1"):
         t.skip("failing job does not claim hasDetail=true")
-    r = await t.get(doc.url + "/error")
+    r = await t.get(child_url(doc.url, "error"))
     t.expect_status(r, 200)
     ctype = r.headers.get("content-type", "").split(";")[0].strip()
     if ctype == "text/plain":
@@ -120,14 +120,15 @@ async def error_detail(t: CheckRun) -> None:
 )
 async def duration_enforced(t: CheckRun) -> None:
     url = await create_job(t, "long")
-    r = await t.post(url + "/executionduration", data=[("EXECUTIONDURATION", "1")])
+    r = await t.post(child_url(url, "executionduration"), data=[("EXECUTIONDURATION", "1")])
     t.expect(r.status_code == 303, f"POST executionduration answered {r.status_code}")
     doc = await get_job(t, url)
     chosen = int(doc.get("executionDuration") or "0")
     if chosen == 0 or chosen > 20:
         t.skip(f"server chose executionDuration {chosen} for 1; too long to wait for")
     await run_job(t, url)
-    end = await wait_for(t, url, {"ABORTED", "ERROR", "COMPLETED"}, timeout=chosen + DURATION_GRACE)
+    grace = t.config.duration_tolerance
+    end = await wait_for(t, url, {"ABORTED", "ERROR", "COMPLETED"}, timeout=chosen + grace)
     t.expect(
         end.phase in ("ABORTED", "ERROR"), f"job with executionDuration {chosen}s ended {end.phase}"
     )
@@ -140,7 +141,8 @@ async def destroyed_job(t: CheckRun) -> tuple[str, str]:
         url = await create_job(t)
         when = datetime.now(UTC) + timedelta(seconds=DESTRUCTION_DELAY)
         r = await t.post(
-            url + "/destruction", data=[("DESTRUCTION", when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))]
+            child_url(url, "destruction"),
+            data=[("DESTRUCTION", when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))],
         )
         t.expect(r.status_code == 303, f"POST destruction answered {r.status_code}")
         doc = await get_job(t, url)
@@ -150,7 +152,10 @@ async def destroyed_job(t: CheckRun) -> tuple[str, str]:
                 f"server chose destruction {doc.get('destruction')} for "
                 f"{DESTRUCTION_DELAY} s ahead; too far to wait for"
             )
-        deadline = time.monotonic() + (chosen - datetime.now(UTC)).total_seconds() + 15
+        tolerance = t.config.destruction_tolerance
+        if tolerance is None:
+            tolerance = DEFAULT_DESTRUCTION_WAIT
+        deadline = time.monotonic() + (chosen - datetime.now(UTC)).total_seconds() + tolerance
         while True:
             r = await t.get(url, record=False)
             if r.status_code == 404:
@@ -161,7 +166,7 @@ async def destroyed_job(t: CheckRun) -> tuple[str, str]:
                 return (await get_job(t, url)).phase or "?", url
             await asyncio.sleep(0.5)
 
-    state, url = await t.session.once("destroyed", make)
+    state, url = await t.session.once("destroyed", make, t.check_id)
     t.note(f"job {url} after its destruction time: {state}")
     return state, url
 
@@ -175,7 +180,20 @@ async def destroyed_job(t: CheckRun) -> tuple[str, str]:
 async def destruction_enforced(t: CheckRun) -> None:
     state, url = await destroyed_job(t)
     await t.get(url)
-    t.expect(state in ("gone", "ARCHIVED"), f"job still {state} after its destruction time")
+    tolerance = t.config.destruction_tolerance
+    if tolerance is None and state not in ("gone", "ARCHIVED"):
+        t.skip(
+            f"inconclusive: job still {state} {DEFAULT_DESTRUCTION_WAIT:.0f} s after its "
+            "destruction time; UWS 1.1 §2.1.7 sets no precision (services sweep on a timer), "
+            "so pass --destruction-tolerance SECONDS to make this a verdict"
+        )
+    tolerance = tolerance or DEFAULT_DESTRUCTION_WAIT
+    t.note(f"watched {tolerance:.0f} s past the destruction time (UWS 1.1 §2.1.7: no precision)")
+    t.expect(
+        state in ("gone", "ARCHIVED"),
+        f"job still {state} {tolerance:.0f} s after its destruction time "
+        "(raise --destruction-tolerance if the service sweeps less often)",
+    )
     if state == "ARCHIVED":
         _, root = await job_list(t)
         t.expect(

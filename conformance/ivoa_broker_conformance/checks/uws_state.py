@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urljoin
 
 import httpx
 from lxml import etree
 
+from ivoa_broker_conformance import urls
 from ivoa_broker_conformance.jobs import (
     create_job,
     finished_job,
@@ -16,6 +17,8 @@ from ivoa_broker_conformance.jobs import (
     job_id_of,
     job_list,
     jobrefs,
+    jobs_url,
+    list_identities,
     pending_job,
     post_phase,
     run_job,
@@ -24,15 +27,48 @@ from ivoa_broker_conformance.jobs import (
 from ivoa_broker_conformance.model import Level
 from ivoa_broker_conformance.probe import CheckRun
 from ivoa_broker_conformance.registry import check
-from ivoa_broker_conformance.xmlutil import child
+from ivoa_broker_conformance.urls import child as child_url
+from ivoa_broker_conformance.urls import resolve
+from ivoa_broker_conformance.xmlutil import NotXML, child, name_of, parse, uws
 
 
 def _redirect_to(t: CheckRun, r: httpx.Response, target: str, what: str) -> None:
     t.expect(r.status_code == 303, f"{what} answered {r.status_code}, UWS requires 303")
     location = r.headers.get("location")
     t.expect(location, f"{what}: 303 without Location")
-    got = urljoin(str(r.request.url), location or "").rstrip("/")
-    t.expect(got == target.rstrip("/"), f"{what} redirects to {got}, expected {target}")
+    got = resolve(str(r.request.url), location or "")
+    t.expect(urls.same(got, target), f"{what} redirects to {got}, expected {target}")
+
+
+async def _redirect_to_list(t: CheckRun, r: httpx.Response, job_url: str, what: str) -> None:
+    """303 to the job list. Its identity is the job's own parent URL or the jobs URL in use
+    (or an alias of it); a Location naming another URL passes when it redirects there (a
+    canonical URL versus an alias the user typed) or serves the same uws:jobs list."""
+    t.expect(r.status_code == 303, f"{what} answered {r.status_code}, UWS requires 303")
+    location = r.headers.get("location")
+    t.expect(location, f"{what}: 303 without Location")
+    got = resolve(str(r.request.url), location or "")
+    names = list_identities(t.session, job_url)
+    if any(urls.same(got, n) for n in names):
+        return
+    try:
+        followed = await t.session.client.get(
+            got, headers=t.session.auth_headers("main"), follow_redirects=True
+        )
+    except httpx.HTTPError as exc:
+        t.fail(f"{what} redirects to {got}, which cannot be fetched: {exc!r}")
+    final = str(followed.url)
+    if any(urls.same(final, n) for n in names):
+        t.note(f"{what} redirects to {got}, which redirects on to the job list {final}")
+        return
+    if followed.status_code == 200 and b"jobs" in followed.content[:2000]:
+        with contextlib.suppress(NotXML):
+            if name_of(parse(followed.content)) == uws("jobs"):
+                t.note(
+                    f"{what} redirects to {got}: a uws:jobs list under another URL than {names[0]}"
+                )
+                return
+    t.fail(f"{what} redirects to {got}, expected the job list ({' or '.join(names[:2])})")
 
 
 def _result_ids(root: etree._Element) -> set[str]:
@@ -138,14 +174,14 @@ async def run_finished(t: CheckRun) -> None:
 )
 async def set_duration(t: CheckRun) -> None:
     doc = await pending_job(t)
-    r = await t.post(doc.url + "/executionduration", data=[("EXECUTIONDURATION", "60")])
+    r = await t.post(child_url(doc.url, "executionduration"), data=[("EXECUTIONDURATION", "60")])
     _redirect_to(t, r, doc.url, "POST executionduration")
     after = await get_job(t, doc.url)
     value = after.get("executionDuration") or ""
     t.expect(value.isdigit(), f"executionDuration {value!r} is not an integer >= 0")
     if value != "60":
         t.note(f"server chose executionDuration {value} for a request of 60")
-    r = await t.post(doc.url + "/executionduration", data=[("EXECUTIONDURATION", "soon")])
+    r = await t.post(child_url(doc.url, "executionduration"), data=[("EXECUTIONDURATION", "soon")])
     t.expect(400 <= r.status_code < 500, f"EXECUTIONDURATION=soon answered {r.status_code}")
 
 
@@ -159,12 +195,13 @@ async def set_destruction(t: CheckRun) -> None:
     doc = await pending_job(t)
     when = datetime.now(UTC) + timedelta(days=1)
     r = await t.post(
-        doc.url + "/destruction", data=[("DESTRUCTION", when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))]
+        child_url(doc.url, "destruction"),
+        data=[("DESTRUCTION", when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))],
     )
     _redirect_to(t, r, doc.url, "POST destruction")
     after = await get_job(t, doc.url)
     t.expect(after.get("destruction"), "destruction is nil after setting it")
-    r = await t.post(doc.url + "/destruction", data=[("DESTRUCTION", "tomorrow")])
+    r = await t.post(child_url(doc.url, "destruction"), data=[("DESTRUCTION", "tomorrow")])
     t.expect(400 <= r.status_code < 500, f"DESTRUCTION=tomorrow answered {r.status_code}")
 
 
@@ -178,13 +215,13 @@ async def set_parameters(t: CheckRun) -> None:
     doc = await pending_job(t)
     name = t.config.job_params[0][0] if t.config.job_params else "RUNID"
     value = t.config.job_params[0][1] if t.config.job_params else "x"
-    r = await t.post(doc.url + "/parameters", data=[(name, value)])
+    r = await t.post(child_url(doc.url, "parameters"), data=[(name, value)])
     if r.status_code in (404, 405, 501):
         t.skip(f"parameter updates not offered ({r.status_code})")
     _redirect_to(t, r, doc.url, "POST parameters")
     done = await finished_job(t, "quick")
     before = child(done.root, "parameters")
-    r = await t.post(done.url + "/parameters", data=[(name, value + "-changed")])
+    r = await t.post(child_url(done.url, "parameters"), data=[(name, value + "-changed")])
     t.expect(
         400 <= r.status_code < 500,
         f"parameter update on a {done.phase} job answered {r.status_code}",
@@ -220,7 +257,7 @@ async def _gone(t: CheckRun, url: str) -> None:
 async def delete_job(t: CheckRun) -> None:
     doc = await pending_job(t)
     r = await t.delete(doc.url)
-    _redirect_to(t, r, t.session.jobs_url, "DELETE job")
+    await _redirect_to_list(t, r, doc.url, "DELETE job")
     await _gone(t, doc.url)
 
 
@@ -242,7 +279,7 @@ async def action_delete(t: CheckRun) -> None:
         still.status_code == 200, f"job answers {still.status_code} after a POST without ACTION"
     )
     r = await t.post(doc.url, data=[("ACTION", "DELETE")])
-    _redirect_to(t, r, t.session.jobs_url, "POST ACTION=DELETE")
+    await _redirect_to_list(t, r, doc.url, "POST ACTION=DELETE")
     await _gone(t, doc.url)
 
 
@@ -255,7 +292,7 @@ async def action_delete(t: CheckRun) -> None:
 async def delete_executing(t: CheckRun) -> None:
     url = await executing_job(t)
     r = await t.delete(url)
-    _redirect_to(t, r, t.session.jobs_url, "DELETE job")
+    await _redirect_to_list(t, r, url, "DELETE job")
     await asyncio.sleep(1.0)
     await _gone(t, url)
     t.note(
@@ -272,10 +309,11 @@ async def delete_executing(t: CheckRun) -> None:
 )
 async def forbidden_methods(t: CheckRun) -> None:
     doc = await pending_job(t)
+    list_url = await jobs_url(t)
     for method, url in (
-        ("PUT", t.session.jobs_url),
-        ("DELETE", t.session.jobs_url),
-        ("DELETE", doc.url + "/phase"),
+        ("PUT", list_url),
+        ("DELETE", list_url),
+        ("DELETE", child_url(doc.url, "phase")),
     ):
         r = await t.request(method, url)
         t.expect(
