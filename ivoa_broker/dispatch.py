@@ -504,7 +504,7 @@ class Dispatcher:
         job = await self.store.get(job_id)
         if job is None or job.job_info.get("endpoint") == endpoint:
             return
-        await self.store.add_results(
+        await self.jobs.record_results(
             job_id, [StoredResult(JobResult("endpoint", "text/html", None, endpoint))]
         )
         await self.jobs.record_info(job_id, {"endpoint": endpoint}, significant=True)
@@ -516,7 +516,7 @@ class Dispatcher:
         if adapter.capabilities.results:
             try:
                 refs = await self._call(adapter, "results", handle, CallContext())
-                await self.store.add_results(job_id, [_stored(r) for r in refs])
+                await self.jobs.record_results(job_id, [_stored(r) for r in refs])
             except AdapterError as exc:
                 log.warning("results of job %s from %s: %s", job_id, name, exc.message)
         phase = status.phase
