@@ -38,9 +38,16 @@ install: $(SERVE_STAMP)
 
 install-test: $(TEST_STAMP)
 
+# ruff over everything; mypy strict over the core and every adapter package under
+# adapters/ (found here, so a new adapter is checked without editing this file)
+ADAPTER_ROOTS := $(wildcard adapters/*)
+ADAPTER_PKGS := $(filter-out %.egg-info,$(wildcard adapters/*/ivoa_broker_*))
+empty :=
+space := $(empty) $(empty)
+
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check ivoa_broker adapters conformance tests bench
-	$(VENV)/bin/mypy
+	$(PY) -m ruff check ivoa_broker adapters conformance tests bench
+	MYPYPATH=$(subst $(space),:,$(ADAPTER_ROOTS)) $(PY) -m mypy ivoa_broker $(ADAPTER_PKGS)
 
 bench: $(SERVE_STAMP)
 	command -v wrk >/dev/null || apt-get install -y -qq wrk
