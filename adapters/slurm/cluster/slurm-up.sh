@@ -23,7 +23,7 @@
 #   time limit:    OverTimeLimit=0, KillWait=2: a job past its --time ends TIMEOUT (slurmctld checks
 #                  time limits every 30 s, and --time has a one-minute granularity)
 #   fast turnover: SchedulerParameters batch_sched_delay=0, sched_interval=2, bf_interval=1;
-#                  MinJobAge=2, so ended jobs soon leave squeue and are found through sacct
+#                  MinJobAge=30 (+ up to 60 s purge interval): ended jobs soon leave squeue and are found through sacct
 set -euo pipefail
 BASE=${SLURM_BASE:?set SLURM_BASE to an empty state folder}
 CTLD_PORT=${SLURM_CTLD_PORT:-6817}
@@ -105,7 +105,7 @@ OverTimeLimit=0
 KillWait=2
 MessageTimeout=5
 InactiveLimit=0
-MinJobAge=2
+MinJobAge=30
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$D_PORT
 StateSaveLocation=$BASE/state/ctld

@@ -134,12 +134,12 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
     def _candidates(self, request: ExecutionRequest) -> tuple[Plan, list[Partition], list[str]]:
         """The plan, the partitions that can take it, and why the others cannot."""
         the_plan = plan(request, self.config)
-        if request.account is not None and self.config.mode == "rest":
-            if request.account != self.config.rest_user:
-                raise Refused(
-                    f"this REST instance submits as {self.config.rest_user} only, "
-                    f"not as {request.account}"
-                )
+        rest = self.config.mode == "rest"
+        if rest and request.account is not None and request.account != self.config.rest_user:
+            raise Refused(
+                f"this REST instance submits as {self.config.rest_user} only, "
+                f"not as {request.account}"
+            )
         parts = self._allowed_partitions()
         if the_plan.partition is not None:
             named = [p for p in parts if p.name == the_plan.partition]
@@ -172,9 +172,7 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
             return "no partition of this cluster is allowed for this instance"
         return "no partition can take the job: " + "; ".join(reasons)
 
-    def _spec(
-        self, request: ExecutionRequest, the_plan: Plan, partition: str | None
-    ) -> JobSpec:
+    def _spec(self, request: ExecutionRequest, the_plan: Plan, partition: str | None) -> JobSpec:
         needs = the_plan.needs
         return JobSpec(
             name=f"{self.config.name_prefix}{request.job_id}",
@@ -214,7 +212,11 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
         return offers
 
     def _offer(
-        self, request: ExecutionRequest, the_plan: Plan, part: Partition, spec: JobSpec,
+        self,
+        request: ExecutionRequest,
+        the_plan: Plan,
+        part: Partition,
+        spec: JobSpec,
         start: object,
     ) -> Offer:
         needs = the_plan.needs
@@ -305,9 +307,11 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
 
     def _status(self, info: JobInfo, cancel_requested: bool) -> Status:
         phase = phase_of(info.state, info.reason)
-        reason = end_reason(info.state, cancel_requested) if phase in (
-            Phase.ERROR, Phase.ABORTED
-        ) else None
+        reason = (
+            end_reason(info.state, cancel_requested)
+            if phase in (Phase.ERROR, Phase.ABORTED)
+            else None
+        )
         exit_code = info.exit_code
         signal = info.signal or None
         if signal and not exit_code:
@@ -325,13 +329,13 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
             phase=phase,
             native_state=info.state,
             message=message,
-            exit_code=exit_code if phase in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
-            else None,
+            exit_code=exit_code if phase in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED) else None,
             signal=signal if phase in (Phase.ERROR, Phase.ABORTED) else None,
             reason=reason,
             usage=info.usage,
             started_at=info.started_at if phase is not Phase.QUEUED else None,
-            ended_at=info.ended_at if phase in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
+            ended_at=info.ended_at
+            if phase in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
             else None,
         )
 
@@ -358,8 +362,9 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
             target = local / f"{ref_id}.txt"
             if await self._client.fetch(remote, target):
                 refs.append(
-                    ResultRef(ref_id, path=target, mime_type="text/plain",
-                              size=target.stat().st_size)
+                    ResultRef(
+                        ref_id, path=target, mime_type="text/plain", size=target.stat().st_size
+                    )
                 )
         return refs
 
@@ -370,9 +375,10 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
         until = loop.time() + CLEANUP_WAIT
         while loop.time() < until:
             info = (await self._client.jobs([handle.native_id])).get(handle.native_id)
-            if info is None or phase_of(info.state, info.reason) in (
-                Phase.COMPLETED, Phase.ERROR, Phase.ABORTED
-            ) and info.state != "COMPLETING":
+            if info is None or (
+                phase_of(info.state, info.reason) in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
+                and info.state != "COMPLETING"
+            ):
                 break
             await asyncio.sleep(0.5)
         else:
@@ -387,11 +393,11 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
         prefix = COMMENT.format(instance=self.name, job_id="")
         return {
-            native: info.comment[len(prefix):]
+            native: info.comment[len(prefix) :]
             for native, info in (await self._client.all_jobs()).items()
             if info.comment.startswith(prefix)
-            and phase_of(info.state, info.reason) not in (Phase.COMPLETED, Phase.ERROR,
-                                                           Phase.ABORTED)
+            and phase_of(info.state, info.reason)
+            not in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
         }
 
 

@@ -6,6 +6,7 @@ The one place where a command's failure becomes a protocol error (:func:`command
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shlex
@@ -38,18 +39,29 @@ from ._spec import JobSpec
 _PATTERNS: tuple[tuple[re.Pattern[str], type[AdapterError]], ...] = tuple(
     (re.compile(text, re.IGNORECASE), cls)
     for text, cls in (
-        (r"unable to contact slurm controller|connection refused|socket timed out|"
-         r"communication connection failure|slurm_receive_msg|zero bytes were transmitted|"
-         r"unable to establish|temporarily unavailable|try again", TransientError),
-        (r"munge|authentication|auth_g_|invalid user id|access.?denied|permission denied|"
-         r"security violation|protocol authentication error", AuthError),
-        (r"maxsubmit|max.*jobs.*limit|qosmax|assocmax|sending of job to controller: "
-         r"resource temporarily", NoCapacity),
-        (r"invalid (account|partition|qos|reservation|job.?name|generic resource|gres)|"
-         r"requested (node configuration|time limit|partition)|"
-         r"more processors requested|memory specification|node count specification|"
-         r"unrecognized option|invalid option|invalid (time|--\w+)|batch job submission failed",
-         InvalidRequest),
+        (
+            r"unable to contact slurm controller|connection refused|socket timed out|"
+            r"communication connection failure|slurm_receive_msg|zero bytes were transmitted|"
+            r"unable to establish|temporarily unavailable|try again",
+            TransientError,
+        ),
+        (
+            r"munge|authentication|auth_g_|invalid user id|access.?denied|permission denied|"
+            r"security violation|protocol authentication error",
+            AuthError,
+        ),
+        (
+            r"maxsubmit|max.*jobs.*limit|qosmax|assocmax|sending of job to controller: "
+            r"resource temporarily",
+            NoCapacity,
+        ),
+        (
+            r"invalid (account|partition|qos|reservation|job.?name|generic resource|gres)|"
+            r"requested (node configuration|time limit|partition)|"
+            r"more processors requested|memory specification|node count specification|"
+            r"unrecognized option|invalid option|invalid (time|--\w+)|batch job submission failed",
+            InvalidRequest,
+        ),
     )
 )
 
@@ -76,8 +88,11 @@ def _json(text: str, what: str) -> object:
 #: ``sbatch --test-only``: "Job 12 to start at 2026-12-01T22:40:00 using 1 processors ..."
 _TEST_ONLY = re.compile(r"to start at (\S+)")
 #: ``squeue``/``scancel`` about a job the controller forgot
-_GONE = re.compile(r"invalid job id|job.*(already|has) (completed|completing|finished)|"
-                   r"job/step already completing or completed", re.IGNORECASE)
+_GONE = re.compile(
+    r"invalid job id|job.*(already|has) (completed|completing|finished)|"
+    r"job/step already completing or completed",
+    re.IGNORECASE,
+)
 
 
 class CliClient:
@@ -135,14 +150,16 @@ class CliClient:
         await self._call(["scontrol", "ping"], "scontrol ping")
 
     async def cluster(self) -> Cluster:
-        config = config_from_scontrol((await self._call(["scontrol", "show", "config"],
-                                                        "scontrol show config")).stdout)
+        config = config_from_scontrol(
+            (await self._call(["scontrol", "show", "config"], "scontrol show config")).stdout
+        )
         nodes = nodes_from_scontrol(
             (await self._call(["scontrol", "-o", "show", "node"], "scontrol show node")).stdout
         )
         parts = partitions_from_scontrol(
-            (await self._call(["scontrol", "-o", "show", "partition"],
-                              "scontrol show partition")).stdout,
+            (
+                await self._call(["scontrol", "-o", "show", "partition"], "scontrol show partition")
+            ).stdout,
             nodes,
         )
         return Cluster(
@@ -156,7 +173,9 @@ class CliClient:
 
     async def submit(self, spec: JobSpec, *, as_user: str | None = None) -> str:
         done = await self._call(
-            ["sbatch", "--parsable", *spec.sbatch_args()], "sbatch", input=spec.script(),
+            ["sbatch", "--parsable", *spec.sbatch_args()],
+            "sbatch",
+            input=spec.script(),
             as_user=as_user,
         )
         native = done.stdout.strip().split(";")[0]
@@ -167,8 +186,10 @@ class CliClient:
     async def test_only(self, spec: JobSpec, *, as_user: str | None = None) -> datetime | None:
         """When Slurm expects the job to start (``sbatch --test-only``), None if it cannot say."""
         done = await self._call(
-            ["sbatch", "--test-only", *spec.sbatch_args()], "sbatch --test-only",
-            input=spec.script(), as_user=as_user,
+            ["sbatch", "--test-only", *spec.sbatch_args()],
+            "sbatch --test-only",
+            input=spec.script(),
+            as_user=as_user,
         )
         match = _TEST_ONLY.search(done.stderr + done.stdout)
         if match is None:
@@ -204,8 +225,13 @@ class CliClient:
         if not ids or kind == "none":
             return {}
         fields = SACCT_FIELDS + (SACCT_USAGE_FIELDS if kind == "sacct" else ())
-        argv = ["sacct", "--parsable2", "--noheader", f"--format={','.join(fields)}",
-                f"--jobs={','.join(ids)}"]
+        argv = [
+            "sacct",
+            "--parsable2",
+            "--noheader",
+            f"--format={','.join(fields)}",
+            f"--jobs={','.join(ids)}",
+        ]
         if kind == "jobcomp":
             argv.insert(1, "-c")
         else:
@@ -224,16 +250,21 @@ class CliClient:
     async def fetch(self, remote: str, local: Path) -> bool:
         """Copy one cluster file to ``local``; False if it does not exist."""
         done = await self._call(
-            ["sh", "-c", 'test -f "$1" || exit 3; cat -- "$1"', "fetch", remote], "cat",
+            ["sh", "-c", 'test -f "$1" || exit 3; cat -- "$1"', "fetch", remote],
+            "cat",
             check=False,
         )
         if done.returncode == 3:
             return False
         if done.returncode != 0:
             raise command_error(done, f"reading {remote}")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_text(done.stdout)
+        await asyncio.to_thread(_write, local, done.stdout)
         return True
 
     async def remove(self, paths: Sequence[str], *, as_user: str | None = None) -> None:
         await self._call(["rm", "-rf", "--", *paths], "rm", as_user=as_user)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

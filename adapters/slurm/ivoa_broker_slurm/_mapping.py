@@ -41,7 +41,9 @@ class Plan:
         }
 
 
-def minutes_left(request: ExecutionRequest, default: int | None, now: datetime | None = None) -> int | None:
+def minutes_left(
+    request: ExecutionRequest, default: int | None, now: datetime | None = None
+) -> int | None:
     """Run time in whole minutes (rounded up): from the deadline, else the walltime asked."""
     if request.deadline is not None:
         seconds = (request.deadline - (now or utcnow())).total_seconds()
@@ -65,7 +67,8 @@ def plan(request: ExecutionRequest, config: SlurmConfig) -> Plan:
     if unknown:
         raise Refused(
             f"unknown extension {NAMESPACE}.{unknown[0]} (known: "
-            + ", ".join(f"{NAMESPACE}.{e}" for e in EXTENSIONS) + ")"
+            + ", ".join(f"{NAMESPACE}.{e}" for e in EXTENSIONS)
+            + ")"
         )
     picked: dict[str, str | None] = {}
     for key in EXTENSIONS:

@@ -4,25 +4,26 @@ protocol errors. Job files live on a folder the broker host shares with the clus
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from ivoa_broker.toolkit import error_for_status
 
 from ivoa_broker.protocol import (
-    AdapterError,
     FatalError,
     InvalidRequest,
     NotFound,
     TransientError,
+    Usage,
 )
-from ivoa_broker.toolkit import error_for_status
 
 from ._cluster import Cluster, nodes_from_rest, partitions_from_rest
-from ._records import JobInfo, accounting_jobs, controller_jobs, from_controller
+from ._records import JobInfo, controller_jobs, from_controller
 from ._spec import JobSpec
 
 
@@ -63,8 +64,9 @@ class RestClient:
         except httpx.TimeoutException as exc:
             raise TransientError(f"slurmrestd did not answer {what} in time") from exc
         except httpx.TransportError as exc:
-            raise TransientError(f"cannot reach slurmrestd for {what}",
-                                 detail=type(exc).__name__) from exc
+            raise TransientError(
+                f"cannot reach slurmrestd for {what}", detail=type(exc).__name__
+            ) from exc
         try:
             body = response.json()
         except ValueError:
@@ -76,11 +78,12 @@ class RestClient:
             message = f"slurmrestd refused {what} ({response.status_code})"
             if errors:
                 message += f": {errors[0]}"
-            raise error_for_status(response.status_code, message,
-                                   detail=response.text[:300])
+            raise error_for_status(response.status_code, message, detail=response.text[:300])
         if not isinstance(body, dict):
-            raise FatalError(f"slurmrestd answered {what} with something that is not JSON",
-                             detail=response.text[:200])
+            raise FatalError(
+                f"slurmrestd answered {what} with something that is not JSON",
+                detail=response.text[:200],
+            )
         if errors:
             if missing_ok and _unknown_job(errors):
                 raise NotFound(f"{what}: Slurm does not know the job")
@@ -103,19 +106,25 @@ class RestClient:
         parts = partitions_from_rest(
             await self._request("GET", self._slurm("partitions"), "partitions"), nodes
         )
-        accounting = "none"
-        try:
-            await self._request("GET", self._db("config"), "slurmdb config")
-            accounting = "sacct"
-        except (AdapterError, ValueError):
-            accounting = "none"
+        accounting = "sacct" if await self._serves(self._db("diag")) else "none"
         return Cluster(partitions=tuple(parts), accounting=accounting, nodes=tuple(nodes))
+
+    async def _serves(self, path: str) -> bool:
+        """Whether slurmrestd has the plug-in of ``path`` loaded (any answer but 404 says yes,
+        a refusal included: ``/slurmdb/`` is served only when slurmdbd is configured)."""
+        try:
+            response = await self._http.get(path)
+        except httpx.HTTPError as exc:
+            raise TransientError("cannot reach slurmrestd", detail=type(exc).__name__) from exc
+        return response.status_code != 404
 
     # ----------------------------------------------------------------- jobs
 
     async def submit(self, spec: JobSpec, *, as_user: str | None = None) -> str:
         body = await self._request(
-            "POST", self._slurm("job/submit"), "job submit",
+            "POST",
+            self._slurm("job/submit"),
+            "job submit",
             json={"job": spec.rest_job(), "script": spec.script()},
         )
         native = body.get("job_id")
@@ -142,8 +151,9 @@ class RestClient:
 
         async def one(native: str) -> None:
             try:
-                body = await self._request("GET", self._db(f"job/{native}"), "slurmdb job",
-                                           missing_ok=True)
+                body = await self._request(
+                    "GET", self._db(f"job/{native}"), "slurmdb job", missing_ok=True
+                )
             except NotFound:
                 return
             for job in body.get("jobs") or ():
@@ -156,8 +166,9 @@ class RestClient:
 
     async def cancel(self, native_id: str, *, as_user: str | None = None) -> None:
         try:
-            await self._request("DELETE", self._slurm(f"job/{native_id}"), "job cancel",
-                                missing_ok=True)
+            await self._request(
+                "DELETE", self._slurm(f"job/{native_id}"), "job cancel", missing_ok=True
+            )
         except NotFound:
             return
         except FatalError as exc:
@@ -209,42 +220,53 @@ def _unknown_job(errors: Sequence[str]) -> bool:
 
 
 def _from_slurmdb(job: Any) -> JobInfo | None:
-    """A ``/slurmdb/v0.0.3x/job/{id}`` record. Its ``exit_code`` is unreliable in 22.05
-    (SUCCESS for a job that exited 2): the state decides, the code comes from the steps."""
+    """A ``/slurmdb/v0.0.3x/job/{id}`` record. Its exit codes are unreliable in 22.05 (SUCCESS
+    for a job that exited 2): a code of 0 on a job that did not complete is not believed."""
     if not isinstance(job, Mapping) or "job_id" not in job:
         return None
     state = job.get("state") or {}
     current = state.get("current") if isinstance(state, Mapping) else state
-    times = job.get("time") or {}
-    exit_code, signal = None, None
-    derived = job.get("derived_exit_code") or job.get("exit_code") or {}
-    if isinstance(derived, Mapping):
-        code = derived.get("return_code")
-        sig = (derived.get("signal") or {}).get("signal_id")
-        exit_code = code if isinstance(code, int) else None
-        signal = sig if isinstance(sig, int) else None
-    for step in job.get("steps") or ():
-        code_doc = step.get("exit_code") if isinstance(step, Mapping) else None
-        if isinstance(code_doc, Mapping) and isinstance(code_doc.get("return_code"), int):
-            exit_code = max(exit_code or 0, code_doc["return_code"])
+    raw_times = job.get("time")
+    times: Mapping[str, Any] = raw_times if isinstance(raw_times, Mapping) else {}
     doc = {
         "job_id": job["job_id"],
         "name": job.get("name"),
         "job_state": current or "UNKNOWN",
-        "start_time": times.get("start") if isinstance(times, Mapping) else None,
-        "end_time": times.get("end") if isinstance(times, Mapping) else None,
+        "start_time": times.get("start"),
+        "end_time": times.get("end"),
     }
     info = from_controller(doc, "slurmdb")
-    started = info.started_at or _at(times, "start")
-    return JobInfo(
-        native_id=info.native_id, name=info.name, state=info.state, source="slurmdb",
-        exit_code=exit_code, signal=signal, started_at=started, ended_at=info.ended_at,
+    exit_code, signal = None, None
+    code = job.get("exit_code")
+    if isinstance(code, Mapping):
+        if isinstance(code.get("return_code"), int):
+            exit_code = code["return_code"]
+        sig = code.get("signal")
+        if isinstance(sig, Mapping) and isinstance(sig.get("signal_id"), int):
+            signal = sig["signal_id"]
+    if info.state != "COMPLETED" and not exit_code:
+        exit_code = None
+    return dataclasses.replace(info, exit_code=exit_code, signal=signal, usage=_usage(job, times))
+
+
+def _seconds(value: Any) -> float | None:
+    if not isinstance(value, Mapping):
+        return None
+    return float(value.get("seconds") or 0) + float(value.get("microseconds") or 0) / 1e6
+
+
+def _usage(job: Mapping[str, Any], times: Mapping[str, Any]) -> Usage:
+    rss = []
+    for step in job.get("steps") or ():
+        tres = (step.get("tres") or {}).get("requested") or {} if isinstance(step, Mapping) else {}
+        rss += [
+            t["count"]
+            for t in tres.get("max") or ()
+            if isinstance(t, Mapping) and t.get("type") == "mem" and isinstance(t.get("count"), int)
+        ]
+    elapsed = times.get("elapsed")
+    return Usage(
+        cpu_seconds=_seconds(times.get("total")),
+        elapsed_seconds=float(elapsed) if isinstance(elapsed, int) else None,
+        max_rss_bytes=max(rss) if rss else None,
     )
-
-
-def _at(times: Any, key: str) -> datetime | None:
-    value = times.get(key) if isinstance(times, Mapping) else None
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) and value > 0 else None
-
-
-__all__ = ["RestClient", "accounting_jobs"]

@@ -22,7 +22,8 @@ def job_files(job_root: str, native_id: str) -> tuple[str, str, str]:
 @dataclass(frozen=True)
 class JobSpec:
     """Everything ``sbatch`` is told. ``job_root`` is the cluster folder the job's files go in:
-    ``<id>.stdout.txt``, ``<id>.stderr.txt`` and the working folder ``<id>/`` (made by the script)."""
+    ``<id>.stdout.txt``, ``<id>.stderr.txt`` and the working folder ``<id>/`` (the script
+    makes it)."""
 
     name: str
     comment: str
@@ -49,7 +50,8 @@ class JobSpec:
         return job_files(self.job_root, "%j")[1]
 
     def script(self) -> str:
-        """The batch script: the environment, then ``exec`` of the command (its exit is the job's)."""
+        """The batch script: the environment, then ``exec`` of the command (whose exit is the
+        job's)."""
         lines = [
             "#!/bin/sh",
             f"# ivoa-broker job {self.comment}",
@@ -58,7 +60,10 @@ class JobSpec:
         ]
         lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(self.env.items())]
         workdir = shlex.quote(self.job_root.rstrip("/")) + '/"$SLURM_JOB_ID"'
-        lines += [f"mkdir -p {workdir} && cd {workdir} || exit 1", "exec " + shlex.join(self.command)]
+        lines += [
+            f"mkdir -p {workdir} && cd {workdir} || exit 1",
+            "exec " + shlex.join(self.command),
+        ]
         return "\n".join(lines) + "\n"
 
     def sbatch_args(self) -> list[str]:

@@ -20,7 +20,7 @@ def remote_script(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
 ) -> str:
-    """The ``sh -s`` script that runs ``argv`` there; ``input`` goes in as a quoted here-document."""
+    """The ``sh -s`` script that runs ``argv`` there (``input`` as a quoted here-document)."""
     lines = []
     if cwd is not None:
         lines.append(f"cd {shlex.quote(cwd)} || exit 1")
@@ -39,8 +39,9 @@ def ssh_runner(login: SSHLogin, *, timeout: float) -> CommandRunner:
     try:
         from ivoa_broker_ssh import SSHClient, SSHConfig
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise FatalError("the Slurm login host needs ivoa-broker-ssh (pip install "
-                         "'ivoa-broker-slurm[ssh]')") from exc
+        raise FatalError(
+            "the Slurm login host needs ivoa-broker-ssh (pip install 'ivoa-broker-slurm[ssh]')"
+        ) from exc
     client = SSHClient(
         SSHConfig(
             host=login.host,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from slurm_cluster import SlurmUnavailable, LocalCluster, start_cluster
+from slurm_cluster import LocalCluster, SlurmUnavailable, start_cluster
 
 
 @pytest.fixture(scope="session")

@@ -79,7 +79,12 @@ class LocalCluster:
         for job in json.loads(done.stdout)["jobs"]:
             state = job["job_state"]
             if str(job.get("comment", "")).startswith(comment_prefix) and state in (
-                "PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "REQUEUED",
+                "PENDING",
+                "RUNNING",
+                "COMPLETING",
+                "CONFIGURING",
+                "SUSPENDED",
+                "REQUEUED",
             ):
                 found.add(str(job["job_id"]))
         return found
@@ -121,13 +126,21 @@ def start_cluster() -> LocalCluster:
     cluster = LocalCluster(base, {})
     done = subprocess.run(
         ["bash", str(CLUSTER_DIR / "slurm-up.sh")],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if done.returncode != 0:
-        logs = "".join(
-            f"\n--- {p.name}\n{p.read_text(errors='replace')[-1500:]}"
-            for p in sorted((base / "log").glob("*.log"))
-        ) if (base / "log").is_dir() else ""
+        logs = (
+            "".join(
+                f"\n--- {p.name}\n{p.read_text(errors='replace')[-1500:]}"
+                for p in sorted((base / "log").glob("*.log"))
+            )
+            if (base / "log").is_dir()
+            else ""
+        )
         cluster.stop()
         raise RuntimeError(f"slurm-up.sh failed ({done.returncode}): {done.stderr[-3000:]}{logs}")
     for line in (base / "env").read_text().splitlines():

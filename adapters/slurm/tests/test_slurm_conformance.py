@@ -17,9 +17,22 @@ from ivoa_broker.protocol import AdapterDeps
 from ivoa_broker.testing import AdapterConformance, WakeSignal
 
 STATES = (
-    "PENDING", "RUNNING", "COMPLETING", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
-    "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "SUSPENDED",
-    "REQUEUED", "RESIZING", "REQUEUE_HOLD",
+    "PENDING",
+    "RUNNING",
+    "COMPLETING",
+    "COMPLETED",
+    "CANCELLED",
+    "FAILED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "PREEMPTED",
+    "SUSPENDED",
+    "REQUEUED",
+    "RESIZING",
+    "REQUEUE_HOLD",
 )
 
 
