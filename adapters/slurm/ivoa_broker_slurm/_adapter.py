@@ -87,7 +87,7 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
     plugin = "slurm"
     config_model = SlurmConfig
     state_map = STATE_MAP
-    poll_interval = timedelta(seconds=5)
+    poll_interval = timedelta(seconds=3)
     capabilities = Capabilities(
         kinds=frozenset({"batch"}), gpus=True, logs=True, results=True, adopt=True
     )
