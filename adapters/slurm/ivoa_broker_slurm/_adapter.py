@@ -71,13 +71,16 @@ def make_client(config: SlurmConfig, deps: AdapterDeps) -> SlurmClient:
             local_job_root=config.broker_job_root,
             timeout=config.command_timeout,
         )
-    run = deps.run
     if config.ssh is not None:
-        from ._ssh import ssh_runner
+        from ._ssh import SSHRunner
 
-        run = ssh_runner(config.ssh, timeout=config.command_timeout)
+        login = SSHRunner(config.ssh, timeout=config.command_timeout)
+        return CliClient(
+            login, env=config.env, timeout=config.command_timeout,
+            sudo=config.run_as == "sudo", on_close=login.close,
+        )  # fmt: skip
     return CliClient(
-        run, env=config.env, timeout=config.command_timeout, sudo=config.run_as == "sudo"
+        deps.run, env=config.env, timeout=config.command_timeout, sudo=config.run_as == "sudo"
     )
 
 

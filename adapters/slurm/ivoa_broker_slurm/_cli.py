@@ -10,7 +10,7 @@ import asyncio
 import json
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,8 +105,10 @@ class CliClient:
         env: Mapping[str, str] | None = None,
         timeout: float = 30.0,
         sudo: bool = False,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._run = run
+        self._on_close = on_close
         # epoch seconds everywhere: no guessing of time zones
         self._env = {**(env or {}), "SLURM_TIME_FORMAT": "%s"}
         self._timeout = timeout
@@ -116,7 +118,8 @@ class CliClient:
         return f"CliClient(env={sorted(self._env)})"
 
     async def close(self) -> None:
-        return None
+        if self._on_close is not None:
+            await self._on_close()
 
     async def _call(
         self,

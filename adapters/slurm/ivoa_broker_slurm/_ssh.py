@@ -8,7 +8,7 @@ import secrets
 import shlex
 from collections.abc import Mapping, Sequence
 
-from ivoa_broker.protocol import CommandResult, CommandRunner, FatalError
+from ivoa_broker.protocol import CommandResult, FatalError
 
 from ._config import SSHLogin
 
@@ -35,26 +35,34 @@ def remote_script(
     return "\n".join(lines) + "\n"
 
 
-def ssh_runner(login: SSHLogin, *, timeout: float) -> CommandRunner:
-    try:
-        from ivoa_broker_ssh import SSHClient, SSHConfig
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise FatalError(
-            "the Slurm login host needs ivoa-broker-ssh (pip install 'ivoa-broker-slurm[ssh]')"
-        ) from exc
-    client = SSHClient(
-        SSHConfig(
-            host=login.host,
-            port=login.port,
-            username=login.username,
-            key_file=login.key_file,
-            known_hosts=login.known_hosts,
-            accept_unknown_host_keys=login.accept_unknown_host_keys,
-            command_timeout=timeout,
-        )
-    )
+class SSHRunner:
+    """Runs commands on the login host; ``close()`` drops the kept connection."""
 
-    async def run(
+    def __init__(self, login: SSHLogin, *, timeout: float) -> None:
+        try:
+            from ivoa_broker_ssh import SSHClient, SSHConfig
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise FatalError(
+                "a Slurm login host needs ivoa-broker-ssh (pip install 'ivoa-broker-slurm[ssh]')"
+            ) from exc
+        self.host = login.host
+        self._client = SSHClient(
+            SSHConfig(
+                host=login.host,
+                port=login.port,
+                username=login.username,
+                key_file=login.key_file,
+                known_hosts=login.known_hosts,
+                accept_unknown_host_keys=login.accept_unknown_host_keys,
+                command_timeout=timeout,
+            )
+        )
+
+    def __repr__(self) -> str:
+        return f"SSHRunner(host={self.host!r})"
+
+    async def __call__(
+        self,
         argv: Sequence[str],
         *,
         input: str | None = None,
@@ -62,7 +70,9 @@ def ssh_runner(login: SSHLogin, *, timeout: float) -> CommandRunner:
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
     ) -> CommandResult:
-        done = await client.run(remote_script(argv, input=input, env=env, cwd=cwd), check=False)
+        script = remote_script(argv, input=input, env=env, cwd=cwd)
+        done = await self._client.run(script, check=False)
         return CommandResult(tuple(argv), done.returncode, done.stdout, done.stderr)
 
-    return run
+    async def close(self) -> None:
+        await self._client.close()
