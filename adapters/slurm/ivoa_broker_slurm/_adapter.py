@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +41,7 @@ from ._states import END_WORDS, STATE_MAP, end_reason, phase_of
 
 #: the comment of every job: ``ivoa-broker:<instance>:<broker job id>``
 COMMENT = "ivoa-broker:{instance}:{job_id}"
+TERMINAL = frozenset({Phase.COMPLETED, Phase.ERROR, Phase.ABORTED})
 #: how long cleanup waits for a cancelled job to let go of its files
 CLEANUP_WAIT = 30.0
 
@@ -50,7 +51,7 @@ class SlurmClient(Protocol):
     async def ping(self) -> None: ...
     async def cluster(self) -> Cluster: ...
     async def submit(self, spec: JobSpec, *, as_user: str | None = None) -> str: ...
-    async def test_only(self, spec: JobSpec, *, as_user: str | None = None) -> object: ...
+    async def test_only(self, spec: JobSpec, *, as_user: str | None = None) -> datetime | None: ...
     async def jobs(self, ids: Sequence[str]) -> dict[str, JobInfo]: ...
     async def all_jobs(self) -> dict[str, JobInfo]: ...
     async def accounting(self, ids: Sequence[str], kind: str) -> dict[str, JobInfo]: ...
@@ -104,6 +105,8 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
 
     async def open(self) -> None:
         self._cluster = await self._client.cluster()
+        if self.config.accounting != "auto":
+            self._cluster = dataclasses.replace(self._cluster, accounting=self.config.accounting)
         parts = self._allowed_partitions()
         limits = [p.max_time_minutes for p in parts]
         self.capabilities = dataclasses.replace(
@@ -204,24 +207,15 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
             return_exceptions=True,
         )
         offers = []
-        for part, spec, start in zip(fitting, specs, starts, strict=True):
+        for part, start in zip(fitting, starts, strict=True):
             if isinstance(start, InvalidRequest):
                 continue  # Slurm itself says this partition cannot run it
-            if isinstance(start, BaseException) and not isinstance(start, AdapterError):
+            if isinstance(start, BaseException):
                 raise start
-            if isinstance(start, AdapterError):
-                raise start
-            offers.append(self._offer(request, the_plan, part, spec, start))
+            offers.append(self._offer(the_plan, part, start))
         return offers
 
-    def _offer(
-        self,
-        request: ExecutionRequest,
-        the_plan: Plan,
-        part: Partition,
-        spec: JobSpec,
-        start: object,
-    ) -> Offer:
+    def _offer(self, the_plan: Plan, part: Partition, start: datetime | None) -> Offer:
         needs = the_plan.needs
         minutes = needs.time_minutes
         if minutes is None:
@@ -248,7 +242,7 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
             offer_id=f"{self.name}:{part.name}:{uuid.uuid4().hex[:12]}",
             summary=summary,
             resources=granted,
-            start=start if isinstance(start, type(deadline_after(0))) else None,
+            start=start,
             expires_at=deadline_after(self.config.offer_seconds),
             terms={"partition": part.name, "time_minutes": needs.time_minutes},
             queue=part.name,
@@ -378,10 +372,7 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
         until = loop.time() + CLEANUP_WAIT
         while loop.time() < until:
             info = (await self._client.jobs([handle.native_id])).get(handle.native_id)
-            if info is None or (
-                phase_of(info.state, info.reason) in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
-                and info.state != "COMPLETING"
-            ):
+            if info is None or phase_of(info.state, info.reason) in TERMINAL:
                 break
             await asyncio.sleep(0.5)
         else:
@@ -398,9 +389,7 @@ class SlurmAdapter(BaseAdapter[SlurmConfig]):
         return {
             native: info.comment[len(prefix) :]
             for native, info in (await self._client.all_jobs()).items()
-            if info.comment.startswith(prefix)
-            and phase_of(info.state, info.reason)
-            not in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
+            if info.comment.startswith(prefix) and phase_of(info.state, info.reason) not in TERMINAL
         }
 
 

@@ -77,31 +77,61 @@ class SlurmConfig(AdapterConfig):
     (``identity`` mapping) through ``sudo -n -u ACCOUNT``.
     """
 
-    mode: Literal["cli", "rest"] = "cli"
+    mode: Literal["cli", "rest"] = Field(
+        default="cli", description="cli: the Slurm commands; rest: slurmrestd with a JWT"
+    )
     # cli mode
-    env: dict[str, str] = Field(default_factory=dict)
-    ssh: SSHLogin | None = None
-    command_timeout: float = Field(default=30.0, gt=0)
-    run_as: Literal["service", "sudo"] = "service"
+    env: dict[str, str] = Field(
+        default_factory=dict, description="environment of every CLI command (SLURM_CONF, ...)"
+    )
+    ssh: SSHLogin | None = Field(
+        default=None,
+        description="run the CLI on this login host (host, port, username, key_file, known_hosts)",
+    )
+    command_timeout: float = Field(
+        default=30.0, gt=0, description="seconds one command or REST call may take"
+    )
+    run_as: Literal["service", "sudo"] = Field(
+        default="service",
+        description="service: submit as the adapter's user; sudo: as the owner's platform account",
+    )
     # rest mode
-    rest_url: str = "http://127.0.0.1:6820"
-    rest_version: RestVersion = "v0.0.38"
-    rest_user: str | None = None
-    rest_token: SecretStr | None = None
+    rest_url: str = Field(default="http://127.0.0.1:6820", description="slurmrestd base URL")
+    rest_version: RestVersion = Field(default="v0.0.38", description="OpenAPI plug-in version")
+    rest_user: str | None = Field(default=None, description="X-SLURM-USER-NAME")
+    rest_token: SecretStr | None = Field(
+        default=None, description="X-SLURM-USER-TOKEN (scontrol token)"
+    )
     # both
-    job_root: str = Field(default="/tmp/ivoa-broker-slurm", pattern=r"^/[^\n'\\]*$")
-    local_job_root: Path | None = None
-    name_prefix: str = Field(default="ivb-", pattern=r"^[A-Za-z0-9_.-]{0,16}$")
-    partition: Choice = Choice()
-    qos: Choice = Choice()
-    account: Choice = Choice()
-    reservation: Choice = Choice()
-    accounting: Literal["auto", "sacct", "jobcomp", "none"] = "auto"
-    container_runner: Literal["none", "apptainer", "singularity"] = "none"
-    container_runner_path: str | None = None
-    offer_seconds: float = Field(default=300.0, gt=0)
+    job_root: str = Field(
+        default="/tmp/ivoa-broker-slurm",
+        pattern=r"^/[^\n'\\]*$",
+        description="cluster folder for job files (shared by login and compute nodes)",
+    )
+    local_job_root: Path | None = Field(
+        default=None, description="rest mode: job_root as mounted on the broker host"
+    )
+    name_prefix: str = Field(
+        default="ivb-", pattern=r"^[A-Za-z0-9_.-]{0,16}$", description="job name = prefix + job id"
+    )
+    partition: Choice = Field(default=Choice(), description="slurm.partition default/allowed")
+    qos: Choice = Field(default=Choice(), description="slurm.qos default/allowed")
+    account: Choice = Field(default=Choice(), description="slurm.account default/allowed")
+    reservation: Choice = Field(default=Choice(), description="slurm.reservation default/allowed")
+    accounting: Literal["auto", "sacct", "jobcomp", "none"] = Field(
+        default="auto", description="where jobs that left squeue are looked up"
+    )
+    container_runner: Literal["none", "apptainer", "singularity"] = Field(
+        default="none", description="how images run: <runner> exec IMAGE cmd..."
+    )
+    container_runner_path: str | None = Field(
+        default=None, description="the runner's executable (default: its name)"
+    )
+    offer_seconds: float = Field(default=300.0, gt=0, description="offer validity")
     #: run time asked when a request names none (minutes; None: the partition's default)
-    default_time_minutes: int | None = Field(default=None, gt=0)
+    default_time_minutes: int | None = Field(
+        default=None, gt=0, description="--time when a request names no run time"
+    )
 
     @model_validator(mode="after")
     def _check_mode(self) -> SlurmConfig:

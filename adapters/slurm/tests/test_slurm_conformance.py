@@ -4,13 +4,14 @@ CLI (sbatch/squeue/sacct/scancel on this host) and REST (slurmrestd with a JWT).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ivoa_broker_slurm import SlurmAdapter, SlurmConfig
 from slurm_cluster import LocalCluster, cli_config, rest_config
+from slurm_faults import FaultyRunner
 from slurm_platform import SlurmPlatform
 
 from ivoa_broker.protocol import AdapterDeps
@@ -50,24 +51,45 @@ class SlurmConformance(AdapterConformance):
         return STATES
 
     @pytest.fixture
+    def runner(self) -> FaultyRunner | None:
+        return None
+
+    @pytest.fixture
     async def adapter(
-        self, instance: str, adapter_config: SlurmConfig, tmp_path: Path, wake: WakeSignal
+        self,
+        instance: str,
+        adapter_config: SlurmConfig,
+        tmp_path: Path,
+        wake: WakeSignal,
+        runner: FaultyRunner | None,
     ) -> AsyncIterator[SlurmAdapter]:
         deps = AdapterDeps(data_dir=tmp_path / "data", wake=wake)
+        if runner is not None:
+            deps = AdapterDeps(data_dir=tmp_path / "data", wake=wake, run=runner)
         async with SlurmAdapter(instance, adapter_config, deps) as adapter:
             yield adapter
 
     @pytest.fixture
     def platform(
-        self, slurm: LocalCluster, instance: str, adapter_config: SlurmConfig
+        self,
+        slurm: LocalCluster,
+        instance: str,
+        adapter_config: SlurmConfig,
+        runner: FaultyRunner | None,
     ) -> SlurmPlatform:
-        return SlurmPlatform(slurm, instance, adapter_config.job_root)
+        return SlurmPlatform(slurm, instance, adapter_config.job_root, runner)
 
 
 class TestSlurmCliConformance(SlurmConformance):
     @pytest.fixture
     def adapter_config(self, slurm: LocalCluster) -> SlurmConfig:
         return cli_config(slurm)
+
+    @pytest.fixture
+    def runner(self, slurm: LocalCluster, tmp_path: Path) -> Iterator[FaultyRunner]:
+        faulty = FaultyRunner(slurm.slurm_conf, tmp_path / "faults")
+        yield faulty
+        faulty.close()
 
 
 class TestSlurmRestConformance(SlurmConformance):

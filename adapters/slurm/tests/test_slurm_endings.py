@@ -127,5 +127,11 @@ async def test_oom_timeout_and_accounting_after_the_queue(
         if adapter.config.mode == "cli":
             assert fail.exit_code == 3  # sacct's ExitCode 3:0
             assert ok.usage.max_rss_bytes
+        if adapter.config.mode == "cli":
+            # the job completion log (no slurmdbd needed) says the same, without usage
+            log = adapter.config.model_copy(update={"accounting": "jobcomp"})
+            async with SlurmAdapter(adapter.name, log, adapter.deps) as from_log:
+                [again] = (await from_log.status_many([handles["fail"]], CTX)).values()
+            assert (again.phase, again.exit_code, again.usage) == (Phase.ERROR, 3, None)
         for handle in handles.values():
             await adapter.cleanup(handle, CTX)
