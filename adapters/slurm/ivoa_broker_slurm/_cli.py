@@ -40,7 +40,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type[AdapterError]], ...] = tuple(
     (re.compile(text, re.IGNORECASE), cls)
     for text, cls in (
         (
-            r"unable to contact slurm controller|connection refused|socket timed out|"
+            r"unable to contact slurm controller|connection refused|socket timed out|is down|"
             r"communication connection failure|slurm_receive_msg|zero bytes were transmitted|"
             r"unable to establish|temporarily unavailable|try again",
             TransientError,
@@ -216,12 +216,26 @@ class CliClient:
             if _GONE.search(done.stderr):
                 return {}  # none of them is known any more
             raise command_error(done, "squeue")
-        found = controller_jobs(_json(done.stdout, "squeue"), "squeue")
+        found = controller_jobs(self._checked(done, "squeue"), "squeue")
         return {k: v for k, v in found.items() if k in set(ids)}
 
     async def all_jobs(self) -> dict[str, JobInfo]:
         done = await self._call(["squeue", "--json", "--states=all"], "squeue")
-        return controller_jobs(_json(done.stdout, "squeue"), "squeue")
+        return controller_jobs(self._checked(done, "squeue"), "squeue")
+
+    @staticmethod
+    def _checked(done: CommandResult, what: str) -> object:
+        """The JSON of ``squeue --json``, which exits 0 even when it reached no controller
+        (the document then holds ``errors``; the reason, if any, is on stderr)."""
+        doc = _json(done.stdout, what)
+        errors = doc.get("errors") if isinstance(doc, dict) else None
+        if errors:
+            if done.stderr.strip():
+                raise command_error(done, what)
+            raise TransientError(
+                f"{what} got no answer from the Slurm controller", detail=str(errors)[:300]
+            )
+        return doc
 
     async def accounting(self, ids: Sequence[str], kind: str) -> dict[str, JobInfo]:
         """Ended jobs from ``sacct`` (slurmdbd) or ``sacct -c`` (the job completion log)."""
