@@ -13,7 +13,7 @@
 #   SLURM_WITH_DBD [1]  slurmdbd + MariaDB: real sacct (accounting and usage of jobs that left the queue)
 #   SLURM_WITH_REST [1] slurmrestd (JWT, OpenAPI v0.0.38 and v0.0.37) for the REST client mode
 #   SLURM_TEST_USER [slurmci] the user REST jobs run as; SLURM_REST_USER [slurmrest] runs slurmrestd
-#   SLURM_NODE_CPUS [8] SLURM_NODE_MEM_MB [4096] what the one node offers (CPUs may exceed the real
+#   SLURM_NODE_CPUS [24] SLURM_NODE_MEM_MB [4096] what the one node offers (CPUs may exceed the real
 #   ones: SlurmdParameters=config_overrides; the jobs of the tests are tiny)
 #
 # What the tests rely on, and how this configuration makes it real:
@@ -35,7 +35,7 @@ WITH_DBD=${SLURM_WITH_DBD:-1}
 WITH_REST=${SLURM_WITH_REST:-1}
 TEST_USER=${SLURM_TEST_USER:-slurmci}
 REST_USER=${SLURM_REST_USER:-slurmrest}
-CPUS=${SLURM_NODE_CPUS:-8}
+CPUS=${SLURM_NODE_CPUS:-24}
 MEM=${SLURM_NODE_MEM_MB:-4096}
 HOST=$(hostname -s)
 # job ids differ between runs (cgroup paths are named by job id and shared by all runs)

@@ -74,7 +74,8 @@ class JobSpec:
             f"--chdir={self.job_root}",
             f"--output={self.stdout}",
             f"--error={self.stderr}",
-            "--export=NONE",
+            # only PATH (not NONE: that makes slurmd load the login environment, su - user)
+            f"--export=PATH={JOB_PATH}",
         ]
         options = {
             "partition": self.partition,

@@ -159,12 +159,12 @@ def job_root(cluster: LocalCluster, owner: str | None = None) -> str:
     return str(path)
 
 
-def cli_config(cluster: LocalCluster, **changes: object) -> SlurmConfig:
+def cli_config(cluster: LocalCluster, owner: str | None = None, **changes: object) -> SlurmConfig:
     return SlurmConfig.model_validate(
         {
             "mode": "cli",
             "env": {"SLURM_CONF": cluster.slurm_conf},
-            "job_root": job_root(cluster),
+            "job_root": job_root(cluster, owner=owner),
             "command_timeout": 20.0,
             **changes,
         }

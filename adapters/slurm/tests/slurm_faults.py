@@ -21,8 +21,12 @@ from ivoa_broker.testing import Fault
 
 
 class FaultyRunner:
-    def __init__(self, slurm_conf: str, folder: Path) -> None:
+    def __init__(self, slurm_conf: str, folder: Path, *, user: str | None = None) -> None:
         self._conf = Path(slurm_conf)
+        #: run every command as this user (the adapter's service account on the cluster)
+        self._prefix = (
+            ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups"] if user else []
+        )
         self._folder = folder
         self._next: Fault | None = None
         self._silent = socket.socket()  # accepts (backlog) but is never read: a hung daemon
@@ -72,7 +76,9 @@ class FaultyRunner:
         fault, self._next = self._next, None
         if fault is not None:
             env = {**(env or {}), "SLURM_CONF": self.confs[fault]}
-        return await run_command(argv, input=input, timeout=timeout, env=env, cwd=cwd)
+        return await run_command(
+            [*self._prefix, *argv], input=input, timeout=timeout, env=env, cwd=cwd
+        )
 
 
 FAULTS = (Fault.CONNECTION, Fault.TIMEOUT, Fault.AUTH)

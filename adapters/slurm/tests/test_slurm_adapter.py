@@ -41,7 +41,7 @@ async def slurm_adapter(slurm: LocalCluster, tmp_path: Path) -> AsyncIterator[Sl
 async def test_open_discovers_partitions_and_limits(slurm_adapter: SlurmAdapter) -> None:
     caps = slurm_adapter.capabilities
     assert set(caps.queues) == {"debug", "short"}
-    assert caps.max_cores == 8
+    assert caps.max_cores == 24
     assert caps.max_walltime_seconds == 60 * 60
     assert caps.max_memory_bytes == 4096 * MB
     assert caps.images is False
@@ -66,7 +66,7 @@ async def test_refusal_names_the_limit(slurm_adapter: SlurmAdapter) -> None:
     cases = {
         "MaxTime 60 min": _request(resources=Resources(walltime_seconds=2 * 3600)),
         "RealMemory": _request(resources=Resources(memory_bytes=8192 * MB)),
-        "16 cores asked": _request(resources=Resources(cores=16)),
+        "32 cores asked": _request(resources=Resources(cores=32)),
         "GRES gpu": _request(resources=Resources(gpus=1)),
         "MaxNodes is 1": _request(resources=Resources(nodes=2)),
         "no container_runner": _request(image="docker.io/library/alpine:3"),
@@ -105,7 +105,7 @@ async def test_extensions_defaults_and_allow_lists(slurm: LocalCluster, tmp_path
 async def test_reason_while_waiting_hold_and_estimated_start(
     slurm_adapter: SlurmAdapter, slurm: LocalCluster
 ) -> None:
-    whole_node = Resources(cores=8, walltime_seconds=30 * 60)
+    whole_node = Resources(cores=24, walltime_seconds=30 * 60)
     first = await _submit(slurm_adapter, _request(("sleep", "300"), resources=whole_node))
     second = await _submit(slurm_adapter, _request(("sleep", "300"), resources=whole_node))
     try:

@@ -81,13 +81,17 @@ class SlurmConformance(AdapterConformance):
 
 
 class TestSlurmCliConformance(SlurmConformance):
-    @pytest.fixture
-    def adapter_config(self, slurm: LocalCluster) -> SlurmConfig:
-        return cli_config(slurm)
+    """The CLI runs as the cluster's ordinary test user (as a broker's service account would):
+    slurmd launches root's jobs seconds later than a user's, which 20 concurrent jobs feel."""
 
     @pytest.fixture
-    def runner(self, slurm: LocalCluster, tmp_path: Path) -> Iterator[FaultyRunner]:
-        faulty = FaultyRunner(slurm.slurm_conf, tmp_path / "faults")
+    def adapter_config(self, slurm: LocalCluster) -> SlurmConfig:
+        return cli_config(slurm, owner=slurm.user)
+
+    @pytest.fixture
+    def runner(self, slurm: LocalCluster) -> Iterator[FaultyRunner]:
+        folder = slurm.base / "faults" / uuid.uuid4().hex[:8]  # readable by the test user
+        faulty = FaultyRunner(slurm.slurm_conf, folder, user=slurm.user)
         yield faulty
         faulty.close()
 

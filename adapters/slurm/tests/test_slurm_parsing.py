@@ -18,7 +18,7 @@ from ivoa_broker_slurm._cluster import (
 from ivoa_broker_slurm._config import Choice, SlurmConfig
 from ivoa_broker_slurm._mapping import Refused, minutes_left, plan
 from ivoa_broker_slurm._records import accounting_jobs, controller_jobs, cpu_seconds, size_bytes
-from ivoa_broker_slurm._spec import JobSpec
+from ivoa_broker_slurm._spec import JOB_PATH, JobSpec
 from ivoa_broker_slurm._ssh import remote_script
 from ivoa_broker_slurm._states import base_state, end_reason, phase_of
 
@@ -122,7 +122,7 @@ def test_spec_encodings() -> None:
     args = spec.sbatch_args()
     for expected in ("--job-name=ivb-j", "--comment=ivoa-broker:i:j", "--partition=debug",
                      "--cpus-per-task=2", "--mem=100M", "--gres=gpu:1", "--time=3",
-                     "--output=/jobs/%j.stdout.txt", "--export=NONE"):  # fmt: skip
+                     "--output=/jobs/%j.stdout.txt", f"--export=PATH={JOB_PATH}"):  # fmt: skip
         assert expected in args
     assert not [a for a in args if a.startswith(("--qos", "--account", "--nodes"))]
     script = spec.script()
