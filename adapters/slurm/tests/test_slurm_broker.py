@@ -91,8 +91,8 @@ def test_pyvo_drives_a_slurm_job_through_the_broker(broker: str, slurm: LocalClu
     assert info.find(f"{UWS}phase") is not None
     # the broker's job is a real Slurm job, named and commented with the broker job id
     job_id = created.headers["Location"].rstrip("/").rsplit("/", 1)[1]
-    shown = slurm.command("sacct", "-n", "-X", "-P", "-j", native, "--format=JobName").stdout
-    assert shown.strip() == f"ivb-{job_id}"
+    shown = slurm.command("scontrol", "-o", "show", "job", native).stdout
+    assert f"JobName=ivb-{job_id} " in shown and f"Comment=ivoa-broker:slurm:{job_id}" in shown
     job.delete()
 
     failing = session.post(
