@@ -35,6 +35,11 @@ Overridable fixtures (defaults in brackets):
 * ``concurrent_submits`` [20]; ``ctx`` [owner "conformance"];
 * ``wake``: a :class:`~ivoa_broker.testing.WakeSignal` to pass as ``deps.wake``.
 
+The kit marks its async tests and fixtures explicitly (``pytest.mark.asyncio``,
+``pytest_asyncio.fixture``), so it works in pytest-asyncio's strict mode as well
+as with ``asyncio_mode = "auto"``; a subclass's own async fixtures must be
+``pytest_asyncio.fixture`` in strict mode. Install it with ``ivoa-broker[kit]``.
+
 Tests are grouped by name prefix (``test_metadata_``, ``test_state_map_``,
 ``test_offers_``, ``test_submit_``, ``test_lifecycle_``, ``test_restart_``,
 ``test_cancel_``, ``test_cleanup_``, ``test_errors_``, ``test_logs_``,
@@ -57,7 +62,9 @@ from typing import Any
 
 import pydantic
 import pytest
+import pytest_asyncio
 
+from ivoa_broker.guard import Guard
 from ivoa_broker.protocol import (
     SUPPORTED_API_VERSIONS,
     Adapter,
@@ -70,6 +77,7 @@ from ivoa_broker.protocol import (
     ExecutionRequest,
     FatalError,
     Handle,
+    Health,
     InvalidRequest,
     NotFound,
     Offer,
@@ -101,6 +109,9 @@ _FAULT_ERRORS: dict[Fault, type[AdapterError]] = {
     Fault.GARBAGE: FatalError,
 }
 _HANDLE_OPS = ("status", "cancel", "cleanup", "logs")
+_SUBMIT_FAULTS = [f for f in Fault if f != Fault.NOT_FOUND]
+#: adapter methods the core calls, with how the kit calls them (guard tests)
+_GUARDED = ("health", "offers", "submit", "status_many", "cancel", "cleanup", "list_native")
 _ERROR_CASES = [
     (op, fault)
     for op in ("offers", "submit", "status", "cancel", "cleanup", "logs", "list_native")
@@ -219,14 +230,14 @@ class AdapterConformance:
             f"{ENTRY_POINT_GROUP!r} (is its distribution installed?)"
         )
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def fresh_adapter(self, adapter: Adapter) -> AsyncIterator[Adapter]:
         if not isinstance(adapter, BaseAdapter):
             pytest.skip("adapter is not a BaseAdapter: override the fresh_adapter fixture")
         async with type(adapter)(adapter.name, adapter.config, adapter.deps) as fresh:
             yield fresh
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def track(self, adapter: Adapter, ctx: CallContext) -> AsyncIterator[list[Handle]]:
         """Handles created by a test; cancelled and cleaned up at teardown."""
         handles: list[Handle] = []
@@ -361,6 +372,7 @@ class AdapterConformance:
 
     # ------------------------------------------------------------------ offers
 
+    @pytest.mark.asyncio
     async def test_offers_for_request_ok(
         self, adapter: Adapter, request_ok: ExecutionRequest, ctx: CallContext
     ) -> None:
@@ -372,6 +384,7 @@ class AdapterConformance:
             assert offer.offer_id
             assert isinstance(offer.resources, Resources)
 
+    @pytest.mark.asyncio
     async def test_offers_round_trip_json(
         self, adapter: Adapter, request_ok: ExecutionRequest, ctx: CallContext
     ) -> None:
@@ -379,11 +392,13 @@ class AdapterConformance:
             text = json.dumps(offer.to_json())
             assert Offer.from_json(json.loads(text)) == offer
 
+    @pytest.mark.asyncio
     async def test_offers_impossible_is_empty(
         self, adapter: Adapter, request_impossible: ExecutionRequest, ctx: CallContext
     ) -> None:
         assert await adapter.offers(request_impossible, ctx) == []
 
+    @pytest.mark.asyncio
     async def test_offers_have_no_side_effects(
         self,
         adapter: Adapter,
@@ -401,6 +416,7 @@ class AdapterConformance:
 
     # ------------------------------------------------------------------ submit
 
+    @pytest.mark.asyncio
     async def test_submit_handle_round_trips_json(
         self,
         adapter: Adapter,
@@ -420,6 +436,7 @@ class AdapterConformance:
         if platform.controls.native_ids:
             assert handle.native_id in await platform.native_ids()
 
+    @pytest.mark.asyncio
     async def test_submit_is_idempotent_per_job_id(
         self,
         adapter: Adapter,
@@ -441,6 +458,7 @@ class AdapterConformance:
             assert again.native_id == first.native_id
         assert await platform.native_ids() - before == {first.native_id}
 
+    @pytest.mark.asyncio
     async def test_submit_invalid_fails_before_side_effects(
         self,
         adapter: Adapter,
@@ -458,25 +476,45 @@ class AdapterConformance:
             await adapter.submit(request_invalid, offer, ctx)
         assert await platform.native_ids() == before
 
+    @pytest.mark.parametrize("fault", _SUBMIT_FAULTS, ids=[f.value for f in _SUBMIT_FAULTS])
+    @pytest.mark.asyncio
     async def test_submit_failure_leaves_nothing_behind(
         self,
+        fault: Fault,
         adapter: Adapter,
         platform: PlatformController,
         request_ok: ExecutionRequest,
         ctx: CallContext,
+        track: list[Handle],
     ) -> None:
+        """Every fault the controller can put into submit (not only the first):
+        an error is raised and nothing is left behind - except that after a
+        TIMEOUT the task may have been queued all the same; then the adapter
+        must find it (``list_native``) and a repeated submit returns it."""
         self._need_native_ids(platform)
-        faults = platform.controls.faults.get("submit", frozenset())
-        usable = [f for f in Fault if f in faults and f != Fault.NOT_FOUND]
-        if not usable:
-            pytest.skip("the platform controller cannot inject a fault into submit")
+        self._need_fault(platform, "submit", fault)
         before = await platform.native_ids()
         offer = (await adapter.offers(request_ok, ctx))[0]
-        await _inject(platform, "submit", usable[0])
+        await _inject(platform, "submit", fault)
         with pytest.raises(AdapterError):
             await adapter.submit(request_ok, offer, ctx)
-        assert await platform.native_ids() == before
+        after = await platform.native_ids()
+        if fault is not Fault.TIMEOUT or after == before:
+            assert after == before
+            return
+        left = after - before
+        assert adapter.capabilities.adopt, (
+            f"a timed-out submit left {sorted(left)} behind and the adapter cannot list "
+            "its tasks (capabilities.adopt), so the broker could never find them"
+        )
+        native = await adapter.list_native(ctx)
+        assert {n for n, j in native.items() if j == request_ok.job_id} >= left
+        handle = await adapter.submit(request_ok, offer, ctx)  # idempotent: adopts it
+        track.append(handle)
+        assert handle.native_id in left
+        assert await platform.native_ids() == after
 
+    @pytest.mark.asyncio
     async def test_submit_list_native_finds_job(
         self,
         adapter: Adapter,
@@ -495,6 +533,7 @@ class AdapterConformance:
 
     # --------------------------------------------------------------- lifecycle
 
+    @pytest.mark.asyncio
     async def test_lifecycle_ok_completes_monotonically(
         self,
         adapter: Adapter,
@@ -516,6 +555,7 @@ class AdapterConformance:
         history += await self._wait(adapter, handle, TERMINAL, ctx, max_wait, wake)
         assert_monotonic(history)
 
+    @pytest.mark.asyncio
     async def test_lifecycle_failing_task_is_error_with_exit_code(
         self,
         adapter: Adapter,
@@ -539,6 +579,7 @@ class AdapterConformance:
             assert final.exit_code == failing_exit_code
         assert_monotonic(history)
 
+    @pytest.mark.asyncio
     async def test_lifecycle_status_many_batches(
         self,
         adapter: Adapter,
@@ -556,6 +597,7 @@ class AdapterConformance:
 
     # ---------------------------------------------------------------- restart
 
+    @pytest.mark.asyncio
     async def test_restart_fresh_instance_sees_running_task_and_can_cancel_it(
         self,
         adapter: Adapter,
@@ -582,6 +624,7 @@ class AdapterConformance:
         history = await self._wait(adapter, stop, TERMINAL, ctx, max_wait, wake)
         assert history[-1].phase == Phase.ABORTED, history[-1]
 
+    @pytest.mark.asyncio
     async def test_restart_fresh_instance_sees_same_end(
         self,
         adapter: Adapter,
@@ -605,6 +648,7 @@ class AdapterConformance:
 
     # ------------------------------------------------------------------ cancel
 
+    @pytest.mark.asyncio
     async def test_cancel_running_task_ends_aborted_and_is_idempotent(
         self,
         adapter: Adapter,
@@ -625,6 +669,7 @@ class AdapterConformance:
         history += await self._wait(adapter, stop, TERMINAL, ctx, max_wait, wake)
         assert_monotonic(history)
 
+    @pytest.mark.asyncio
     async def test_cancel_after_completion_stays_completed(
         self,
         adapter: Adapter,
@@ -644,6 +689,7 @@ class AdapterConformance:
         after = await self._wait(adapter, stop, TERMINAL, ctx, max_wait, wake)
         assert after[-1].phase == Phase.COMPLETED, after[-1]
 
+    @pytest.mark.asyncio
     async def test_cancel_racing_completion_does_not_raise(
         self,
         adapter: Adapter,
@@ -666,6 +712,7 @@ class AdapterConformance:
 
     # ----------------------------------------------------------------- cleanup
 
+    @pytest.mark.asyncio
     async def test_cleanup_is_idempotent_and_removes_native_object(
         self,
         adapter: Adapter,
@@ -685,6 +732,7 @@ class AdapterConformance:
         assert handle.native_id not in await platform.native_ids()
         await adapter.cleanup(handle, ctx)  # "already gone" is success
 
+    @pytest.mark.asyncio
     async def test_cleanup_after_cancel_removes_running_task(
         self,
         adapter: Adapter,
@@ -704,6 +752,7 @@ class AdapterConformance:
         await adapter.cleanup(stop, ctx)
         assert handle.native_id not in await platform.native_ids()
 
+    @pytest.mark.asyncio
     async def test_cleanup_of_orphan_from_list_native(
         self,
         adapter: Adapter,
@@ -729,6 +778,7 @@ class AdapterConformance:
     @pytest.mark.parametrize(
         ("op", "fault"), _ERROR_CASES, ids=[f"{op}-{fault.value}" for op, fault in _ERROR_CASES]
     )
+    @pytest.mark.asyncio
     async def test_errors_map_to_protocol_hierarchy(
         self,
         op: str,
@@ -789,8 +839,122 @@ class AdapterConformance:
         }
         return calls[op]
 
+    @pytest.mark.parametrize("op", ["status", "cancel", "cleanup"])
+    @pytest.mark.asyncio
+    async def test_errors_targeted_not_found_spares_the_others(
+        self,
+        op: str,
+        adapter: Adapter,
+        platform: PlatformController,
+        request_long: ExecutionRequest,
+        ctx: CallContext,
+        track: list[Handle],
+    ) -> None:
+        """NOT_FOUND for one task of two: that one is gone (omitted, or success
+        for cancel/cleanup), the other is untouched."""
+        if not platform.controls.targeted or not platform.controls.can_inject(op, Fault.NOT_FOUND):
+            pytest.skip(f"the platform controller cannot target a NOT_FOUND at one task ({op})")
+        gone = await self._submit(adapter, request_long, ctx, track)
+        other_request = dataclasses.replace(request_long, job_id=new_job_id())
+        other = await self._submit(adapter, other_request, ctx, track)
+        pending = platform.fail_next_for(op, Fault.NOT_FOUND, gone.native_id)  # type: ignore[attr-defined]
+        if pending is not None:
+            await pending
+        if op == "status":
+            statuses = await adapter.status_many([gone, other], ctx)
+            assert gone.native_id not in statuses
+            assert other.native_id in statuses
+            return
+        if op == "cleanup":
+            await adapter.cleanup(gone, ctx)  # "already gone" is success
+        else:
+            with contextlib.suppress(NotFound):  # cancel: success or NotFound
+                await adapter.cancel(gone, ctx)
+        statuses = await adapter.status_many([other], ctx)
+        assert statuses[other.native_id].phase not in TERMINAL
+
+    # -------------------------------------------------------------- the guard
+
+    @pytest.mark.parametrize("method", _GUARDED)
+    @pytest.mark.asyncio
+    async def test_guard_turns_a_raising_method_into_fatal_error(
+        self,
+        method: str,
+        adapter: Adapter,
+        request_long: ExecutionRequest,
+        ctx: CallContext,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Whatever a method raises, the core's guard records it as FatalError, and
+        the instance keeps working afterwards."""
+
+        async def explode(*args: Any) -> Any:
+            raise RuntimeError(f"{method} exploded")
+
+        monkeypatch.setattr(adapter, method, explode)
+        guard = Guard(timeout=5.0)
+        with pytest.raises(FatalError, match=method):
+            await guard.call(adapter, method, *self._guard_args(method, request_long, ctx))
+        monkeypatch.undo()
+        assert isinstance(await guard.call(adapter, "offers", request_long, ctx), list)
+
+    @pytest.mark.parametrize("method", _GUARDED)
+    @pytest.mark.asyncio
+    async def test_guard_ends_a_hanging_method_with_transient_error(
+        self,
+        method: str,
+        adapter: Adapter,
+        request_long: ExecutionRequest,
+        ctx: CallContext,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A method that never answers is cancelled at the guard's timeout
+        (TransientError), and the instance keeps working afterwards."""
+        started = asyncio.Event()
+
+        async def hang(*args: Any) -> Any:
+            started.set()
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(adapter, method, hang)
+        guard = Guard(timeout=0.2)
+        with pytest.raises(TransientError, match="did not answer"):
+            await guard.call(adapter, method, *self._guard_args(method, request_long, ctx))
+        assert started.is_set()
+        monkeypatch.undo()
+        assert isinstance(
+            await Guard(timeout=30.0).call(adapter, "offers", request_long, ctx), list
+        )
+
+    @pytest.mark.asyncio
+    async def test_guard_refuses_garbage_from_the_adapter(
+        self, adapter: Adapter, request_long: ExecutionRequest, ctx: CallContext
+    ) -> None:
+        """The adapter's real answers pass the guard's type checks (what the core
+        would otherwise record as garbage)."""
+        guard = Guard(timeout=30.0)
+        offers = await guard.call(adapter, "offers", request_long, ctx)
+        assert offers and all(isinstance(o, Offer) for o in offers)
+        assert isinstance(await guard.call(adapter, "health"), Health)
+        assert isinstance(await guard.call(adapter, "status_many", [], ctx), Mapping)
+
+    @staticmethod
+    def _guard_args(method: str, request: ExecutionRequest, ctx: CallContext) -> tuple[Any, ...]:
+        offer = Offer("guard", "guard-offer", "guard", Resources())
+        handle = Handle("guard", "guard-native-id")
+        return {
+            "health": (),
+            "offers": (request, ctx),
+            "submit": (request, offer, ctx),
+            "status_many": ([handle], ctx),
+            "cancel": (handle, ctx),
+            "cleanup": (handle, ctx),
+            "list_native": (ctx,),
+        }[method]
+
     # ------------------------------------------------------------ logs/results
 
+    @pytest.mark.asyncio
     async def test_logs_of_completed_task(
         self,
         adapter: Adapter,
@@ -814,6 +978,7 @@ class AdapterConformance:
         if expected_output is not None:
             assert expected_output in text
 
+    @pytest.mark.asyncio
     async def test_results_of_completed_task(
         self,
         adapter: Adapter,
@@ -850,6 +1015,7 @@ class AdapterConformance:
 
     # ------------------------------------------------------------- concurrency
 
+    @pytest.mark.asyncio
     async def test_concurrency_many_submits(
         self,
         adapter: Adapter,
@@ -886,11 +1052,13 @@ class AdapterConformance:
 
     # ------------------------------------------------------------------ health
 
+    @pytest.mark.asyncio
     async def test_health_reports_ok(self, adapter: Adapter) -> None:
         health = await adapter.health()
         assert health.ok, health.message
 
     @pytest.mark.parametrize("fault", [f for f in Fault if f != Fault.NOT_FOUND])
+    @pytest.mark.asyncio
     async def test_health_reports_trouble_without_raising(
         self, adapter: Adapter, platform: PlatformController, fault: Fault
     ) -> None:
