@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._adapter import SSHAdapter
+from ._client import RemoteResult, SSHClient
 from ._config import SSHConfig
 
-__all__ = ["SSHAdapter", "SSHConfig"]
+__all__ = ["RemoteResult", "SSHAdapter", "SSHClient", "SSHConfig"]
