@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from ivoa_broker.toolkit import error_for_status
 
 from ivoa_broker.protocol import (
     FatalError,
@@ -21,6 +20,7 @@ from ivoa_broker.protocol import (
     TransientError,
     Usage,
 )
+from ivoa_broker.toolkit import error_for_status
 
 from ._cluster import Cluster, nodes_from_rest, partitions_from_rest
 from ._records import JobInfo, controller_jobs, from_controller
