@@ -63,7 +63,7 @@ class JupyterHubConfig(AdapterConfig):
     accepts_image: bool = Field(
         default=False, description="the spawner takes an 'image' user option (KubeSpawner, ...)"
     )
-    server_prefix: str = Field(default="ivb", pattern=r"^[a-z][a-z0-9]{0,7}$")
+    server_prefix: str = Field(default="ivb", pattern=r"^[a-z]{1,3}$")
     kernel: str = Field(default="python3", description="kernel of command jobs")
     max_walltime_seconds: int | None = Field(default=None, gt=0)
     endpoint_token_in_url: bool = Field(

@@ -104,7 +104,10 @@ async def test_interactive_progress_then_scoped_endpoint(
             page = await http.get(endpoint)  # what a browser opens: lab, with the token in the URL
             assert page.status_code == 200
             assert "jupyter" in page.text.lower()
+        async with httpx.AsyncClient(timeout=30) as http:  # no cookie, no token
             bare = await http.get(f"{server}api/status")
+            assert bare.status_code in (401, 403)
+            bare = await http.get(f"{server}api/contents/{path}")
             assert bare.status_code in (401, 403)
             other = await http.get(
                 f"{hub.url}/hub/api/users", headers={"Authorization": f"token {token}"}
@@ -193,7 +196,7 @@ async def test_cell_error_is_error_with_traceback_summary(
         assert "ValueError: bad value 1" in final.message
         refs = {r.id: r for r in await jhub.results(handle, call)}
         assert refs["broken.ipynb"].path is not None  # the executed notebook comes back too
-        assert "never" not in refs["broken.ipynb"].path.read_text().split('"outputs"')[-1]
+        assert not [t for t in outputs(refs["broken.ipynb"].path) if "never" in t]
     finally:
         await _remove(jhub, handle, call)
 
@@ -223,6 +226,6 @@ async def test_orphans_are_listed_by_server_name(
     try:
         listed = await jhub.list_native(call)
         assert listed[handle.native_id] == request.job_id
-        assert handle.native_id == f"alice/ivb-{request.job_id}"
+        assert handle.native_id.startswith("alice/ivbu")
     finally:
         await _remove(jhub, handle, call)
