@@ -23,7 +23,7 @@ import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -78,10 +78,18 @@ class JupyterHubAdapter(BaseAdapter[JupyterHubConfig]):
         kinds=frozenset({"batch", "interactive"}), logs=True, results=True, adopt=True
     )
 
-    def __init__(self, name: str, config: JupyterHubConfig, deps: AdapterDeps) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: JupyterHubConfig,
+        deps: AdapterDeps,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """``transport`` replaces httpx's own for the hub API (tests inject faults there)."""
         super().__init__(name, config, deps)
         self._hub: HubClient | None = None
-        self._transport: httpx.AsyncBaseTransport | None = None
+        self._transport = transport
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._preparing: dict[str, asyncio.Task[None]] = {}
         self._progress: dict[str, Progress] = {}
@@ -114,7 +122,9 @@ class JupyterHubAdapter(BaseAdapter[JupyterHubConfig]):
             max_walltime_seconds=self.config.max_walltime_seconds,
             queues=tuple(p.slug for p in profiles),
             max_cores=max((p.cores for p in profiles if p.cores), default=None),
-            max_memory_bytes=max((p.memory_bytes for p in profiles if p.memory_bytes), default=None),
+            max_memory_bytes=max(
+                (p.memory_bytes for p in profiles if p.memory_bytes), default=None
+            ),
             max_gpus=max((p.gpus for p in profiles), default=None) if profiles else 0,
         )
         with contextlib.suppress(AdapterError):
@@ -271,18 +281,19 @@ class JupyterHubAdapter(BaseAdapter[JupyterHubConfig]):
             raise
         return names[0] if request.notebook else None
 
-    async def _download(self, http: httpx.AsyncClient, url: str, target: Any) -> None:
+    async def _download(self, http: httpx.AsyncClient, url: str, target: Path) -> None:
+        chunks: list[bytes] = []
         size = 0
         with translated(f"fetch {url}"):
             async with http.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise InvalidRequest(f"cannot fetch {url}: HTTP {response.status_code}")
-                with open(target, "wb") as out:
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > self.config.download_limit_bytes:
-                            raise InvalidRequest(f"{url} is larger than the download limit")
-                        out.write(chunk)
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.config.download_limit_bytes:
+                        raise InvalidRequest(f"{url} is larger than the download limit")
+                    chunks.append(chunk)
+        await asyncio.to_thread(target.write_bytes, b"".join(chunks))
 
     # ---------------------------------------------------------- progress
 
@@ -499,10 +510,7 @@ class JupyterHubAdapter(BaseAdapter[JupyterHubConfig]):
         files = JobFiles(self.deps.data_dir, server)
         if not files.marked("results-complete"):
             await self._fetch_results(user, server, files)
-        refs = []
-        endpoint = files.endpoint()
-        if handle.state.get("kind") == "interactive" and endpoint is not None:
-            refs.append(ResultRef(id="endpoint", url=endpoint[1]))
+        refs = []  # an interactive session's endpoint is recorded as a result by the core
         if files.results.is_dir():
             for path in sorted(files.results.iterdir()):
                 if path.is_file():

@@ -56,27 +56,36 @@ class JupyterHubConfig(AdapterConfig):
     )
     default_user: str = Field(default="ivoa-broker", description="hub user for jobs of no owner")
     create_users: bool = Field(default=True, description="create missing hub users")
-    allow_named_servers: bool = True
-    named_server_limit_per_user: int = Field(default=0, ge=0, description="0: no limit")
-    profiles: tuple[Profile, ...] = ()
-    default_profile: str | None = None
+    allow_named_servers: bool = Field(
+        default=True, description="the hub's JupyterHub.allow_named_servers (needed)"
+    )
+    named_server_limit_per_user: int = Field(
+        default=0, ge=0, description="the hub's named_server_limit_per_user (0: no limit)"
+    )
+    profiles: tuple[Profile, ...] = Field(
+        default=(), description="server profiles: slug, cores, memory_bytes, gpus, user_options"
+    )
+    default_profile: str | None = Field(default=None, description="profile slug used by default")
     accepts_image: bool = Field(
         default=False, description="the spawner takes an 'image' user option (KubeSpawner, ...)"
     )
-    server_prefix: str = Field(default="ivb", pattern=r"^[a-z]{1,3}$")
+    server_prefix: str = Field(
+        default="ivb", pattern=r"^[a-z]{1,3}$", description="server names start with it"
+    )
     kernel: str = Field(default="python3", description="kernel of command jobs")
-    max_walltime_seconds: int | None = Field(default=None, gt=0)
+    max_walltime_seconds: int | None = Field(
+        default=None, gt=0, description="longest run time offered (the hub's culler limit)"
+    )
     endpoint_token_in_url: bool = Field(
         default=True,
         description="put the per-server token in the endpoint URL (?token=); the hub's "
         "single-user servers must allow it (JUPYTERHUB_ALLOW_TOKEN_IN_URL=1)",
     )
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    spawn_timeout_seconds: float = Field(
-        default=300.0, gt=0, description="a server not ready by then is an ERROR"
+    timeout_seconds: float = Field(default=30.0, gt=0, description="per hub API request")
+    offer_seconds: float = Field(default=300.0, gt=0, description="offer validity")
+    download_limit_bytes: int = Field(
+        default=64 * 2**20, gt=0, description="largest notebook or input staged"
     )
-    offer_seconds: float = Field(default=300.0, gt=0)
-    download_limit_bytes: int = Field(default=64 * 2**20, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> JupyterHubConfig:

@@ -7,24 +7,10 @@ from collections.abc import Iterator
 
 import httpx
 
-from ivoa_broker.protocol import (
-    AdapterError,
-    AuthError,
-    Conflict,
-    FatalError,
-    InvalidRequest,
-    NotFound,
-    TransientError,
-)
+from ivoa_broker.protocol import AdapterError, FatalError, TransientError
+from ivoa_broker.toolkit import error_for_status, parse_retry_after
 
 __all__ = ["error_for_response", "translated"]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    with contextlib.suppress(TypeError, ValueError):
-        return float(value) if value is not None else None
-    return None
 
 
 def _hub_message(response: httpx.Response) -> str:
@@ -39,17 +25,9 @@ def error_for_response(response: httpx.Response, what: str) -> AdapterError:
     """The contract error for a non-success hub answer (the hub's own message kept)."""
     status = response.status_code
     message = f"{what}: JupyterHub answered {status} ({_hub_message(response)})"
-    if status in (400, 422):
-        return InvalidRequest(message)
-    if status in (401, 403):
-        return AuthError(message)
-    if status in (404, 410):
-        return NotFound(message)
-    if status == 409:
-        return Conflict(message)
-    if status == 429 or status >= 500:
-        return TransientError(message, retry_after=_retry_after(response))
-    return FatalError(message)
+    return error_for_status(
+        status, message, retry_after=parse_retry_after(response.headers.get("retry-after"))
+    )
 
 
 @contextlib.contextmanager

@@ -45,9 +45,7 @@ def _fits(profile: Profile, request: ExecutionRequest) -> str | None:
     return None
 
 
-def choose(
-    config: JupyterHubConfig, request: ExecutionRequest
-) -> tuple[list[Choice], str | None]:
+def choose(config: JupyterHubConfig, request: ExecutionRequest) -> tuple[list[Choice], str | None]:
     """The profiles (or the one default server) that can serve ``request``, or a reason."""
     if not config.allow_named_servers:
         return [], "this JupyterHub does not allow named servers (one per job is needed)"

@@ -28,7 +28,7 @@ __all__ = ["RUNNER", "WORK_ROOT", "launch_code"]
 
 WORK_ROOT = "ivoa-broker"
 
-RUNNER = r'''
+RUNNER = r"""
 import ctypes, json, os, re, signal, subprocess, sys, time, traceback
 
 def _pdeathsig():
@@ -97,9 +97,9 @@ try:
 except BaseException as exc:
     summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     finish(state="failed", exit_code=1, error=summary[-2000:])
-'''
+"""
 
-_LAUNCH = r'''
+_LAUNCH = r"""
 def _ivoa_broker_launch(job, spec, runner):
     import json, os, subprocess, sys
     os.makedirs(job, exist_ok=True)
@@ -120,11 +120,12 @@ def _ivoa_broker_launch(job, spec, runner):
     return "started"
 
 print(_ivoa_broker_launch(JOB, SPEC, RUNNER))
-'''
+"""
 
 
 def launch_code(job_dir: str, spec: Mapping[str, object]) -> str:
     """Python source that starts the runner for the job in ``job_dir`` (relative path)."""
-    return (
-        _LAUNCH.replace("JOB, SPEC, RUNNER", f"{job_dir!r}, __import__('json').loads({json.dumps(dict(spec))!r}), {RUNNER!r}")
+    return _LAUNCH.replace(
+        "JOB, SPEC, RUNNER",
+        f"{job_dir!r}, __import__('json').loads({json.dumps(dict(spec))!r}), {RUNNER!r}",
     )

@@ -401,13 +401,18 @@ class ServerClient:
         for i in range(1, len(parts) + 1):
             sub = "/".join(parts[:i])
             await self._call(
-                "PUT", f"api/contents/{quote(sub)}", "make folder", ok=(200, 201),
+                "PUT",
+                f"api/contents/{quote(sub)}",
+                "make folder",
+                ok=(200, 201),
                 json={"type": "directory"},
             )
 
     async def write_bytes(self, path: str, data: bytes) -> None:
         body = {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}
-        await self._call("PUT", f"api/contents/{quote(path)}", "write file", ok=(200, 201), json=body)
+        await self._call(
+            "PUT", f"api/contents/{quote(path)}", "write file", ok=(200, 201), json=body
+        )
 
     async def listdir(self, path: str) -> list[Mapping[str, Any]]:
         """The entries of directory ``path`` (empty if it does not exist)."""
@@ -520,4 +525,3 @@ class ServerClient:
         except ValueError as exc:
             raise FatalError("kernel sent a message that does not parse") from exc
         raise TransientError("kernel closed the connection before answering")
-

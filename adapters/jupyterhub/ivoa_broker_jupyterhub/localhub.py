@@ -41,7 +41,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -139,7 +139,8 @@ c.Spawner.default_url = "/lab"
 c.Spawner.environment = {{"JUPYTERHUB_ALLOW_TOKEN_IN_URL": "1"}}
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
-c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}  # POST .../servers/x answers 202 at once
+# POST /users/u/servers/x answers 202 at once instead of waiting up to 10 s
+c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = S["server_limit"]
 c.JupyterHub.services = [{{"name": S["service"], "api_token": S["token"]}}]

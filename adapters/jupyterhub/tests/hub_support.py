@@ -4,12 +4,14 @@ controller for the conformance kit, notebooks, and a tiny file server."""
 from __future__ import annotations
 
 import http.server
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nbformat
 from ivoa_broker_jupyterhub import JupyterHubConfig
 from ivoa_broker_jupyterhub._naming import job_id_from_server, native_id
@@ -108,3 +110,75 @@ def file_server(files: Mapping[str, bytes]) -> Iterator[str]:
         server.server_close()
         thread.join()
 
+
+#: which hub API request each adapter operation makes first (method, path under /hub/api)
+_OP_REQUESTS: dict[str, tuple[str, re.Pattern[str]]] = {
+    "submit": ("POST", re.compile(r"^/users/[^/]+/servers/[^/]+$")),
+    "status": ("GET", re.compile(r"^/users$")),
+    "list_native": ("GET", re.compile(r"^/users$")),
+    "cancel": ("DELETE", re.compile(r"^/users/[^/]+/servers/[^/]+$")),
+    "cleanup": ("DELETE", re.compile(r"^/users/[^/]+/servers/[^/]+$")),
+    "logs": ("GET", re.compile(r"^/users/[^/]+$")),
+    "health": ("GET", re.compile(r"^/$")),
+}
+
+
+class FaultTransport(httpx.AsyncBaseTransport):
+    """httpx's transport with one-shot faults: the next hub request of an
+    operation meets the fault instead of the hub (401, 404, 503, a timeout, a
+    refused connection, or a body that does not parse)."""
+
+    def __init__(self) -> None:
+        self._real = httpx.AsyncHTTPTransport()
+        self._pending: dict[str, Fault] = {}
+
+    def arm(self, op: str, fault: Fault) -> None:
+        self._pending[op] = fault
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/hub/api") or "/"
+        for op, fault in list(self._pending.items()):
+            method, pattern = _OP_REQUESTS[op]
+            if request.method == method and pattern.match(path):
+                del self._pending[op]
+                return self._fail(request, fault)
+        return await self._real.handle_async_request(request)
+
+    @staticmethod
+    def _fail(request: httpx.Request, fault: Fault) -> httpx.Response:
+        if fault is Fault.TIMEOUT:
+            raise httpx.ReadTimeout("injected timeout", request=request)
+        if fault is Fault.CONNECTION:
+            raise httpx.ConnectError("injected connection refused", request=request)
+        if fault is Fault.GARBAGE:
+            return httpx.Response(200, content=b"<html>not json", request=request)
+        status = fault.http_status or 500
+        return httpx.Response(
+            status, json={"status": status, "message": "injected"}, request=request
+        )
+
+    async def aclose(self) -> None:
+        await self._real.aclose()
+
+
+class FaultyHubPlatform(HubPlatform):
+    """:class:`HubPlatform` that can also inject faults through a :class:`FaultTransport`."""
+
+    def __init__(self, hub: LocalHub, transport: FaultTransport) -> None:
+        super().__init__(hub)
+        self.transport = transport
+
+    @property
+    def controls(self) -> PlatformControls:
+        every = frozenset(Fault)
+        return PlatformControls(
+            native_ids=True,
+            faults={op: every - {Fault.NOT_FOUND} for op in _OP_REQUESTS}
+            | {"status": every, "cancel": every, "cleanup": every},
+        )
+
+    def fail_next(self, op: str, fault: Fault) -> None:
+        self.transport.arm(op, fault)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub_support import HubPlatform, adapter_config
+from hub_support import FaultTransport, FaultyHubPlatform, adapter_config
 from ivoa_broker_jupyterhub import JupyterHubAdapter, JupyterHubConfig
 from ivoa_broker_jupyterhub._naming import job_id_from_server, native_id
 from ivoa_broker_jupyterhub.client import HubClient
@@ -79,18 +79,34 @@ class TestJupyterHubConformance(AdapterConformance):
         return {"token": "a-service-token"}
 
     @pytest.fixture
+    async def faults(self) -> AsyncIterator[FaultTransport]:
+        transport = FaultTransport()
+        yield transport
+        transport.clear()
+
+    @pytest.fixture
     async def adapter(
-        self, adapter_config: JupyterHubConfig, tmp_path: Path, wake: WakeSignal
+        self,
+        live: bool,
+        adapter_config: JupyterHubConfig,
+        tmp_path: Path,
+        wake: WakeSignal,
+        faults: FaultTransport,
     ) -> AsyncIterator[JupyterHubAdapter]:
         deps = AdapterDeps(data_dir=tmp_path / "data", wake=wake)
-        async with JupyterHubAdapter("jupyterhub-conformance", adapter_config, deps) as adapter:
+        transport = None if live else faults
+        async with JupyterHubAdapter(
+            "jupyterhub-conformance", adapter_config, deps, transport=transport
+        ) as adapter:
             yield adapter
 
     @pytest.fixture
-    def platform(self, live: bool, request: pytest.FixtureRequest) -> PlatformController:
+    def platform(
+        self, live: bool, request: pytest.FixtureRequest, faults: FaultTransport
+    ) -> PlatformController:
         if live:
             return LiveHub(os.environ["JUPYTERHUB_URL"], os.environ["JUPYTERHUB_TOKEN"])
-        return HubPlatform(request.getfixturevalue("hub"))
+        return FaultyHubPlatform(request.getfixturevalue("hub"), faults)
 
     @pytest.fixture
     def max_wait(self) -> float:

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterable
 
 import httpx
-import pytest
 from hub_support import file_server, notebook, outputs
 from ivoa_broker_jupyterhub import JupyterHubAdapter
 from ivoa_broker_jupyterhub.localhub import LocalHub
@@ -57,7 +56,9 @@ async def _wait(
             await asyncio.sleep(0.3)
 
 
-async def _submit(adapter: JupyterHubAdapter, request: ExecutionRequest, ctx: CallContext) -> Handle:
+async def _submit(
+    adapter: JupyterHubAdapter, request: ExecutionRequest, ctx: CallContext
+) -> Handle:
     offers = await adapter.offers(request, ctx)
     assert offers, adapter.explain_refusal(request)
     return await adapter.submit(request, offers[0], ctx)
@@ -182,7 +183,9 @@ async def test_notebook_run_results_and_output_files(
 async def test_cell_error_is_error_with_traceback_summary(
     jhub: JupyterHubAdapter, call: CallContext
 ) -> None:
-    nb = notebook("x = 1", "def f():\n    raise ValueError('bad value ' + str(x))\nf()", "print('never')")
+    nb = notebook(
+        "x = 1", "def f():\n    raise ValueError('bad value ' + str(x))\nf()", "print('never')"
+    )
     with file_server({"broken.ipynb": nb}) as base:
         request = ExecutionRequest(job_id=_job(), owner="alice", notebook=f"{base}/broken.ipynb")
         handle = await _submit(jhub, request, call)
