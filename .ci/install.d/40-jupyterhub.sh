@@ -9,7 +9,9 @@ set -euo pipefail
 PREFIX=${JHUB_PREFIX:-/opt/ivoa-broker-jupyterhub}
 VENV=${JHUB_VENV:-$PREFIX/venv}
 # The versions this was developed with; override with JHUB_PIP_SPECS.
-SPECS=${JHUB_PIP_SPECS:-"jupyterhub>=5,<7 jupyterlab>=4 notebook>=7 ipykernel>=6"}
+# jsonschema<4.24: newer ones pull rfc3987-syntax, whose import builds a Lark grammar (seconds of
+# CPU on every single-user server start, through jupyter-events); 4.23 validates the same formats.
+SPECS=${JHUB_PIP_SPECS:-"jupyterhub>=5,<7 jupyterlab>=4 notebook>=7 ipykernel>=6 jsonschema[format-nongpl]<4.24"}
 CHP_SPEC=${JHUB_CHP_SPEC:-"configurable-http-proxy@^5"}
 export DEBIAN_FRONTEND=noninteractive
 
@@ -18,7 +20,8 @@ if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
-if [ ! -x "$VENV/bin/jupyterhub" ] || ! "$VENV/bin/python" -c "import jupyterhub, jupyterlab, notebook, ipykernel" 2>/dev/null; then
+if [ ! -x "$VENV/bin/jupyterhub" ] || ! "$VENV/bin/python" -c "import jupyterhub, jupyterlab, notebook, ipykernel" 2>/dev/null \
+   || ! "$VENV/bin/python" -c "import sys, jsonschema._format; sys.exit('rfc3987_syntax' in sys.modules)"; then
   mkdir -p "$(dirname "$VENV")"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   # shellcheck disable=SC2086
