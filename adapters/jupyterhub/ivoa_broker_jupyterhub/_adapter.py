@@ -437,6 +437,8 @@ class JupyterHubAdapter(BaseAdapter[JupyterHubConfig]):
                         raise FatalError(f"the runner did not start: {outcome.error}")
             files.mark("prepared")
             self._prepare_failures.pop(native, None)
+        except TransientError as exc:  # the hub or server is briefly away: the next poll retries
+            log.info("preparing %s: %s", native, exc.message)
         except AdapterError as exc:
             failures = self._prepare_failures.get(native, 0) + 1
             self._prepare_failures[native] = failures

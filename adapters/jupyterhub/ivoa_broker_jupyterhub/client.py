@@ -174,17 +174,24 @@ class HubClient:
     # --------------------------------------------------------------- users
 
     async def users(self, *, page_size: int = 200) -> list[UserInfo]:
-        """Every user with their servers, stopped ones included (one request per page)."""
+        """Every user with their servers, stopped ones included (one request per page).
+
+        A 404 is :class:`TransientError`: the list always exists, so that answer
+        comes from a proxy whose hub is restarting."""
         found: list[UserInfo] = []
         offset = 0
         while True:
-            response = await self._call(
-                "GET",
-                "/users",
-                "list users",
-                params={"include_stopped_servers": "1", "offset": offset, "limit": page_size},
-                headers={"Accept": _PAGINATION},
-            )
+            try:
+                response = await self._call(
+                    "GET",
+                    "/users",
+                    "list users",
+                    params={"include_stopped_servers": "1", "offset": offset, "limit": page_size},
+                    headers={"Accept": _PAGINATION},
+                )
+            except NotFound as exc:
+                # the collection always exists: a 404 is a hub (re)starting behind its proxy
+                raise TransientError(f"{exc.message}: the hub's API is not serving") from exc
             with translated("list users"):
                 data = response.json()
                 items = data["items"] if isinstance(data, dict) else data

@@ -165,7 +165,10 @@ class FaultTransport(httpx.AsyncBaseTransport):
 
 
 class FaultyHubPlatform(HubPlatform):
-    """:class:`HubPlatform` that can also inject faults through a :class:`FaultTransport`."""
+    """:class:`HubPlatform` that can also inject faults through a :class:`FaultTransport`.
+
+    No NOT_FOUND for ``status``: its request lists all users, which cannot be
+    "gone"; the adapter treats a 404 there as a restarting hub (TransientError)."""
 
     def __init__(self, hub: LocalHub, transport: FaultTransport) -> None:
         super().__init__(hub)
@@ -177,7 +180,7 @@ class FaultyHubPlatform(HubPlatform):
         return PlatformControls(
             native_ids=True,
             faults={op: every - {Fault.NOT_FOUND} for op in _OP_REQUESTS}
-            | {"status": every, "cancel": every, "cleanup": every},
+            | {"cancel": every, "cleanup": every},
         )
 
     def fail_next(self, op: str, fault: Fault) -> None:

@@ -11,15 +11,17 @@ from collections.abc import Iterable
 
 import httpx
 from hub_support import file_server, notebook, outputs
-from ivoa_broker_jupyterhub import JupyterHubAdapter
+from ivoa_broker_jupyterhub import JupyterHubAdapter, JupyterHubConfig
 from ivoa_broker_jupyterhub.localhub import LocalHub
 
 from ivoa_broker.protocol import (
+    AdapterDeps,
     CallContext,
     ExecutionRequest,
     Handle,
     Phase,
     Status,
+    TransientError,
 )
 from ivoa_broker.testing import TERMINAL, WakeSignal
 
@@ -213,7 +215,18 @@ async def test_hub_restarted_mid_session(
     handle = await _submit(jhub, request, call)
     try:
         await _wait(jhub, handle, {Phase.EXECUTING}, call)
-        await asyncio.to_thread(hub.restart)
+        restart = asyncio.ensure_future(asyncio.to_thread(hub.restart))
+        outage = 0
+        while not restart.done():  # the hub is down for a while: polls fail transiently
+            try:
+                status = (await jhub.status_many([handle], call)).get(handle.native_id)
+            except TransientError:
+                outage += 1
+            else:
+                assert status is None or status.phase == Phase.EXECUTING, status
+            await asyncio.sleep(0.2)
+        await restart
+        assert outage > 0, "the hub never looked down"
         history = await _wait(jhub, handle, TERMINAL, call)
         assert history[-1].phase == Phase.COMPLETED, history[-1]
         assert "survived" in await jhub.logs(handle, call)
@@ -232,3 +245,34 @@ async def test_orphans_are_listed_by_server_name(
         assert handle.native_id.startswith("alice/ivbu")
     finally:
         await _remove(jhub, handle, call)
+
+
+class CountingTransport(httpx.AsyncHTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append((request.method, request.url.path))
+        return await super().handle_async_request(request)
+
+
+async def test_one_users_request_per_poll(
+    config: JupyterHubConfig, deps: AdapterDeps, call: CallContext
+) -> None:
+    counting = CountingTransport()
+    async with JupyterHubAdapter("jh-count", config, deps, transport=counting) as adapter:
+        requests = [
+            ExecutionRequest(job_id=_job(), owner=owner, kind="interactive")
+            for owner in ("alice", "bob", "carol")
+        ]
+        handles = [await _submit(adapter, r, call) for r in requests]
+        try:
+            counting.seen.clear()
+            found = await adapter.status_many(handles, call)
+            assert set(found) == {h.native_id for h in handles}
+            polled = [seen for seen in counting.seen if not seen[1].endswith("/progress")]
+            assert polled == [("GET", "/hub/api/users")]
+        finally:
+            for handle in handles:
+                await _remove(adapter, handle, call)
