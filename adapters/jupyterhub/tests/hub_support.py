@@ -3,10 +3,11 @@ controller for the conformance kit, notebooks, and a tiny file server."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import nbformat
 from ivoa_broker_jupyterhub import JupyterHubConfig
-from ivoa_broker_jupyterhub._naming import job_id_from_server, native_id
+from ivoa_broker_jupyterhub._naming import job_id_from_server, native_id, split_native
 from ivoa_broker_jupyterhub.client import HubClient
 from ivoa_broker_jupyterhub.localhub import LocalHub
 from pydantic import SecretStr
@@ -167,8 +168,10 @@ class FaultTransport(httpx.AsyncBaseTransport):
 class FaultyHubPlatform(HubPlatform):
     """:class:`HubPlatform` that can also inject faults through a :class:`FaultTransport`.
 
-    No NOT_FOUND for ``status``: its request lists all users, which cannot be
-    "gone"; the adapter treats a 404 there as a restarting hub (TransientError)."""
+    NOT_FOUND is real: the task's server is deleted on the hub behind the
+    adapter's back (``fail_next_for`` targets one task; ``fail_next`` purges
+    every server of this prefix, which in the kit's error tests is the one task).
+    """
 
     def __init__(self, hub: LocalHub, transport: FaultTransport) -> None:
         super().__init__(hub)
@@ -180,8 +183,28 @@ class FaultyHubPlatform(HubPlatform):
         return PlatformControls(
             native_ids=True,
             faults={op: every - {Fault.NOT_FOUND} for op in _OP_REQUESTS}
-            | {"cancel": every, "cleanup": every},
+            | {"status": every, "cancel": every, "cleanup": every},
+            targeted=True,
         )
 
-    def fail_next(self, op: str, fault: Fault) -> None:
+    def fail_next(self, op: str, fault: Fault) -> Awaitable[None] | None:
+        if fault is Fault.NOT_FOUND:
+            return self._purge(None)
         self.transport.arm(op, fault)
+        return None
+
+    def fail_next_for(self, op: str, fault: Fault, native: str) -> Awaitable[None] | None:
+        assert fault is Fault.NOT_FOUND
+        return self._purge(native)
+
+    async def _purge(self, only: str | None) -> None:
+        targets = [only] if only is not None else sorted(await self.native_ids())
+        async with HubClient(self.hub.url, self.hub.token) as client:
+            for target in targets:
+                user, server = split_native(target)
+                for _ in range(200):
+                    done = await client.stop_server(user, server, remove=True)
+                    info = await client.user(user)
+                    if done and (info is None or server not in info.servers):
+                        break
+                    await asyncio.sleep(0.2)
