@@ -100,6 +100,8 @@ def headless() -> dict[str, Any]:
         assert destroyed == dict.fromkeys(ids, True), destroyed
     images = Images(url=API, **credentials()).fetch(kind="headless")
     assert "images.canfar.net/skaha/terminal:1.1.2" in images
+    details = Images(url=API, **credentials()).details()
+    assert all(d.id and d.types for d in details), details
     resources = Context(url=API, **credentials()).resources()
     assert resources["cores"]["options"], resources
     return {"ids": ids, "destroyed": len(destroyed)}
@@ -125,9 +127,12 @@ def interactive() -> dict[str, Any]:
             assert info["connectURL"].startswith("http"), info
             assert [s["id"] for s in session.fetch(kind=kind, status="Running")] == [ident]  # type: ignore[arg-type]
             assert session.renew(ident) == {ident: True}
+            session.connect(ident)  # opens the connectURL with $BROWSER
             assert session.destroy(ident) == {ident: True}
             seen[kind] = info["connectURL"]
         assert session.fetch(kind="desktop-app") == []
+    opened = Path(os.environ["HOME"], "opened").read_text().split()
+    assert opened == list(seen.values()), opened
     return {"connect": seen}
 
 

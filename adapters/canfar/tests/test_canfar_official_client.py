@@ -74,7 +74,11 @@ def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client_env(tmp_path: Path, skaha: EmulatorServer, token: str, pki: TestPKI) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir()
+    browser = tmp_path / "browser"  # what Session.connect opens, written down
+    browser.write_text(f'#!/bin/sh\necho "$1" >> {home}/opened\n')
+    browser.chmod(0o755)
     return {
+        "BROWSER": str(browser),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "SKAHA_URL": skaha.url,
@@ -195,18 +199,20 @@ def test_cli_create_ps_info_events_renew_logs_stats_images_delete_prune(
     cli: Cli, emulator: SkahaEmulator, user: tuple[str, str]
 ) -> None:
     userid = user[0]
-    command = "echo${IFS}cli-$REPLICA_ID-$X;sleep${IFS}2"
+    emulator.hold = True  # Pending (still renewable) until released: no race with the CLI
     said = cli("create", "headless", "skaha/terminal:1.1.2", "-n", "clijob", "-r", "2",
-               "-e", "X=1", "--", "sh", "-c", command)  # fmt: skip
+               "-e", "X=1", "--", "sh", "-c", "echo${IFS}cli-$REPLICA_ID-$X")  # fmt: skip
     assert "clijob" in said
-    ids = _wait(emulator, userid, "Running", 2)
+    ids = _wait(emulator, userid, "Pending", 2)
     listing = cli("ps")
     assert all(ident in listing for ident in ids)
     assert "clijob-1" in cli("info", ids[0])
+    assert "Successfully renewed 2 session(s)" in cli("renew", *ids)
+    emulator.hold = False
+    emulator.release()
+    _wait(emulator, userid, "Completed", 2)
     events = cli("events", *ids)
     assert events.count("Scheduled") == 2  # kubectl's padded columns parse into its table
-    assert "Successfully renewed 2 session(s)" in cli("renew", *ids)
-    _wait(emulator, userid, "Completed", 2)
     assert "cli-1-1" in cli("logs", ids[0])
     assert "Usage" in cli("stats")
     assert "terminal" in cli("image", "ls")
