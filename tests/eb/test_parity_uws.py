@@ -1,4 +1,4 @@
-"""ARCHITECTURE.md §4: UWS form parameters and EB documents give the same neutral request."""
+"""docs/architecture.md: UWS form parameters and EB documents give the same neutral request."""
 
 from __future__ import annotations
 
