@@ -116,7 +116,7 @@ __all__ = [
 
 # ------------------------------------------------------------------------ bounds
 # The shared limits (cores, memory, GPUs, run time, environment size) equal those of
-# the UWS parameter path (ivoa_broker.requests), so both paths accept the same tasks.
+# the UWS parameter path (ivoa_broker.task_params), so both paths accept the same tasks.
 
 MAX_NAME = 256
 MAX_TEXT = 4096
