@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from ivoa_broker.protocol import (
+    JSON,
     AdapterDeps,
     AdapterError,
     AuthError,
@@ -40,7 +41,14 @@ from ivoa_broker_canfar._client import SkahaClient
 from ivoa_broker_canfar._config import CanfarConfig
 from ivoa_broker_canfar._mapping import CannotServe, Plan, plan
 from ivoa_broker_canfar._models import SessionInfo
-from ivoa_broker_canfar._naming import is_ours, job_id_from_name, session_name
+from ivoa_broker_canfar._naming import (
+    is_ours,
+    job_id_from_name,
+    replica_from_name,
+    replica_name,
+    session_name,
+)
+from ivoa_broker_canfar._replicas import combine, count, members
 from ivoa_broker_canfar._states import GONE, STATE_MAP, failure_reason, phase_for
 
 __all__ = ["CanfarAdapter"]
@@ -166,31 +174,47 @@ class CanfarAdapter(BaseAdapter[CanfarConfig]):
             raise InvalidRequest(
                 "the offer no longer matches what CANFAR provides; ask for new offers"
             )
-        name = session_name(self.settings.name_prefix, request.job_id)
-        found = await self._find(name, token)
-        if found is None:
-            try:
-                native_id = await self._client.create_session(chosen.form(name), token)
-            except (TransientError, FatalError):
-                # skaha may have created it before the answer was lost
-                with contextlib.suppress(AdapterError):
-                    found = await self._find(name, token)
-                if found is None:
-                    raise
-                native_id = found.id
+        prefix = self.settings.name_prefix
+        if chosen.replicas == 1:
+            names = [session_name(prefix, request.job_id)]
         else:
-            native_id = found.id
-        return Handle(
-            adapter=self.name,
-            native_id=native_id,
-            state={"name": name, "type": chosen.type, "job_id": request.job_id},
-        )
+            names = [replica_name(prefix, request.job_id, i + 1) for i in range(chosen.replicas)]
+        ids = [
+            await self._create(chosen, name, number, token) for number, name in enumerate(names, 1)
+        ]
+        state: dict[str, JSON] = {"name": names[0], "type": chosen.type, "job_id": request.job_id}
+        if chosen.replicas > 1:
+            state["replicas"] = chosen.replicas
+        return Handle(adapter=self.name, native_id=ids[0], state=state)
+
+    async def _create(self, chosen: Plan, name: str, replica: int, token: Secret | None) -> str:
+        """The id of the session ``name``, created unless it exists already."""
+        found = await self._find(name, token)
+        if found is not None:
+            return found.id
+        try:
+            return await self._client.create_session(chosen.form(name, replica), token)
+        except (TransientError, FatalError):
+            # skaha may have created it before the answer was lost
+            with contextlib.suppress(AdapterError):
+                found = await self._find(name, token)
+            if found is None:
+                raise
+            return found.id
 
     async def _find(self, name: str, token: Secret | None) -> SessionInfo | None:
         for session in await self._client.list_sessions(token):
             if session.name.lower() == name:
                 return session
         return None
+
+    async def _replicas(self, handle: Handle, token: Secret | None) -> list[str]:
+        """The session ids of the handle's job: its replicas', or its own."""
+        if count(handle) == 1:
+            return [handle.native_id]
+        listed = await self._client.list_sessions(token)
+        found = [s.id for _, s in members(handle, listed, self.settings.name_prefix)]
+        return found or [handle.native_id]
 
     # ------------------------------------------------------------------- status
 
@@ -202,11 +226,17 @@ class CanfarAdapter(BaseAdapter[CanfarConfig]):
         if not handles:
             return {}
         token = self._token(ctx)
-        listed = {s.id: s for s in await self._client.list_sessions(token)}
+        sessions = await self._client.list_sessions(token)
+        listed = {s.id: s for s in sessions}
         found: dict[str, Status] = {}
         for handle in handles:
             session = listed.get(handle.native_id)
-            if session is not None:
+            replicas = count(handle)
+            group = members(handle, sessions, self.settings.name_prefix) if replicas > 1 else []
+            if group:
+                statuses = [(n, await self._status(handle, s, token)) for n, s in group]
+                found[handle.native_id] = combine(statuses, replicas)
+            elif session is not None:
                 found[handle.native_id] = await self._status(handle, session, token)
             elif handle.cancel_requested:
                 found[handle.native_id] = Status(
@@ -262,69 +292,85 @@ class CanfarAdapter(BaseAdapter[CanfarConfig]):
         """``DELETE`` the session unless it has ended already (then there is nothing
         to stop and it keeps its COMPLETED/ERROR ending); "already gone" is fine."""
         token = self._token(ctx)
-        try:
-            session = await self._client.get_session(handle.native_id, token)
-        except NotFound:
-            return
-        if session.status == "Terminating" or STATE_MAP.get(session.status) in _ENDED:
-            return
-        await self._delete(handle.native_id, token)
+        for native_id in await self._replicas(handle, token):
+            try:
+                session = await self._client.get_session(native_id, token)
+            except NotFound:
+                continue
+            if session.status == "Terminating" or STATE_MAP.get(session.status) in _ENDED:
+                continue
+            await self._delete(native_id, token)
 
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
         """Delete the session whatever its state (404 is success) and the files
         staged for it."""
         token = self._token(ctx)
-        try:
-            await self._client.get_session(handle.native_id, token)
-        except NotFound:
-            pass
-        else:
-            await self._delete(handle.native_id, token)
-        self._reasons.pop(handle.native_id, None)
+        for native_id in await self._replicas(handle, token):
+            try:
+                await self._client.get_session(native_id, token)
+            except NotFound:
+                pass
+            else:
+                await self._delete(native_id, token)
+            self._reasons.pop(native_id, None)
         await asyncio.to_thread(shutil.rmtree, self._staging(handle), True)
 
     async def _delete(self, native_id: str, token: Secret | None) -> None:
         with contextlib.suppress(NotFound, Conflict):
             await self._client.delete_session(native_id, token)
 
-    async def renew(
-        self, handle: Handle, deadline: datetime, ctx: CallContext
-    ) -> datetime | None:
+    async def renew(self, handle: Handle, deadline: datetime, ctx: CallContext) -> datetime | None:
         """Extend an interactive session (``action=renew``); returns the new expiry.
 
         skaha renews by its own fixed lifetime, whatever ``deadline`` is."""
         token = self._token(ctx)
-        await self._client.renew_session(handle.native_id, token)
+        for native_id in await self._replicas(handle, token):
+            await self._client.renew_session(native_id, token)
         return (await self._client.get_session(handle.native_id, token)).expiry_time
 
     # ------------------------------------------------------------ logs, results
 
     async def logs(self, handle: Handle, ctx: CallContext) -> str:
-        return await self._client.session_text(handle.native_id, "logs", self._token(ctx))
+        """The container log; of a replicated job every replica's, one after the other."""
+        token = self._token(ctx)
+        ids = await self._replicas(handle, token)
+        if len(ids) == 1:
+            return await self._client.session_text(ids[0], "logs", token)
+        parts = []
+        for number, native_id in enumerate(ids, 1):
+            text = await self._client.session_text(native_id, "logs", token)
+            parts.append(f"==> replica {number} ({native_id}) <==\n{text}")
+        return "\n".join(parts)
 
     def _staging(self, handle: Handle) -> Path:
         return self.deps.data_dir / "canfar" / handle.native_id
 
     async def results(self, handle: Handle, ctx: CallContext) -> list[ResultRef]:
-        """The container log and the Kubernetes events, staged into ``data_dir``."""
+        """The container log and the Kubernetes events, staged into ``data_dir``
+        (``logs``/``events``; of a replicated job ``logs-1``, ``events-1``, ... for
+        every replica)."""
         token = self._token(ctx)
         folder = self._staging(handle)
+        ids = await self._replicas(handle, token)
         texts: dict[str, str] = {}
         try:
-            texts["logs"] = await self._client.session_text(handle.native_id, "logs", token)
-            texts["events"] = await self._client.session_text(handle.native_id, "events", token)
+            for number, native_id in enumerate(ids, 1):
+                suffix = f"-{number}" if count(handle) > 1 else ""
+                # events first: skaha answers logs of a gone session with an empty 200
+                events = await self._client.session_text(native_id, "events", token)
+                texts[f"logs{suffix}"] = await self._client.session_text(native_id, "logs", token)
+                texts[f"events{suffix}"] = events
         except NotFound:
-            if not (folder / "logs.txt").exists():
+            if not any(folder.glob("logs*.txt")):
                 raise
+            texts = {}  # gone meanwhile: keep what was staged before
         if texts:
             await asyncio.to_thread(_write, folder, texts)
         refs = []
-        for view in ("logs", "events"):
-            path = folder / f"{view}.txt"
-            if path.exists():
-                refs.append(
-                    ResultRef(id=view, path=path, mime_type="text/plain", size=path.stat().st_size)
-                )
+        for path in sorted(folder.glob("*.txt"), key=_result_order):
+            refs.append(
+                ResultRef(id=path.stem, path=path, mime_type="text/plain", size=path.stat().st_size)
+            )
         return refs
 
     # ---------------------------------------------------------------- orphans
@@ -336,10 +382,17 @@ class CanfarAdapter(BaseAdapter[CanfarConfig]):
         found = {}
         for session in await self._client.list_sessions(self._token(ctx)):
             if is_ours(prefix, session.name) and session.status != "Terminating":
-                job_id = job_id_from_name(prefix, session.name)
+                replica = replica_from_name(prefix, session.name)
+                job_id = replica[0] if replica else job_id_from_name(prefix, session.name)
                 if job_id is not None:
                     found[session.id] = job_id
         return found
+
+
+def _result_order(path: Path) -> tuple[int, str]:
+    """``logs``, ``events``, then ``logs-1``, ``events-1``, ``logs-2``, ..."""
+    view, _, number = path.stem.partition("-")
+    return (int(number) if number.isdigit() else 0, "0" if view == "logs" else view)
 
 
 def _write(folder: Path, texts: Mapping[str, str]) -> None:

@@ -171,8 +171,14 @@ class SkahaClient:
         headers = {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token.reveal()}"
-        if self._config.auth_type_header:
-            headers["X-Skaha-Authentication-Type"] = self._config.auth_type_header
+        kind = self._config.auth_type_header
+        if kind == "auto":
+            # what the canfar client sends for runtime credentials
+            kind = "RUNTIME-TOKEN" if token is not None else None
+            if kind is None and self._config.x509_proxy is not None:
+                kind = "RUNTIME-X509"
+        if kind:
+            headers["X-Skaha-Authentication-Type"] = kind
         return headers
 
     async def _request(

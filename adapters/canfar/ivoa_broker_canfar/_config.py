@@ -35,7 +35,10 @@ class CanfarConfig(AdapterConfig):
     credentials: Literal["service", "delegated", "delegated-or-service"] = "service"
     x509_proxy: Path | None = Field(default=None, description="client certificate + key (PEM)")
     auth_type_header: str | None = Field(
-        default=None, description="value of X-Skaha-Authentication-Type, if the site wants it"
+        default="auto",
+        description="X-Skaha-Authentication-Type sent with every call: 'auto' (as the canfar "
+        "client sends it: RUNTIME-TOKEN with a token, RUNTIME-X509 with a certificate), "
+        "another value to send as it is, or null/'' to send none",
     )
     registry_auth: SecretStr | None = Field(
         default=None, description="base64 'user:secret' sent as X-Skaha-Registry-Auth"

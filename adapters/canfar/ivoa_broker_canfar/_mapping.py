@@ -7,14 +7,23 @@ request                                skaha form parameter
 ``kind="interactive"``                 ``type`` = extension ``canfar.type``, else
                                        ``notebook`` when ``request.notebook`` is set,
                                        else ``default_interactive_type``
-``image``                              ``image`` (must be listed by ``/v1/image``)
+``image``                              ``image``; short names expanded as the ``canfar``
+                                       client does (``skaha/x`` ->
+                                       ``images.canfar.net/skaha/x:latest``); must start
+                                       with a ``/v1/repository`` host; an image
+                                       ``/v1/image`` does not list needs ``registry_auth``
 ``command[0]``                         ``cmd`` (headless only)
 ``command[1:]``                        ``args``, joined by single spaces (headless only)
 ``env``                                ``env=KEY=VALUE``, repeated (headless only)
-``resources.cores``                    ``cores``, rounded up to a ``/context`` option
-``resources.memory_bytes``             ``ram`` in GiB, rounded up to an option
+``resources.cores``                    ``cores``, fractional when its integer part is a
+                                       ``/context`` option, else rounded up to one
+``resources.memory_bytes``             ``ram`` in GiB, the same way
 ``resources.gpus``                     ``gpus``, rounded up to an option (omitted for 0)
 job id                                 ``name`` (see :mod:`._naming`)
+extension ``canfar.replicas`` = N      N headless sessions ``{name}-1..N``, as the
+                                       ``canfar`` client launches them
+(always, headless)                     ``env`` ``REPLICA_ID``, ``REPLICA_COUNT`` (as the
+                                       client injects them)
 ``inputs``                             not supported: no offer (skaha cannot stage)
 =====================================  ===============================================
 
@@ -22,6 +31,7 @@ skaha splits ``args`` on single spaces and ``env`` on ``=``, and writes both
 into YAML between double quotes, so the values that would be silently mangled
 (whitespace inside an argument, ``=`` in an environment value, quotes,
 backslashes, empty strings) are refused with :class:`InvalidRequest`.
+skaha does not check an image's type labels; a mismatch is only a warning.
 """
 
 from __future__ import annotations
@@ -38,6 +48,9 @@ from ivoa_broker_canfar._config import INTERACTIVE_TYPES, CanfarConfig
 from ivoa_broker_canfar._models import ContextInfo, ImageInfo
 
 GIB = 1024**3
+#: the registry the ``canfar`` client puts in front of ``project/image`` names
+DEFAULT_REGISTRY = "images.canfar.net"
+MAX_REPLICAS = 256
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UNSAFE = re.compile(r'["\\\n\r]')
 
@@ -61,46 +74,54 @@ class Plan:
 
     type: str
     image: str
-    cores: int | None = None
-    ram_gb: int | None = None
+    cores: float | None = None
+    ram_gb: float | None = None
     gpus: int | None = None
     cmd: str | None = None
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = ()
+    replicas: int = 1
 
     def terms(self) -> dict[str, JSON]:
         """What the offer promises (echoed back to ``submit`` for re-checking)."""
-        return {
+        terms: dict[str, JSON] = {
             "type": self.type,
             "image": self.image,
             "cores": self.cores,
             "ram_gb": self.ram_gb,
             "gpus": self.gpus,
         }
+        if self.replicas > 1:
+            terms["replicas"] = self.replicas
+        return terms
 
     def resources(self, walltime_seconds: int | None) -> Resources:
         return Resources(
             cores=float(self.cores) if self.cores is not None else None,
-            memory_bytes=self.ram_gb * GIB if self.ram_gb is not None else None,
+            memory_bytes=round(self.ram_gb * GIB) if self.ram_gb is not None else None,
             gpus=self.gpus or 0,
             walltime_seconds=walltime_seconds,
         )
 
-    def form(self, name: str) -> dict[str, FormValue]:
+    def form(self, name: str, replica: int = 1) -> dict[str, FormValue]:
+        """The ``POST /v1/session`` form of replica ``replica`` (1-based)."""
         form: dict[str, FormValue] = {"name": name, "image": self.image, "type": self.type}
         if self.cores is not None:
-            form["cores"] = str(self.cores)
+            form["cores"] = f"{self.cores:g}"
         if self.ram_gb is not None:
-            form["ram"] = str(self.ram_gb)
+            form["ram"] = f"{self.ram_gb:g}"
         if self.gpus:
             form["gpus"] = str(self.gpus)
         if self.cmd is not None:
             form["cmd"] = self.cmd
         if self.args:
             form["args"] = " ".join(self.args)
-        if self.env:
-            form["env"] = [f"{k}={v}" for k, v in self.env]
+        env = dict(self.env)
+        if self.type == "headless":
+            env |= {"REPLICA_ID": str(replica), "REPLICA_COUNT": str(self.replicas)}
+        if env:
+            form["env"] = [f"{k}={v}" for k, v in env.items()]
         return form
 
 
@@ -130,9 +151,14 @@ def session_type(request: ExecutionRequest, config: CanfarConfig) -> str:
     return config.default_interactive_type
 
 
-def _pick(what: str, unit: str, wanted: float, options: Sequence[int], warnings: list[str]) -> int:
+def _pick(
+    what: str, unit: str, wanted: float, options: Sequence[int], warnings: list[str]
+) -> float:
+    """skaha takes a fractional value whose integer part is an option as it is."""
     if not options:
         raise CannotServe(f"CANFAR offers no {what} values")
+    if int(wanted) in options:
+        return wanted
     chosen = round_up(wanted, options)
     if chosen is None:
         raise CannotServe(
@@ -144,6 +170,19 @@ def _pick(what: str, unit: str, wanted: float, options: Sequence[int], warnings:
             f"(CANFAR offers {', '.join(str(o) for o in options)})"
         )
     return chosen
+
+
+def expand_image(image: str, registry: str = DEFAULT_REGISTRY) -> str:
+    """The ``canfar`` client's normalisation: ``project/name[:tag]`` gets the
+    registry in front, and a name without a tag gets ``:latest``."""
+    parts = image.split("/")
+    if len(parts) not in (2, 3):
+        return image
+    if len(parts) == 2:
+        image = f"{registry}/{image}"
+    if ":" not in image.split("/")[-1]:
+        image += ":latest"
+    return image
 
 
 def _image(
@@ -160,18 +199,33 @@ def _image(
             raise CannotServe(f"no image given and none configured for {stype} sessions")
         image = sorted(candidates)[0]
         warnings.append(f"no image asked for; using {image}")
-    if catalog.hosts and not any(image.startswith(h.rstrip("/") + "/") for h in catalog.hosts):
+    image = expand_image(image, catalog.hosts[0] if catalog.hosts else DEFAULT_REGISTRY)
+    if catalog.hosts and not any(image.startswith(h) for h in catalog.hosts):
         raise CannotServe(f"image {image} is not on a CANFAR registry ({', '.join(catalog.hosts)})")
     known = {i.id: i for i in catalog.images}
     if image not in known:
-        near = difflib.get_close_matches(image, list(known), n=3, cutoff=0.8)
-        hint = f"; nearest: {', '.join(near)}" if near else ""
-        raise InvalidRequest(f"CANFAR does not know the image {image}{hint}")
-    if stype not in known[image].types:
-        raise InvalidRequest(
-            f"image {image} is for {', '.join(known[image].types) or 'no'} sessions, not {stype}"
-        )
+        if config.registry_auth is None:
+            near = difflib.get_close_matches(image, list(known), n=3, cutoff=0.8)
+            hint = f"; nearest: {', '.join(near)}" if near else ""
+            raise InvalidRequest(
+                f"CANFAR lists no public image {image}{hint}; skaha runs unlisted (private) "
+                "images only with registry credentials (set registry_auth)"
+            )
+        warnings.append(f"{image} is not listed by CANFAR; pulled with the registry credentials")
+    elif stype not in known[image].types:
+        labels = ", ".join(known[image].types) or "no"
+        warnings.append(f"{image} is labelled for {labels} sessions, not {stype}")
     return image
+
+
+def _replicas(request: ExecutionRequest, stype: str) -> int:
+    raw = request.extensions_for("canfar").get("replicas", "1").strip()
+    asked = int(raw) if raw.isdigit() else 0
+    if not 1 <= asked <= MAX_REPLICAS:
+        raise InvalidRequest(f"canfar.replicas must be a whole number 1..{MAX_REPLICAS}")
+    if asked > 1 and stype != "headless":
+        raise InvalidRequest("canfar.replicas is for batch (headless) jobs only")
+    return asked
 
 
 def _command(request: ExecutionRequest, stype: str) -> tuple[str | None, tuple[str, ...]]:
@@ -222,6 +276,7 @@ def plan(request: ExecutionRequest, catalog: Catalog, config: CanfarConfig) -> P
     if request.inputs:
         raise CannotServe("CANFAR sessions cannot have inputs staged for them")
     image = _image(request, stype, catalog, config, warnings)
+    replicas = _replicas(request, stype)
     cmd, args = _command(request, stype)
     env = _env(request, stype)
     res, context = request.resources, catalog.context
@@ -237,11 +292,15 @@ def plan(request: ExecutionRequest, catalog: Catalog, config: CanfarConfig) -> P
             warnings,
         )
     if res.gpus:
-        gpus = _pick("GPUs", "", res.gpus, context.gpus, warnings)
+        gpus = int(_pick("GPUs", "", res.gpus, context.gpus, warnings))
     if res.disk_bytes is not None:
         warnings.append("CANFAR sessions use shared storage; the disk request is not enforced")
     if request.notebook:
         warnings.append(
             f"skaha cannot open a notebook by URL; fetch {request.notebook} in the session"
         )
-    return Plan(stype, image, cores, ram, gpus, cmd, args, env, tuple(warnings))
+    if replicas > 1:
+        warnings.append(
+            f"{replicas} sessions (REPLICA_ID 1..{replicas}); results and logs from every one"
+        )
+    return Plan(stype, image, cores, ram, gpus, cmd, args, env, tuple(warnings), replicas)

@@ -14,6 +14,11 @@ configuration, ``ivb`` by default):
    :func:`job_id_from_name` returns ``None`` and orphan sweeps skip it.
 
 Rules 1 and 2 are exactly reversible.
+
+The replicas of a job (extension ``canfar.replicas``) are named as the
+``canfar`` client names them, ``{base}-{i}`` for ``i`` in ``1..N``, where
+``{base}`` is always rule 2 (or rule 3 when that does not fit): a base32 text
+has no ``-``, so the replica number cannot be mistaken for part of a job id.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import re
 MAX_NAME = 50
 _PLAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _B32 = re.compile(r"^[a-z2-7]+$")
+_REPLICA = re.compile(r"^(?P<base>.+)-(?P<number>[1-9][0-9]{0,2})$")
 
 
 def session_name(prefix: str, job_id: str) -> str:
@@ -62,4 +68,31 @@ def job_id_from_name(prefix: str, name: str) -> str | None:
             return base64.b32decode(padded).decode()
         except (binascii.Error, UnicodeDecodeError):
             return None
+    return None
+
+
+def replica_name(prefix: str, job_id: str, number: int) -> str:
+    """The session name of replica ``number`` (1-based) of ``job_id``."""
+    if not job_id:
+        raise ValueError("empty job id")
+    suffix = f"-{number}"
+    encoded = base64.b32encode(job_id.encode()).decode().rstrip("=").lower()
+    coded = f"{prefix}x-{encoded}{suffix}"
+    if len(coded) <= MAX_NAME:
+        return coded
+    return f"{prefix}h-{hashlib.sha256(job_id.encode()).hexdigest()[:24]}{suffix}"
+
+
+def replica_from_name(prefix: str, name: str) -> tuple[str | None, int] | None:
+    """``(job id or None if not reversible, replica number)`` of a replica's name,
+    or ``None`` when ``name`` is not a replica of this broker's."""
+    match = _REPLICA.match(name.lower())
+    if match is None:
+        return None
+    base, number = match.group("base"), int(match.group("number"))
+    if base.startswith(f"{prefix}x-"):
+        job_id = job_id_from_name(prefix, base)
+        return (job_id, number) if job_id is not None else None
+    if base.startswith(f"{prefix}h-") and len(base) == len(prefix) + 2 + 24:
+        return None, number
     return None

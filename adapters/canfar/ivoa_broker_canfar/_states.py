@@ -1,8 +1,9 @@
 """skaha session status -> UWS phase: the declared table and the few rules around it.
 
-skaha derives a session's ``status`` from its Kubernetes Job: ``Pending``,
-``Running``, ``Terminating``, and at the end ``Succeeded`` (``Completed`` in
-newer servers) or ``Failed`` (``Error`` in older clients' vocabulary).
+skaha derives a session's ``status`` from its Kubernetes Job
+(``SessionBuilder.withStatus``): ``Pending``, ``Running``, ``Terminating``, and
+at the end ``Completed`` (``Succeeded`` in older servers) or ``Failed``
+(``Error`` in older clients' vocabulary).
 """
 
 from __future__ import annotations

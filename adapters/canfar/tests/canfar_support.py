@@ -70,10 +70,16 @@ class EmulatedCanfar:
         faults = {op: _EVERYTHING for op in _TARGET}
         for op in ("status", "cancel", "cleanup"):
             faults[op] = _EVERYTHING | {Fault.NOT_FOUND}
-        return PlatformControls(native_ids=True, finish=False, faults=faults)
+        return PlatformControls(native_ids=True, finish=False, faults=faults, targeted=True)
 
     async def native_ids(self) -> set[str]:
         return self.emulator.native_ids(self.userid)
+
+    def fail_next_for(self, op: str, fault: Fault, native_id: str) -> None:
+        """A ``NOT_FOUND`` for one session: it is purged behind the adapter's back."""
+        if fault is not Fault.NOT_FOUND:
+            raise NotImplementedError("only NOT_FOUND can be aimed at one session")
+        self.emulator.remove(native_id)
 
     async def finish(self, native_id: str, exit_code: int) -> None:
         raise NotImplementedError("emulated sessions end by themselves")

@@ -1,6 +1,7 @@
-"""Fixtures of the CANFAR adapter tests: one skaha emulator over real HTTP on
-loopback for the whole session, and a fresh emulated user per test (so tests
-never see each other's sessions)."""
+"""Fixtures of the CANFAR adapter tests: one skaha emulator over real HTTP (and
+HTTPS with X.509 client certificates from a test CA made here) on loopback for
+the whole session, and a fresh emulated user per test (so tests never see each
+other's sessions)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,24 @@ import pytest
 from canfar_support import config_for
 from ivoa_broker_canfar import CanfarAdapter, CanfarConfig
 from ivoa_broker_canfar.emulator import EmulatorServer, EmulatorSettings, SkahaEmulator
+from ivoa_broker_canfar.testpki import TestPKI, make_test_pki
 
 from ivoa_broker.protocol import AdapterDeps, CallContext
 
+#: the users with a client certificate of the test CA
+X509_USERS = ("x509user", "x509other")
+
 
 @pytest.fixture(scope="session")
-def skaha() -> Iterator[EmulatorServer]:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    return make_test_pki(tmp_path_factory.mktemp("pki"), X509_USERS)
+
+
+@pytest.fixture(scope="session")
+def skaha(pki: TestPKI) -> Iterator[EmulatorServer]:
     settings = EmulatorSettings(tokens={}, start_delay=0.02, terminate_delay=0.02)
-    with EmulatorServer(SkahaEmulator(settings), log_level="critical") as server:
+    emulator = SkahaEmulator(settings)
+    with EmulatorServer(emulator, log_level="critical", tls=pki) as server:
         yield server
 
 

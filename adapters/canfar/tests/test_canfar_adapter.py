@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from ivoa_broker_canfar import CanfarAdapter, CanfarConfig
 from ivoa_broker_canfar._client import SkahaClient
 from ivoa_broker_canfar._mapping import GIB
 from ivoa_broker_canfar.emulator import EmulatorServer, SkahaEmulator
+from ivoa_broker_canfar.testpki import TestPKI
 
 from ivoa_broker.protocol import (
     AdapterDeps,
@@ -66,23 +68,24 @@ async def test_headless_job_runs_with_env_args_and_rounded_resources(
         "-c",
         "echo${IFS}$GREETING;echo${IFS}to-stderr>&2",
         env={"GREETING": "bonjour"},
-        resources=Resources(cores=1.5, memory_bytes=3 * GIB),
+        resources=Resources(cores=3, memory_bytes=3 * GIB),
     )
     [offer] = await canfar.offers(request, call)
     assert offer.reserved is False
-    assert offer.resources.cores == 2.0
+    assert offer.resources.cores == 4.0
     assert offer.resources.memory_bytes == 4 * GIB
-    assert any("cores rounded up from 1.5 to 2" in w for w in offer.warnings)
+    assert any("cores rounded up from 3 to 4" in w for w in offer.warnings)
     assert any("memory rounded up from 3 GiB to 4 GiB" in w for w in offer.warnings)
     handle = await canfar.submit(request, offer, call)
     session = emulator.sessions[handle.native_id]
-    assert (session.cores, session.ram, session.type) == (2, 4, "headless")
+    assert (session.request_cores, session.request_ram, session.type) == (4, 4, "headless")
+    assert session.env == {"GREETING": "bonjour", "REPLICA_ID": "1", "REPLICA_COUNT": "1"}
     assert session.name == f"ivb-{request.job_id}"
 
     history = await wait(canfar, handle, call)
     assert [s.phase for s in history][-1] == Phase.COMPLETED
     assert history[-1].exit_code == 0
-    assert history[-1].native_state == "Succeeded"
+    assert history[-1].native_state == "Completed"
     assert history[-1].started_at is not None
 
     logs = await canfar.logs(handle, call)
@@ -485,3 +488,115 @@ def test_x509_proxy_is_loaded_as_client_certificate(tmp_path: Path) -> None:
     with pytest.raises(FatalError, match="x509_proxy") as caught:
         CanfarAdapter("x", CanfarConfig(x509_proxy=broken), AdapterDeps(tmp_path))
     assert "not a certificate" not in str(caught.value)
+
+
+# ------------------------------------------------------------- real rules
+
+
+async def test_authentication_type_header_is_sent_by_default(
+    canfar: CanfarAdapter, call: CallContext, emulator: SkahaEmulator, user: tuple[str, str]
+) -> None:
+    await canfar.health()
+    await canfar.list_native(call)
+    seen = [kind for _, kind, how in emulator.auth_types[-2:]]
+    assert seen == ["RUNTIME-TOKEN", "RUNTIME-TOKEN"]
+    quiet = config_for(canfar.settings.url, user[1], auth_type_header=None)
+    async with CanfarAdapter("q", quiet, canfar.deps) as adapter:
+        await adapter.health()
+    assert emulator.auth_types[-1][1] is None
+
+
+async def test_short_and_unlisted_image_names(
+    canfar: CanfarAdapter, call: CallContext, user: tuple[str, str]
+) -> None:
+    short = batch("true", image="skaha/terminal:1.1.2")
+    [offer] = await canfar.offers(short, call)
+    assert offer.terms["image"] == TERMINAL
+    private = batch("true", image="images.canfar.net/myproject/private:1")
+    with pytest.raises(InvalidRequest, match="registry_auth"):
+        await canfar.offers(private, call)
+    with_auth = config_for(
+        canfar.settings.url, user[1], registry_auth=base64.b64encode(b"me:pw").decode()
+    )
+    async with CanfarAdapter("p", with_auth, canfar.deps) as adapter:
+        handle = await run(adapter, private, call)
+        history = await wait(adapter, handle, call)
+    assert history[-1].phase is Phase.COMPLETED
+
+
+async def test_replicas_run_as_sessions_and_every_one_gives_results(
+    canfar: CanfarAdapter, call: CallContext, emulator: SkahaEmulator
+) -> None:
+    request = batch(
+        "sh",
+        "-c",
+        "echo${IFS}replica-$REPLICA_ID-of-$REPLICA_COUNT",
+        extensions={"canfar.replicas": "3"},
+    )
+    handle = await run(canfar, request, call)
+    assert handle.state["replicas"] == 3
+    history = await wait(canfar, handle, call)
+    assert history[-1].phase is Phase.COMPLETED
+    assert history[-1].native_state == "Completed/Completed/Completed"
+    owner = emulator.sessions[handle.native_id].userid
+    names = sorted(s.name for s in emulator.sessions.values() if s.userid == owner)
+    assert [n.rsplit("-", 1)[1] for n in names] == ["1", "2", "3"]
+    native = await canfar.list_native(call)
+    assert sorted(native.values()) == [request.job_id] * 3
+    logs = await canfar.logs(handle, call)
+    for i in (1, 2, 3):
+        assert f"replica-{i}-of-3" in logs
+    refs = {r.id: r for r in await canfar.results(handle, call)}
+    assert set(refs) == {f"{view}-{i}" for view in ("logs", "events") for i in (1, 2, 3)}
+    for i in (1, 2, 3):
+        path = refs[f"logs-{i}"].path
+        assert path is not None
+        assert path.read_text() == f"replica-{i}-of-3\n"
+    await canfar.cleanup(handle, call)
+    for _ in range(200):
+        if not await canfar.list_native(call):
+            break
+        await asyncio.sleep(0.05)
+    assert await canfar.list_native(call) == {}
+
+
+async def test_one_failed_replica_fails_the_job(canfar: CanfarAdapter, call: CallContext) -> None:
+    request = batch("sh", "-c", "exit${IFS}$((REPLICA_ID-1))", extensions={"canfar.replicas": "2"})
+    handle = await run(canfar, request, call)
+    history = await wait(canfar, handle, call)
+    assert history[-1].phase is Phase.ERROR
+    assert history[-1].exit_code == 1
+    assert history[-1].message is not None
+    assert history[-1].message.startswith("replica 2:")
+    await canfar.cleanup(handle, call)
+
+
+async def test_x509_client_certificate_over_tls_end_to_end(
+    skaha: EmulatorServer, pki: TestPKI, emulator: SkahaEmulator, tmp_path: Path
+) -> None:
+    config = CanfarConfig(
+        url=skaha.tls_url,
+        x509_proxy=pki.clients["x509user"],
+        ca_file=pki.ca_cert,
+        retries=0,
+        default_image=TERMINAL,
+    )
+    ctx = CallContext(owner="alice")
+    async with CanfarAdapter("tls", config, AdapterDeps(tmp_path / "data")) as adapter:
+        assert (await adapter.health()).ok
+        request = batch("sh", "-c", "echo${IFS}over-tls")
+        handle = await run(adapter, request, ctx)
+        assert emulator.sessions[handle.native_id].userid == "x509user"  # the certificate's CN
+        history = await wait(adapter, handle, ctx)
+        assert history[-1].phase is Phase.COMPLETED
+        assert "over-tls" in await adapter.logs(handle, ctx)
+        assert emulator.auth_types[-1][1:] == ("RUNTIME-X509", "x509")
+        await adapter.cleanup(handle, ctx)
+    # without a certificate the TLS listener knows no one; a foreign CA is refused
+    anonymous = CanfarConfig(url=skaha.tls_url, token="nobody", ca_file=pki.ca_cert, retries=0)
+    async with CanfarAdapter("anon", anonymous, AdapterDeps(tmp_path / "a")) as adapter:
+        assert not (await adapter.health()).ok
+    untrusting = CanfarConfig(url=skaha.tls_url, x509_proxy=pki.clients["x509user"], retries=0)
+    async with CanfarAdapter("strict", untrusting, AdapterDeps(tmp_path / "s")) as adapter:
+        health = await adapter.health()
+    assert not health.ok

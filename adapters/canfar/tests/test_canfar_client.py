@@ -72,8 +72,7 @@ async def test_forbidden_is_an_auth_error(
 async def test_unknown_session_is_not_found(client: SkahaClient, secret: Secret) -> None:
     with pytest.raises(NotFound):
         await client.get_session("nosuchid", secret)
-    with pytest.raises(NotFound):
-        await client.delete_session("nosuchid", secret)
+    await client.delete_session("nosuchid", secret)  # skaha answers 200 even so
 
 
 async def test_skaha_refusals_carry_skahas_message(client: SkahaClient, secret: Secret) -> None:

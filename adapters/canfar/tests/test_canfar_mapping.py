@@ -66,7 +66,8 @@ def test_headless_command_env_and_resources_become_form_parameters() -> None:
         "gpus": "1",
         "cmd": "python3",
         "args": "-c print(1) --flag",
-        "env": ["A=one", "B=2"],
+        # the canfar client's replica variables, always there for headless sessions
+        "env": ["A=one", "B=2", "REPLICA_ID=1", "REPLICA_COUNT=1"],
     }
     assert chosen.warnings == ()
 
@@ -105,11 +106,59 @@ def test_gpus_cannot_be_served_where_none_exist() -> None:
         plan(req(resources=Resources(gpus=1)), no_gpus, CONFIG)
 
 
-def test_unknown_image_names_the_nearest_ones() -> None:
+def test_unlisted_image_needs_registry_credentials_and_names_the_nearest_ones() -> None:
     with pytest.raises(InvalidRequest) as caught:
         plan(req(image="images.canfar.net/skaha/terminal:1.1"), CATALOG, CONFIG)
-    assert "does not know the image images.canfar.net/skaha/terminal:1.1" in caught.value.message
-    assert f"nearest: {TERMINAL}" in caught.value.message
+    message = caught.value.message
+    assert "lists no public image images.canfar.net/skaha/terminal:1.1" in message
+    assert f"nearest: {TERMINAL}" in message
+    assert "registry_auth" in message
+
+
+def test_unlisted_image_of_a_trusted_registry_is_taken_with_registry_credentials() -> None:
+    private = "images.canfar.net/myproject/pipeline:2.0"
+    with_auth = CanfarConfig(token=SecretStr("t"), registry_auth=SecretStr("dTpw"))
+    chosen = plan(req(image=private, command=("run",)), CATALOG, with_auth)
+    assert chosen.image == private
+    assert any("not listed" in w for w in chosen.warnings)
+
+
+@pytest.mark.parametrize(
+    ("short", "full"),
+    [
+        ("skaha/terminal:1.1.2", TERMINAL),
+        ("skaha/base-notebook", NOTEBOOK),
+        ("images.canfar.net/skaha/base-notebook", NOTEBOOK),
+    ],
+)
+def test_short_image_names_are_expanded_as_the_canfar_client_does(short: str, full: str) -> None:
+    assert plan(req(image=short), CATALOG, CONFIG).image == full
+
+
+def test_fractional_resources_whose_integer_part_is_an_option_pass_unchanged() -> None:
+    chosen = plan(
+        req(resources=Resources(cores=1.5, memory_bytes=2 * GIB + GIB // 2)), CATALOG, CONFIG
+    )
+    assert (chosen.cores, chosen.ram_gb) == (1.5, 2.5)
+    assert (chosen.form("n")["cores"], chosen.form("n")["ram"]) == ("1.5", "2.5")
+    assert chosen.warnings == ()
+
+
+def test_replicas_extension() -> None:
+    chosen = plan(req(command=("run",), extensions={"canfar.replicas": "3"}), CATALOG, CONFIG)
+    assert chosen.replicas == 3
+    assert chosen.terms()["replicas"] == 3
+    env = chosen.form("n-2", 2)["env"]
+    assert list(env) == ["REPLICA_ID=2", "REPLICA_COUNT=3"]
+    for bad in ("0", "x", "257"):
+        with pytest.raises(InvalidRequest, match="replicas"):
+            plan(req(extensions={"canfar.replicas": bad}), CATALOG, CONFIG)
+    with pytest.raises(InvalidRequest, match="headless"):
+        plan(
+            req(kind="interactive", image=NOTEBOOK, extensions={"canfar.replicas": "2"}),
+            CATALOG,
+            CONFIG,
+        )
 
 
 def test_unknown_image_without_neighbours_says_only_that() -> None:
@@ -123,9 +172,9 @@ def test_image_of_another_registry_is_not_for_canfar() -> None:
         plan(req(image="docker.io/library/python:3.12"), CATALOG, CONFIG)
 
 
-def test_image_type_mismatch_is_refused() -> None:
-    with pytest.raises(InvalidRequest, match="not headless"):
-        plan(req(image="images.canfar.net/skaha/desktop:latest"), CATALOG, CONFIG)
+def test_image_type_mismatch_is_only_a_warning_as_skaha_does_not_check_labels() -> None:
+    chosen = plan(req(image="images.canfar.net/skaha/desktop:latest"), CATALOG, CONFIG)
+    assert any("labelled for desktop sessions, not headless" in w for w in chosen.warnings)
 
 
 def test_no_image_uses_the_configured_default_or_cannot_serve() -> None:
@@ -215,11 +264,11 @@ def test_environment_skaha_would_mangle_is_refused(env: dict[str, str], match: s
 
 
 def test_terms_carry_what_is_granted() -> None:
-    chosen = plan(req(resources=Resources(cores=1.5)), CATALOG, CONFIG)
+    chosen = plan(req(resources=Resources(cores=3)), CATALOG, CONFIG)
     assert chosen.terms() == {
         "type": "headless",
         "image": TERMINAL,
-        "cores": 2,
+        "cores": 4,
         "ram_gb": None,
         "gpus": None,
     }

@@ -6,7 +6,14 @@ import re
 import uuid
 
 import pytest
-from ivoa_broker_canfar._naming import MAX_NAME, is_ours, job_id_from_name, session_name
+from ivoa_broker_canfar._naming import (
+    MAX_NAME,
+    is_ours,
+    job_id_from_name,
+    replica_from_name,
+    replica_name,
+    session_name,
+)
 
 SKAHA_NAME = re.compile(r"^[a-z0-9-]+$")  # skaha's [A-Za-z0-9-]+, stored lower-case
 
@@ -80,3 +87,22 @@ def test_prefix_is_respected() -> None:
 def test_empty_job_id_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         session_name("ivb", "")
+
+
+@pytest.mark.parametrize("job_id", JOB_IDS)
+def test_replica_names_carry_job_and_number(job_id: str) -> None:
+    for number in (1, 7, 256):
+        name = replica_name("ivb", job_id, number)
+        assert SKAHA_NAME.match(name), name
+        assert len(name) <= MAX_NAME + len("-256")
+        assert is_ours("ivb", name)
+        parsed = replica_from_name("ivb", name.upper())
+        assert parsed is not None
+        assert parsed[1] == number
+        assert parsed[0] in (job_id, None)  # None only for hashed (too long) ids
+        assert job_id_from_name("ivb", name) is None  # never mistaken for a plain job
+
+
+def test_plain_names_are_not_replicas() -> None:
+    assert replica_from_name("ivb", session_name("ivb", "job-1")) is None
+    assert replica_from_name("ivb", "other-x-1") is None
