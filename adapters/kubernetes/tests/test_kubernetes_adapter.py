@@ -54,6 +54,15 @@ async def until(
         await asyncio.sleep(0.05)
 
 
+async def woken(wake: WakeSignal, native_id: str) -> None:
+    """Wait until the watch woke the core for ``native_id``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while native_id not in wake.woken:
+        assert loop.time() < end, f"no wake-up for {native_id} from the watch"
+        await wake.wait(0.5)
+
+
 async def test_exit_code_oom_and_deadline_reasons(
     kube: KubernetesAdapter, call: CallContext, emulator: KubernetesEmulator
 ) -> None:
@@ -121,7 +130,7 @@ async def test_watch_wakes_resumes_and_relists_on_410(
         watcher = adapter._watcher
         assert watcher is not None
         h = await run(adapter, req("sh", "-c", "sleep 0.3"), call)
-        assert await wake.wait(10), "no wake-up from the watch"
+        await woken(wake, h.native_id)
         await until(adapter, h, call, TERMINAL)
         # the server ends each watch after 1 s: the watcher resumes from its version
         loop = asyncio.get_running_loop()
@@ -133,9 +142,8 @@ async def test_watch_wakes_resumes_and_relists_on_410(
         while watcher.relists == 0 and loop.time() < end:
             await asyncio.sleep(0.05)
         assert watcher.relists == 1
-        wake.clear()
         h2 = await run(adapter, req("sh", "-c", "sleep 0.2"), call)
-        assert await wake.wait(10), "the watch did not come back after the relist"
+        await woken(wake, h2.native_id)
         assert (await until(adapter, h2, call, TERMINAL)).phase is Phase.COMPLETED
         # and a 410 on the very watch request (not an ERROR event) is a relist too
         emulator.faults.gone_next(prefix="/api/v1/")

@@ -80,7 +80,7 @@ def test_pyvo_drives_a_kubernetes_job_through_the_broker(
     with pytest.raises(DALQueryError):
         bad.raise_if_error()
     info = session.get(failing.headers["Location"], headers=JSON).text
-    assert "exit_nonzero" in info
+    assert "exit code 3" in info
 
 
 def test_execution_broker_request_is_offered_and_accepted(broker: BrokerProcess) -> None:

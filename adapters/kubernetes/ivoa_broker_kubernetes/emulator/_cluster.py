@@ -197,6 +197,7 @@ class Cluster:
         elif res is QUOTA:
             self.refresh_quotas()
         elif res is POD:
+            self.refresh_quotas()
             self.spawn(self._kubelet(ns, meta["name"]))
         return created
 
