@@ -134,9 +134,14 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
         if self.config.watch:
             path = "/api/v1/pods" if self.config.namespace_from_account else _pods(self._namespace)
             self._watcher = PodWatcher(
-                self._client, path, self._selector, self._pod_changed, self._relisted,
-                timeout=self.config.watch_timeout_seconds, backoff=self.config.backoff_seconds,
-            )  # fmt: skip
+                self._client,
+                path,
+                self._selector,
+                self._pod_changed,
+                self._relisted,
+                timeout=self.config.watch_timeout_seconds,
+                backoff=self.config.backoff_seconds,
+            )
             self._watcher.start()
 
     async def aclose(self) -> None:
@@ -195,7 +200,9 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
 
     async def _facts(self, ns: str) -> Facts:
         quotas, _ = await self.client.list(f"/api/v1/namespaces/{ns}/resourcequotas", "list quotas")
-        ranges, _ = await self.client.list(f"/api/v1/namespaces/{ns}/limitranges", "list limit ranges")
+        ranges, _ = await self.client.list(
+            f"/api/v1/namespaces/{ns}/limitranges", "list limit ranges"
+        )
         return Facts(quotas, ranges, await self._node_facts())
 
     def explain_refusal(self, request: ExecutionRequest) -> str | None:
@@ -222,9 +229,12 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
         if reason is not None:
             return self._refuse(request, f"namespace {ns}: {reason}")
         granted = Resources(
-            cores=res.cores, memory_bytes=res.memory_bytes, gpus=res.gpus,
-            walltime_seconds=walltime, disk_bytes=res.disk_bytes,
-        )  # fmt: skip
+            cores=res.cores,
+            memory_bytes=res.memory_bytes,
+            gpus=res.gpus,
+            walltime_seconds=walltime,
+            disk_bytes=res.disk_bytes,
+        )
         what = "notebook pod" if request.kind == "interactive" else "batch/v1 Job"
         return [
             Offer(
@@ -244,16 +254,22 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
     async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
         ns = str(offer.terms.get("namespace") or self._ns_for(request))
         name = object_name(request.job_id)
-        handle = Handle(self.name, native_id(ns, name), {"kind": request.kind, "job_id": request.job_id})
+        handle = Handle(
+            self.name, native_id(ns, name), {"kind": request.kind, "job_id": request.job_id}
+        )
         if request.kind == "interactive":
             pod = manifests.notebook_pod(request, self.config, self.name, name, ns)
             svc = manifests.notebook_service(request, self.config, self.name, name, ns)
             await self._create(_pods(ns), pod, request.job_id, "create the notebook pod")
             try:
-                await self._create(_services(ns), svc, request.job_id, "create the notebook service")
+                await self._create(
+                    _services(ns), svc, request.job_id, "create the notebook service"
+                )
             except AdapterError:
                 with contextlib.suppress(AdapterError):
-                    await self.client.delete(f"{_pods(ns)}/{name}", "delete the notebook pod", grace=0)
+                    await self.client.delete(
+                        f"{_pods(ns)}/{name}", "delete the notebook pod", grace=0
+                    )
                 raise
             return handle
         if not request.command:
@@ -274,7 +290,9 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
 
     # ----------------------------------------------------------------- status
 
-    async def status_many(self, handles: Sequence[Handle], ctx: CallContext) -> Mapping[str, Status]:
+    async def status_many(
+        self, handles: Sequence[Handle], ctx: CallContext
+    ) -> Mapping[str, Status]:
         by_ns: dict[str, list[Handle]] = {}
         for h in handles:
             by_ns.setdefault(split_native(h.native_id)[0], []).append(h)
@@ -286,7 +304,9 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
     async def _status_ns(self, ns: str, handles: list[Handle]) -> dict[str, Status]:
         pods, _ = await self.client.list(_pods(ns), "list pods", labels=self._selector)
         newest: dict[str, Obj] = {}
-        for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp", "")):
+        for pod in sorted(
+            pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp", "")
+        ):
             meta = pod.get("metadata") or {}
             owner = (meta.get("labels") or {}).get(JOB_NAME) or meta.get("name", "")
             newest[owner] = pod
@@ -294,9 +314,12 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
         for h in handles:
             if h.state.get("kind") == "interactive":
                 continue
-            pod = newest.get(split_native(h.native_id)[1])
-            if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp") or (
-                (pod.get("status") or {}).get("phase") == "Failed"
+            found = newest.get(split_native(h.native_id)[1])
+            pod = found or {}
+            if (
+                found is None
+                or (pod.get("metadata") or {}).get("deletionTimestamp")
+                or ((pod.get("status") or {}).get("phase") == "Failed")
             ):
                 need_jobs = True
         jobs: dict[str, Obj] = {}
@@ -309,18 +332,24 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
             interactive = h.state.get("kind") == "interactive"
             endpoint = self._endpoint(ns, name, h) if interactive else None
             status = job_status(
-                None if interactive else jobs.get(name), newest.get(name),
-                cancelled=h.cancel_requested, grace=self._grace(), endpoint=endpoint,
-            )  # fmt: skip
+                None if interactive else jobs.get(name),
+                newest.get(name),
+                cancelled=h.cancel_requested,
+                grace=self._grace(),
+                endpoint=endpoint,
+            )
             if status is not None:
                 out[h.native_id] = status
         return out
 
     def _endpoint(self, ns: str, name: str, handle: Handle) -> str:
         return self.config.url_template.format(
-            name=name, namespace=ns, service=name, port=self.config.notebook_port,
+            name=name,
+            namespace=ns,
+            service=name,
+            port=self.config.notebook_port,
             job_id=handle.state.get("job_id", ""),
-        )  # fmt: skip
+        )
 
     # ----------------------------------------------------------- cancel/clean
 
@@ -337,7 +366,9 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
             if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
                 return  # already finished: nothing to stop
         with contextlib.suppress(NotFound):
-            await self.client.delete(f"{_jobs(ns)}/{name}", "delete the Job", propagation="Foreground")
+            await self.client.delete(
+                f"{_jobs(ns)}/{name}", "delete the Job", propagation="Foreground"
+            )
 
     async def _delete_session(self, ns: str, name: str) -> None:
         with contextlib.suppress(NotFound):
@@ -352,7 +383,9 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
             paths = [f"{_pods(ns)}/{name}", f"{_services(ns)}/{name}"]
         else:
             with contextlib.suppress(NotFound):
-                await self.client.delete(f"{_jobs(ns)}/{name}", "delete the Job", propagation="Foreground")
+                await self.client.delete(
+                    f"{_jobs(ns)}/{name}", "delete the Job", propagation="Foreground"
+                )
             paths = [f"{_jobs(ns)}/{name}"]
         await self._gone(paths)
         if handle.state.get("kind") != "interactive":
@@ -389,7 +422,9 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
             for pod in pods:  # orphaned by a non-cascading delete: remove them too
                 if not (pod.get("metadata") or {}).get("ownerReferences"):
                     with contextlib.suppress(NotFound):
-                        await self.client.delete(f"{_pods(ns)}/{pod['metadata']['name']}", "delete a pod")
+                        await self.client.delete(
+                            f"{_pods(ns)}/{pod['metadata']['name']}", "delete a pod"
+                        )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
@@ -408,7 +443,9 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
             raise Unsupported("a running pod's activeDeadlineSeconds cannot be extended")
         job = await self.client.get(f"{_jobs(ns)}/{name}", "read the Job")
         started = (job.get("status") or {}).get("startTime")
-        start = datetime.fromisoformat(started.replace("Z", "+00:00")) if started else datetime.now(UTC)
+        start = (
+            datetime.fromisoformat(started.replace("Z", "+00:00")) if started else datetime.now(UTC)
+        )
         seconds = max(int((deadline - start).total_seconds()), 1)
         await self.client.patch(
             f"{_jobs(ns)}/{name}", {"spec": {"activeDeadlineSeconds": seconds}}, "extend the Job"
@@ -438,7 +475,7 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
         return self.deps.data_dir / "results" / name
 
     async def results(self, handle: Handle, ctx: CallContext) -> list[ResultRef]:
-        ns, name = split_native(handle.native_id)
+        name = split_native(handle.native_id)[1]
         staging = self._staging(name)
         staging.mkdir(parents=True, exist_ok=True)
         log_file = staging / "stdout.log"
@@ -453,7 +490,11 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
                 tmp.replace(log_file)
         refs: list[ResultRef] = []
         if log_file.exists():
-            refs.append(ResultRef("stdout", path=log_file, mime_type="text/plain", size=log_file.stat().st_size))
+            refs.append(
+                ResultRef(
+                    "stdout", path=log_file, mime_type="text/plain", size=log_file.stat().st_size
+                )
+            )
         if self.config.results_local_path is not None and handle.state.get("kind") != "interactive":
             out = self.config.results_local_path / name
             if out.is_dir():
@@ -467,7 +508,9 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
     # ---------------------------------------------------------------- orphans
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
-        base_jobs = "/apis/batch/v1/jobs" if self.config.namespace_from_account else _jobs(self._namespace)
+        base_jobs = (
+            "/apis/batch/v1/jobs" if self.config.namespace_from_account else _jobs(self._namespace)
+        )
         base_pods = "/api/v1/pods" if self.config.namespace_from_account else _pods(self._namespace)
         jobs, _ = await self.client.list(base_jobs, "list jobs", labels=self._selector)
         pods, _ = await self.client.list(
@@ -478,5 +521,7 @@ class KubernetesAdapter(BaseAdapter[KubernetesConfig]):
             meta = obj.get("metadata") or {}
             job_id = (meta.get("annotations") or {}).get(ANNOTATION_JOB)
             if job_id and not meta.get("deletionTimestamp"):
-                found[native_id(meta.get("namespace", self._namespace), meta.get("name", ""))] = job_id
+                found[native_id(meta.get("namespace", self._namespace), meta.get("name", ""))] = (
+                    job_id
+                )
         return found

@@ -48,7 +48,9 @@ class KubeClient:
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
-        self._retry = retrying(attempts=retries + 1, max_delay=max(backoff * 16, backoff), initial=backoff)
+        self._retry = retrying(
+            attempts=retries + 1, max_delay=max(backoff * 16, backoff), initial=backoff
+        )
 
     def __repr__(self) -> str:
         return f"KubeClient({self._http.base_url})"
@@ -68,7 +70,9 @@ class KubeClient:
         if response.status_code == 403 and "exceeded quota" in message:
             return NoCapacity(f"the namespace quota refused {what}: {message}", detail=err.detail)
         if message and response.status_code < 500:
-            err.message = f"the Kubernetes API refused {what} (HTTP {response.status_code}): {message}"
+            err.message = (
+                f"the Kubernetes API refused {what} (HTTP {response.status_code}): {message}"
+            )
             err.args = (err.message,)
         return err
 
@@ -185,10 +189,14 @@ class KubeClient:
                     try:
                         event = json.loads(line)
                     except ValueError:
-                        raise FatalError(f"the Kubernetes API sent a watch event that is not JSON ({what})") from None
+                        raise FatalError(
+                            f"the Kubernetes API sent a watch event that is not JSON ({what})"
+                        ) from None
                     obj = event.get("object") or {}
                     if event.get("type") == "ERROR":
                         if obj.get("code") == 410:
                             raise WatchExpired(rv)
-                        raise TransientError(f"the watch of {what} ended with an error: {obj.get('message', '')}")
+                        raise TransientError(
+                            f"the watch of {what} ended with an error: {obj.get('message', '')}"
+                        )
                     yield event

@@ -115,10 +115,14 @@ def in_cluster(sa_dir: Path = SA_DIR) -> Connection:
     host = os.environ.get("KUBERNETES_SERVICE_HOST")
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
     if not host or not (sa_dir / "token").exists():
-        raise InvalidRequest("not running in a cluster: no KUBERNETES_SERVICE_HOST or service-account token")
+        raise InvalidRequest(
+            "not running in a cluster: no KUBERNETES_SERVICE_HOST or service-account token"
+        )
     if ":" in host:
         host = f"[{host}]"
-    namespace = (sa_dir / "namespace").read_text().strip() if (sa_dir / "namespace").exists() else None
+    namespace = (
+        (sa_dir / "namespace").read_text().strip() if (sa_dir / "namespace").exists() else None
+    )
     return Connection(
         server=f"https://{host}:{port}",
         token=Secret((sa_dir / "token").read_text().strip()),

@@ -64,9 +64,17 @@ def _pod_spec(config: KubernetesConfig, container: Obj) -> Obj:
 
 
 def deadline_seconds(request: ExecutionRequest, config: KubernetesConfig) -> int | None:
-    left = request.seconds_left() if request.deadline is not None else request.resources.walltime_seconds
+    left = (
+        request.seconds_left()
+        if request.deadline is not None
+        else request.resources.walltime_seconds
+    )
     if config.max_walltime_seconds is not None:
-        left = min(left, config.max_walltime_seconds) if left is not None else config.max_walltime_seconds
+        left = (
+            min(left, config.max_walltime_seconds)
+            if left is not None
+            else config.max_walltime_seconds
+        )
     return max(int(left), 1) if left is not None else None
 
 

@@ -67,22 +67,35 @@ def judge(res: Resources, facts: Facts) -> tuple[str | None, list[str]]:
             for key, cap in (item.get("max") or {}).items():
                 if want.get(key, 0.0) > parse_quantity(cap):
                     name = lr["metadata"]["name"]
-                    return (f"LimitRange {name} allows at most {_show(key, parse_quantity(cap))} "
-                            f"per container, {_show(key, want[key])} asked"), []  # fmt: skip
+                    return (
+                        f"LimitRange {name} allows at most {_show(key, parse_quantity(cap))} "
+                        f"per container, {_show(key, want[key])} asked"
+                    ), []
     for quota in facts.quotas:
         name = quota["metadata"]["name"]
-        hard = {k: parse_quantity(v) for k, v in ((quota.get("status") or {}).get("hard") or (quota.get("spec") or {}).get("hard") or {}).items()}
-        used = {k: parse_quantity(v) for k, v in ((quota.get("status") or {}).get("used") or {}).items()}
+        hard = {
+            k: parse_quantity(v)
+            for k, v in (
+                (quota.get("status") or {}).get("hard")
+                or (quota.get("spec") or {}).get("hard")
+                or {}
+            ).items()
+        }
+        used = {
+            k: parse_quantity(v) for k, v in ((quota.get("status") or {}).get("used") or {}).items()
+        }
         for key, amount in want.items():
             for qkey in (key, f"requests.{key}", f"limits.{key}"):
                 if qkey not in hard:
                     continue
                 if amount > hard[qkey]:
-                    return (f"ResourceQuota {name} allows {qkey}={_show(key, hard[qkey])} "
-                            f"in all, {_show(key, amount)} asked"), []  # fmt: skip
+                    return (
+                        f"ResourceQuota {name} allows {qkey}={_show(key, hard[qkey])} "
+                        f"in all, {_show(key, amount)} asked"
+                    ), []
                 if amount > hard[qkey] - used.get(qkey, 0.0):
                     warnings.append(
-                        f"ResourceQuota {name}: only {_show(key, hard[qkey] - used.get(qkey, 0.0))} "
+                        f"ResourceQuota {name}: only {_show(key, hard[qkey] - used.get(qkey, 0.0))} "  # noqa: E501
                         f"of {qkey} free now; the task waits until it frees"
                     )
         if "pods" in hard and used.get("pods", 0.0) + 1 > hard["pods"]:

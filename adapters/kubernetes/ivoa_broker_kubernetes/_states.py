@@ -70,8 +70,15 @@ def _usage(start: datetime | None, end: datetime | None) -> Usage | None:
     return Usage(elapsed_seconds=max((end - start).total_seconds(), 0.0))
 
 
-def job_status(job: Obj | None, pod: Obj | None, *, cancelled: bool, grace: Grace,
-               now: datetime | None = None, endpoint: str | None = None) -> Status | None:  # fmt: skip
+def job_status(
+    job: Obj | None,
+    pod: Obj | None,
+    *,
+    cancelled: bool,
+    grace: Grace,
+    now: datetime | None = None,
+    endpoint: str | None = None,
+) -> Status | None:
     """The status of one task; None when neither object exists and no cancel explains it."""
     now = now or datetime.now(UTC)
     status = _status(job, pod, grace, now, endpoint)
@@ -79,13 +86,20 @@ def job_status(job: Obj | None, pod: Obj | None, *, cancelled: bool, grace: Grac
         if cancelled:
             return Status(Phase.ABORTED, "Deleted", message="deleted on request")
         return None
-    if cancelled and status.phase not in (Phase.COMPLETED, Phase.ABORTED):
-        if status.phase in (Phase.ERROR, Phase.QUEUED, Phase.PENDING) or _deleting(job, pod):
-            return Status(
-                Phase.ABORTED, status.native_state, message="deleted on request",
-                exit_code=status.exit_code, signal=status.signal,
-                started_at=status.started_at, ended_at=status.ended_at or now,
-            )  # fmt: skip
+    stoppable = status.phase not in (Phase.COMPLETED, Phase.ABORTED)
+    ended_or_deleting = status.phase in (Phase.ERROR, Phase.QUEUED, Phase.PENDING) or _deleting(
+        job, pod
+    )
+    if cancelled and stoppable and ended_or_deleting:
+        return Status(
+            Phase.ABORTED,
+            status.native_state,
+            message="deleted on request",
+            exit_code=status.exit_code,
+            signal=status.signal,
+            started_at=status.started_at,
+            ended_at=status.ended_at or now,
+        )
     return status
 
 
@@ -93,23 +107,35 @@ def _deleting(job: Obj | None, pod: Obj | None) -> bool:
     return any((o or {}).get("metadata", {}).get("deletionTimestamp") for o in (job, pod))
 
 
-def _status(job: Obj | None, pod: Obj | None, grace: Grace, now: datetime,
-            endpoint: str | None) -> Status | None:  # fmt: skip
+def _status(
+    job: Obj | None, pod: Obj | None, grace: Grace, now: datetime, endpoint: str | None
+) -> Status | None:
     failed = _condition(job, "Failed")
     if failed is not None and failed.get("reason") == "DeadlineExceeded":
         return Status(
-            Phase.ERROR, "Failed", message=failed.get("message") or "DeadlineExceeded",
-            reason=EndReason.DEADLINE, ended_at=_time(failed.get("lastTransitionTime")),
+            Phase.ERROR,
+            "Failed",
+            message=failed.get("message") or "DeadlineExceeded",
+            reason=EndReason.DEADLINE,
+            ended_at=_time(failed.get("lastTransitionTime")),
             started_at=_time((job or {}).get("status", {}).get("startTime")),
-        )  # fmt: skip
+        )
     if pod is None:
         return _without_pod(job, failed)
     pstatus = pod.get("status") or {}
     phase = str(pstatus.get("phase") or "Pending")
     if phase == "Failed" and pstatus.get("reason") in ("DeadlineExceeded", "Evicted"):
-        reason = EndReason.DEADLINE if pstatus["reason"] == "DeadlineExceeded" else EndReason.CANCELLED_BY_PLATFORM
-        return Status(Phase.ERROR, "Failed", message=pstatus.get("message") or pstatus["reason"],
-                      reason=reason)  # fmt: skip
+        reason = (
+            EndReason.DEADLINE
+            if pstatus["reason"] == "DeadlineExceeded"
+            else EndReason.CANCELLED_BY_PLATFORM
+        )
+        return Status(
+            Phase.ERROR,
+            "Failed",
+            message=pstatus.get("message") or pstatus["reason"],
+            reason=reason,
+        )
     states = pstatus.get("containerStatuses") or []
     state: Obj = states[0].get("state") or {} if states else {}
     if "terminated" in state:
@@ -119,28 +145,50 @@ def _status(job: Obj | None, pod: Obj | None, grace: Grace, now: datetime,
         native = "Terminating" if pod.get("metadata", {}).get("deletionTimestamp") else "Running"
         ready = (_condition(pod, "Ready") or {}).get("status") == "True"
         if endpoint is not None and not ready:
-            return Status(Phase.QUEUED, native, started_at=started,
-                          progress=Progress("waiting for the notebook to be ready"))  # fmt: skip
-        return Status(Phase.EXECUTING, native, started_at=started,
-                      endpoint=endpoint if ready else None)  # fmt: skip
+            return Status(
+                Phase.QUEUED,
+                native,
+                started_at=started,
+                progress=Progress("waiting for the notebook to be ready"),
+            )
+        return Status(
+            Phase.EXECUTING, native, started_at=started, endpoint=endpoint if ready else None
+        )
     waiting = state.get("waiting") or {}
     why = str(waiting.get("reason") or "")
     if why in PULL_FAILURES:
         message = f"{why}: {waiting.get('message', '')}".strip(": ")
         if _age(pod, now) >= grace.image_pull:
-            return Status(Phase.ERROR, "Pending", message=message, reason=EndReason.IMAGE_UNAVAILABLE)
-        return Status(Phase.QUEUED, "Pending", message=message, progress=Progress(f"pulling image ({why})"))
+            return Status(
+                Phase.ERROR, "Pending", message=message, reason=EndReason.IMAGE_UNAVAILABLE
+            )
+        return Status(
+            Phase.QUEUED, "Pending", message=message, progress=Progress(f"pulling image ({why})")
+        )
     if why in BOOT_FAILURES:
-        return Status(Phase.ERROR, "Pending", message=f"{why}: {waiting.get('message', '')}",
-                      reason=EndReason.BOOT_FAILURE)  # fmt: skip
+        return Status(
+            Phase.ERROR,
+            "Pending",
+            message=f"{why}: {waiting.get('message', '')}",
+            reason=EndReason.BOOT_FAILURE,
+        )
     for c in pstatus.get("conditions") or []:
-        if c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable":
+        if (
+            c.get("type") == "PodScheduled"
+            and c.get("status") == "False"
+            and c.get("reason") == "Unschedulable"
+        ):
             message = f"Unschedulable: {c.get('message', '')}"
             if _age(pod, now) >= grace.unschedulable:
-                return Status(Phase.ERROR, "Pending", message=message, reason=EndReason.UNSCHEDULABLE)
+                return Status(
+                    Phase.ERROR, "Pending", message=message, reason=EndReason.UNSCHEDULABLE
+                )
             return Status(Phase.QUEUED, "Pending", message=message)
-    return Status(Phase.QUEUED, STATE_MAP.get(phase) and phase or "Pending",
-                  progress=Progress(why or "scheduling"))  # fmt: skip
+    return Status(
+        Phase.QUEUED,
+        (STATE_MAP.get(phase) and phase) or "Pending",
+        progress=Progress(why or "scheduling"),
+    )
 
 
 def _terminated(term: Obj) -> Status:
@@ -149,26 +197,54 @@ def _terminated(term: Obj) -> Status:
     sig = term.get("signal")
     usage = _usage(started, ended)
     if code == 0 and term.get("reason") != "OOMKilled":
-        return Status(Phase.COMPLETED, "Succeeded", exit_code=0, started_at=started,
-                      ended_at=ended, usage=usage)  # fmt: skip
-    reason = EndReason.OUT_OF_MEMORY if term.get("reason") == "OOMKilled" else EndReason.EXIT_NONZERO
+        return Status(
+            Phase.COMPLETED,
+            "Succeeded",
+            exit_code=0,
+            started_at=started,
+            ended_at=ended,
+            usage=usage,
+        )
+    reason = (
+        EndReason.OUT_OF_MEMORY if term.get("reason") == "OOMKilled" else EndReason.EXIT_NONZERO
+    )
     if sig is None and code > 128 and reason is EndReason.OUT_OF_MEMORY:
         sig = code - 128
     message = f"{term.get('reason') or 'Error'}: exit code {code}"
-    return Status(Phase.ERROR, "Failed", message=message, exit_code=code,
-                  signal=int(sig) if sig is not None else None, reason=reason,
-                  started_at=started, ended_at=ended, usage=usage)  # fmt: skip
+    return Status(
+        Phase.ERROR,
+        "Failed",
+        message=message,
+        exit_code=code,
+        signal=int(sig) if sig is not None else None,
+        reason=reason,
+        started_at=started,
+        ended_at=ended,
+        usage=usage,
+    )
 
 
 def _without_pod(job: Obj | None, failed: Obj | None) -> Status | None:
     if job is None:
         return None
     if _condition(job, "Complete") is not None:
-        return Status(Phase.COMPLETED, "Complete", exit_code=0,
-                      ended_at=_time(job.get("status", {}).get("completionTime")))  # fmt: skip
+        return Status(
+            Phase.COMPLETED,
+            "Complete",
+            exit_code=0,
+            ended_at=_time(job.get("status", {}).get("completionTime")),
+        )
     if failed is not None:
-        return Status(Phase.ERROR, "Failed", message=failed.get("message") or failed.get("reason"),
-                      reason=EndReason.EXIT_NONZERO)  # fmt: skip
+        return Status(
+            Phase.ERROR,
+            "Failed",
+            message=failed.get("message") or failed.get("reason"),
+            reason=EndReason.EXIT_NONZERO,
+        )
     if job.get("metadata", {}).get("deletionTimestamp"):
         return Status(Phase.EXECUTING, "Terminating", message="being deleted")
-    return Status(Phase.QUEUED, "Pending", progress=Progress("waiting for the Job controller to create the pod"))
+    return Status(
+        Phase.QUEUED,
+        "Pending",
+        progress=Progress("waiting for the Job controller to create the pod"),
+    )

@@ -24,7 +24,10 @@ from ivoa_broker.protocol import AdapterDeps, CallContext
 @pytest.fixture(scope="session")
 def k8s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
     settings = ClusterSettings(
-        nodes=(NodeSpec("node-a", cpu="4", memory="8Gi", gpus=2), NodeSpec("node-b", cpu="2", memory="4Gi")),
+        nodes=(
+            NodeSpec("node-a", cpu="4", memory="8Gi", gpus=2),
+            NodeSpec("node-b", cpu="2", memory="4Gi"),
+        ),
         pull_delay=0.02,
         max_grace_seconds=2.0,
         bookmark_seconds=0.5,

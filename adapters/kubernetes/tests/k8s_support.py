@@ -100,7 +100,9 @@ class EmulatedKubernetes:
         if fault is Fault.AUTH:
             faults.fail_next(401, method=method, prefix=prefix, watch=False, message="Unauthorized")
         elif fault is Fault.UNAVAILABLE:
-            faults.fail_next(503, count=count, method=method, prefix=prefix, watch=False, retry_after=0)
+            faults.fail_next(
+                503, count=count, method=method, prefix=prefix, watch=False, retry_after=0
+            )
         elif fault is Fault.TIMEOUT:
             faults.slow_next(self.timeout * 2, count=count, method=method, prefix=prefix)
         elif fault is Fault.CONNECTION:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,7 +42,11 @@ async def run(adapter: KubernetesAdapter, request: ExecutionRequest, ctx: CallCo
 
 
 async def until(
-    adapter: KubernetesAdapter, handle: Handle, ctx: CallContext, phases: set[Phase], limit: float = 30
+    adapter: KubernetesAdapter,
+    handle: Handle,
+    ctx: CallContext,
+    phases: set[Phase],
+    limit: float = 30,
 ) -> Status:
     loop = asyncio.get_running_loop()
     end = loop.time() + limit
@@ -52,6 +57,14 @@ async def until(
             return status
         assert loop.time() < end, f"still {status}"
         await asyncio.sleep(0.05)
+
+
+async def eventually(check: Callable[[], bool], limit: float = 10) -> None:
+    for _ in range(int(limit / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition never held")
 
 
 async def woken(wake: WakeSignal, native_id: str) -> None:
@@ -68,16 +81,27 @@ async def test_exit_code_oom_and_deadline_reasons(
 ) -> None:
     failing = await run(kube, req("sh", "-c", "exit 5"), call)
     status = await until(kube, failing, call, TERMINAL)
-    assert (status.phase, status.exit_code, status.reason) == (Phase.ERROR, 5, EndReason.EXIT_NONZERO)
+    assert (status.phase, status.exit_code, status.reason) == (
+        Phase.ERROR,
+        5,
+        EndReason.EXIT_NONZERO,
+    )
     deadline = await run(kube, req("sleep", "30", deadline=utcnow() + timedelta(seconds=1)), call)
     status = await until(kube, deadline, call, TERMINAL)
     assert (status.phase, status.reason) == (Phase.ERROR, EndReason.DEADLINE)
     if not emulator.memory_limits_kill:
         pytest.skip("memory limits are rlimits here (no writable cgroup): no OOM kill")
-    oom = await run(kube, req("sh", "-c", "cat /dev/zero | tail -n 1",
-                              resources=Resources(memory_bytes=32 * 2**20)), call)  # fmt: skip
+    oom = await run(
+        kube,
+        req("sh", "-c", "cat /dev/zero | tail -n 1", resources=Resources(memory_bytes=32 * 2**20)),
+        call,
+    )
     status = await until(kube, oom, call, TERMINAL)
-    assert (status.phase, status.reason, status.exit_code) == (Phase.ERROR, EndReason.OUT_OF_MEMORY, 137)
+    assert (status.phase, status.reason, status.exit_code) == (
+        Phase.ERROR,
+        EndReason.OUT_OF_MEMORY,
+        137,
+    )
     assert "OOMKilled" in (status.message or "")
 
 
@@ -91,7 +115,9 @@ async def test_image_pull_and_unschedulable_end_after_their_grace(
         first = await until(adapter, pull, call, {Phase.QUEUED, Phase.ERROR})
         status = await until(adapter, pull, call, {Phase.ERROR})
         assert status.reason is EndReason.IMAGE_UNAVAILABLE
-        assert "ImagePullBackOff" in (status.message or "") or "ErrImagePull" in (status.message or "")
+        assert "ImagePullBackOff" in (status.message or "") or "ErrImagePull" in (
+            status.message or ""
+        )
         assert first.phase is Phase.QUEUED or first.reason is EndReason.IMAGE_UNAVAILABLE
         emulator.cordon()
         stuck = await run(adapter, req("true"), call)
@@ -126,30 +152,26 @@ async def test_watch_wakes_resumes_and_relists_on_410(
 ) -> None:
     wake = WakeSignal()
     deps = AdapterDeps(data_dir=tmp_path / "w", wake=wake)
-    async with KubernetesAdapter("k8s-watch", config_for(kubeconfig, watch_timeout_seconds=1), deps) as adapter:
+    async with KubernetesAdapter(
+        "k8s-watch", config_for(kubeconfig, watch_timeout_seconds=1), deps
+    ) as adapter:
         watcher = adapter._watcher
         assert watcher is not None
         h = await run(adapter, req("sh", "-c", "sleep 0.3"), call)
         await woken(wake, h.native_id)
         await until(adapter, h, call, TERMINAL)
         # the server ends each watch after 1 s: the watcher resumes from its version
-        loop = asyncio.get_running_loop()
-        end = loop.time() + 10
-        while watcher.bookmarks == 0 and loop.time() < end:
-            await asyncio.sleep(0.05)
-        assert watcher.bookmarks > 0 and watcher.relists == 0
+        await eventually(lambda: watcher.bookmarks > 0)
+        assert watcher.relists == 0
         emulator.expire_watches()
-        while watcher.relists == 0 and loop.time() < end:
-            await asyncio.sleep(0.05)
+        await eventually(lambda: watcher.relists > 0)
         assert watcher.relists == 1
         h2 = await run(adapter, req("sh", "-c", "sleep 0.2"), call)
         await woken(wake, h2.native_id)
         assert (await until(adapter, h2, call, TERMINAL)).phase is Phase.COMPLETED
         # and a 410 on the very watch request (not an ERROR event) is a relist too
         emulator.faults.gone_next(prefix="/api/v1/")
-        end = loop.time() + 10
-        while watcher.relists < 2 and loop.time() < end:
-            await asyncio.sleep(0.05)
+        await eventually(lambda: watcher.relists >= 2)
         assert watcher.relists == 2
 
 
@@ -169,7 +191,9 @@ async def test_restart_fresh_instance_sees_state_from_handles_only(
         assert set(await second.list_native(call)) == {done.native_id, running.native_id}
         await second.cancel(again[1], call)
         cancelled = Handle.from_json(again[1].to_json())
-        cancelled = Handle(cancelled.adapter, cancelled.native_id, cancelled.state, cancel_requested=True)
+        cancelled = Handle(
+            cancelled.adapter, cancelled.native_id, cancelled.state, cancel_requested=True
+        )
         assert (await until(second, cancelled, call, TERMINAL)).phase is Phase.ABORTED
         for h in again:
             await second.cleanup(h, call)
@@ -188,11 +212,22 @@ async def test_offers_follow_quota_limit_range_and_nodes(
     assert "no node has 8 cores" in (kube.explain_refusal(too_big) or "")
     gpus = req("true", resources=Resources(gpus=3))
     assert await kube.offers(gpus, call) == []
-    emulator.create("LimitRange", {"metadata": {"name": "lr"}, "spec": {"limits": [{"type": "Container", "max": {"memory": "1Gi"}}]}}, namespace)  # fmt: skip
+    emulator.create(
+        "LimitRange",
+        {
+            "metadata": {"name": "lr"},
+            "spec": {"limits": [{"type": "Container", "max": {"memory": "1Gi"}}]},
+        },
+        namespace,
+    )
     fat = req("true", resources=Resources(memory_bytes=2 * 2**30))
     assert await kube.offers(fat, call) == []
     assert "LimitRange lr allows at most 1 GiB" in (kube.explain_refusal(fat) or "")
-    emulator.create("ResourceQuota", {"metadata": {"name": "q"}, "spec": {"hard": {"requests.cpu": "2"}}}, namespace)  # fmt: skip
+    emulator.create(
+        "ResourceQuota",
+        {"metadata": {"name": "q"}, "spec": {"hard": {"requests.cpu": "2"}}},
+        namespace,
+    )
     assert await kube.offers(big, call) == []
     assert "ResourceQuota q allows requests.cpu=2 cores" in (kube.explain_refusal(big) or "")
     [offer] = await kube.offers(req("true", resources=Resources(cores=1)), call)
@@ -206,12 +241,17 @@ async def test_offers_follow_quota_limit_range_and_nodes(
 
 
 async def test_notebook_pod_and_service_with_endpoint_once_ready(
-    kubeconfig: Path, deps: AdapterDeps, call: CallContext, emulator: KubernetesEmulator, namespace: str
+    kubeconfig: Path,
+    deps: AdapterDeps,
+    call: CallContext,
+    emulator: KubernetesEmulator,
+    namespace: str,
 ) -> None:
     config = config_for(kubeconfig, url_template="https://nb.example.org/{namespace}/{name}/")
     async with KubernetesAdapter("k8s-nb", config, deps) as adapter:
-        request = ExecutionRequest(job_id=f"nb-{uuid.uuid4().hex[:6]}", kind="interactive",
-                                   command=("sleep", "30"))  # fmt: skip
+        request = ExecutionRequest(
+            job_id=f"nb-{uuid.uuid4().hex[:6]}", kind="interactive", command=("sleep", "30")
+        )
         h = await run(adapter, request, call)
         status = await until(adapter, h, call, {Phase.EXECUTING})
         name = h.native_id.split("/")[1]
@@ -221,17 +261,26 @@ async def test_notebook_pod_and_service_with_endpoint_once_ready(
         assert h.native_id in await adapter.list_native(call)
         await adapter.cancel(h, call)
         await adapter.cleanup(h, call)
-        assert not [s for s in emulator.objects("Service", namespace) if s["metadata"]["name"] == name]
+        assert not [
+            s for s in emulator.objects("Service", namespace) if s["metadata"]["name"] == name
+        ]
 
 
 async def test_results_from_a_pvc_release_sets_ttl_and_renew(
-    kubeconfig: Path, deps: AdapterDeps, call: CallContext, emulator: KubernetesEmulator, namespace: str
+    kubeconfig: Path,
+    deps: AdapterDeps,
+    call: CallContext,
+    emulator: KubernetesEmulator,
+    namespace: str,
 ) -> None:
     claim = emulator.claim_dir(namespace, "results")
     config = config_for(
-        kubeconfig, results_claim="results", results_local_path=claim,
-        results_mount_path=str(deps.data_dir.parent / "mnt" / "out"), ttl_seconds_after_finished=1,
-    )  # fmt: skip
+        kubeconfig,
+        results_claim="results",
+        results_local_path=claim,
+        results_mount_path=str(deps.data_dir.parent / "mnt" / "out"),
+        ttl_seconds_after_finished=1,
+    )
     async with KubernetesAdapter("k8s-res", config, deps) as adapter:
         script = 'echo to-log; echo data > "$IVOA_BROKER_OUTPUT_DIR/table.csv"'
         h = await run(adapter, req("sh", "-c", script), call)
@@ -251,11 +300,17 @@ async def test_results_from_a_pvc_release_sets_ttl_and_renew(
         assert refs["table.csv"].path.exists()
         await adapter.cleanup(h, call)
         assert not refs["table.csv"].path.exists()
-        long = await run(adapter, req("sleep", "30", deadline=utcnow() + timedelta(seconds=5)), call)
+        long = await run(
+            adapter, req("sleep", "30", deadline=utcnow() + timedelta(seconds=5)), call
+        )
         await until(adapter, long, call, {Phase.EXECUTING})
         new_end = await adapter.renew(long, utcnow() + timedelta(seconds=60), call)
         assert new_end is not None
-        [job] = [j for j in emulator.objects("Job", namespace) if j["metadata"]["name"] == long.native_id.split("/")[1]]
+        [job] = [
+            j
+            for j in emulator.objects("Job", namespace)
+            if j["metadata"]["name"] == long.native_id.split("/")[1]
+        ]
         assert job["spec"]["activeDeadlineSeconds"] >= 55
         await adapter.cancel(long, call)
         await adapter.cleanup(long, call)
@@ -265,8 +320,14 @@ async def test_429_retry_after_is_retried(
     kube: KubernetesAdapter, call: CallContext, emulator: KubernetesEmulator, namespace: str
 ) -> None:
     h = await run(kube, req("true"), call)
-    emulator.faults.fail_next(429, count=2, method="GET", prefix=f"/api/v1/namespaces/{namespace}/pods",
-                              watch=False, retry_after=0)  # fmt: skip
+    emulator.faults.fail_next(
+        429,
+        count=2,
+        method="GET",
+        prefix=f"/api/v1/namespaces/{namespace}/pods",
+        watch=False,
+        retry_after=0,
+    )
     status = await until(kube, h, call, TERMINAL)
     assert status.phase is Phase.COMPLETED
     await kube.cleanup(h, call)

@@ -21,7 +21,11 @@ INSTANCE = "k8s"
 
 @pytest.fixture
 def broker(
-    tmp_path: Path, k8s: EmulatorServer, kubeconfig: Path, namespace: str, emulator: KubernetesEmulator
+    tmp_path: Path,
+    k8s: EmulatorServer,
+    kubeconfig: Path,
+    namespace: str,
+    emulator: KubernetesEmulator,
 ) -> Iterator[BrokerProcess]:
     claim = emulator.claim_dir(namespace, "results")
     config = (
@@ -65,7 +69,10 @@ def test_pyvo_drives_a_kubernetes_job_through_the_broker(
     assert results["answer.txt"] == "42"
     [k8s_job] = [j for j in emulator.objects("Job", namespace)]
     assert k8s_job["spec"]["backoffLimit"] == 0
-    assert k8s_job["metadata"]["annotations"]["ivoa-broker.org/job-id"] == created.headers["Location"].rsplit("/", 1)[1]
+    assert (
+        k8s_job["metadata"]["annotations"]["ivoa-broker.org/job-id"]
+        == created.headers["Location"].rsplit("/", 1)[1]
+    )
     job.delete()
     assert session.get(created.headers["Location"]).status_code == 404
 
@@ -87,7 +94,9 @@ def test_execution_broker_request_is_offered_and_accepted(broker: BrokerProcess)
     with httpx.Client(base_url=broker.url, timeout=30) as eb:
         data = offerset(eb, command("echo", "hello"))
         assert data["result"] == "YES"
-        [offer] = [o for o in data["offers"] if o["meta"].get("name", "").startswith(INSTANCE) or True][:1]
+        [offer] = [
+            o for o in data["offers"] if o["meta"].get("name", "").startswith(INSTANCE) or True
+        ][:1]
         session = offer["meta"]["uuid"]
         accepted = update(eb, session, phase_update("ACCEPTED"))
         assert accepted.status_code == 200, accepted.text

@@ -66,7 +66,11 @@ class TestKubernetesConformance(AdapterConformance):
 
     @pytest.fixture
     def platform(
-        self, live: bool, adapter: KubernetesAdapter, ctx: CallContext, request: pytest.FixtureRequest
+        self,
+        live: bool,
+        adapter: KubernetesAdapter,
+        ctx: CallContext,
+        request: pytest.FixtureRequest,
     ) -> PlatformController:
         if live:
             return LiveKubernetes(adapter, ctx)

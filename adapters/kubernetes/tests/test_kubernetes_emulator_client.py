@@ -121,9 +121,12 @@ def test_list_watch_resume_bookmarks_and_410(
     w = k8s_watch.Watch()
     seen: list[tuple[str, str]] = []
     for event in w.stream(
-        batch.list_namespaced_job, namespace, resource_version=rv,
-        allow_watch_bookmarks=True, timeout_seconds=10,
-    ):  # fmt: skip
+        batch.list_namespaced_job,
+        namespace,
+        resource_version=rv,
+        allow_watch_bookmarks=True,
+        timeout_seconds=10,
+    ):
         seen.append((event["type"], event["object"].metadata.name))
         conds = event["object"].status.conditions or []
         if any(c.type == "Complete" for c in conds):
@@ -131,9 +134,13 @@ def test_list_watch_resume_bookmarks_and_410(
     assert seen[0] == ("ADDED", "w1") and ("MODIFIED", "w1") in seen
     # a bookmark comes while nothing changes; its resourceVersion is resumable
     raw = batch.list_namespaced_job(
-        namespace, watch=True, resource_version=rv, allow_watch_bookmarks=True,
-        timeout_seconds=2, _preload_content=False,
-    )  # fmt: skip
+        namespace,
+        watch=True,
+        resource_version=rv,
+        allow_watch_bookmarks=True,
+        timeout_seconds=2,
+        _preload_content=False,
+    )
     text = raw.data.decode()
     assert '"BOOKMARK"' in text
     # compaction: resuming from the old version is 410 Gone (the client raises it)
@@ -161,15 +168,21 @@ def test_quota_limit_range_and_unschedulable(
         k8s.V1LimitRange(
             metadata=k8s.V1ObjectMeta(name="limits"),
             spec=k8s.V1LimitRangeSpec(
-                limits=[k8s.V1LimitRangeItem(type="Container", max={"cpu": "2"},
-                                              default={"cpu": "500m", "memory": "128Mi"})]
+                limits=[
+                    k8s.V1LimitRangeItem(
+                        type="Container",
+                        max={"cpu": "2"},
+                        default={"cpu": "500m", "memory": "128Mi"},
+                    )
+                ]
             ),
         ),
-    )  # fmt: skip
+    )
     core.create_namespaced_resource_quota(
         namespace,
         k8s.V1ResourceQuota(
-            metadata=k8s.V1ObjectMeta(name="q"), spec=k8s.V1ResourceQuotaSpec(hard={"limits.cpu": "1"})
+            metadata=k8s.V1ObjectMeta(name="q"),
+            spec=k8s.V1ResourceQuotaSpec(hard={"limits.cpu": "1"}),
         ),
     )
 
@@ -205,22 +218,25 @@ def test_foreground_deletion_keeps_the_owner_until_its_pods_are_gone(
     api: Any, namespace: str
 ) -> None:
     batch, core = k8s.BatchV1Api(api), k8s.CoreV1Api(api)
-    batch.create_namespaced_job(namespace, job("fg", "trap 'sleep 0.3; exit 0' TERM; sleep 30 & wait"))
-    end = time.monotonic() + 10
-    while time.monotonic() < end and not core.list_namespaced_pod(namespace, label_selector="job-name=fg").items[0].status.phase == "Running":  # fmt: skip
+    batch.create_namespaced_job(
+        namespace, job("fg", "trap 'sleep 0.3; exit 0' TERM; sleep 30 & wait")
+    )
+    for _ in range(200):
+        [pod] = core.list_namespaced_pod(namespace, label_selector="job-name=fg").items
+        if pod.status.phase == "Running":
+            break
         time.sleep(0.05)
     batch.delete_namespaced_job("fg", namespace, propagation_policy="Foreground")
     owner = batch.read_namespaced_job("fg", namespace)
     assert owner.metadata.deletion_timestamp is not None
     assert "foregroundDeletion" in owner.metadata.finalizers
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        try:
-            batch.read_namespaced_job("fg", namespace)
-        except ApiException as err:
-            assert err.status == 404
+    for _ in range(200):
+        if not [j for j in batch.list_namespaced_job(namespace).items if j.metadata.name == "fg"]:
             break
         time.sleep(0.05)
     else:
         raise AssertionError("the job was never deleted")
+    with pytest.raises(ApiException) as err:
+        batch.read_namespaced_job("fg", namespace)
+    assert err.value.status == 404
     assert core.list_namespaced_pod(namespace, label_selector="job-name=fg").items == []

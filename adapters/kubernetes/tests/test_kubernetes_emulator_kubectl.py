@@ -57,7 +57,15 @@ def test_kubectl_version_and_discovery(kubeconfig: Path) -> None:
     version = json.loads(ok(kubectl(kubeconfig, "version", "-o", "json")))
     assert version["serverVersion"]["gitVersion"].startswith("v1.32")
     resources = ok(kubectl(kubeconfig, "api-resources"))
-    for name in ("jobs", "pods", "services", "resourcequotas", "limitranges", "namespaces", "nodes"):
+    for name in (
+        "jobs",
+        "pods",
+        "services",
+        "resourcequotas",
+        "limitranges",
+        "namespaces",
+        "nodes",
+    ):
         assert name in resources.split()
     nodes = json.loads(ok(kubectl(kubeconfig, "get", "nodes", "-o", "json")))
     assert {n["metadata"]["name"] for n in nodes["items"]} == {"node-a", "node-b"}
@@ -129,8 +137,28 @@ def test_kubectl_sees_a_failing_job_and_a_quota(
     ok(kubectl(kubeconfig, "apply", "-f", str(quota_yaml)))
     quota = json.loads(ok(kubectl(kubeconfig, "get", "quota", "small", "-o", "json")))
     assert quota["status"]["hard"]["requests.cpu"] == "1"
-    too_big = kubectl(kubeconfig, "run", "big", "--image=busybox:1.36", "--restart=Never",
-                      "--overrides", json.dumps({"spec": {"containers": [{"name": "big", "image": "busybox:1.36", "command": ["true"], "resources": {"requests": {"cpu": "2"}}}]}}))  # fmt: skip
+    too_big = kubectl(
+        kubeconfig,
+        "run",
+        "big",
+        "--image=busybox:1.36",
+        "--restart=Never",
+        "--overrides",
+        json.dumps(
+            {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "big",
+                            "image": "busybox:1.36",
+                            "command": ["true"],
+                            "resources": {"requests": {"cpu": "2"}},
+                        }
+                    ]
+                }
+            }
+        ),
+    )
     assert too_big.returncode != 0
     assert "exceeded quota: small" in too_big.stderr
     ok(kubectl(kubeconfig, "delete", "job", "fails", "--cascade=foreground"))

@@ -84,7 +84,9 @@ class KubernetesEmulator:
     ``tokens``: accepted bearer tokens (None: anonymous access allowed).
     """
 
-    def __init__(self, settings: ClusterSettings | None = None, tokens: set[str] | None = None) -> None:
+    def __init__(
+        self, settings: ClusterSettings | None = None, tokens: set[str] | None = None
+    ) -> None:
         self.settings = settings or ClusterSettings()
         self.tokens = tokens
         self.faults = Faults()
@@ -96,7 +98,13 @@ class KubernetesEmulator:
         self.cluster: Cluster | None = None
         self.api: Api | None = None
         self.app = Starlette(
-            routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])],
+            routes=[
+                Route(
+                    "/{path:path}",
+                    self._endpoint,
+                    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                )
+            ],
             lifespan=self._lifespan,
         )
 
@@ -155,7 +163,9 @@ class KubernetesEmulator:
     def objects(self, kind: str, namespace: str | None = None) -> list[Obj]:
         """Snapshots of the objects of one kind (``"Job"``, ``"Pod"``...)."""
         res = BY_KIND[kind]
-        return self.call(lambda: json.loads(json.dumps(list(self._cluster.store.items(res, namespace)))))
+        return self.call(
+            lambda: json.loads(json.dumps(list(self._cluster.store.items(res, namespace))))
+        )
 
     def create(self, kind: str, obj: Obj, namespace: str = "") -> Obj:
         """Create an object directly (quotas, limit ranges, namespaces for tests)."""
@@ -207,7 +217,9 @@ class KubernetesEmulator:
         if fault is not None:
             if fault.kind == "status":
                 message = fault.message or f"emulated fault {fault.status}"
-                return status_response(ApiError(fault.status, message, retry_after=fault.retry_after))
+                return status_response(
+                    ApiError(fault.status, message, retry_after=fault.retry_after)
+                )
             if fault.kind == "garbage":
                 return Response(b"<html>\xff{not json", 200, media_type="application/json")
             if fault.kind == "drop":
@@ -250,7 +262,14 @@ def kubeconfig_text(
             "clusters": [{"name": "emulator", "cluster": cluster}],
             "users": [{"name": "emulator-user", "user": user}],
             "contexts": [
-                {"name": context, "context": {"cluster": "emulator", "user": "emulator-user", "namespace": namespace}}
+                {
+                    "name": context,
+                    "context": {
+                        "cluster": "emulator",
+                        "user": "emulator-user",
+                        "namespace": namespace,
+                    },
+                }
             ],
             "current-context": context,
         },
@@ -262,11 +281,27 @@ def self_signed(directory: Path, host: str) -> tuple[Path, Path]:
     """A throw-away certificate for ``host`` (an IP address) made by ``openssl``."""
     cert, key = directory / "server.crt", directory / "server.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={host}",
-         "-addext", f"subjectAltName=IP:{host}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            f"/CN={host}",
+            "-addext",
+            f"subjectAltName=IP:{host}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -311,13 +346,20 @@ class EmulatorServer:
             self.ca_pem = cert.read_bytes()
             tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         config = uvicorn.Config(
-            self.emulator.app, log_level="warning", lifespan="on", ws="none", access_log=False,
-            timeout_graceful_shutdown=1, **tls,
-        )  # fmt: skip
+            self.emulator.app,
+            log_level="warning",
+            lifespan="on",
+            ws="none",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            **tls,
+        )
         self._server = uvicorn.Server(config)
         sock, server = self._sock, self._server
         self._thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])), name="k8s-emulator", daemon=True
+            target=lambda: asyncio.run(server.serve(sockets=[sock])),
+            name="k8s-emulator",
+            daemon=True,
         )
         self._thread.start()
         while not server.started:
@@ -346,7 +388,11 @@ class EmulatorServer:
                         transport.abort()
 
             time.sleep(0.2)
-            if self.emulator._loop is not None and self._thread is not None and self._thread.is_alive():
+            if (
+                self.emulator._loop is not None
+                and self._thread is not None
+                and self._thread.is_alive()
+            ):
                 with contextlib.suppress(RuntimeError):
                     self.emulator._loop.call_soon_threadsafe(abort)
         if self._thread is not None:
@@ -374,9 +420,8 @@ def main(argv: list[str] | None = None) -> None:
     emulator = KubernetesEmulator(tokens={args.token} if args.token else None)
     emulator.address = f"{args.host}:{args.port}"
     if args.kubeconfig:
-        Path(args.kubeconfig).write_text(kubeconfig_text(f"http://{args.host}:{args.port}", args.token))
+        Path(args.kubeconfig).write_text(
+            kubeconfig_text(f"http://{args.host}:{args.port}", args.token)
+        )
         print(f"kubeconfig: {args.kubeconfig}")
     uvicorn.run(emulator.app, host=args.host, port=args.port, log_level="warning")
-
-
-

@@ -26,14 +26,17 @@ def validate_meta(res: Resource, obj: Obj) -> None:
         raise invalid(
             res,
             name,
-            [("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 name must '
-              "consist of lower case alphanumeric characters or '-'")],
-        )  # fmt: skip
+            [
+                (
+                    "metadata.name",
+                    f'Invalid value: "{name}": a lowercase RFC 1123 name must '
+                    "consist of lower case alphanumeric characters or '-'",
+                )
+            ],
+        )
     for key, value in (meta.get("labels") or {}).items():
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
-            raise invalid(
-                res, name, [(f"metadata.labels[{key}]", f'Invalid value: "{value}"')]
-            )
+            raise invalid(res, name, [(f"metadata.labels[{key}]", f'Invalid value: "{value}"')])
 
 
 def default_pod_spec(spec: dict[str, Any]) -> None:
@@ -46,7 +49,10 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
         c.setdefault("terminationMessagePath", "/dev/termination-log")
         c.setdefault("terminationMessagePolicy", "File")
         image = c.get("image", "")
-        c.setdefault("imagePullPolicy", "Always" if image.endswith(":latest") or ":" not in image else "IfNotPresent")
+        c.setdefault(
+            "imagePullPolicy",
+            "Always" if image.endswith(":latest") or ":" not in image else "IfNotPresent",
+        )
         res = c.setdefault("resources", {})
         if res.get("limits") and not res.get("requests"):
             res["requests"] = dict(res["limits"])
@@ -70,13 +76,25 @@ def validate_pod_spec(res: Resource, name: str, spec: dict[str, Any], prefix: st
                     raise invalid(
                         res,
                         name,
-                        [(f"{prefix}.containers[{i}].resources.{kind}[{key}]", f"Invalid value: {value!r}")],
+                        [
+                            (
+                                f"{prefix}.containers[{i}].resources.{kind}[{key}]",
+                                f"Invalid value: {value!r}",
+                            )
+                        ],
                     ) from None
         for m in c.get("volumeMounts") or []:
             if m.get("name") not in vols:
                 raise invalid(
-                    res, name, [(f"{prefix}.containers[{i}].volumeMounts.name", f"Not found: {m.get('name')!r}")]
-                )  # fmt: skip
+                    res,
+                    name,
+                    [
+                        (
+                            f"{prefix}.containers[{i}].volumeMounts.name",
+                            f"Not found: {m.get('name')!r}",
+                        )
+                    ],
+                )
 
 
 def container_amounts(c: dict[str, Any], kind: str) -> dict[str, float]:
@@ -110,7 +128,9 @@ def apply_limit_ranges(store: Store, pod: Obj) -> None:
                 for key, value in (item.get("default") or {}).items():
                     r.setdefault("limits", {}).setdefault(key, value)
                 for key, value in (item.get("defaultRequest") or item.get("default") or {}).items():
-                    r.setdefault("requests", {}).setdefault(key, r.get("limits", {}).get(key, value))
+                    r.setdefault("requests", {}).setdefault(
+                        key, r.get("limits", {}).get(key, value)
+                    )
                 limits, requests = container_amounts(c, "limits"), container_amounts(c, "requests")
                 for key, value in (item.get("max") or {}).items():
                     if limits.get(key, 0) > parse_quantity(value):

@@ -101,7 +101,9 @@ class Api:
         else:
             doc = None
         if doc is None:
-            return status_response(ApiError(404, "the server could not find the requested resource"))
+            return status_response(
+                ApiError(404, "the server could not find the requested resource")
+            )
         return JSONResponse(doc)
 
     def _parse(self, path: str) -> tuple[Resource, str | None, str | None, str | None]:
@@ -136,12 +138,18 @@ class Api:
                 if method == "POST":
                     body = await self._body(request)
                     if res.namespaced and ns is None:
-                        raise ApiError(405, "the server does not allow this method on the requested resource")
-                    created = self.cluster.create(res, body, ns or "", dry_run=q.get("dryRun") == "All")
+                        raise ApiError(
+                            405, "the server does not allow this method on the requested resource"
+                        )
+                    created = self.cluster.create(
+                        res, body, ns or "", dry_run=q.get("dryRun") == "All"
+                    )
                     return JSONResponse(created, 201)
                 if method == "DELETE":
                     return self._delete_collection(request, res, ns)
-                raise ApiError(405, "the server does not allow this method on the requested resource")
+                raise ApiError(
+                    405, "the server does not allow this method on the requested resource"
+                )
             ns_key = ns or ""
             if sub == "log" and res is POD and method == "GET":
                 return self._log(request, ns_key, name)
@@ -210,7 +218,7 @@ class Api:
             if rv < store.oldest:
                 raise ApiError(
                     410,
-                    "The provided continue parameter is too old to display a consistent list result. "
+                    "The provided continue parameter is too old to display a consistent list result. "  # noqa: E501
                     "You can start a new list without the continue parameter.",
                 )
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
@@ -229,7 +237,9 @@ class Api:
             "kind": f"{res.kind}List",
             "apiVersion": res.api_version,
             "metadata": meta,
-            "items": [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in page],
+            "items": [
+                {k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in page
+            ],
         }
         return JSONResponse(body)
 
@@ -258,14 +268,18 @@ class Api:
         async def stream() -> AsyncIterator[bytes]:
             if rv_text in ("", "0"):
                 last = store.rv
-                for obj in sorted(store.items(res), key=lambda o: int(o["metadata"]["resourceVersion"])):
+                for obj in sorted(
+                    store.items(res), key=lambda o: int(o["metadata"]["resourceVersion"])
+                ):
                     if match(obj):
                         yield line("ADDED", obj)
             else:
                 try:
                     last = int(rv_text)
                 except ValueError:
-                    yield line("ERROR", ApiError(400, f"invalid resource version: {rv_text}").status())
+                    yield line(
+                        "ERROR", ApiError(400, f"invalid resource version: {rv_text}").status()
+                    )
                     return
             if gone:
                 yield expired(last)
@@ -289,10 +303,15 @@ class Api:
                     next_mark = time.monotonic() + self.cluster.settings.bookmark_seconds
                     yield line(
                         "BOOKMARK",
-                        {"kind": res.kind, "apiVersion": res.api_version,
-                         "metadata": {"resourceVersion": str(last)}},
-                    )  # fmt: skip
-                wait = min(end, next_mark) - time.monotonic() if bookmarks else end - time.monotonic()
+                        {
+                            "kind": res.kind,
+                            "apiVersion": res.api_version,
+                            "metadata": {"resourceVersion": str(last)},
+                        },
+                    )
+                wait = (
+                    min(end, next_mark) - time.monotonic() if bookmarks else end - time.monotonic()
+                )
                 await store.wait(last, max(0.0, min(wait, 0.5)))
 
         return StreamingResponse(stream(), media_type="application/json")
@@ -308,12 +327,16 @@ class Api:
         if q.get("container") not in (None, "", cname):
             raise ApiError(400, f"container {q['container']} is not valid for pod {name}")
         if q.get("previous") in ("1", "true"):
-            raise ApiError(400, f'previous terminated container "{cname}" in pod "{name}" not found')
+            raise ApiError(
+                400, f'previous terminated container "{cname}" in pod "{name}" not found'
+            )
         path = self.cluster.log_path(pod)
         if not path.exists():
             state = (pod["status"].get("containerStatuses") or [{}])[0].get("state", {})
             reason = state.get("waiting", {}).get("reason", "ContainerCreating")
-            raise ApiError(400, f'container "{cname}" in pod "{name}" is waiting to start: {reason}')
+            raise ApiError(
+                400, f'container "{cname}" in pod "{name}" is waiting to start: {reason}'
+            )
         tail = int(q["tailLines"]) if q.get("tailLines") else None
         limit = int(q["limitBytes"]) if q.get("limitBytes") else None
 
@@ -353,8 +376,8 @@ class Api:
             if want and want != obj["metadata"]["resourceVersion"]:
                 raise ApiError(
                     409,
-                    f'Operation cannot be fulfilled on {res.qualified} "{obj["metadata"]["name"]}": '
-                    "the object has been modified; please apply your changes to the latest version and try again",
+                    f'Operation cannot be fulfilled on {res.qualified} "{obj["metadata"]["name"]}": '  # noqa: E501
+                    "the object has been modified; please apply your changes to the latest version and try again",  # noqa: E501
                     reason="Conflict",
                 )
             new = copy.deepcopy(body)
@@ -363,8 +386,19 @@ class Api:
         elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
             new = _merge(obj, body)
         else:
-            raise ApiError(415, f"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {ctype})")
-        keep = ("uid", "creationTimestamp", "namespace", "name", "deletionTimestamp", "ownerReferences", "generation")
+            raise ApiError(
+                415,
+                f"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {ctype})",  # noqa: E501
+            )
+        keep = (
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "deletionTimestamp",
+            "ownerReferences",
+            "generation",
+        )
         meta = new.setdefault("metadata", {})
         for key in keep:
             if key in obj["metadata"]:
@@ -375,7 +409,11 @@ class Api:
             if res is JOB:
                 for key in ("selector", "template", "completions"):
                     if key in obj["spec"] and new.get("spec", {}).get(key) != obj["spec"][key]:
-                        raise ApiError(422, f'Job.batch "{meta["name"]}" is invalid: spec.{key}: Invalid value: field is immutable', reason="Invalid")
+                        raise ApiError(
+                            422,
+                            f'Job.batch "{meta["name"]}" is invalid: spec.{key}: Invalid value: field is immutable',  # noqa: E501
+                            reason="Invalid",
+                        )
             status = obj.get("status")
             if obj.get("spec") != new.get("spec"):
                 meta["generation"] = obj["metadata"].get("generation", 1) + 1
@@ -399,7 +437,11 @@ class Api:
         want_uid = (body.get("preconditions") or {}).get("uid")
         obj = self.cluster.store.get(res, ns, name)
         if obj is not None and want_uid and obj["metadata"]["uid"] != want_uid:
-            raise ApiError(409, f"Precondition failed: UID in precondition: {want_uid}, UID in object meta: {obj['metadata']['uid']}", reason="Conflict")
+            raise ApiError(
+                409,
+                f"Precondition failed: UID in precondition: {want_uid}, UID in object meta: {obj['metadata']['uid']}",  # noqa: E501
+                reason="Conflict",
+            )
         if q.get("dryRun") == "All":
             if obj is None:
                 raise not_found(res, name)
@@ -413,7 +455,12 @@ class Api:
                 "apiVersion": "v1",
                 "metadata": {},
                 "status": "Success",
-                "details": {"name": name, "group": res.group, "kind": res.plural, "uid": result["metadata"]["uid"]},
+                "details": {
+                    "name": name,
+                    "group": res.group,
+                    "kind": res.plural,
+                    "uid": result["metadata"]["uid"],
+                },
             }
         )
 
@@ -422,5 +469,9 @@ class Api:
         q = request.query_params
         for obj in [o for o in self.cluster.store.items(res) if match(o)]:
             meta = obj["metadata"]
-            self.cluster.delete(res, meta.get("namespace", ""), meta["name"], q.get("propagationPolicy"), None)
-        return JSONResponse({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+            self.cluster.delete(
+                res, meta.get("namespace", ""), meta["name"], q.get("propagationPolicy"), None
+            )
+        return JSONResponse(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+        )

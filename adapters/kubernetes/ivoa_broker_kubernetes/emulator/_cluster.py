@@ -149,15 +149,23 @@ class Cluster:
                 {
                     "metadata": {
                         "name": node.name,
-                        "labels": {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux"},
+                        "labels": {
+                            "kubernetes.io/hostname": node.name,
+                            "kubernetes.io/os": "linux",
+                        },
                     },
                     "spec": {},
                     "status": {
                         "capacity": dict(alloc),
                         "allocatable": dict(alloc),
-                        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                        "conditions": [
+                            {"type": "Ready", "status": "True", "reason": "KubeletReady"}
+                        ],
                         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                        "nodeInfo": {"kubeletVersion": "v1.32.0-ivoa-emulator", "operatingSystem": "linux"},
+                        "nodeInfo": {
+                            "kubeletVersion": "v1.32.0-ivoa-emulator",
+                            "operatingSystem": "linux",
+                        },
                     },
                 },
             )
@@ -174,12 +182,22 @@ class Cluster:
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
             if meta.get("namespace") not in (None, "", ns):
-                raise ApiError(400, "the namespace of the provided object does not match the namespace sent on the request")
+                raise ApiError(
+                    400,
+                    "the namespace of the provided object does not match the namespace sent on the request",  # noqa: E501
+                )
             meta["namespace"] = ns
             if self.store.get(NAMESPACE, "", ns) is None:
                 raise not_found(NAMESPACE, ns)
-            if (self.store.get(NAMESPACE, "", ns) or {}).get("metadata", {}).get("deletionTimestamp"):
-                raise ApiError(403, f'{res.plural} "{meta.get("name", "")}" is forbidden: unable to create new content in namespace {ns} because it is being terminated')
+            if (
+                (self.store.get(NAMESPACE, "", ns) or {})
+                .get("metadata", {})
+                .get("deletionTimestamp")
+            ):
+                raise ApiError(
+                    403,
+                    f'{res.plural} "{meta.get("name", "")}" is forbidden: unable to create new content in namespace {ns} because it is being terminated',  # noqa: E501
+                )
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + _suffix()
         for key in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp"):
@@ -217,7 +235,16 @@ class Cluster:
             template = spec.setdefault("template", {})
             tspec = template.setdefault("spec", {})
             if tspec.get("restartPolicy") not in ("Never", "OnFailure"):
-                raise invalid(res, name, [("spec.template.spec.restartPolicy", f'Unsupported value: "{tspec.get("restartPolicy", "Always")}": supported values: "OnFailure", "Never"')])
+                raise invalid(
+                    res,
+                    name,
+                    [
+                        (
+                            "spec.template.spec.restartPolicy",
+                            f'Unsupported value: "{tspec.get("restartPolicy", "Always")}": supported values: "OnFailure", "Never"',  # noqa: E501
+                        )
+                    ],
+                )
             default_pod_spec(tspec)
             validate_pod_spec(res, name, tspec, "spec.template.spec")
             uid = obj["metadata"].setdefault("uid", str(uuid.uuid4()))
@@ -228,10 +255,27 @@ class Cluster:
                 "job-name": name,
             }
             template.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
-            spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
-            for key, value in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6), ("completionMode", "NonIndexed"), ("suspend", False), ("manualSelector", False), ("podReplacementPolicy", "TerminatingOrFailed")):
+            spec.setdefault(
+                "selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+            )
+            for key, value in (
+                ("parallelism", 1),
+                ("completions", 1),
+                ("backoffLimit", 6),
+                ("completionMode", "NonIndexed"),
+                ("suspend", False),
+                ("manualSelector", False),
+                ("podReplacementPolicy", "TerminatingOrFailed"),
+            ):
                 spec.setdefault(key, value)
-            obj["metadata"].setdefault("labels", {}).update({"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name, "controller-uid": uid, "job-name": name})
+            obj["metadata"].setdefault("labels", {}).update(
+                {
+                    "batch.kubernetes.io/controller-uid": uid,
+                    "batch.kubernetes.io/job-name": name,
+                    "controller-uid": uid,
+                    "job-name": name,
+                }
+            )
             obj["status"] = {}
         elif res is SERVICE:
             spec = obj.setdefault("spec", {})
@@ -250,7 +294,12 @@ class Cluster:
         rs = [c.get("resources") or {} for c in spec.get("containers") or []]
         if not any(r.get("requests") or r.get("limits") for r in rs):
             return "BestEffort"
-        if all(r.get("limits", {}).get("cpu") and r.get("limits", {}).get("memory") and r.get("requests") == r.get("limits") for r in rs):
+        if all(
+            r.get("limits", {}).get("cpu")
+            and r.get("limits", {}).get("memory")
+            and r.get("requests") == r.get("limits")
+            for r in rs
+        ):
             return "Guaranteed"
         return "Burstable"
 
@@ -263,7 +312,13 @@ class Cluster:
             EVENT,
             {
                 "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": ns},
-                "involvedObject": {"kind": obj["kind"], "namespace": ns, "name": meta["name"], "uid": meta["uid"], "apiVersion": obj["apiVersion"]},
+                "involvedObject": {
+                    "kind": obj["kind"],
+                    "namespace": ns,
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "apiVersion": obj["apiVersion"],
+                },
                 "reason": reason,
                 "message": message,
                 "type": etype,
@@ -276,7 +331,9 @@ class Cluster:
 
     # --------------------------------------------------------------- delete
 
-    def delete(self, res: Resource, ns: str, name: str, propagation: str | None, grace: float | None) -> tuple[Obj, bool]:
+    def delete(
+        self, res: Resource, ns: str, name: str, propagation: str | None, grace: float | None
+    ) -> tuple[Obj, bool]:
         """Delete an object; returns (object, gone_now)."""
         obj = self.store.get(res, ns, name)
         if obj is None:
@@ -307,7 +364,11 @@ class Cluster:
         gone = self.store.delete(res, obj)
         for pod in dependents:
             if propagation == "Orphan":
-                pod["metadata"]["ownerReferences"] = [r for r in pod["metadata"].get("ownerReferences") or [] if r.get("uid") != meta["uid"]]
+                pod["metadata"]["ownerReferences"] = [
+                    r
+                    for r in pod["metadata"].get("ownerReferences") or []
+                    if r.get("uid") != meta["uid"]
+                ]
                 self.store.update(POD, pod)
             else:
                 self._delete_pod(pod, grace)
@@ -346,11 +407,19 @@ class Cluster:
             if container is not None and grace == 0:
                 container.signal(9)
             return copy.deepcopy(pod)
-        meta["deletionTimestamp"] = (datetime.now(UTC) + timedelta(seconds=grace)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta["deletionTimestamp"] = (datetime.now(UTC) + timedelta(seconds=grace)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
         meta["deletionGracePeriodSeconds"] = int(grace)
         snapshot = self.store.update(POD, pod)
         if container is not None:
-            self.event(pod, "Normal", "Killing", f"Stopping container {pod['spec']['containers'][0]['name']}", "kubelet")
+            self.event(
+                pod,
+                "Normal",
+                "Killing",
+                f"Stopping container {pod['spec']['containers'][0]['name']}",
+                "kubelet",
+            )
             self.spawn(container.terminate(grace))
         else:
             self._remove_pod(pod)
@@ -373,7 +442,10 @@ class Cluster:
     def _node_free(self, node: Obj) -> dict[str, float]:
         free = {k: parse_quantity(v) for k, v in node["status"]["allocatable"].items()}
         for pod in self.store.items(POD):
-            if pod["spec"].get("nodeName") != node["metadata"]["name"] or pod["status"].get("phase") in TERMINAL:
+            if (
+                pod["spec"].get("nodeName") != node["metadata"]["name"]
+                or pod["status"].get("phase") in TERMINAL
+            ):
                 continue
             amounts = pod_amounts(pod)
             for key in list(free):
@@ -386,21 +458,33 @@ class Cluster:
         nodes = list(self.store.items(NODE))
         for node in nodes:
             if node["spec"].get("unschedulable"):
-                reasons["node(s) were unschedulable"] = reasons.get("node(s) were unschedulable", 0) + 1
+                reasons["node(s) were unschedulable"] = (
+                    reasons.get("node(s) were unschedulable", 0) + 1
+                )
                 continue
             free = self._node_free(node)
-            short = [k for k in ("cpu", "memory", GPU) if asked.get(f"requests.{k}", 0.0) > free.get(k, 0.0) + 1e-9]
+            short = [
+                k
+                for k in ("cpu", "memory", GPU)
+                if asked.get(f"requests.{k}", 0.0) > free.get(k, 0.0) + 1e-9
+            ]
             if free.get("pods", 0) < 1:
                 short.append("pods")
             if not short:
                 pod["spec"]["nodeName"] = node["metadata"]["name"]
                 _set_condition(pod, "PodScheduled", "True")
-                self.event(pod, "Normal", "Scheduled", f"Successfully assigned {pod['metadata']['namespace']}/{pod['metadata']['name']} to {node['metadata']['name']}", "default-scheduler")
+                self.event(
+                    pod,
+                    "Normal",
+                    "Scheduled",
+                    f"Successfully assigned {pod['metadata']['namespace']}/{pod['metadata']['name']} to {node['metadata']['name']}",  # noqa: E501
+                    "default-scheduler",
+                )
                 return True
             for k in short:
                 reasons[f"Insufficient {k}"] = reasons.get(f"Insufficient {k}", 0) + 1
         detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
-        message = f"0/{len(nodes)} nodes are available: {detail}. preemption: 0/{len(nodes)} nodes are available: {len(nodes)} No preemption victims found for incoming pod."
+        message = f"0/{len(nodes)} nodes are available: {detail}. preemption: 0/{len(nodes)} nodes are available: {len(nodes)} No preemption victims found for incoming pod."  # noqa: E501
         before = _condition(pod, "PodScheduled")
         _set_condition(pod, "PodScheduled", "False", "Unschedulable", message)
         if before is None or before.get("message") != message:
@@ -412,7 +496,9 @@ class Cluster:
 
     def _alive(self, pod: Obj) -> bool:
         meta = pod["metadata"]
-        return self.store.get(POD, meta["namespace"], meta["name"]) is pod and not meta.get("deletionTimestamp")
+        return self.store.get(POD, meta["namespace"], meta["name"]) is pod and not meta.get(
+            "deletionTimestamp"
+        )
 
     async def _kubelet(self, ns: str, name: str) -> None:
         pod = self.store.get(POD, ns, name)
@@ -428,19 +514,47 @@ class Cluster:
         pod["status"].update(hostIP="127.0.0.1", podIP=self._next_ip(), startTime=now_iso())
         pod["status"]["podIPs"] = [{"ip": pod["status"]["podIP"]}]
         _set_condition(pod, "Initialized", "True")
-        _set_condition(pod, "Ready", "False", "ContainersNotReady", f"containers with unready status: [{cname}]")
-        _set_condition(pod, "ContainersReady", "False", "ContainersNotReady", f"containers with unready status: [{cname}]")
+        _set_condition(
+            pod,
+            "Ready",
+            "False",
+            "ContainersNotReady",
+            f"containers with unready status: [{cname}]",
+        )
+        _set_condition(
+            pod,
+            "ContainersReady",
+            "False",
+            "ContainersNotReady",
+            f"containers with unready status: [{cname}]",
+        )
         self._container_state(pod, {"waiting": {"reason": "ContainerCreating"}})
         self.store.update(POD, pod)
         await asyncio.sleep(self.settings.pull_delay)
         image = c["image"]
         if image in self.settings.missing_images:
             self.event(pod, "Normal", "Pulling", f'Pulling image "{image}"', "kubelet")
-            failure = f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found'
+            failure = f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found'  # noqa: E501
             reason = "ErrImagePull"
             while self._alive(pod):
-                self._container_state(pod, {"waiting": {"reason": reason, "message": failure if reason == "ErrImagePull" else f'Back-off pulling image "{image}"'}})
-                self.event(pod, "Warning", "Failed" if reason == "ErrImagePull" else "BackOff", failure, "kubelet")
+                self._container_state(
+                    pod,
+                    {
+                        "waiting": {
+                            "reason": reason,
+                            "message": failure
+                            if reason == "ErrImagePull"
+                            else f'Back-off pulling image "{image}"',
+                        }
+                    },
+                )
+                self.event(
+                    pod,
+                    "Warning",
+                    "Failed" if reason == "ErrImagePull" else "BackOff",
+                    failure,
+                    "kubelet",
+                )
                 self.store.update(POD, pod)
                 reason = "ImagePullBackOff" if reason == "ErrImagePull" else "ErrImagePull"
                 await asyncio.sleep(max(self.settings.pull_delay * 4, 0.2))
@@ -453,7 +567,9 @@ class Cluster:
         try:
             await container.start()
         except OSError as exc:
-            self._container_state(pod, {"waiting": {"reason": "RunContainerError", "message": f"exec: {exc}"}})
+            self._container_state(
+                pod, {"waiting": {"reason": "RunContainerError", "message": f"exec: {exc}"}}
+            )
             self._terminal(pod, Ended(128, "StartError"), started=now_iso())
             self._remove_if_deleting(pod)
             return
@@ -486,7 +602,13 @@ class Cluster:
     def _terminal(self, pod: Obj, ended: Ended, started: str) -> None:
         if self.store.get(POD, pod["metadata"]["namespace"], pod["metadata"]["name"]) is not pod:
             return
-        term: dict[str, Any] = {"exitCode": ended.exit_code, "reason": ended.reason, "startedAt": started, "finishedAt": now_iso(), "containerID": f"emulated://{pod['metadata']['uid']}"}
+        term: dict[str, Any] = {
+            "exitCode": ended.exit_code,
+            "reason": ended.reason,
+            "startedAt": started,
+            "finishedAt": now_iso(),
+            "containerID": f"emulated://{pod['metadata']['uid']}",
+        }
         if ended.signal is not None:
             term["signal"] = ended.signal
         self._container_state(pod, {"terminated": term})
@@ -494,7 +616,13 @@ class Cluster:
         for ctype in ("Ready", "ContainersReady"):
             _set_condition(pod, ctype, "False", "PodCompleted")
         if ended.reason == "OOMKilled":
-            self.event(pod, "Warning", "OOMKilling", "Memory cgroup out of memory: Killed process", "kernel-monitor")
+            self.event(
+                pod,
+                "Warning",
+                "OOMKilling",
+                "Memory cgroup out of memory: Killed process",
+                "kernel-monitor",
+            )
         self.store.update(POD, pod)
         job = self._owner_job(pod)
         if job is not None:
@@ -503,7 +631,18 @@ class Cluster:
     def _container_state(self, pod: Obj, state: dict[str, Any], ready: bool = False) -> None:
         c = pod["spec"]["containers"][0]
         pod["status"]["containerStatuses"] = [
-            {"name": c["name"], "state": state, "lastState": {}, "ready": ready, "restartCount": 0, "image": c["image"], "imageID": "" if "waiting" in state else f"docker.io/{c['image']}@sha256:{uuid.uuid5(uuid.NAMESPACE_URL, c['image']).hex}", "started": "running" in state}
+            {
+                "name": c["name"],
+                "state": state,
+                "lastState": {},
+                "ready": ready,
+                "restartCount": 0,
+                "image": c["image"],
+                "imageID": ""
+                if "waiting" in state
+                else f"docker.io/{c['image']}@sha256:{uuid.uuid5(uuid.NAMESPACE_URL, c['image']).hex}",  # noqa: E501
+                "started": "running" in state,
+            }
         ]
 
     def _next_ip(self) -> str:
@@ -511,7 +650,7 @@ class Cluster:
         return f"10.244.{self._ip // 250}.{self._ip % 250}"
 
     def pod_dir(self, pod: Obj) -> Path:
-        return self.state_dir / "pods" / pod["metadata"]["uid"]
+        return self.state_dir / "pods" / str(pod["metadata"]["uid"])
 
     def log_path(self, pod: Obj) -> Path:
         return self.pod_dir(pod) / "container.log"
@@ -527,7 +666,13 @@ class Cluster:
         argv = list(c.get("command") or []) + list(c.get("args") or [])
         if not c.get("command") and not c.get("args"):
             argv = list(self.settings.default_cmd)
-        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOSTNAME": meta["name"], "HOME": str(base / "home"), "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOSTNAME": meta["name"],
+            "HOME": str(base / "home"),
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": "443",
+        }
         for item in c.get("env") or []:
             if "value" in item:
                 env[item["name"]] = str(item["value"])
@@ -537,7 +682,9 @@ class Cluster:
         for m in c.get("volumeMounts") or []:
             vol = volumes[m["name"]]
             if "persistentVolumeClaim" in vol:
-                source = self.claim_dir(meta["namespace"], vol["persistentVolumeClaim"]["claimName"])
+                source = self.claim_dir(
+                    meta["namespace"], vol["persistentVolumeClaim"]["claimName"]
+                )
             elif "hostPath" in vol:
                 source = Path(vol["hostPath"]["path"])
             else:  # emptyDir and anything else: a directory of the pod
@@ -547,7 +694,15 @@ class Cluster:
             mounts.append(Mount(source, m["mountPath"], bool(m.get("readOnly"))))
         limit = (c.get("resources") or {}).get("limits", {}).get("memory")
         workdir = Path(c["workingDir"]) if c.get("workingDir") else base / "root"
-        return Container(argv, env, workdir, self.log_path(pod), int(parse_quantity(limit)) if limit else None, mounts, self.use_cgroups)
+        return Container(
+            argv,
+            env,
+            workdir,
+            self.log_path(pod),
+            int(parse_quantity(limit)) if limit else None,
+            mounts,
+            self.use_cgroups,
+        )
 
     # ------------------------------------------------------- job controller
 
@@ -559,8 +714,17 @@ class Cluster:
         if _condition(job, "Complete") or _condition(job, "Failed"):
             return
         pods = self._dependents(job)
-        live = [p for p in pods if p["status"].get("phase") not in TERMINAL and not p["metadata"].get("deletionTimestamp")]
-        terminating = [p for p in pods if p["metadata"].get("deletionTimestamp") and p["status"].get("phase") not in TERMINAL]
+        live = [
+            p
+            for p in pods
+            if p["status"].get("phase") not in TERMINAL
+            and not p["metadata"].get("deletionTimestamp")
+        ]
+        terminating = [
+            p
+            for p in pods
+            if p["metadata"].get("deletionTimestamp") and p["status"].get("phase") not in TERMINAL
+        ]
         succeeded = sum(1 for p in pods if p["status"].get("phase") == "Succeeded")
         failed = sum(1 for p in pods if p["status"].get("phase") == "Failed")
         failed = max(failed, status.get("failed", 0))
@@ -570,13 +734,27 @@ class Cluster:
         if succeeded >= spec.get("completions", 1):
             status["succeeded"] = succeeded
             status["completionTime"] = now_iso()
-            _set_condition(job, "SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods")
-            _set_condition(job, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods")
+            _set_condition(
+                job,
+                "SuccessCriteriaMet",
+                "True",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            )
+            _set_condition(
+                job,
+                "Complete",
+                "True",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            )
             self.event(job, "Normal", "Completed", "Job completed", "job-controller")
             live_needed = False
         elif failed > spec.get("backoffLimit", 6):
             status["failed"] = failed
-            self._fail_job(job, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+            self._fail_job(
+                job, "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+            )
             live_needed = False
         elif self._deadline_passed(job):
             self._fail_job(job, "DeadlineExceeded", "Job was active longer than specified deadline")
@@ -587,7 +765,9 @@ class Cluster:
             self._create_job_pod(job)
             live = [p for p in self._dependents(job) if p["status"].get("phase") not in TERMINAL]
         status["active"] = len([p for p in live if not p["metadata"].get("deletionTimestamp")])
-        status["ready"] = sum(1 for p in live if (_condition(p, "Ready") or {}).get("status") == "True")
+        status["ready"] = sum(
+            1 for p in live if (_condition(p, "Ready") or {}).get("status") == "True"
+        )
         status["terminating"] = len(terminating)
         if failed:
             status["failed"] = failed
@@ -603,7 +783,11 @@ class Cluster:
     def _deadline_passed(self, job: Obj) -> bool:
         deadline = job["spec"].get("activeDeadlineSeconds")
         start = parse_iso(job.get("status", {}).get("startTime"))
-        return bool(deadline is not None and start is not None and (datetime.now(UTC) - start).total_seconds() >= deadline)
+        return bool(
+            deadline is not None
+            and start is not None
+            and (datetime.now(UTC) - start).total_seconds() >= deadline
+        )
 
     def _fail_job(self, job: Obj, reason: str, message: str) -> None:
         _set_condition(job, "FailureTarget", "True", reason, message)
@@ -619,7 +803,16 @@ class Cluster:
                 "generateName": f"{meta['name']}-",
                 "labels": template.get("metadata", {}).get("labels", {}),
                 "annotations": template.get("metadata", {}).get("annotations", {}),
-                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}],
+                "ownerReferences": [
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
             },
             "spec": template["spec"],
         }
@@ -627,9 +820,21 @@ class Cluster:
             created = self.create(POD, pod, meta["namespace"])
         except ApiError as exc:
             if (_condition(job, "FailedCreate") or {}).get("message") != exc.message:
-                self.event(job, "Warning", "FailedCreate", f"Error creating: {exc.message}", "job-controller")
+                self.event(
+                    job,
+                    "Warning",
+                    "FailedCreate",
+                    f"Error creating: {exc.message}",
+                    "job-controller",
+                )
             return
-        self.event(job, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}", "job-controller")
+        self.event(
+            job,
+            "Normal",
+            "SuccessfulCreate",
+            f"Created pod: {created['metadata']['name']}",
+            "job-controller",
+        )
 
     # ------------------------------------------------------------ periodic
 
@@ -646,10 +851,13 @@ class Cluster:
                     self.sync_job(meta["namespace"], meta["name"])
                     continue
                 ttl = job["spec"].get("ttlSecondsAfterFinished")
-                end = parse_iso(job["status"].get("completionTime") or finished.get("lastTransitionTime"))
-                if ttl is not None and end is not None and not meta.get("deletionTimestamp"):
-                    if (datetime.now(UTC) - end).total_seconds() >= ttl:
-                        self.delete(JOB, meta["namespace"], meta["name"], "Background", None)
+                end = parse_iso(
+                    job["status"].get("completionTime") or finished.get("lastTransitionTime")
+                )
+                if ttl is None or end is None or meta.get("deletionTimestamp"):
+                    continue
+                if (datetime.now(UTC) - end).total_seconds() >= ttl:
+                    self.delete(JOB, meta["namespace"], meta["name"], "Background", None)
 
     def refresh_quotas(self) -> None:
         """The quota controller: ``status.hard`` and ``status.used`` of every quota."""
@@ -669,4 +877,3 @@ class Cluster:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)
-

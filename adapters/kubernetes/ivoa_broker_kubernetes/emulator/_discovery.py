@@ -70,18 +70,32 @@ def resource_list(api_version: str) -> dict[str, Any] | None:
         entries.append(_entry(r))
         if r.kind in ("Pod", "Job", "Namespace", "ResourceQuota", "Service"):
             entries.append(
-                {"name": f"{r.plural}/status", "singularName": "", "namespaced": r.namespaced,
-                 "kind": r.kind, "verbs": ["get", "patch", "update"]}
-            )  # fmt: skip
+                {
+                    "name": f"{r.plural}/status",
+                    "singularName": "",
+                    "namespaced": r.namespaced,
+                    "kind": r.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
         if r.kind == "Pod":
             entries.append(
-                {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod",
-                 "verbs": ["get"]}
-            )  # fmt: skip
+                {
+                    "name": "pods/log",
+                    "singularName": "",
+                    "namespaced": True,
+                    "kind": "Pod",
+                    "verbs": ["get"],
+                }
+            )
     if not entries:
         return None
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version,
-            "resources": entries}  # fmt: skip
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": api_version,
+        "resources": entries,
+    }
 
 
 def _paths(api_version: str) -> dict[str, Any]:
@@ -96,16 +110,26 @@ def _paths(api_version: str) -> dict[str, Any]:
     for r in RESOURCES:
         if r.api_version != api_version:
             continue
-        path = f"{prefix}/namespaces/{{namespace}}/{r.plural}" if r.namespaced else f"{prefix}/{r.plural}"
+        path = (
+            f"{prefix}/namespaces/{{namespace}}/{r.plural}"
+            if r.namespaced
+            else f"{prefix}/{r.plural}"
+        )
         gvk = {"group": r.group, "version": r.version, "kind": r.kind}
         paths[path] = {
-            "post": {"parameters": params, "x-kubernetes-action": "post",
-                     "x-kubernetes-group-version-kind": gvk,
-                     "responses": {"201": {"description": "Created"}}},
-            "patch": {"parameters": params, "x-kubernetes-action": "patch",
-                      "x-kubernetes-group-version-kind": gvk,
-                      "responses": {"200": {"description": "OK"}}},
-        }  # fmt: skip
+            "post": {
+                "parameters": params,
+                "x-kubernetes-action": "post",
+                "x-kubernetes-group-version-kind": gvk,
+                "responses": {"201": {"description": "Created"}},
+            },
+            "patch": {
+                "parameters": params,
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk,
+                "responses": {"200": {"description": "OK"}},
+            },
+        }
         paths[path + "/{name}"] = paths[path]
     return paths
 

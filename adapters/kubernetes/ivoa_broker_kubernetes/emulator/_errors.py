@@ -82,7 +82,9 @@ def invalid(res: Resource, name: str, causes: list[tuple[str, str]]) -> ApiError
             "name": name,
             "group": res.group,
             "kind": res.kind,
-            "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes],
+            "causes": [
+                {"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes
+            ],
         },
     )
 

@@ -61,14 +61,23 @@ class Faults:
     def gone_next(self, *, count: int = 1, prefix: str | None = None) -> None:
         self.add(Fault("gone", count, 410, method="GET", prefix=prefix, watch=True))
 
-    def garbage_next(self, *, count: int = 1, method: str | None = None, prefix: str | None = None) -> None:
+    def garbage_next(
+        self, *, count: int = 1, method: str | None = None, prefix: str | None = None
+    ) -> None:
         self.add(Fault("garbage", count, method=method, prefix=prefix, watch=False))
 
-    def drop_next(self, *, count: int = 1, method: str | None = None, prefix: str | None = None) -> None:
+    def drop_next(
+        self, *, count: int = 1, method: str | None = None, prefix: str | None = None
+    ) -> None:
         self.add(Fault("drop", count, method=method, prefix=prefix, watch=False))
 
     def slow_next(
-        self, seconds: float, *, count: int = 1, method: str | None = None, prefix: str | None = None
+        self,
+        seconds: float,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        prefix: str | None = None,
     ) -> None:
         self.add(Fault("slow", count, seconds=seconds, method=method, prefix=prefix, watch=False))
 

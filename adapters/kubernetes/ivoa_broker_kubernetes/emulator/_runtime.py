@@ -39,6 +39,11 @@ def cgroups_usable() -> bool:
     return (CGROUP_MEMORY / "memory.limit_in_bytes").exists()
 
 
+def _mkdirs(*paths: Path) -> None:
+    for path in paths:
+        path.mkdir(parents=True, exist_ok=True)
+
+
 @dataclass(frozen=True)
 class Mount:
     source: Path
@@ -77,12 +82,19 @@ class Container:
                 for m in self.mounts
             )
             for m in self.mounts:
-                m.source.mkdir(parents=True, exist_ok=True)
-                Path(m.target).mkdir(parents=True, exist_ok=True)
+                _mkdirs(m.source, Path(m.target))
             argv = [
-                "unshare", "-m", "--propagation", "private", "--",
-                "/bin/sh", "-c", f'set -e; {script}; exec "$@"', "sh", *argv,
-            ]  # fmt: skip
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "--",
+                "/bin/sh",
+                "-c",
+                f'set -e; {script}; exec "$@"',
+                "sh",
+                *argv,
+            ]
         limit = self.memory_limit
         cgroup: Path | None = None
         if limit is not None and self.use_cgroups:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import re
 import uuid
@@ -170,6 +171,7 @@ class Store:
     #: lowest resourceVersion a watch can still resume after
     oldest: int = 1
     changed: asyncio.Condition | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def _cond(self) -> asyncio.Condition:
         if self.changed is None:
@@ -199,10 +201,9 @@ class Store:
             async with cond:
                 cond.notify_all()
 
-        try:
-            asyncio.get_running_loop().create_task(notify())
-        except RuntimeError:
-            pass
+        with contextlib.suppress(RuntimeError):  # no loop yet: nobody waits
+            self._tasks.add(asyncio.get_running_loop().create_task(notify()))
+            self._tasks = {t for t in self._tasks if not t.done()}
         return snapshot
 
     def create(self, res: Resource, obj: Obj) -> Obj:
@@ -241,7 +242,5 @@ class Store:
         async with cond:
             if self.rv > after:
                 return
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cond.wait(), timeout)
-            except TimeoutError:
-                pass

@@ -52,11 +52,21 @@ def _pod_status(pod: Obj) -> str:
 
 def _columns(kind: str) -> list[tuple[str, str]]:
     if kind == "Job":
-        return [("Name", "name"), ("Status", "string"), ("Completions", "string"),
-                ("Duration", "string"), ("Age", "string")]  # fmt: skip
+        return [
+            ("Name", "name"),
+            ("Status", "string"),
+            ("Completions", "string"),
+            ("Duration", "string"),
+            ("Age", "string"),
+        ]
     if kind == "Pod":
-        return [("Name", "name"), ("Ready", "string"), ("Status", "string"),
-                ("Restarts", "string"), ("Age", "string")]  # fmt: skip
+        return [
+            ("Name", "name"),
+            ("Ready", "string"),
+            ("Status", "string"),
+            ("Restarts", "string"),
+            ("Age", "string"),
+        ]
     return [("Name", "name"), ("Age", "string")]
 
 
@@ -75,7 +85,11 @@ def _cells(obj: Obj) -> list[Any]:
 
 
 def _partial(obj: Obj) -> dict[str, Any]:
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj["metadata"],
+    }
 
 
 def table(kind: str, objs: list[Obj], rv: str) -> dict[str, Any]:
@@ -84,10 +98,15 @@ def table(kind: str, objs: list[Obj], rv: str) -> dict[str, Any]:
         "apiVersion": "meta.k8s.io/v1",
         "metadata": {"resourceVersion": rv},
         "columnDefinitions": [
-            {"name": n, "type": "string", "format": f if f == "name" else "", "description": n,
-             "priority": 0}
+            {
+                "name": n,
+                "type": "string",
+                "format": f if f == "name" else "",
+                "description": n,
+                "priority": 0,
+            }
             for n, f in _columns(kind)
-        ],  # fmt: skip
+        ],
         "rows": [{"cells": _cells(o), "object": _partial(o)} for o in objs],
     }
 
