@@ -3,57 +3,63 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
 from ivoa_broker.protocol import AdapterConfig
 
 
+def _f(default: Any, text: str) -> Any:
+    return Field(default=default, description=text)
+
+
 class KubernetesConfig(AdapterConfig):
-    """Where the cluster is, where tasks go, and how they are shaped.
+    """Where the cluster is, where tasks go, and how they are shaped."""
 
-    Connection: ``kubeconfig`` (+ ``context``; default ``$KUBECONFIG`` or
-    ``~/.kube/config``), or ``in_cluster: true`` (the pod's service account).
-    """
-
-    kubeconfig: Path | None = None
-    context: str | None = None
-    in_cluster: bool = False
-    #: the namespace of this instance (default: the context's, else "default")
-    namespace: str | None = None
-    #: put each task in the namespace named by the owner's account on this instance
-    #: (``identity`` map/template, e.g. ``template: "broker-{owner}"``); the namespaces
-    #: must exist
-    namespace_from_account: bool = False
-    default_image: str = "busybox:1.36"
-    notebook_image: str = "quay.io/jupyter/base-notebook:latest"
-    #: argv of the notebook container (None: the image's own command)
-    notebook_command: tuple[str, ...] | None = None
-    notebook_port: int = 8888
-    #: the session's URL; {name} {namespace} {service} {port} {job_id} are filled in
-    url_template: str = "http://{service}.{namespace}.svc.cluster.local:{port}/"
-    service_account: str | None = None
-    image_pull_secrets: tuple[str, ...] = ()
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    #: results: a PVC mounted in every batch pod at ``results_mount_path`` (sub-path =
-    #: the job's name) and visible to the broker at ``results_local_path``
-    results_claim: str | None = None
-    results_local_path: Path | None = None
-    results_mount_path: str = "/ivoa/output"
-    #: ttlSecondsAfterFinished, set by release() once results are collected
-    ttl_seconds_after_finished: int = 300
-    #: how long ErrImagePull/ImagePullBackOff may last before the task is an error
-    image_pull_grace_seconds: float = 120.0
-    #: how long a pod may stay Unschedulable before the task is an error
-    unschedulable_grace_seconds: float = 600.0
-    #: largest run time granted (activeDeadlineSeconds); None: unlimited
-    max_walltime_seconds: int | None = None
-    #: watch pods and wake the core on every change (else: polling only)
-    watch: bool = True
-    watch_timeout_seconds: int = 300
-    termination_grace_seconds: int = 30
-    timeout_seconds: float = 30.0
-    retries: int = 3
-    backoff_seconds: float = 0.5
-    #: how long cleanup() waits for the platform to let go
-    cleanup_timeout_seconds: float = 120.0
+    kubeconfig: Path | None = _f(None, "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    context: str | None = _f(None, "kubeconfig context (default: its current-context)")
+    in_cluster: bool = _f(False, "use the pod's service account instead of a kubeconfig")
+    namespace: str | None = _f(
+        None, "namespace of this instance (default: the context's, else default)"
+    )
+    namespace_from_account: bool = _f(
+        False, "one namespace per owner: the owner's account from `identity` (must exist)"
+    )
+    default_image: str = _f("busybox:1.36", "image of batch tasks that name none")
+    notebook_image: str = _f("quay.io/jupyter/base-notebook:latest", "image of notebook sessions")
+    notebook_command: tuple[str, ...] | None = _f(
+        None, "argv of the notebook container (None: the image's)"
+    )
+    notebook_port: int = _f(8888, "the notebook's port (container, Service, readiness probe)")
+    url_template: str = _f(
+        "http://{service}.{namespace}.svc.cluster.local:{port}/",
+        "session URL; {name} {namespace} {service} {port} {job_id} filled in",
+    )
+    service_account: str | None = _f(None, "serviceAccountName of task pods")
+    image_pull_secrets: tuple[str, ...] = _f((), "imagePullSecrets of task pods")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="nodeSelector of task pods"
+    )
+    results_claim: str | None = _f(
+        None, "PVC mounted in batch pods for output files (sub-path: the Job's name)"
+    )
+    results_local_path: Path | None = _f(None, "where the broker sees that PVC's files")
+    results_mount_path: str = _f("/ivoa/output", "mount path of the PVC ($IVOA_BROKER_OUTPUT_DIR)")
+    ttl_seconds_after_finished: int = _f(
+        300, "Job TTL, set by release() once results are collected"
+    )
+    image_pull_grace_seconds: float = _f(120.0, "ErrImagePull/ImagePullBackOff this long: ERROR")
+    unschedulable_grace_seconds: float = _f(600.0, "Unschedulable this long: ERROR")
+    max_walltime_seconds: int | None = _f(
+        None, "largest activeDeadlineSeconds granted (None: no cap)"
+    )
+    watch: bool = _f(
+        True, "watch pods and wake the core on changes (status is still one list per poll)"
+    )
+    watch_timeout_seconds: int = _f(300, "timeoutSeconds of each watch request")
+    termination_grace_seconds: int = _f(30, "terminationGracePeriodSeconds of task pods")
+    timeout_seconds: float = _f(30.0, "timeout of each API call")
+    retries: int = _f(3, "retries of idempotent calls on 429/5xx/network trouble")
+    backoff_seconds: float = _f(0.5, "first retry delay (doubling, jittered, Retry-After honoured)")
+    cleanup_timeout_seconds: float = _f(120.0, "how long cleanup() waits for the objects to go")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ivoa_broker_kubernetes.emulator import KubernetesEmulator
 
-KUBECTL = shutil.which("kubectl")
+KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (.ci/install.d)")
 
 JOB_YAML = """\
@@ -37,8 +37,24 @@ spec:
 """
 
 
+def _client_minor() -> int:
+    assert KUBECTL is not None
+    out = subprocess.run(
+        [KUBECTL, "version", "--client", "-o", "json"], capture_output=True, text=True
+    )
+    return int(json.loads(out.stdout)["clientVersion"]["minor"].rstrip("+"))
+
+
+#: kubectl before 1.27 validates client-side with the OpenAPI v2 document, which it
+#: fetches as protobuf only; the emulator serves OpenAPI as JSON (newer kubectl
+#: asks for it and uses server-side field validation), so old clients skip validation
+OLD_CLIENT = KUBECTL is not None and _client_minor() < 27
+
+
 def kubectl(kubeconfig: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     assert KUBECTL is not None
+    if OLD_CLIENT and args and args[0] in ("apply", "create"):
+        args = (args[0], "--validate=false", *args[1:])
     return subprocess.run(
         [KUBECTL, f"--kubeconfig={kubeconfig}", *args],
         capture_output=True,
