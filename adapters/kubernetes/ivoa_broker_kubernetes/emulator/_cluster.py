@@ -870,8 +870,13 @@ class Cluster:
                 self.store.update(QUOTA, quota)
 
     async def shutdown(self) -> None:
+        """Kill every container and wait for it, so no process outlives the emulator."""
+        running = [c.process for c in self.containers.values() if c.process is not None]
         for container in list(self.containers.values()):
             container.signal(9)
+        if running:
+            await asyncio.wait([asyncio.ensure_future(p.wait()) for p in running], timeout=5)
+        await asyncio.sleep(0.05)  # let the kubelets record the ends
         tasks = [t for t in self.tasks if not t.done()]
         for t in tasks:
             t.cancel()

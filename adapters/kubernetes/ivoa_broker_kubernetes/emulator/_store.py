@@ -170,13 +170,7 @@ class Store:
     rv: int = 1
     #: lowest resourceVersion a watch can still resume after
     oldest: int = 1
-    changed: asyncio.Condition | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    def _cond(self) -> asyncio.Condition:
-        if self.changed is None:
-            self.changed = asyncio.Condition()
-        return self.changed
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def get(self, res: Resource, ns: str, name: str) -> Obj | None:
         return self.objects.get((res.plural, ns if res.namespaced else "", name))
@@ -195,15 +189,9 @@ class Store:
             drop = len(self.events) - self.history
             self.oldest = self.events[drop - 1].rv
             del self.events[:drop]
-        cond = self._cond()
-
-        async def notify() -> None:
-            async with cond:
-                cond.notify_all()
-
-        with contextlib.suppress(RuntimeError):  # no loop yet: nobody waits
-            self._tasks.add(asyncio.get_running_loop().create_task(notify()))
-            self._tasks = {t for t in self._tasks if not t.done()}
+        # wake every waiter: set this generation's event, start the next one
+        self._changed.set()
+        self._changed = asyncio.Event()
         return snapshot
 
     def create(self, res: Resource, obj: Obj) -> Obj:
@@ -238,9 +226,7 @@ class Store:
 
     async def wait(self, after: int, timeout: float) -> None:
         """Return once something newer than ``after`` is recorded (or on timeout)."""
-        cond = self._cond()
-        async with cond:
-            if self.rv > after:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(cond.wait(), timeout)
+        if self.rv > after:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
