@@ -22,7 +22,7 @@ from k8s_support import IMAGE, TOKEN, EmulatedKubernetes, LiveKubernetes, config
 from ivoa_broker.protocol import AdapterDeps, CallContext
 from ivoa_broker.testing import AdapterConformance, PlatformController, WakeSignal
 
-TIMEOUT = 1.0
+TIMEOUT = 2.5  # API call timeout; the fault tests wait twice that per attempt
 INSTANCE = "k8s-conformance"
 
 
