@@ -23,7 +23,7 @@ import logging
 import random
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ivoa_broker.config import JobsSection
@@ -37,6 +37,7 @@ from ivoa_broker.protocol import (
     ExecutionRequest,
     FatalError,
     Handle,
+    IdentityMap,
     NoCapacity,
     Offer,
     Phase,
@@ -149,9 +150,15 @@ class Dispatcher:
         if platform not in self.adapters or handle_json is None:
             return
         adapter = self.adapters[platform]
+        job = await self.store.get(job_id)
+        if job is None:
+            return
+        deadline = self._deadline(job.start_time or utcnow(), job.execution_duration)
+        if deadline is None:
+            return
         try:
             expiry = await self._call(
-                adapter, adapter.renew(Handle.from_json(handle_json), CallContext())
+                adapter, adapter.renew(Handle.from_json(handle_json), deadline, CallContext())
             )
         except Unsupported:
             return
@@ -182,6 +189,7 @@ class Dispatcher:
             await self.jobs.record_error(job_id, JobError("fatal", exc.message))
             return
         ctx = CallContext(owner=job.owner, request_id=job_id)
+        request = self.with_deadline(request, utcnow(), job.execution_duration)
         if chosen is not None and chosen.adapter in self.adapters:
             await self._submit(job_id, request, chosen, ctx)
             return
@@ -194,15 +202,62 @@ class Dispatcher:
             return
         await self._submit(job_id, request, offers[0], ctx)
 
+    # ------------------------------------------------------------ deadlines
+
+    def _deadline(self, base: datetime, seconds: int) -> datetime | None:
+        """``base`` + the execution duration (the broker's maximum when 0); None
+        when both are unlimited."""
+        if seconds <= 0:
+            seconds = self.settings.max_execution_duration
+        if seconds <= 0:
+            return None
+        return base + timedelta(seconds=seconds)
+
+    def with_deadline(
+        self, request: ExecutionRequest, base: datetime, seconds: int
+    ) -> ExecutionRequest:
+        """``request`` with its absolute deadline (``base`` + ``seconds``, the
+        maximum when 0) and ``walltime_seconds`` equal to the seconds left."""
+        deadline = self._deadline(base, seconds)
+        if deadline is None:
+            return request
+        left = max(int((deadline - base).total_seconds()), 1)
+        return replace(
+            request,
+            deadline=deadline,
+            resources=replace(request.resources, walltime_seconds=left),
+        )
+
+    def _default_duration(self, request: ExecutionRequest) -> int:
+        """The execution duration a job made from ``request`` would get."""
+        seconds = request.resources.walltime_seconds or self.settings.default_execution_duration
+        cap = self.settings.max_execution_duration
+        if cap and (seconds == 0 or seconds > cap):
+            return cap
+        return seconds
+
+    def _for_instance(self, adapter: Adapter, request: ExecutionRequest) -> ExecutionRequest:
+        """``request`` as one instance sees it: the owner's account there."""
+        identity = getattr(adapter.config, "identity", None)
+        account = identity.resolve(request.owner) if isinstance(identity, IdentityMap) else None
+        return replace(request, account=account) if account != request.account else request
+
     async def gather_offers(
         self, request: ExecutionRequest, ctx: CallContext
     ) -> tuple[list[Offer], dict[str, str]]:
-        """Offers from every eligible adapter, ranked; and why the others made none."""
+        """Offers from every eligible adapter, ranked; and why the others made none.
+
+        A request without a deadline (an ExecutionBroker request: no job yet)
+        gets the one a job made from it would have."""
+        if request.deadline is None:
+            request = self.with_deadline(request, utcnow(), self._default_duration(request))
         names = [request.platform] if request.platform else list(self.adapters)
         refusals: dict[str, str] = {}
+        base_request = request
 
         async def ask(name: str) -> list[Offer]:
             adapter = self.adapters[name]
+            request = self._for_instance(adapter, base_request)
             static = _static_refusal(adapter, request)
             if static:
                 refusals[name] = static
@@ -214,10 +269,13 @@ class Dispatcher:
             except AdapterError as exc:
                 refusals[name] = exc.message
                 return []
+            if not isinstance(found, list) or not all(isinstance(o, Offer) for o in found):
+                log.error("adapter %s returned garbage from offers: %r", name, found)
+                refusals[name] = "the platform adapter answered offers with garbage"
+                return []
             if not found:
-                explain = getattr(adapter, "explain_refusal", None)
-                why = explain(request) if callable(explain) else None
-                refusals[name] = str(why) if why else "no offer for this request"
+                why = self._explain(adapter, request)
+                refusals[name] = why or "no offer for this request"
             return [replace(o, adapter=name) for o in found]
 
         results = await asyncio.gather(*(ask(n) for n in names if n in self.adapters))
@@ -230,6 +288,7 @@ class Dispatcher:
         self, job_id: str, request: ExecutionRequest, offer: Offer, ctx: CallContext
     ) -> None:
         adapter = self.adapters[offer.adapter]
+        request = self._for_instance(adapter, request)
         delay = 0.5
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             try:
@@ -508,6 +567,15 @@ class Dispatcher:
         except Exception as exc:
             log.exception("adapter %s raised an unexpected exception", adapter.name)
             raise FatalError(f"{adapter.name} failed unexpectedly ({type(exc).__name__})") from exc
+
+    def _explain(self, adapter: Adapter, request: ExecutionRequest) -> str | None:
+        """``explain_refusal`` through the guard: a raise or garbage is no reason."""
+        try:
+            why = adapter.explain_refusal(request)
+        except Exception:
+            log.exception("adapter %s raised from explain_refusal", adapter.name)
+            return None
+        return why if isinstance(why, str) and why else None
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)

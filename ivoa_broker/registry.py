@@ -25,11 +25,11 @@ from ivoa_broker.protocol import (
     Adapter,
     AdapterConfig,
     AdapterDeps,
+    BaseAdapter,
     Phase,
 )
 
 ENTRY_POINT_GROUP = "ivoa_broker.adapters"
-_REQUIRED_METHODS = ("offers", "submit", "status_many", "cancel", "cleanup", "health")
 log = logging.getLogger(__name__)
 
 
@@ -91,9 +91,20 @@ def load(ep: EntryPoint) -> Plugin:
 
 
 def check_adapter_class(name: str, obj: Any) -> str | None:
-    """Why ``obj`` cannot serve as the adapter class for entry point ``name``."""
+    """Why ``obj`` cannot serve as the adapter class for entry point ``name``.
+
+    Derived from :class:`~ivoa_broker.protocol.BaseAdapter`, the one definition
+    of the contract: a concrete subclass (every abstract method implemented,
+    and ``status`` or ``status_many``), the right plug-in name and API version,
+    a config model that is an :class:`AdapterConfig`.
+    """
     if not inspect.isclass(obj):
         return f"entry point {name!r} does not name a class"
+    if not issubclass(obj, BaseAdapter):
+        return (
+            f"class {obj.__name__} is not a subclass of ivoa_broker.protocol.BaseAdapter "
+            "(adapter API version 2 requires it)"
+        )
     plugin = getattr(obj, "plugin", None)
     if plugin != name:
         return f"class {obj.__name__} declares plugin={plugin!r} but is registered as {name!r}"
@@ -112,11 +123,18 @@ def check_adapter_class(name: str, obj: Any) -> str | None:
         isinstance(v, Phase) for v in state_map.values()
     ):
         return f"{name}.state_map must map native state strings to Phase values"
-    missing = [
-        m for m in _REQUIRED_METHODS if not inspect.iscoroutinefunction(getattr(obj, m, None))
+    abstract = sorted(getattr(obj, "__abstractmethods__", ()))
+    if abstract:
+        return f"{name} does not implement: {', '.join(abstract)}"
+    if obj.status is BaseAdapter.status and obj.status_many is BaseAdapter.status_many:
+        return f"{name} implements neither status nor status_many"
+    not_async = [
+        m
+        for m in ("offers", "submit", "status", "status_many", "cancel", "cleanup", "health")
+        if not inspect.iscoroutinefunction(getattr(obj, m, None))
     ]
-    if missing:
-        return f"{name} lacks async methods: {', '.join(missing)}"
+    if not_async:
+        return f"{name}: these must be async methods: {', '.join(not_async)}"
     return None
 
 
@@ -150,7 +168,7 @@ async def start_instances(
         data_dir = work_dir / name
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            adapter = cls(name, config, make_deps(name, data_dir))  # type: ignore[call-arg]
+            adapter = cls(name, config, make_deps(name, data_dir))
             adapters[name] = await stack.enter_async_context(adapter)
         except Exception as exc:  # a broken plug-in must not stop the broker
             log.exception("adapter instance %s failed to start", name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,7 +25,7 @@ from ivoa_broker.protocol import (
 )
 
 
-class FakeAdapter(BaseAdapter):
+class FakeAdapter(BaseAdapter[AdapterConfig]):
     plugin = "fake"
     capabilities = Capabilities(results=True, adopt=True)
     state_map: ClassVar[Mapping[str, Phase]] = {
@@ -146,10 +146,12 @@ class RenewingAdapter(FakeAdapter):
     def __init__(self, *args: object, **kw: object) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
         self.renewed: list[str] = []
+        self.deadlines: list[datetime] = []
 
-    async def renew(self, handle: Handle, ctx: CallContext):  # type: ignore[no-untyped-def]
+    async def renew(self, handle: Handle, deadline: datetime, ctx: CallContext) -> datetime:
         self.renewed.append(handle.native_id)
-        return utcnow()
+        self.deadlines.append(deadline)
+        return deadline
 
 
 class InteractiveAdapter(FakeAdapter):

@@ -294,7 +294,13 @@ async def test_extending_a_running_job_renews_it_on_the_platform(tmp_path: Path)
         assert rig.fake.renewed == []  # type: ignore[attr-defined]
         await rig.jobs.set_execution_duration(job.job_id, None, 600)
         assert rig.fake.renewed == [f"n-{job.job_id}"]  # type: ignore[attr-defined]
-        assert "platform_expiry" in (await rig.jobs.get(job.job_id, None)).job_info
+        stored = await rig.jobs.get(job.job_id, None)
+        assert "platform_expiry" in stored.job_info
+        assert stored.start_time is not None
+        # the new deadline is the start plus the new duration
+        assert rig.fake.deadlines == [  # type: ignore[attr-defined]
+            stored.start_time + timedelta(seconds=600)
+        ]
     finally:
         await rig.dispatcher.close()
         await rig.store.close()
@@ -315,6 +321,56 @@ async def test_interactive_endpoint_is_reported_in_job_info_and_results(tmp_path
         assert [(r.id, r.href) for r in running.results] == [("endpoint", url)]
         await rig.dispatcher.poll("interactive")  # seen again: not duplicated
         assert len((await rig.jobs.get(job.job_id, None)).results) == 1
+    finally:
+        await rig.dispatcher.close()
+        await rig.store.close()
+
+
+@pytest.mark.parametrize(
+    ("duration", "maximum", "expected"),
+    [(7200, 86400, 7200), (0, 86400, 86400), (0, 0, None), (90000, 86400, 86400)],
+)
+async def test_submit_gets_the_deadline_of_the_execution_duration(
+    tmp_path: Path, duration: int, maximum: int, expected: int | None
+) -> None:
+    """EXECUTIONDURATION reaches the adapter as an absolute deadline (the broker's
+    maximum when 0) and as walltime_seconds; unlimited both ways means none."""
+    rig = await make_rig(tmp_path, max_execution_duration=maximum)
+    try:
+        before = utcnow()
+        job = await rig.jobs.create(None, ECHO, execution_duration=duration, run=True)
+        await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
+        after = utcnow()
+        request = rig.fake.submitted[-1]
+        assert request.job_id == job.job_id
+        if expected is None:
+            assert request.deadline is None
+            assert request.resources.walltime_seconds is None
+        else:
+            assert request.deadline is not None
+            assert before + timedelta(seconds=expected) <= request.deadline
+            assert request.deadline <= after + timedelta(seconds=expected)
+            assert request.resources.walltime_seconds == expected
+    finally:
+        await rig.dispatcher.close()
+        await rig.store.close()
+
+
+async def test_submit_gets_the_owner_account_of_the_instance(tmp_path: Path) -> None:
+    from ivoa_broker.protocol import AdapterConfig, IdentityMap
+
+    config = AdapterConfig(identity=IdentityMap(accounts={"alice": "al"}, template="u-{owner}"))
+    rig = await make_rig(tmp_path, FakeAdapter("fake", config))
+    try:
+        await rig.jobs.create("alice", ECHO, run=True)
+        await rig.jobs.create("bob", ECHO, run=True)
+        await rig.jobs.create(None, ECHO, run=True)
+        for _ in range(50):
+            if len(rig.fake.submitted) == 3:
+                break
+            await asyncio.sleep(0.05)
+        accounts = {r.owner: r.account for r in rig.fake.submitted}
+        assert accounts == {"alice": "al", "bob": "u-bob", None: None}
     finally:
         await rig.dispatcher.close()
         await rig.store.close()

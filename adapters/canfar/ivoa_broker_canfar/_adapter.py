@@ -9,13 +9,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import ClassVar
 
 import httpx
 
 from ivoa_broker.protocol import (
-    AdapterConfig,
     AdapterDeps,
     AdapterError,
     AuthError,
@@ -51,12 +48,12 @@ __all__ = ["CanfarAdapter"]
 _ENDED = (Phase.COMPLETED, Phase.ERROR)
 
 
-class CanfarAdapter(BaseAdapter):
+class CanfarAdapter(BaseAdapter[CanfarConfig]):
     """Runs broker jobs as CANFAR skaha sessions (headless batch jobs and
     interactive notebook/desktop/carta/contributed/firefly sessions)."""
 
     plugin = "canfar"
-    config_model: ClassVar[type[AdapterConfig]] = CanfarConfig
+    config_model = CanfarConfig
     capabilities = Capabilities(
         kinds=frozenset({"batch", "interactive"}),
         images=True,
@@ -70,13 +67,11 @@ class CanfarAdapter(BaseAdapter):
     def __init__(
         self,
         name: str,
-        config: AdapterConfig,
+        config: CanfarConfig,
         deps: AdapterDeps,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not isinstance(config, CanfarConfig):
-            raise TypeError(f"CanfarAdapter needs a CanfarConfig, not {type(config).__name__}")
         super().__init__(name, config, deps)
         self.settings = config
         self._client = SkahaClient(config, transport=transport)
@@ -84,15 +79,8 @@ class CanfarAdapter(BaseAdapter):
         # failure reasons read from view=events, per session (they never change)
         self._reasons: dict[str, tuple[str | None, int | None, bool]] = {}
 
-    async def __aenter__(self) -> CanfarAdapter:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
         await self._client.aclose()
 
     # -------------------------------------------------------------- credentials
@@ -299,8 +287,12 @@ class CanfarAdapter(BaseAdapter):
         with contextlib.suppress(NotFound, Conflict):
             await self._client.delete_session(native_id, token)
 
-    async def renew(self, handle: Handle, ctx: CallContext) -> datetime | None:
-        """Extend an interactive session (``action=renew``); returns the new expiry."""
+    async def renew(
+        self, handle: Handle, deadline: datetime, ctx: CallContext
+    ) -> datetime | None:
+        """Extend an interactive session (``action=renew``); returns the new expiry.
+
+        skaha renews by its own fixed lifetime, whatever ``deadline`` is."""
         token = self._token(ctx)
         await self._client.renew_session(handle.native_id, token)
         return (await self._client.get_session(handle.native_id, token)).expiry_time

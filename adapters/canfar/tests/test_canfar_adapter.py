@@ -350,7 +350,7 @@ async def test_renew_extends_the_session(
     await wait(canfar, handle, call, Phase.EXECUTING)
     soon = datetime.now(UTC) + timedelta(minutes=5)
     emulator.sessions[handle.native_id].expiry = soon
-    expiry = await canfar.renew(handle, call)
+    expiry = await canfar.renew(handle, soon + timedelta(days=2), call)
     assert expiry is not None
     assert expiry > soon + timedelta(days=1)
     await canfar.cleanup(handle, call)

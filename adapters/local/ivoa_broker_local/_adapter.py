@@ -22,6 +22,7 @@ Contract choices (see also the README):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import logging
 import os
@@ -31,13 +32,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 from ivoa_broker.protocol import (
     API_VERSION,
     JSON,
-    AdapterConfig,
     AdapterDeps,
     AdapterError,
     BaseAdapter,
@@ -101,7 +100,7 @@ def os_error(what: str, exc: OSError) -> AdapterError:
     return error(f"{what}: {reason}", detail=repr(exc))
 
 
-class LocalAdapter(BaseAdapter):
+class LocalAdapter(BaseAdapter[LocalConfig]):
     """Runs batch commands on this machine; see the module docstring."""
 
     plugin = "local"
@@ -118,14 +117,9 @@ class LocalAdapter(BaseAdapter):
     state_map = STATE_MAP
     poll_interval = timedelta(seconds=3)
 
-    def __init__(self, name: str, config: AdapterConfig, deps: AdapterDeps) -> None:
-        cfg = (
-            config
-            if isinstance(config, LocalConfig)
-            else LocalConfig.model_validate(config.model_dump())
-        )
-        super().__init__(name, cfg, deps)
-        self.cfg = cfg
+    def __init__(self, name: str, config: LocalConfig, deps: AdapterDeps) -> None:
+        super().__init__(name, config, deps)
+        cfg = self.cfg = config
         self.work_dir = Path(cfg.work_dir if cfg.work_dir is not None else deps.data_dir)
         self.work_dir = self.work_dir.absolute()
         self._python = self._find_python(cfg.python)
@@ -157,16 +151,16 @@ class LocalAdapter(BaseAdapter):
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> LocalAdapter:
+    async def open(self) -> None:
+        """Make the work directory; this instance's limits become its capabilities."""
         await self._io(self.work_dir.mkdir, parents=True, exist_ok=True)
-        return self
+        self.capabilities = dataclasses.replace(
+            type(self).capabilities,
+            max_cores=self.cfg.effective_max_cores(),
+            max_memory_bytes=self.cfg.effective_max_memory(),
+        )
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
         """Stop watching; running jobs are left running (they outlive the broker)."""
         tasks = list(self._tasks)
         for task in tasks:

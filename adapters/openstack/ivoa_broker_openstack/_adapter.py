@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -20,7 +21,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import ClassVar
 from urllib.parse import quote
 
@@ -71,12 +71,12 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class OpenStackAdapter(BaseAdapter):
+class OpenStackAdapter(BaseAdapter[OpenStackConfig]):
     """Batch jobs as Nova servers; the guest reports its exit code and files by callback."""
 
     plugin: ClassVar[str] = "openstack"
-    config_model: ClassVar[type[OpenStackConfig]] = OpenStackConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(
+    config_model = OpenStackConfig
+    capabilities = Capabilities(
         kinds=frozenset({"batch"}),
         images=True,
         gpus=True,
@@ -87,11 +87,7 @@ class OpenStackAdapter(BaseAdapter):
     state_map: ClassVar[Mapping[str, Phase]] = STATE_MAP
     poll_interval: ClassVar[timedelta] = timedelta(seconds=10)
 
-    config: OpenStackConfig
-
     def __init__(self, name: str, config: OpenStackConfig, deps: AdapterDeps) -> None:
-        if not isinstance(config, OpenStackConfig):
-            raise TypeError("OpenStackAdapter needs an OpenStackConfig")
         super().__init__(name, config, deps)
         self._live_secrets: set[str] = set()
         self.client = OpenStackClient(config, extra_secrets=lambda: tuple(self._live_secrets))
@@ -100,16 +96,15 @@ class OpenStackAdapter(BaseAdapter):
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> OpenStackAdapter:
+    async def open(self) -> None:
+        """Connect to the cloud; the configured run-time limit becomes a capability."""
         await self.client.open()
-        return self
+        self.capabilities = dataclasses.replace(
+            type(self).capabilities, max_walltime_seconds=self.config.max_walltime_seconds
+        )
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """Close the cloud connection (servers keep running)."""
         await self.client.close()
 
     async def health(self) -> Health:

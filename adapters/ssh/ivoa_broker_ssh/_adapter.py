@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import mimetypes
 import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import ClassVar
 
 from ivoa_broker.protocol import (
-    AdapterConfig,
     AdapterDeps,
     AdapterError,
     BaseAdapter,
@@ -43,28 +41,27 @@ LOG_LIMIT = 1_000_000
 OFFER_TTL_SECONDS = 600
 
 
-class SSHAdapter(BaseAdapter):
+class SSHAdapter(BaseAdapter[SSHConfig]):
     """Runs a request's command on ``config.host`` over SSH (see the package README)."""
 
     plugin = "ssh"
-    config_model: ClassVar[type[AdapterConfig]] = SSHConfig
+    config_model = SSHConfig
     capabilities = Capabilities(kinds=frozenset({"batch"}), logs=True, results=True)
     state_map = STATE_MAP
     poll_interval = timedelta(seconds=5)
 
-    def __init__(self, name: str, config: AdapterConfig, deps: AdapterDeps) -> None:
-        if not isinstance(config, SSHConfig):
-            config = SSHConfig.model_validate(config.model_dump())
+    def __init__(self, name: str, config: SSHConfig, deps: AdapterDeps) -> None:
         super().__init__(name, config, deps)
         self.cfg: SSHConfig = config
         self.client = SSHClient(config)
+        self.capabilities = dataclasses.replace(
+            type(self).capabilities,
+            max_cores=config.max_cores,
+            max_walltime_seconds=config.max_walltime_seconds,
+        )
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """Close the SSH connection (jobs keep running on the host)."""
         await self.client.close()
 
     # ------------------------------------------------------------------ helpers
