@@ -199,13 +199,18 @@ class EngineClient:
             data = b"".join(stream)
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 into.mkdir(parents=True, exist_ok=True)
+                members = tar.getmembers()
+                # Docker names members "output/x" (under a root entry "output");
+                # Podman names them "/x" (under a root entry ""): see _engine.
                 top = Path(path).name
-                for member in tar.getmembers():
+                rooted = any(m.name.strip("/") == top and m.isdir() for m in members)
+                for member in members:
                     if not member.isfile():
                         continue
-                    rel = Path(member.name)
-                    rel = Path(*rel.parts[1:]) if rel.parts and rel.parts[0] == top else rel
-                    if not rel.parts or ".." in rel.parts or rel.is_absolute():
+                    rel = Path(member.name.lstrip("/"))
+                    if rooted and rel.parts and rel.parts[0] == top:
+                        rel = Path(*rel.parts[1:])
+                    if not rel.parts or ".." in rel.parts:
                         continue
                     source = tar.extractfile(member)
                     if source is None:

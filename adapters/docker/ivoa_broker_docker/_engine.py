@@ -18,7 +18,13 @@ Differences found (Docker Engine 20.10 vs Podman 4.3 compat API 1.41):
    engine address and kept for a minute (:func:`cached_facts`).
 4. **Event names**: Docker sends ``Action``; Podman 4.3 sends ``status`` (and
    ``Action``); both are read.
-5. **Container states**: Podman may report ``configured``, ``initialized``,
+5. **Archive API**: ``GET /containers/{id}/archive?path=/output`` gives a tar
+   whose members Docker names ``output/...`` and Podman ``/...`` (relative to the
+   folder, with a leading slash); ``EngineClient.copy_out`` reads both.
+6. **Init with the host PID namespace**: Podman refuses ``Init`` together with
+   ``PidMode: host`` ("cannot add init binary as PID 1"), Docker accepts it; the
+   adapter never asks for an init in the host's PID namespace (``_spec``).
+7. **Container states**: Podman may report ``configured``, ``initialized``,
    ``stopping`` and ``stopped`` besides Docker's names (see ``_states``).
 """
 

@@ -50,7 +50,8 @@ def build(
         "CapAdd": None,
         "SecurityOpt": ["no-new-privileges"],
         "ReadonlyRootfs": config.read_only_rootfs,
-        "Init": config.init,
+        # no init in the host's PID namespace (Podman refuses it; it would not be PID 1)
+        "Init": config.init and not config.pid_host,
         "RestartPolicy": {"Name": "no"},
         "AutoRemove": False,
         "NetworkMode": config.interactive_network if interactive else config.network,

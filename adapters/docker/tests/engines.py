@@ -93,7 +93,7 @@ class Engine:
         return f"unix://{self.socket}"
 
     def client(self) -> docker.APIClient:
-        return docker.APIClient(base_url=self.host, version="auto", timeout=60)
+        return docker.APIClient(base_url=self.host, version="1.41", timeout=60)
 
 
 @dataclass
@@ -165,7 +165,7 @@ class ContainerEngines:
                 raise RuntimeError(f"{kind} exited {proc.returncode}: {log.read_text()[-2000:] if log.exists() else ''}")
             if sock.exists():
                 try:
-                    api = docker.APIClient(base_url=f"unix://{sock}", version="auto", timeout=10)
+                    api = docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10)
                     api.ping()
                     break
                 except Exception:  # noqa: BLE001 - not up yet
