@@ -24,7 +24,10 @@ Differences found (Docker Engine 20.10 vs Podman 4.3 compat API 1.41):
 6. **Init with the host PID namespace**: Podman refuses ``Init`` together with
    ``PidMode: host`` ("cannot add init binary as PID 1"), Docker accepts it; the
    adapter never asks for an init in the host's PID namespace (``_spec``).
-7. **Container states**: Podman may report ``configured``, ``initialized``,
+7. **IpcMode in inspect**: Podman reports ``shareable`` whatever IPC namespace
+   the container really has (the host's one is applied); nothing in the adapter
+   reads it, and the tests check namespaces from inside the container.
+8. **Container states**: Podman may report ``configured``, ``initialized``,
    ``stopping`` and ``stopped`` besides Docker's names (see ``_states``).
 """
 

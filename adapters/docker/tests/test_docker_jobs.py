@@ -4,6 +4,7 @@ defaults, image policy, sessions, re-attach. Each test runs on Docker and on Pod
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -120,7 +121,6 @@ async def test_security_defaults(
     assert not host.get("CapAdd")
     assert host["NetworkMode"] == "none"
     assert host.get("PidMode") in ("", "private", None)
-    assert host.get("IpcMode") != "host"
     assert "no-new-privileges" in (host.get("SecurityOpt") or [])
     binds = [m["Source"] for m in attrs["Mounts"] if m.get("Type") == "bind"]
     assert binds == [str(adapter.deps.data_dir / "jobs" / handle.native_id / "output")]
@@ -142,14 +142,39 @@ async def test_read_only_rootfs_and_non_root_user(make_adapter: MakeAdapter, cal
     assert found["o.txt"] == "mine\n"
 
 
+def host_namespaces() -> dict[str, str]:
+    return {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in ("pid", "ipc", "net")}
+
+
+NS_SCRIPT = "for n in pid ipc net; do echo $n=$(readlink /proc/self/ns/$n); done"
+
+
+def namespaces_in(stdout: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in stdout.split() if "=" in line)
+
+
+async def test_no_host_namespace_by_default(make_adapter: MakeAdapter, call: CallContext) -> None:
+    adapter = await make_adapter()
+    handle = await start(adapter, job("sh", "-c", NS_SCRIPT), call)
+    assert (await finish(adapter, handle, call)).phase == Phase.COMPLETED
+    inside = namespaces_in(texts(await adapter.results(handle, call))["stdout"])
+    host = host_namespaces()
+    assert all(inside[ns] != host[ns] for ns in host), (inside, host)
+
+
 async def test_host_namespaces_only_when_configured(
     make_adapter: MakeAdapter, engine: Engine, call: CallContext
 ) -> None:
+    # Podman's inspect says IpcMode "shareable" even with the host's IPC namespace,
+    # so the namespaces are read from inside the container
     adapter = await make_adapter(pid_host=True, ipc_host=True)
-    handle = await start(adapter, job("sleep", "30"), call)
-    host = inspect(engine, handle)["HostConfig"]
-    assert (host["PidMode"], host["IpcMode"]) == ("host", "host")
-    await adapter.cleanup(handle, call)
+    handle = await start(adapter, job("sh", "-c", NS_SCRIPT), call)
+    assert (await finish(adapter, handle, call)).phase == Phase.COMPLETED
+    inside = namespaces_in(texts(await adapter.results(handle, call))["stdout"])
+    host = host_namespaces()
+    assert (inside["pid"], inside["ipc"]) == (host["pid"], host["ipc"])
+    assert inside["net"] != host["net"]
+    assert inspect(engine, handle)["HostConfig"]["PidMode"] == "host"
 
 
 async def test_pull_policies_refuse_images_naming_them(make_adapter: MakeAdapter, call: CallContext) -> None:
