@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engines import IMAGE, ContainerEngines, Engine, missing
+from docker_engines import IMAGE, ContainerEngines, Engine, missing
 from ivoa_broker_docker import DockerAdapter, DockerConfig
 
 from ivoa_broker.protocol import AdapterDeps, CallContext

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import config_for, instance_name
-from engines import ContainerEngines, Engine
+from docker_engines import ContainerEngines, Engine
 from ivoa_broker_docker import DockerAdapter
 
 from ivoa_broker.protocol import AdapterDeps

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from engines import IMAGE, Engine
+from docker_engines import IMAGE, Engine
 from ivoa_broker_docker import DockerAdapter
 
 from ivoa_broker.protocol import (
