@@ -162,7 +162,11 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
             try:
                 await self._client.distribution(image)
             except AdapterError as exc:
-                why = "the pull policy is 'always'" if policy == "always" else "it is not on the engine"
+                why = (
+                    "the pull policy is 'always'"
+                    if policy == "always"
+                    else "it is not on the engine"
+                )
                 reason = f"image {image!r} cannot be pulled ({exc.message}) and {why}"
         self._images[image] = (now, reason)
         return reason
@@ -199,8 +203,15 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
 
     # ----------------------------------------------------------------- submit
 
-    def _handle(self, name: str, cid: str, request: ExecutionRequest, bind: bool, port: int | None) -> Handle:
-        state: dict[str, Any] = {"id": cid, "job_id": request.job_id, "bind": bind, "kind": request.kind}
+    def _handle(
+        self, name: str, cid: str, request: ExecutionRequest, bind: bool, port: int | None
+    ) -> Handle:
+        state: dict[str, Any] = {
+            "id": cid,
+            "job_id": request.job_id,
+            "bind": bind,
+            "kind": request.kind,
+        }
         if port is not None:
             state["port"] = port
         return Handle(adapter=self.name, native_id=name, state=state)
@@ -250,7 +261,9 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
             raise
         return self._handle(name, cid, request, plan.bind, plan.port)
 
-    def _adopt(self, attrs: Mapping[str, Any], request: ExecutionRequest, bind: bool, port: int | None) -> Handle:
+    def _adopt(
+        self, attrs: Mapping[str, Any], request: ExecutionRequest, bind: bool, port: int | None
+    ) -> Handle:
         labels = (attrs.get("Config") or {}).get("Labels") or {}
         if labels.get(JOB_LABEL) != request.job_id:
             raise Conflict(f"container {attrs.get('Name')!r} belongs to another job")
@@ -334,7 +347,9 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
         return data.decode(errors="replace")
 
     async def _collect(self, handle: Handle, jobdir: JobDir) -> bool:
-        """Save stdout/stderr and (remote engines) the output folder; False if the container is gone."""
+        """Save stdout/stderr and (remote engines) the output folder.
+
+        False if the container is gone."""
         try:
             out = await self._client.logs(handle.native_id, stdout=True, stderr=False)
             err = await self._client.logs(handle.native_id, stdout=False, stderr=True)

@@ -131,8 +131,14 @@ class EngineClient:
         await self._run(f"pull {ref}", pull)
 
     async def distribution(self, ref: str) -> JSONDict:
-        """The registry's manifest of ``ref`` (``GET /distribution/{ref}/json``): can it be pulled?"""
-        return dict(await self._run(f"registry lookup of {ref}", lambda: self._client().inspect_distribution(ref)))
+        """The registry's manifest of ``ref`` (``GET /distribution/{ref}/json``).
+
+        It answers only if the image can be pulled."""
+        return dict(
+            await self._run(
+                f"registry lookup of {ref}", lambda: self._client().inspect_distribution(ref)
+            )
+        )
 
     # ------------------------------------------------------------- containers
 
@@ -173,7 +179,9 @@ class EngineClient:
         def stop() -> None:
             api = self._client()
             url = api._url("/containers/{0}/stop", ref)
-            answer = api._post(url, params={"t": grace}, timeout=grace + self._config.timeout_seconds)
+            answer = api._post(
+                url, params={"t": grace}, timeout=grace + self._config.timeout_seconds
+            )
             if answer.status_code != 304:  # 304: already stopped
                 api._raise_for_status(answer)
 

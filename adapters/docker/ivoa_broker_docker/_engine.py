@@ -33,8 +33,8 @@ Differences found (Docker Engine 20.10 vs Podman 4.3 compat API 1.41):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 

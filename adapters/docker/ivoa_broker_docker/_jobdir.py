@@ -67,10 +67,14 @@ class JobDir:
         for name in ("stdout", "stderr"):
             path = self.root / f"{name}.txt"
             if path.is_file():
-                refs.append(ResultRef(id=name, path=path, mime_type="text/plain", size=path.stat().st_size))
+                refs.append(
+                    ResultRef(id=name, path=path, mime_type="text/plain", size=path.stat().st_size)
+                )
         seen = {r.id for r in refs}
         if self.output.is_dir():
-            for path in sorted(p for p in self.output.rglob("*") if p.is_file() and not p.is_symlink()):
+            for path in sorted(
+                p for p in self.output.rglob("*") if p.is_file() and not p.is_symlink()
+            ):
                 rid = _UNSAFE.sub("_", str(path.relative_to(self.output)).replace("/", "__"))
                 if rid in _RESERVED or rid in seen or rid.startswith("."):
                     rid = f"output-{rid.lstrip('.')}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["JOB_LABEL", "INSTANCE_LABEL", "USER_LABEL_PREFIX", "container_name", "instance_labels"]
+__all__ = ["INSTANCE_LABEL", "JOB_LABEL", "USER_LABEL_PREFIX", "container_name", "instance_labels"]
 
 JOB_LABEL = "org.ivoa.broker.job"
 INSTANCE_LABEL = "org.ivoa.broker.instance"

@@ -33,7 +33,8 @@ def static_refusal(
     if image is None:
         return "the request names no container image and the instance has no default_image"
     if not any(fnmatchcase(image, pattern) for pattern in config.allowed_images):
-        return f"image {image!r} is not allowed on this instance (allowed: {list(config.allowed_images)})"
+        allowed = list(config.allowed_images)
+        return f"image {image!r} is not allowed on this instance (allowed: {allowed})"
     res = request.resources
     cores, memory = limits(config, facts)
     if res.cores is not None and res.cores > cores:
@@ -41,7 +42,9 @@ def static_refusal(
     if res.memory_bytes is not None and res.memory_bytes > memory:
         return f"{res.memory_bytes} bytes of memory asked, the engine has {memory}"
     if res.gpus:
-        reason = facts.gpus_reason if config.gpus == "auto" else "GPUs are disabled on this instance"
+        reason = (
+            facts.gpus_reason if config.gpus == "auto" else "GPUs are disabled on this instance"
+        )
         if reason is not None:
             return reason
     if res.nodes is not None and res.nodes > 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 __all__ = ["answers"]
 
@@ -22,7 +23,5 @@ async def answers(host: str, port: int, timeout: float = 2.0) -> bool:
         return False
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await writer.wait_closed()
-        except OSError:
-            pass

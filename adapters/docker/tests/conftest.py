@@ -56,9 +56,7 @@ def engine(request: pytest.FixtureRequest, container_engines: ContainerEngines) 
 
 
 @pytest.fixture
-async def make_adapter(
-    engine: Engine, tmp_path: Path
-) -> AsyncIterator[Any]:
+async def make_adapter(engine: Engine, tmp_path: Path) -> AsyncIterator[Any]:
     """``await make_adapter(**config_overrides)``: an entered adapter on ``engine``."""
     opened: list[DockerAdapter] = []
     wake = WakeSignal()
@@ -73,7 +71,9 @@ async def make_adapter(
     yield make
     for adapter in opened:
         api = engine.client()
-        for c in api.containers(all=True, filters={"label": f"org.ivoa.broker.instance={adapter.name}"}):
+        for c in api.containers(
+            all=True, filters={"label": f"org.ivoa.broker.instance={adapter.name}"}
+        ):
             api.remove_container(c["Id"], force=True, v=True)
         api.close()
         await adapter.__aexit__(None, None, None)

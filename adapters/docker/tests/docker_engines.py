@@ -36,8 +36,25 @@ import docker
 
 IMAGE = "localhost/tiny:latest"
 BUSYBOX = Path("/bin/busybox")
-APPLETS = ("sh", "echo", "sleep", "cat", "ls", "id", "env", "httpd", "true", "false", "dd",
-           "head", "mkdir", "touch", "test", "stat", "wc")
+APPLETS = (
+    "sh",
+    "echo",
+    "sleep",
+    "cat",
+    "ls",
+    "id",
+    "env",
+    "httpd",
+    "true",
+    "false",
+    "dd",
+    "head",
+    "mkdir",
+    "touch",
+    "test",
+    "stat",
+    "wc",
+)
 
 
 def missing() -> str | None:
@@ -56,6 +73,7 @@ def tiny_image_tar() -> bytes:
     """A busybox rootfs: /bin/busybox, applet links, /www/index.html, a nobody user."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+
         def add_dir(name: str, mode: int = 0o755) -> None:
             info = tarfile.TarInfo(name)
             info.type, info.mode = tarfile.DIRTYPE, mode
@@ -74,7 +92,9 @@ def tiny_image_tar() -> bytes:
             info = tarfile.TarInfo(f"bin/{applet}")
             info.type, info.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(info)
-        add_file("etc/passwd", b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
+        add_file(
+            "etc/passwd", b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"
+        )
         add_file("etc/group", b"root:x:0:\nnogroup:x:65534:\n")
         add_file("www/index.html", b"ok\n")
     return buf.getvalue()
@@ -119,27 +139,68 @@ class ContainerEngines:
             raise
         return self
 
-    def _spawn(self, argv: list[str], log: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, argv: list[str], log: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with open(self.base / log, "wb") as out:  # the daemon keeps its own copy of the fd
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         self.procs.append(proc)
         return proc
 
     def _spawn_dockerd(self) -> subprocess.Popen[bytes]:
         b = self.base
         (b / "daemon.json").write_text("{}")
-        return self._spawn([
-            "dockerd", "-H", f"unix://{b}/docker.sock", "--config-file", f"{b}/daemon.json",
-            "--data-root", f"{b}/d-data", "--exec-root", f"{b}/d-exec", "--pidfile", f"{b}/dockerd.pid",
-            "--storage-driver", "overlay2", "--bridge", "none", "--iptables=false", "--ip-masq=false",
-        ], "dockerd.log")
+        return self._spawn(
+            [
+                "dockerd",
+                "-H",
+                f"unix://{b}/docker.sock",
+                "--config-file",
+                f"{b}/daemon.json",
+                "--data-root",
+                f"{b}/d-data",
+                "--exec-root",
+                f"{b}/d-exec",
+                "--pidfile",
+                f"{b}/dockerd.pid",
+                "--storage-driver",
+                "overlay2",
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip-masq=false",
+            ],
+            "dockerd.log",
+        )
 
     def podman_argv(self) -> list[str]:
         b = self.base
-        return ["podman", "--root", f"{b}/p-root", "--runroot", f"{b}/p-run", "--storage-driver", "vfs",
-                "--tmpdir", f"{b}/p-tmp", "--network-config-dir", f"{b}/p-net", "--cgroup-manager",
-                "cgroupfs", "--runtime", "runc", "--events-backend", "file"]
+        return [
+            "podman",
+            "--root",
+            f"{b}/p-root",
+            "--runroot",
+            f"{b}/p-run",
+            "--storage-driver",
+            "vfs",
+            "--tmpdir",
+            f"{b}/p-tmp",
+            "--network-config-dir",
+            f"{b}/p-net",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--runtime",
+            "runc",
+            "--events-backend",
+            "file",
+        ]
 
     def podman_env(self) -> dict[str, str]:
         return {**os.environ, "CONTAINERS_CONF": str(self.base / "containers.conf")}
@@ -148,35 +209,41 @@ class ContainerEngines:
         b = self.base
         for d in ("p-tmp", "p-net"):
             (b / d).mkdir()
-        hard = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True, text=True).stdout.strip()
+        hard = subprocess.run(
+            ["sh", "-c", "ulimit -Hn"], capture_output=True, text=True
+        ).stdout.strip()
         (b / "containers.conf").write_text(
             f'[containers]\ndefault_ulimits = ["nofile={hard}:{hard}", "nproc=4096:4096"]\n'
             '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
         )
-        return self._spawn([*self.podman_argv(), "system", "service", "--time=0", f"unix://{b}/podman.sock"],
-                           "podman.log", env=self.podman_env())
+        return self._spawn(
+            [*self.podman_argv(), "system", "service", "--time=0", f"unix://{b}/podman.sock"],
+            "podman.log",
+            env=self.podman_env(),
+        )
 
     def _ready(self, kind: str, proc: subprocess.Popen[bytes], bridge: str) -> Engine:
         sock = self.base / f"{kind}.sock"
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                log = (self.base / f"{kind}{'d' if kind == 'docker' else ''}.log")
-                raise RuntimeError(f"{kind} exited {proc.returncode}: {log.read_text()[-2000:] if log.exists() else ''}")
+                log = self.base / f"{kind}{'d' if kind == 'docker' else ''}.log"
+                raise RuntimeError(f"{kind} exited {proc.returncode}: {log.read_text()[-2000:]}")
             if sock.exists():
                 try:
                     api = docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10)
                     api.ping()
                     break
-                except Exception:  # noqa: BLE001 - not up yet
+                except Exception:
                     pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{kind} did not answer on {sock} within 60 s")
             time.sleep(0.2)
         with open(self.base / "tiny.tar", "rb") as tar:
             api.import_image_from_data(tar.read(), repository="localhost/tiny", tag="latest")
-        net = api.create_network(f"ivb-{bridge}", driver="bridge",
-                                 options={"com.docker.network.bridge.name": bridge})
+        api.create_network(
+            f"ivb-{bridge}", driver="bridge", options={"com.docker.network.bridge.name": bridge}
+        )
         api.close()
         return Engine(kind, sock, proc.pid, f"ivb-{bridge}", bridge)
 
@@ -188,7 +255,7 @@ class ContainerEngines:
                     api.remove_container(c["Id"], force=True, v=True)
                 api.remove_network(engine.network)
                 api.close()
-            except Exception:  # noqa: BLE001 - best effort before the daemon goes
+            except Exception:
                 pass
         for proc in self.procs:
             if proc.poll() is None:

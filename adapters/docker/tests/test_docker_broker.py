@@ -38,7 +38,9 @@ def broker(
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_pyvo_drives_a_container_job_through_the_broker(broker: BrokerProcess, platform: str) -> None:
+def test_pyvo_drives_a_container_job_through_the_broker(
+    broker: BrokerProcess, platform: str
+) -> None:
     pyvo = pytest.importorskip("pyvo")
     from pyvo.dal import DALQueryError
     from pyvo.dal.tap import AsyncTAPJob
@@ -46,8 +48,11 @@ def test_pyvo_drives_a_container_job_through_the_broker(broker: BrokerProcess, p
     session = pyvo.utils.http.create_session()
     created = session.post(
         f"{broker.url}/jobs",
-        data={"cmd": "sh", "args": ["-c", "echo${IFS}via-pyvo;echo${IFS}f>$IVOA_BROKER_OUTPUT/f.txt"],
-              "platform": platform},
+        data={
+            "cmd": "sh",
+            "args": ["-c", "echo${IFS}via-pyvo;echo${IFS}f>$IVOA_BROKER_OUTPUT/f.txt"],
+            "platform": platform,
+        },
         allow_redirects=False,
     )
     assert created.status_code == 303, created.text
@@ -124,7 +129,9 @@ def test_execution_broker_docker_container_request_is_offered_and_accepted(
         }
         assert http.get(results["stdout"]).text == "from-eb\n"
 
-        refused = http.post("/requests", json=_request("docker.io/library/alpine:3", "true"), headers=JSON)
+        refused = http.post(
+            "/requests", json=_request("docker.io/library/alpine:3", "true"), headers=JSON
+        )
         assert refused.status_code == 303
         no = refused.json()
         assert no["result"] == "NO"

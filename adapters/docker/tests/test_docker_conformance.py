@@ -73,7 +73,9 @@ class _EngineConformance(AdapterConformance):
     def _sweep(self, engine: Engine, instance: str) -> Iterator[None]:
         yield
         api = engine.client()
-        for c in api.containers(all=True, filters={"label": f"org.ivoa.broker.instance={instance}"}):
+        for c in api.containers(
+            all=True, filters={"label": f"org.ivoa.broker.instance={instance}"}
+        ):
             api.remove_container(c["Id"], force=True, v=True)
         api.close()
 

@@ -10,7 +10,6 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 from docker_engines import IMAGE, Engine
 from ivoa_broker_docker import DockerAdapter
 
@@ -56,10 +55,13 @@ def texts(refs: list[Any]) -> dict[str, str]:
     return {r.id: r.path.read_text() for r in refs if r.path is not None}
 
 
-async def test_oom_kill_is_error_naming_out_of_memory(make_adapter: MakeAdapter, call: CallContext) -> None:
+async def test_oom_kill_is_error_naming_out_of_memory(
+    make_adapter: MakeAdapter, call: CallContext
+) -> None:
     adapter = await make_adapter()
-    request = job("sh", "-c", "x=a; while true; do x=$x$x; done",
-                  resources=Resources(memory_bytes=16 * MiB))
+    request = job(
+        "sh", "-c", "x=a; while true; do x=$x$x; done", resources=Resources(memory_bytes=16 * MiB)
+    )
     status = await finish(adapter, await start(adapter, request, call), call)
     assert status.phase == Phase.ERROR, status
     assert status.reason == EndReason.OUT_OF_MEMORY, status
@@ -67,14 +69,22 @@ async def test_oom_kill_is_error_naming_out_of_memory(make_adapter: MakeAdapter,
     assert status.exit_code == 137
 
 
-async def test_exit_code_streams_env_and_output_files(make_adapter: MakeAdapter, call: CallContext) -> None:
+async def test_exit_code_streams_env_and_output_files(
+    make_adapter: MakeAdapter, call: CallContext
+) -> None:
     adapter = await make_adapter()
-    script = ("echo out-$GREETING; echo err-line >&2; echo data > $IVOA_BROKER_OUTPUT/result.txt; "
-              "mkdir $IVOA_BROKER_OUTPUT/sub; echo deep > $IVOA_BROKER_OUTPUT/sub/b.txt; exit 5")
+    script = (
+        "echo out-$GREETING; echo err-line >&2; echo data > $IVOA_BROKER_OUTPUT/result.txt; "
+        "mkdir $IVOA_BROKER_OUTPUT/sub; echo deep > $IVOA_BROKER_OUTPUT/sub/b.txt; exit 5"
+    )
     request = job("sh", "-c", script, env={"GREETING": "hi"})
     handle = await start(adapter, request, call)
     status = await finish(adapter, handle, call)
-    assert (status.phase, status.exit_code, status.reason) == (Phase.ERROR, 5, EndReason.EXIT_NONZERO)
+    assert (status.phase, status.exit_code, status.reason) == (
+        Phase.ERROR,
+        5,
+        EndReason.EXIT_NONZERO,
+    )
     found = texts(await adapter.results(handle, call))
     assert found["stdout"] == "out-hi\n"
     assert found["stderr"] == "err-line\n"
@@ -112,8 +122,10 @@ async def test_security_defaults(
     make_adapter: MakeAdapter, engine: Engine, call: CallContext
 ) -> None:
     adapter = await make_adapter()
-    script = ("grep CapEff /proc/self/status; cat /proc/mounts; "
-              "test -e /var/run/docker.sock && echo SOCKET-VISIBLE; echo done")
+    script = (
+        "grep CapEff /proc/self/status; cat /proc/mounts; "
+        "test -e /var/run/docker.sock && echo SOCKET-VISIBLE; echo done"
+    )
     handle = await start(adapter, job("sh", "-c", script), call)
     attrs = inspect(engine, handle)
     host = attrs["HostConfig"]
@@ -132,9 +144,13 @@ async def test_security_defaults(
     assert not cap_eff & (1 << 21), "CAP_SYS_ADMIN must not be granted"
 
 
-async def test_read_only_rootfs_and_non_root_user(make_adapter: MakeAdapter, call: CallContext) -> None:
+async def test_read_only_rootfs_and_non_root_user(
+    make_adapter: MakeAdapter, call: CallContext
+) -> None:
     adapter = await make_adapter(read_only_rootfs=True, user="65534:65534")
-    script = "id -u; touch /probe 2>/dev/null || echo READ-ONLY; echo mine > $IVOA_BROKER_OUTPUT/o.txt"
+    script = (
+        "id -u; touch /probe 2>/dev/null || echo READ-ONLY; echo mine > $IVOA_BROKER_OUTPUT/o.txt"
+    )
     handle = await start(adapter, job("sh", "-c", script), call)
     assert (await finish(adapter, handle, call)).phase == Phase.COMPLETED
     found = texts(await adapter.results(handle, call))
@@ -177,7 +193,9 @@ async def test_host_namespaces_only_when_configured(
     assert inspect(engine, handle)["HostConfig"]["PidMode"] == "host"
 
 
-async def test_pull_policies_refuse_images_naming_them(make_adapter: MakeAdapter, call: CallContext) -> None:
+async def test_pull_policies_refuse_images_naming_them(
+    make_adapter: MakeAdapter, call: CallContext
+) -> None:
     never = await make_adapter(pull_policy="never")
     absent = job("true", image="localhost/absent:1")
     assert await never.offers(absent, call) == []
@@ -211,7 +229,9 @@ async def test_allow_list_and_engine_limits(make_adapter: MakeAdapter, call: Cal
     assert adapter.capabilities.gpus is False
 
 
-async def test_interactive_session_endpoint_answers(make_adapter: MakeAdapter, call: CallContext) -> None:
+async def test_interactive_session_endpoint_answers(
+    make_adapter: MakeAdapter, call: CallContext
+) -> None:
     adapter = await make_adapter(interactive_port=8080)
     request = job("httpd", "-f", "-p", "8080", "-h", "/www", kind="interactive", image=IMAGE)
     handle = await start(adapter, request, call)
@@ -239,7 +259,9 @@ async def test_reattach_sees_a_container_that_ended_while_the_broker_was_down(
     again = DockerAdapter(first.name, first.config, first.deps)
     async with again:
         assert (await again.list_native(call))[handle.native_id] == request.job_id
-        status = (await again.status_many([Handle.from_json(handle.to_json())], call))[handle.native_id]
+        status = (await again.status_many([Handle.from_json(handle.to_json())], call))[
+            handle.native_id
+        ]
         assert (status.phase, status.exit_code) == (Phase.ERROR, 4)
         assert "farewell" in await again.logs(handle, call)
         await again.cleanup(handle, call)
