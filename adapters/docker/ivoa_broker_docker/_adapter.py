@@ -127,7 +127,7 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
 
     async def health(self) -> Health:
         try:
-            await self._client.ping()
+            await self._client.ping_headers()
             facts = await self._engine()
         except AdapterError as exc:
             return Health(ok=False, message=exc.message)
@@ -337,6 +337,7 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
 
     async def logs(self, handle: Handle, ctx: CallContext) -> str:
         try:
+            await self._client.inspect(handle.native_id)  # there (else: the saved logs)
             data = await self._client.logs(handle.native_id, stdout=True, stderr=True)
         except NotFound:
             jobdir = JobDir.of(self.deps.data_dir, handle.native_id)
@@ -382,8 +383,10 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
             await self._client.remove(handle.native_id)
 
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
-        with contextlib.suppress(NotFound):
-            await self._client.remove(handle.native_id)
+        """Remove the container (forced, with its anonymous volumes) and the job folder."""
+        if await self._client.inspect_or_none(handle.native_id) is not None:
+            with contextlib.suppress(NotFound):
+                await self._client.remove(handle.native_id)
         JobDir.of(self.deps.data_dir, handle.native_id).remove()
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:

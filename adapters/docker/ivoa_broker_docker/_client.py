@@ -101,6 +101,8 @@ class EngineClient:
             api = self._client()
             answer = api._get(api._url("/_ping", versioned_api=False))
             api._raise_for_status(answer)
+            if answer.content.strip() != b"OK":
+                raise ValueError(f"/_ping answered {answer.content[:40]!r}")
             return {k.lower(): v for k, v in answer.headers.items()}
 
         return await self._run("ping", ping)

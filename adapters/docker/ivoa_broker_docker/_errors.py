@@ -44,6 +44,9 @@ def translate(exc: BaseException, what: str) -> AdapterError:
         status = exc.status_code or 500
         explanation = exc.explanation if isinstance(exc.explanation, str) else str(exc)
         return _for_status(status, f"{what}: engine answered {status}: {explanation}")
+    # before OSError: requests' exceptions are OSErrors, its JSONDecodeError too
+    if isinstance(exc, json.JSONDecodeError | requests.exceptions.InvalidJSONError):
+        return FatalError(f"{what}: the engine's answer does not parse", detail=repr(exc))
     if isinstance(exc, requests.exceptions.Timeout | TimeoutError):
         return TransientError(f"{what}: the engine did not answer in time", detail=str(exc))
     if isinstance(exc, requests.exceptions.ConnectionError | ConnectionError | OSError):

@@ -8,22 +8,32 @@ from pathlib import Path
 import pytest
 from conftest import config_for, instance_name
 from docker_engines import ContainerEngines, Engine
+from fault_proxy import FaultProxy
 from ivoa_broker_docker import DockerAdapter
 
 from ivoa_broker.protocol import AdapterDeps
 from ivoa_broker.testing import AdapterConformance, Fault, PlatformControls, WakeSignal
 
+_FAULT_OPS = ("health", "offers", "submit", "status", "cancel", "cleanup", "logs", "list_native")
+_NOT_FOUND_OPS = ("status", "cancel", "cleanup")
+
 
 class EngineController:
-    """Lists the containers of one adapter instance straight from the engine."""
+    """Lists the containers of one adapter instance straight from the engine, and
+    makes the adapter's next request fail through the :class:`FaultProxy`."""
 
-    def __init__(self, engine: Engine, instance: str) -> None:
+    def __init__(self, engine: Engine, instance: str, proxy: FaultProxy) -> None:
         self.engine = engine
         self.instance = instance
+        self.proxy = proxy
 
     @property
     def controls(self) -> PlatformControls:
-        return PlatformControls(native_ids=True, finish=False)
+        faults = {
+            op: frozenset(f for f in Fault if f != Fault.NOT_FOUND or op in _NOT_FOUND_OPS)
+            for op in _FAULT_OPS
+        }
+        return PlatformControls(native_ids=True, finish=False, faults=faults)
 
     async def native_ids(self) -> set[str]:
         api = self.engine.client()
@@ -36,7 +46,7 @@ class EngineController:
         return {str(c["Names"][0]).lstrip("/") for c in found}
 
     def fail_next(self, op: str, fault: Fault) -> None:
-        raise NotImplementedError("a real engine cannot be told to fail")
+        self.proxy.fail_next(fault)
 
     async def finish(self, native_id: str, exit_code: int) -> None:
         raise NotImplementedError("real containers end by themselves")
@@ -54,8 +64,14 @@ class _EngineConformance(AdapterConformance):
         return instance_name()
 
     @pytest.fixture
-    def platform(self, engine: Engine, instance: str) -> EngineController:
-        return EngineController(engine, instance)
+    def proxy(self, engine: Engine) -> Iterator[FaultProxy]:
+        proxy = FaultProxy(engine.socket)
+        yield proxy
+        proxy.close()
+
+    @pytest.fixture
+    def platform(self, engine: Engine, instance: str, proxy: FaultProxy) -> EngineController:
+        return EngineController(engine, instance, proxy)
 
     @pytest.fixture
     def native_states_sample(self) -> tuple[str, ...]:
@@ -63,10 +79,21 @@ class _EngineConformance(AdapterConformance):
 
     @pytest.fixture
     async def adapter(
-        self, engine: Engine, instance: str, tmp_path: Path, wake: WakeSignal
+        self,
+        request: pytest.FixtureRequest,
+        engine: Engine,
+        instance: str,
+        proxy: FaultProxy,
+        tmp_path: Path,
+        wake: WakeSignal,
     ) -> AsyncIterator[DockerAdapter]:
         deps = AdapterDeps(data_dir=tmp_path / "data", wake=wake)
-        async with DockerAdapter(instance, config_for(engine), deps) as adapter:
+        params = getattr(request.node, "callspec", None)
+        fault = params.params.get("fault") if params is not None else None
+        # a short HTTP timeout only where the kit makes the engine say nothing
+        timeout = 2.0 if fault == Fault.TIMEOUT else 60.0
+        config = config_for(engine, host=proxy.host, timeout_seconds=timeout)
+        async with DockerAdapter(instance, config, deps) as adapter:
             yield adapter
 
     @pytest.fixture(autouse=True)
