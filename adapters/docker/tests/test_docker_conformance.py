@@ -90,8 +90,9 @@ class _EngineConformance(AdapterConformance):
         deps = AdapterDeps(data_dir=tmp_path / "data", wake=wake)
         params = getattr(request.node, "callspec", None)
         fault = params.params.get("fault") if params is not None else None
-        # a short HTTP timeout only where the kit makes the engine say nothing
-        timeout = 2.0 if fault == Fault.TIMEOUT else 60.0
+        # a short HTTP timeout only where the kit makes the engine say nothing (long enough
+        # for the calls before the fault on a loaded machine)
+        timeout = 4.0 if fault == Fault.TIMEOUT else 60.0
         config = config_for(engine, host=proxy.host, timeout_seconds=timeout)
         async with DockerAdapter(instance, config, deps) as adapter:
             yield adapter
