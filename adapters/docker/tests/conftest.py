@@ -4,14 +4,14 @@ per test so that tests never see each other's containers."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_engines import IMAGE, ContainerEngines, Engine, missing
-from ivoa_broker_docker import DockerAdapter, DockerConfig
+from docker_engines import ContainerEngines, Engine, missing
+from docker_support import config_for, instance_name
+from ivoa_broker_docker import DockerAdapter
 
 from ivoa_broker.protocol import AdapterDeps, CallContext
 from ivoa_broker.testing import WakeSignal
@@ -27,22 +27,6 @@ def container_engines() -> Iterator[ContainerEngines]:
         yield engines
     finally:
         engines.stop()
-
-
-def config_for(engine: Engine, **overrides: Any) -> DockerConfig:
-    data: dict[str, Any] = {
-        "host": engine.host,
-        "default_image": IMAGE,
-        "pull_policy": "never",
-        "interactive_network": engine.network,
-        "stop_grace_seconds": 5,
-    }
-    data.update(overrides)
-    return DockerConfig.model_validate(data)
-
-
-def instance_name() -> str:
-    return f"dk-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

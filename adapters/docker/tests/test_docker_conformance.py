@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import config_for, instance_name
 from docker_engines import ContainerEngines, Engine
-from fault_proxy import FaultProxy
+from docker_fault_proxy import FaultProxy
+from docker_support import config_for, instance_name
 from ivoa_broker_docker import DockerAdapter
 
 from ivoa_broker.protocol import AdapterDeps
@@ -72,6 +72,10 @@ class _EngineConformance(AdapterConformance):
     @pytest.fixture
     def platform(self, engine: Engine, instance: str, proxy: FaultProxy) -> EngineController:
         return EngineController(engine, instance, proxy)
+
+    @pytest.fixture
+    def max_wait(self) -> float:
+        return 90.0  # generous: this machine is shared; passing tests do not wait for it
 
     @pytest.fixture
     def native_states_sample(self) -> tuple[str, ...]:
