@@ -1,27 +1,47 @@
 # The two commands of the README: `make serve` and `make test`.
+# Both work on a stock Debian 12 / Ubuntu 24.04 machine with python3, python3-venv and make:
+# they create the project's own virtualenv (.venv) once and re-install into it only when a
+# packaging file changes (the stamp files below depend on them).
 PYTHON ?= python3
-export PYTHON
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PACKAGING := setup.cfg pyproject.toml $(wildcard adapters/*/pyproject.toml)
+SERVE_STAMP := $(VENV)/.installed-serve
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: serve test install install-test lint bench conformance-report
+.PHONY: serve test install install-test venv lint bench conformance-report
 
 ## Serve the broker on http://127.0.0.1:8080/ (local adapter, ./broker.db, no config needed).
-serve: install
-	$(PYTHON) -m ivoa_broker.cli serve $(ARGS)
+serve: $(SERVE_STAMP)
+	$(PY) -m ivoa_broker.cli serve $(ARGS)
 
-install:
-	$(PYTHON) -m pip install -q --disable-pip-version-check -e . -e ./adapters/local
+## Install platforms and test dependencies, then run the whole test suite
+## (ARGS="tests/test_units.py -q" runs a selection).
+test: $(TEST_STAMP)
+	$(PY) -m pytest $(ARGS)
 
-## Install platforms and test dependencies, then run the whole test suite.
-test: install-test
-	$(PYTHON) -m pytest
+venv: $(PY)
 
-install-test:
-	bash .ci/install.sh
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 
-lint:
-	ruff check ivoa_broker adapters conformance tests bench
-	mypy
+$(SERVE_STAMP): $(PACKAGING) | $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -e . -e ./adapters/local
+	touch $@
 
-bench: install
+$(TEST_STAMP): $(PACKAGING) requirements-dev.txt .ci/install.sh $(wildcard .ci/install.d/*.sh) | $(PY)
+	PYTHON="$(abspath $(PY))" bash .ci/install.sh
+	touch $@ $(SERVE_STAMP)
+
+install: $(SERVE_STAMP)
+
+install-test: $(TEST_STAMP)
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check ivoa_broker adapters conformance tests bench
+	$(VENV)/bin/mypy
+
+bench: $(SERVE_STAMP)
 	command -v wrk >/dev/null || apt-get install -y -qq wrk
-	$(PYTHON) bench/run.py
+	$(PY) bench/run.py

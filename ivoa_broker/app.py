@@ -5,31 +5,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ivoa_broker import storelock
 from ivoa_broker.auth import Authenticator, read_token_file
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.jobs import JobService
+from ivoa_broker.metrics import CONTENT_TYPE as METRICS_TYPE
+from ivoa_broker.metrics import Metrics
 from ivoa_broker.protocol import AdapterDeps, utcnow
 from ivoa_broker.registry import discover, start_instances
 from ivoa_broker.store import JobStore
-from ivoa_broker.web import callbacks, eb, uws, vosi
-from ivoa_broker.web.context import Broker
+from ivoa_broker.web import callbacks, eb, health, uws, vosi
+from ivoa_broker.web.context import Broker, broker
 from ivoa_broker.web.errors import HANDLERS
+from ivoa_broker.web.proxy import ProxyHeaders, TrustedProxies
+from ivoa_broker.web.routing import merge_methods
 
 log = logging.getLogger(__name__)
 
 
 async def index(request: Request) -> Response:
-    return RedirectResponse(str(request.url_for("capabilities")), status_code=303)
+    # built like every other URL the broker emits: public_url, else the (proxied) request
+    return RedirectResponse(broker(request).base_url(request) + "/capabilities", status_code=303)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -42,25 +51,71 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.broker = await start_broker(settings, stack)
             yield
 
+    middleware = [
+        Middleware(
+            ProxyHeaders,
+            trusted=TrustedProxies(settings.server.forwarded_allow_ips),
+            root_path=settings.server.root_path,
+        )
+    ]
+    if settings.server.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.server.cors_origins,
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Accept"],
+                expose_headers=["Location", "Last-Modified"],
+            )
+        )
     return Starlette(
-        routes=[
-            Route("/", index, methods=["GET"]),
-            *vosi.ROUTES,
-            *uws.ROUTES,
-            *eb.ROUTES,
-            *callbacks.ROUTES,
-        ],
+        routes=merge_methods(
+            [
+                Route("/", index, methods=["GET"]),
+                *vosi.ROUTES,
+                *health.ROUTES,
+                *uws.ROUTES,
+                *eb.ROUTES,
+                *callbacks.ROUTES,
+            ]
+        ),
+        middleware=middleware,
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
+
+
+async def serve_metrics(metrics: Metrics, host: str, port: int, stack: AsyncExitStack) -> None:
+    """``/metrics`` alone on a port of its own (``server.metrics_port``), in this loop."""
+    import uvicorn
+
+    async def scrape(request: Request) -> Response:
+        return Response(await metrics.render(), media_type=METRICS_TYPE)
+
+    app = Starlette(routes=[Route("/metrics", scrape, methods=["GET"])])
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
+    # bound here, so a port in use fails the start-up at once and loudly
+    sock = socket.create_server((host, port), reuse_port=False)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="metrics-server")
+
+    async def stop() -> None:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+        sock.close()
+
+    stack.push_async_callback(stop)
 
 
 async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     """Open the store, start adapter instances, re-attach jobs, start loops."""
     tokens = read_token_file(settings.auth.token_file) if settings.auth.token_file else {}
     auth = Authenticator(tokens, anonymous=settings.anonymous)
+    lock = storelock.hold(Path(settings.server.database))
+    stack.callback(lock.release)
     store = await JobStore.open(Path(settings.server.database))
     stack.push_async_callback(store.close)
+    metrics = Metrics()
+    metrics.count_jobs_with(store.count_by_phase)
     jobs = JobService(store, settings.jobs)
     plugins = discover()
     for plugin in plugins.values():
@@ -95,6 +150,8 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     holder["d"] = dispatcher
     await dispatcher.begin()
     stack.push_async_callback(dispatcher.close)
+    if settings.server.metrics_port is not None:
+        await serve_metrics(metrics, settings.server.host, settings.server.metrics_port, stack)
     return Broker(
         settings=settings,
         store=store,
@@ -104,4 +161,5 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
         plugins=plugins,
         problems=problems,
         started=utcnow().replace(microsecond=0),
+        metrics=metrics,
     )

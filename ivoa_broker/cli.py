@@ -1,4 +1,9 @@
-"""Command line: ``ivoa-broker serve`` and ``ivoa-broker adapters``."""
+"""Command line: ``ivoa-broker serve``, ``check-config`` and ``adapters``.
+
+Every command validates the whole configuration first (:mod:`ivoa_broker.preflight`):
+a problem in any section, a plug-in's included, stops the command with one line per
+problem and exit code 2, before anything listens.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ivoa_broker.config import ConfigError, Settings, load_settings
+from ivoa_broker import __version__
+from ivoa_broker.config import ConfigError, ConfigProblems, Settings, load_settings
+from ivoa_broker.preflight import check
 from ivoa_broker.registry import discover
+
+EXIT_CONFIG = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ivoa-broker", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ivoa-broker",
+        description="IVOA ExecutionBroker and UWS 1.1 service",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ivoa-broker {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the broker over HTTP")
     serve.add_argument("--config", type=Path, help="TOML config file (default: none)")
@@ -22,20 +36,83 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--database", type=Path, help="SQLite job store (default ./broker.db)")
     serve.add_argument("--work-dir", type=Path, help="jobs' working area (default ./broker-work)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        help="comma-separated addresses of trusted reverse proxies whose X-Forwarded-* "
+        "headers are believed (default: none; '*' trusts every peer)",
+    )
+    serve.add_argument(
+        "--root-path",
+        help="path prefix under which a prefix-stripping reverse proxy serves the broker",
+    )
+    checker = sub.add_parser(
+        "check-config", help="validate a config file (every plug-in's section included)"
+    )
+    checker.add_argument("config", type=Path, nargs="?", help="TOML config file")
+    saver = sub.add_parser(
+        "backup", help="online backup of the SQLite job store (safe while serving)"
+    )
+    saver.add_argument("destination", type=Path, help="file to write the copy to")
+    saver.add_argument("--config", type=Path, help="TOML config file (for server.database)")
+    saver.add_argument("--database", type=Path, help="SQLite job store (default ./broker.db)")
     adapters = sub.add_parser("adapters", help="list installed plug-ins and configured platforms")
     adapters.add_argument("--config", type=Path, help="TOML config file")
     args = parser.parse_args(argv)
+    source = str(args.config) if args.config is not None else "defaults"
     try:
         settings = load_settings(args.config)
+    except ConfigProblems as exc:
+        for line in exc.lines:
+            print(f"ivoa-broker: {line}", file=sys.stderr)
+        return EXIT_CONFIG
     except ConfigError as exc:
         print(f"ivoa-broker: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     if args.command == "adapters":
-        return list_adapters(settings)
-    return serve_broker(settings, args)
+        return list_adapters(settings, source)
+    if args.command == "backup":
+        return backup_store(args.database or settings.server.database, args.destination)
+    if args.command == "serve":
+        settings = settings.with_server(**_server_overrides(args))
+    preflight = check(settings, source)
+    for line in preflight.problems:
+        print(f"ivoa-broker: {line}", file=sys.stderr)
+    if not preflight.ok:
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        print(
+            f"ivoa-broker: {source}: ok ({len(preflight.settings.adapters)} platform(s): "
+            f"{', '.join(preflight.settings.adapters)})"
+        )
+        return 0
+    return serve_broker(preflight.settings, args)
 
 
-def list_adapters(settings: Settings) -> int:
+def _server_overrides(args: argparse.Namespace) -> dict[str, object]:
+    values = {
+        "host": args.host,
+        "port": args.port,
+        "database": args.database,
+        "work_dir": args.work_dir,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "root_path": args.root_path,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def backup_store(database: Path, destination: Path) -> int:
+    from ivoa_broker.backup import BackupError, backup
+
+    try:
+        jobs = backup(database, destination)
+    except BackupError as exc:
+        print(f"ivoa-broker: {exc}", file=sys.stderr)
+        return 1
+    print(f"ivoa-broker: {database} -> {destination} ({jobs} jobs)")
+    return 0
+
+
+def list_adapters(settings: Settings, source: str) -> int:
     plugins = discover()
     print("plug-ins (entry point group ivoa_broker.adapters):")
     if not plugins:
@@ -50,39 +127,39 @@ def list_adapters(settings: Settings) -> int:
         state = "ok" if found and found.ok else "unavailable: plug-in missing or broken"
         broken |= state != "ok"
         print(f"  {name:12} plug-in {spec.plugin}  {state}")
-    return 1 if broken else 0
+    preflight = check(settings, source, plugins)
+    for line in preflight.problems:
+        print(f"  problem: {line}")
+    return 1 if broken or not preflight.ok else 0
 
 
 def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from ivoa_broker.app import create_app
+    from ivoa_broker.logs import configure, uvicorn_log_config
 
-    changes = {
-        k: v
-        for k, v in {
-            "host": args.host,
-            "port": args.port,
-            "database": args.database,
-            "work_dir": args.work_dir,
-        }.items()
-        if v is not None
-    }
-    settings = settings.with_server(**changes)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    print(
-        f"ivoa-broker: serving on http://{settings.server.host}:{settings.server.port}/ "
-        f"(store {settings.server.database}, platforms {', '.join(settings.adapters)}, "
-        f"anonymous {'on' if settings.anonymous else 'off'})",
-        file=sys.stderr,
+    server = settings.server
+    configure(args.log_level, server.log_format)
+    logging.getLogger("ivoa_broker").info(
+        "serving",
+        extra={
+            "url": f"http://{server.host}:{server.port}{server.root_path}/",
+            "store": str(server.database),
+            "platforms": ",".join(settings.adapters),
+            "anonymous": settings.anonymous,
+            "version": __version__,
+        },
     )
     uvicorn.run(
         create_app(settings),
-        host=settings.server.host,
-        port=settings.server.port,
+        host=server.host,
+        port=server.port,
         log_level=args.log_level,
+        log_config=uvicorn_log_config(args.log_level, server.log_format),
+        # forwarding headers are applied by the app itself, only from trusted proxies
+        proxy_headers=False,
+        timeout_keep_alive=int(server.timeout_keep_alive),
         timeout_graceful_shutdown=5,
     )
     return 0

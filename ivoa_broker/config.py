@@ -28,6 +28,12 @@ plugin = "local"
 [adapters.local.config]             # validated by the plug-in's config_model
 max_jobs = 8
 ```
+
+Every key can also be set by an environment variable ``IVOA_BROKER__SECTION__KEY``
+(``IVOA_BROKER__SERVER__PORT=9000``, ``IVOA_BROKER__ADAPTERS__LOCAL__CONFIG__MAX_JOBS=4``);
+the environment wins over the file. In a plug-in's ``config`` table, ``NAME_file = "path"``
+reads the value of ``NAME`` from that file (for secrets), unless the plug-in itself declares
+a ``NAME_file`` key.
 """
 
 from __future__ import annotations
@@ -38,8 +44,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "IVOA_BROKER__"
 
 
 class ConfigError(Exception):
@@ -50,9 +60,46 @@ class ServerSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    #: the broker's URL as clients see it (behind a proxy); absolute http(s) URL
     public_url: str | None = None
     database: Path = Path("broker.db")
     work_dir: Path = Path("broker-work")
+    #: trusted reverse proxies (comma-separated addresses or networks, '*' = any): their
+    #: X-Forwarded-For/-Proto/-Host/-Prefix headers are believed
+    forwarded_allow_ips: str | None = None
+    #: path prefix a prefix-stripping proxy serves the broker under ("/broker")
+    root_path: str = ""
+    #: log lines as "json" (one object a line) or "keyvalue" (key=value pairs)
+    log_format: Literal["json", "keyvalue"] = "keyvalue"
+    #: origins allowed to call the broker from a browser (CORS); none by default
+    cors_origins: list[str] = Field(default_factory=list)
+    #: serve Prometheus metrics on this separate port as well (None: /metrics only)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    #: HTTP keep-alive and slow-client limits, seconds (uvicorn/h11)
+    timeout_keep_alive: float = Field(default=5.0, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"must be an absolute http(s) URL such as https://broker.example.org/, "
+                f"not {value!r}"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("root_path")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("/"):
+            raise ValueError(f"must start with '/' (got {value!r})")
+        return value.rstrip("/")
 
 
 class AuthSection(BaseModel):
@@ -83,12 +130,30 @@ class AdapterInstance(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
-class _File(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _File(BaseSettings):
+    """The file's tables, with ``IVOA_BROKER__SECTION__KEY`` environment overrides."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
     server: ServerSection = Field(default_factory=ServerSection)
     auth: AuthSection = Field(default_factory=AuthSection)
     jobs: JobsSection = Field(default_factory=JobsSection)
     adapters: dict[str, AdapterInstance] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
 
 
 DEFAULT_ADAPTERS: Mapping[str, AdapterInstance] = {"local": AdapterInstance(plugin="local")}
@@ -112,25 +177,39 @@ class Settings:
         return replace(self, server=self.server.model_copy(update=changes))
 
 
+class ConfigProblems(ConfigError):
+    """Several problems, one line each, every line naming the key and its source."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
 def load_settings(path: Path | None) -> Settings:
-    """Read a TOML config file; ``None`` gives the defaults. Relative paths in
-    the file are taken relative to the file's directory."""
-    if path is None:
-        return Settings()
+    """Read a TOML config file (``None``: no file) and the ``IVOA_BROKER__*`` environment.
+    Relative paths in the file are taken relative to the file's directory."""
+    data: dict[str, Any] = {}
+    source = "environment"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
     try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
-    try:
-        parsed = _File.model_validate(data)
+        parsed = _File(**data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"config {path}: {problems}") from None
-    base = path.parent
+        raise ConfigProblems(
+            [
+                f"{source}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}{_env_hint(e['loc'])}"
+                for e in exc.errors()
+            ]
+        ) from None
+    if path is None and not _env_overrides():
+        return Settings()
+    base = path.parent if path is not None else Path.cwd()
     server = parsed.server.model_copy(
         update={
             "database": _relative_to(base, parsed.server.database),
@@ -142,6 +221,19 @@ def load_settings(path: Path | None) -> Settings:
         auth = auth.model_copy(update={"token_file": _relative_to(base, auth.token_file)})
     adapters = parsed.adapters or dict(DEFAULT_ADAPTERS)
     return Settings(server=server, auth=auth, jobs=parsed.jobs, adapters=adapters)
+
+
+def _env_overrides() -> list[str]:
+    import os
+
+    return [k for k in os.environ if k.upper().startswith(ENV_PREFIX)]
+
+
+def _env_hint(loc: tuple[int | str, ...]) -> str:
+    name = ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+    import os
+
+    return f" (set by {name})" if any(k.upper() == name for k in os.environ) else ""
 
 
 def _relative_to(base: Path, path: Path) -> Path:

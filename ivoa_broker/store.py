@@ -256,6 +256,24 @@ class JobStore:
         await self._reader.close()
         await self._writer.close()
 
+    async def count_by_phase(self) -> dict[tuple[str, str], int]:
+        """Jobs by (phase, platform) for the metrics gauge (platform '' before submit)."""
+        rows = await self._rows(
+            "SELECT phase, COALESCE(platform, '') AS platform, COUNT(*) AS n "
+            "FROM jobs GROUP BY phase, platform"
+        )
+        return {(str(r["phase"]), str(r["platform"])): int(r["n"]) for r in rows}
+
+    async def writable(self) -> bool:
+        """True if the store can take the write lock now (readiness probes)."""
+        async with self._lock:
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+                await self._writer.execute("ROLLBACK")
+                return True
+            except (sqlite3.Error, ValueError):
+                return False
+
     async def ping(self) -> bool:
         """True if the database answers (used by VOSI availability)."""
         try:

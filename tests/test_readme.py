@@ -16,3 +16,9 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in readme
     assert "make serve" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_config_example_is_the_tested_deploy_file() -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / "deploy" / "broker.toml").read_text()
+    assert f"```toml\n{example}```" in readme

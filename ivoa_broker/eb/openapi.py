@@ -30,6 +30,7 @@ from ivoa_broker.eb.model import (
     SessionPhase,
     Update,
 )
+from ivoa_broker.eb.openapi_uws import uws_vosi_paths
 from ivoa_broker.eb.xmlbind import NAMESPACE
 
 __all__ = ["REF", "build_openapi", "dump_openapi", "load_openapi"]
@@ -288,12 +289,20 @@ def _aliases() -> dict[str, list[str]]:
     return out
 
 
+def _tagged(paths: dict[str, Any], tag: str) -> dict[str, Any]:
+    for item in paths.values():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "delete") and isinstance(operation, dict):
+                operation.setdefault("tags", [tag])
+    return paths
+
+
 def build_openapi() -> dict[str, Any]:
     """The OpenAPI document as plain data."""
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "ivoa-broker ExecutionBroker API",
+            "title": "ivoa-broker API (ExecutionBroker, UWS 1.1, VOSI)",
             "version": "1.0",
             "summary": "IVOA ExecutionBroker v1.0 with ivoa-broker extensions",
             "description": _DESCRIPTION,
@@ -301,7 +310,13 @@ def build_openapi() -> dict[str, Any]:
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "security": [{"bearer": []}, {}],
-        "paths": _paths(),
+        "paths": {**_tagged(_paths(), "ExecutionBroker"), **uws_vosi_paths()},
+        "tags": [
+            {"name": "ExecutionBroker", "description": "Requests, offer sets and sessions."},
+            {"name": "UWS", "description": "IVOA UWS 1.1 REST binding at /jobs."},
+            {"name": "VOSI", "description": "IVOA VOSI availability and capabilities."},
+            {"name": "operations", "description": "Probes and metrics for operators."},
+        ],
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -39,6 +39,17 @@ VODATASERVICE_NS = "http://www.ivoa.net/xml/VODataService/v1.1"
 STD_CAPABILITIES = "ivo://ivoa.net/std/VOSI#capabilities"
 STD_AVAILABILITY = "ivo://ivoa.net/std/VOSI#availability"
 STD_UWS = "ivo://ivoa.net/std/UWS#rest-1.1"
+#: The ExecutionBroker draft registers no standardID yet; these provisional ids follow
+#: the IVOA pattern (``ivo://ivoa.net/std/<Standard>#<capability>-<version>``) and name
+#: each endpoint of the API, so clients can discover them through VOSI.
+STD_EB = "ivo://ivoa.net/std/ExecutionBroker"
+EB_ENDPOINTS = (
+    ("requests", "/requests", "ask every platform for offers (POST an execution request)"),
+    ("offersets", "/offersets", "the caller's offer sets, and each set's offers"),
+    ("sessions", "/sessions", "accepted offers as execution sessions"),
+    ("direct", "/direct", "accept the best offer in one step"),
+    ("openapi", "/openapi.yaml", "OpenAPI 3.1 description of every endpoint"),
+)
 
 #: prefixes an ``interface_type`` may use; both are declared on the root
 _TYPE_PREFIXES = {"vr": VORESOURCE_NS, "vs": VODATASERVICE_NS}
@@ -64,12 +75,22 @@ class CapabilitySpec:
 
 
 def standard_capabilities(base_url: str, jobs_url: str) -> list[CapabilitySpec]:
-    """VOSI capabilities and availability (siblings of ``base_url``) and UWS 1.1."""
+    """VOSI capabilities and availability (siblings of ``base_url``), UWS 1.1 and the
+    ExecutionBroker endpoints."""
     base = base_url.rstrip("/")
     return [
         CapabilitySpec(STD_CAPABILITIES, f"{base}/capabilities", use="full"),
         CapabilitySpec(STD_AVAILABILITY, f"{base}/availability", use="full"),
         CapabilitySpec(STD_UWS, jobs_url, use="base", role="std"),
+        *(
+            CapabilitySpec(
+                f"{STD_EB}#{name}-1.0",
+                f"{base}{path}",
+                use="full" if name in ("requests", "direct", "openapi") else "base",
+                description=description,
+            )
+            for name, path, description in EB_ENDPOINTS
+        ),
     ]
 
 

@@ -12,6 +12,7 @@ from ivoa_broker.auth import Authenticator, Identity
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.jobs import JobService
+from ivoa_broker.metrics import Metrics
 from ivoa_broker.records import Job
 from ivoa_broker.registry import InstanceProblem, Plugin
 from ivoa_broker.render import job_xml
@@ -55,6 +56,7 @@ class Broker:
     started: datetime
     notes: list[str] = field(default_factory=list)
     rendered: RenderedJobs = field(default_factory=RenderedJobs)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def base_url(self, request: Request) -> str:
         configured = self.settings.server.public_url

@@ -169,3 +169,30 @@ def test_problem_bodies_validate() -> None:
 @given(requests())
 def test_generated_requests_validate(raw: dict[str, Any]) -> None:
     check("ExecutionRequest", json_of(ExecutionRequestDocument.model_validate(raw)))
+
+
+def test_document_covers_uws_vosi_and_operations() -> None:
+    document = build_openapi()
+    validate_spec(document)  # type: ignore[arg-type]
+    paths = document["paths"]
+    for path in (
+        "/jobs",
+        "/jobs/{job_id}",
+        "/jobs/{job_id}/phase",
+        "/jobs/{job_id}/results",
+        "/availability",
+        "/capabilities",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/requests",
+        "/sessions/{uuid}",
+    ):
+        assert path in paths, path
+    ids = [
+        op["operationId"]
+        for item in paths.values()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    ]
+    assert len(ids) == len(set(ids)), "operation ids must be unique"

@@ -36,6 +36,7 @@ def eb_schema(st_broker: BrokerProcess) -> Any:
     # examples and fuzzing (bounded by max_examples); the unbounded coverage
     # phase is left to manual runs of the schemathesis CLI
     config = SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": False}}})
+    # every operation of the document: ExecutionBroker, UWS, VOSI and the probes
     return schemathesis.openapi.from_url(f"{st_broker.url}/openapi.yaml", config=config)
 
 

@@ -151,5 +151,9 @@ def test_capabilities_json_equals_xml() -> None:
         "ivo://ivoa.net/std/VOSI#capabilities",
         "ivo://ivoa.net/std/VOSI#availability",
         "ivo://ivoa.net/std/UWS#rest-1.1",
+        *(
+            f"ivo://ivoa.net/std/ExecutionBroker#{name}-1.0"
+            for name in ("requests", "offersets", "sessions", "direct", "openapi")
+        ),
         "ivo://x/y",
     ]

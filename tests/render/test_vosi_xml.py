@@ -98,6 +98,22 @@ def test_standard_capabilities() -> None:
             "vs:ParamHTTP",
         ),
         ("ivo://ivoa.net/std/UWS#rest-1.1", JOBS_URL, "base", "std", "vs:ParamHTTP"),
+        *(
+            (
+                f"ivo://ivoa.net/std/ExecutionBroker#{name}-1.0",
+                f"{BASE_URL}{path}",
+                use,
+                None,
+                "vs:ParamHTTP",
+            )
+            for name, path, use in (
+                ("requests", "/requests", "full"),
+                ("offersets", "/offersets", "base"),
+                ("sessions", "/sessions", "base"),
+                ("direct", "/direct", "full"),
+                ("openapi", "/openapi.yaml", "full"),
+            )
+        ),
     ]
 
 

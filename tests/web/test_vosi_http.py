@@ -46,8 +46,16 @@ def test_66_to_69_capabilities(http: httpx.Client, broker: BrokerProcess) -> Non
     assert urls["ivo://ivoa.net/std/VOSI#capabilities"] == (f"{broker.url}/capabilities", "full")
     assert urls["ivo://ivoa.net/std/VOSI#availability"] == (f"{broker.url}/availability", "full")
     assert urls["ivo://ivoa.net/std/UWS#rest-1.1"] == (f"{broker.url}/jobs", "base")
+    eb = "ivo://ivoa.net/std/ExecutionBroker#"
+    assert urls[eb + "requests-1.0"] == (f"{broker.url}/requests", "full")
+    assert urls[eb + "sessions-1.0"] == (f"{broker.url}/sessions", "base")
+    assert urls[eb + "offersets-1.0"] == (f"{broker.url}/offersets", "base")
+    post_only = {urls[eb + "requests-1.0"][0], urls[eb + "direct-1.0"][0]}
     for url, _ in urls.values():
-        assert http.get(url).status_code == 200
+        if url in post_only:
+            assert "POST" in http.get(url).headers["allow"]
+        else:
+            assert http.get(url).status_code == 200
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         parsed = parse_capabilities(io.BytesIO(response.content))
@@ -72,7 +80,12 @@ def test_70_71_methods_and_last_modified(http: httpx.Client) -> None:
 
 
 def test_64_availability_false_when_no_platform_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    config = '[adapters.ghost]\nplugin = "not-installed"\n'
+    # a valid configuration whose only platform is down (nothing listens on port 1)
+    config = (
+        '[adapters.ghost]\nplugin = "ssh"\n'
+        '[adapters.ghost.config]\nhost = "127.0.0.1"\nport = 1\nconnect_timeout = 1\n'
+        "accept_unknown_host_keys = true\n"
+    )
     process = BrokerProcess(tmp_path, config=config).start()
     try:
         body = httpx.get(f"{process.url}/availability").content
@@ -80,7 +93,10 @@ def test_64_availability_false_when_no_platform_runs(tmp_path) -> None:  # type:
         assert root[0].text == "false"
         notes = " ".join(n.text for n in root.iter(VOSI_AV + "note"))
         assert "ghost" in notes
-        assert "not-installed" in notes
+        ready = httpx.get(f"{process.url}/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["ready"] is False
+        assert httpx.get(f"{process.url}/healthz").status_code == 200
     finally:
         process.stop()
 

@@ -1,0 +1,134 @@
+"""Fault injection for the Azimuth emulator (the same design as the skaha emulator's)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+
+__all__ = ["Dropped", "Fault", "Faults"]
+
+
+@dataclass
+class Fault:
+    kind: str  # "status" | "garbage" | "slow" | "drop"
+    count: int
+    status: int = 500
+    body: str | None = None
+    seconds: float = 0.0
+    method: str | None = None
+    path: str | None = None
+    prefix: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            (self.method is None or self.method == method)
+            and (self.path is None or self.path == path)
+            and (self.prefix is None or path.startswith(self.prefix))
+        )
+
+
+class Faults:
+    """Fault injection, safe to drive from another thread than the server's.
+
+    Each fault applies to the next ``count`` matching calls under ``/api`` and ``/auth``
+    (``method``; ``path``, the exact URL path such as ``/api/tenancies/t1/machines/``;
+    ``prefix``, a path prefix): ``fail_next`` answers with an HTTP error without
+    doing anything; ``garbage_next`` answers 200 with a body that is not
+    JSON, without doing anything; ``drop_next`` starts an
+    answer and closes the connection half-way (the client sees a broken
+    connection); ``slow_next`` waits ``seconds`` before handling the call
+    normally (so a client that gave up may still have changed something).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[Fault] = []
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        prefix: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        fault = Fault("status", count, status=status, body=body, method=method, path=path)
+        fault.prefix = prefix
+        self._add(fault)
+
+    def garbage_next(
+        self,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        prefix: str | None = None,
+    ) -> None:
+        self._add(Fault("garbage", count, method=method, path=path, prefix=prefix))
+
+    def drop_next(
+        self,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        prefix: str | None = None,
+    ) -> None:
+        self._add(Fault("drop", count, method=method, path=path, prefix=prefix))
+
+    def slow_next(
+        self,
+        seconds: float,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        prefix: str | None = None,
+    ) -> None:
+        self._add(Fault("slow", count, seconds=seconds, method=method, path=path, prefix=prefix))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return sum(f.count for f in self._queue)
+
+    def _add(self, fault: Fault) -> None:
+        with self._lock:
+            self._queue.append(fault)
+
+    def take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._queue:
+                if fault.matches(method, path):
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._queue.remove(fault)
+                    return fault
+        return None
+
+
+class Dropped(Response):
+    """Starts a response it never finishes: the server closes the connection."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"1000"), (b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        raise ConnectionAbortedError("emulated dropped connection")

@@ -1,0 +1,199 @@
+"""The whole chain: a real broker process -> the Azimuth adapter (found through its entry
+point) -> the emulated portal -> a machine whose guest reports to the broker's own
+``/callbacks`` route. Driven with pyvo (UWS) and with an ExecutionBroker request."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from ivoa_broker_azimuth.emulator import EmulatorServer
+
+K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
+JSON = {"Accept": "application/json"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def broker_cred(portal: EmulatorServer) -> tuple[str, str]:
+    """A tenancy and credential of its own for the one broker of this module."""
+    emulator = portal.emulator
+    tenancy = emulator.add_tenancy(f"broker-{uuid.uuid4().hex[:6]}", cpus=64, machines=20)
+    cred = (uuid.uuid4().hex, f"s3cret-{uuid.uuid4().hex}")
+    emulator.add_appcred(cred[0], cred[1], "broker-user", tenancy.id)
+    return cred
+
+
+@pytest.fixture(scope="module")
+def broker(
+    tmp_path_factory: pytest.TempPathFactory, portal: EmulatorServer, broker_cred: tuple[str, str]
+) -> Iterator[str]:
+    """One broker process for the module (it takes a while to import every plug-in)."""
+    tmp_path = tmp_path_factory.mktemp("azimuth-broker")
+    cred = broker_cred
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = tmp_path / "broker.toml"
+    config.write_text(
+        f'[server]\npublic_url = "{url}"\n'
+        "[auth]\nanonymous = true\n[jobs]\nwait_cap = 10\n"
+        '[adapters.azimuth]\nplugin = "azimuth"\n[adapters.azimuth.config]\n'
+        f'url = "{portal.url}"\napplication_credential_id = "{cred[0]}"\n'
+        f'application_credential_secret = "{cred[1]}"\n'
+        "retries = 1\nbackoff_seconds = 0.01\ncache_seconds = 1\n"
+    )
+    log = (tmp_path / "broker.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "ivoa_broker.cli", "serve", "--port", str(port)),
+            *("--config", str(config), "--log-level", "warning"),
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                pytest.fail(f"broker exited: {(tmp_path / 'broker.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/availability", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the broker did not start")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        text = (tmp_path / "broker.log").read_text(errors="replace")
+        assert cred[1] not in text  # the broker's log never shows the credential
+
+
+def test_pyvo_drives_an_azimuth_machine_through_the_broker(broker: str) -> None:
+    pyvo = pytest.importorskip("pyvo")
+    from pyvo.dal import DALQueryError
+    from pyvo.dal.tap import AsyncTAPJob
+
+    session = pyvo.utils.http.create_session()
+    created = session.post(
+        f"{broker}/jobs",
+        data={"cmd": "sh", "args": ["-c", "echo via-pyvo"], "platform": "azimuth"},
+        allow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    job = AsyncTAPJob(created.headers["Location"], session=session)
+    assert job.phase == "PENDING"
+    job.run().wait(timeout=120)
+    assert job.phase == "COMPLETED", session.get(job.url).text
+    job.raise_if_error()
+    assert any("via-pyvo" in session.get(uri).text for uri in job.result_uris)
+    job.delete()
+
+    failing = session.post(
+        f"{broker}/jobs",
+        data={"cmd": "sh", "args": ["-c", "exit 3"], "platform": "azimuth"},
+        allow_redirects=False,
+    )
+    bad = AsyncTAPJob(failing.headers["Location"], session=session)
+    bad.run().wait(timeout=120)
+    assert bad.phase == "ERROR"
+    with pytest.raises(DALQueryError):
+        bad.raise_if_error()
+
+
+def _offers(http: httpx.Client, request: dict[str, Any]) -> dict[str, Any]:
+    response = http.post("/requests", json=request, headers=JSON)
+    assert response.status_code == 303, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def _accept(http: httpx.Client, session: str) -> dict[str, Any]:
+    update = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
+    response = http.post(f"/sessions/{session}", json=update, headers=JSON)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def _wait_session(http: httpx.Client, session: str, phases: set[str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        doc: dict[str, Any] = http.get(f"/sessions/{session}", headers=JSON).json()
+        if doc["phase"] in phases:
+            return doc
+        assert time.monotonic() < deadline, doc["phase"]
+        time.sleep(0.2)
+
+
+def test_execution_broker_container_offer_accepted_and_run(broker: str) -> None:
+    request = {
+        "executable": {
+            "kind": f"{K}executable/docker-container.yaml",
+            "meta": {"name": "hello"},
+            "image": {"locations": ["docker.io/library/alpine:3.20"]},
+            "command": ["echo", "hello from azimuth"],
+        },
+        "compute": {"kind": f"{K}compute/simple-compute-resource.yaml", "cores": {"min": 2}},
+        "schedule": {"requested": {"duration": "PT10M"}},
+    }
+    with httpx.Client(base_url=broker, timeout=30) as http:
+        offerset = _offers(http, request)
+        [offer] = [o for o in offerset["offers"] if o["meta"]["name"] == "azimuth"]
+        session = offer["meta"]["uuid"]
+        accepted = _accept(http, session)
+        assert accepted["meta"]["uuid"] == session
+        done = _wait_session(http, session, {"COMPLETED", "FAILED", "CANCELLED"})
+        assert done["phase"] == "COMPLETED", done
+        results = {
+            m["values"]["id"]: m["values"]["url"]
+            for m in done["meta"]["messages"]
+            if m.get("template") == "result"
+        }
+        assert http.get(results["stdout"]).text == "hello from azimuth\n"
+
+
+def test_execution_broker_notebook_gets_an_app_endpoint(broker: str) -> None:
+    request = {
+        "executable": {
+            "kind": f"{K}executable/jupyter-notebook.yaml",
+            "meta": {"name": "nb"},
+            "location": "https://example.org/notebooks/example.ipynb",
+        },
+        "compute": {"kind": f"{K}compute/simple-compute-resource.yaml", "cores": {"min": 1}},
+        "schedule": {"requested": {"duration": "PT1H"}},
+    }
+    with httpx.Client(base_url=broker, timeout=30) as http:
+        offerset = _offers(http, request)
+        [offer] = [o for o in offerset["offers"] if o["meta"]["name"] == "azimuth"]
+        session = offer["meta"]["uuid"]
+        _accept(http, session)
+        running = _wait_session(http, session, {"RUNNING", "FAILED", "CANCELLED"})
+        assert running["phase"] == "RUNNING", running
+        text = str(running)
+        assert "/kubernetes_apps/" in text and "/services/jupyterhub/" in text
+        cancel = {"kind": "uri:enum-value-update", "path": "phase", "value": "CANCELLED"}
+        assert http.post(f"/sessions/{session}", json=cancel, headers=JSON).status_code == 200
+        _wait_session(http, session, {"CANCELLED"})
