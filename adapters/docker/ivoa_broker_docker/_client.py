@@ -83,8 +83,7 @@ class EngineClient:
         self._events_stop.set()
         stream = self._events_stream
         if stream is not None:
-            with contextlib.suppress(Exception):
-                stream.close()
+            _close_stream(stream)
         if self._api is not None:
             await asyncio.to_thread(self._api.close)
 
@@ -244,6 +243,9 @@ class EngineClient:
                         decode=True, filters={"type": "container", "label": wanted}
                     )
                     self._events_stream = stream
+                    if self._events_stop.is_set():  # closed while connecting
+                        _close_stream(stream)
+                        return
                     for event in _events(stream):
                         on_event(event)
                 except Exception:  # reconnect: events are an optimisation over polling
@@ -251,6 +253,19 @@ class EngineClient:
                         return
 
         threading.Thread(target=follow, name="docker-events", daemon=True).start()
+
+
+def _close_stream(stream: Any) -> None:
+    """End an ``/events`` stream from another thread.
+
+    The SDK's ``CancellableStream.close()`` shuts the socket down while the HTTP
+    response still holds a file object on it; closing the response too releases
+    the descriptor now (else it is freed by the garbage collector, with a
+    ResourceWarning)."""
+    with contextlib.suppress(Exception):
+        stream.close()
+    with contextlib.suppress(Exception):
+        stream._response.close()
 
 
 def _events(stream: Any) -> Iterator[JSONDict]:
