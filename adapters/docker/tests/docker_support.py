@@ -1,0 +1,25 @@
+"""Helpers shared by the docker adapter's test modules."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from docker_engines import IMAGE, Engine
+from ivoa_broker_docker import DockerConfig
+
+
+def config_for(engine: Engine, **overrides: Any) -> DockerConfig:
+    data: dict[str, Any] = {
+        "host": engine.host,
+        "default_image": IMAGE,
+        "pull_policy": "never",
+        "interactive_network": engine.network,
+        "stop_grace_seconds": 5,
+    }
+    data.update(overrides)
+    return DockerConfig.model_validate(data)
+
+
+def instance_name() -> str:
+    return f"dk-{uuid.uuid4().hex[:8]}"

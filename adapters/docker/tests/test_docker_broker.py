@@ -1,0 +1,139 @@
+"""The whole chain on both real engines: a broker process (UWS and ExecutionBroker over
+HTTP) -> the docker adapter (found through its entry point) -> dockerd / Podman."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from docker_engines import IMAGE, ContainerEngines
+
+from tests.server import BrokerProcess
+
+K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
+JSON = {"Accept": "application/json"}
+PLATFORMS = ("dockerd", "podman")
+
+
+@pytest.fixture(scope="module")
+def broker(
+    container_engines: ContainerEngines, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrokerProcess]:
+    workdir = tmp_path_factory.mktemp("docker-broker")
+    blocks = []
+    for name, kind in (("dockerd", "docker"), ("podman", "podman")):
+        engine = container_engines.engines[kind]
+        blocks.append(
+            f'[adapters.{name}]\nplugin = "docker"\n[adapters.{name}.config]\n'
+            f'host = "{engine.host}"\ndefault_image = "{IMAGE}"\npull_policy = "never"\n'
+            f'allowed_images = ["localhost/*"]\nstop_grace_seconds = 2\n'
+        )
+    config = "[auth]\nanonymous = true\n[jobs]\nwait_cap = 10\n" + "".join(blocks)
+    process = BrokerProcess(workdir, config=config).start()
+    yield process
+    process.stop()
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_pyvo_drives_a_container_job_through_the_broker(
+    broker: BrokerProcess, platform: str
+) -> None:
+    pyvo = pytest.importorskip("pyvo")
+    from pyvo.dal import DALQueryError
+    from pyvo.dal.tap import AsyncTAPJob
+
+    session = pyvo.utils.http.create_session()
+    created = session.post(
+        f"{broker.url}/jobs",
+        data={
+            "cmd": "sh",
+            "args": ["-c", "echo${IFS}via-pyvo;echo${IFS}f>$IVOA_BROKER_OUTPUT/f.txt"],
+            "platform": platform,
+        },
+        allow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    job = AsyncTAPJob(created.headers["Location"], session=session)
+    job.run().wait(timeout=120)
+    assert job.phase == "COMPLETED", session.get(job.url).text
+    job.raise_if_error()
+    texts = {uri.rsplit("/", 1)[-1]: session.get(uri).text for uri in job.result_uris}
+    assert texts["stdout"] == "via-pyvo\n"
+    assert texts["f.txt"] == "f\n"
+    job.delete()
+
+    failing = session.post(
+        f"{broker.url}/jobs",
+        data={"cmd": "sh", "args": ["-c", "exit${IFS}3"], "platform": platform},
+        allow_redirects=False,
+    )
+    bad = AsyncTAPJob(failing.headers["Location"], session=session)
+    bad.run().wait(timeout=120)
+    assert bad.phase == "ERROR"
+    with pytest.raises(DALQueryError):
+        bad.raise_if_error()
+    bad.delete()
+
+
+def _request(image: str, *argv: str) -> dict[str, Any]:
+    return {
+        "executable": {
+            "kind": f"{K}executable/docker-container.yaml",
+            "meta": {"name": "tiny"},
+            "image": {"locations": [image]},
+            "command": list(argv),
+        },
+        "compute": {"kind": f"{K}compute/simple-compute-resource.yaml", "cores": {"min": 1}},
+        "schedule": {"requested": {"duration": "PT10M"}},
+    }
+
+
+def _phase_of(http: httpx.Client, url: str, wanted: set[str]) -> str:
+    deadline = time.monotonic() + 90
+    phase = ""
+    while time.monotonic() < deadline:
+        phase = str(http.get(url, headers=JSON).json()["phase"])
+        if phase in wanted:
+            return phase
+        http.get(url, params={"WAIT": "5", "PHASE": phase})
+    return phase
+
+
+def test_execution_broker_docker_container_request_is_offered_and_accepted(
+    broker: BrokerProcess,
+) -> None:
+    with httpx.Client(base_url=broker.url, timeout=30) as http:
+        answer = http.post("/requests", json=_request(IMAGE, "echo", "from-eb"), headers=JSON)
+        assert answer.status_code == 303, answer.text
+        offerset = answer.json()
+        assert offerset["result"] == "YES", offerset
+        offers = offerset["offers"]
+        assert len(offers) == len(PLATFORMS)
+        first = offers[0]["meta"]["uuid"]
+        accepted = http.post(
+            f"/sessions/{first}",
+            json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
+            headers=JSON,
+        )
+        assert accepted.status_code == 200, accepted.text
+        assert _phase_of(http, f"/jobs/{first}", {"COMPLETED", "ERROR", "ABORTED"}) == "COMPLETED"
+        done = http.get(f"/sessions/{first}", headers=JSON).json()
+        assert done["phase"] == "COMPLETED"
+        results = {
+            m["values"]["id"]: m["values"]["url"]
+            for m in done["meta"]["messages"]
+            if m.get("template") == "result"
+        }
+        assert http.get(results["stdout"]).text == "from-eb\n"
+
+        refused = http.post(
+            "/requests", json=_request("docker.io/library/alpine:3", "true"), headers=JSON
+        )
+        assert refused.status_code == 303
+        no = refused.json()
+        assert no["result"] == "NO"
+        reasons = " ".join(m.get("message", "") for m in no["meta"].get("messages", []))
+        assert "docker.io/library/alpine:3" in reasons
