@@ -17,6 +17,7 @@ from starlette.routing import Route
 from ivoa_broker.auth import Authenticator, read_token_file
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
+from ivoa_broker.hops import broker_id
 from ivoa_broker.jobs import JobService
 from ivoa_broker.protocol import AdapterDeps, utcnow
 from ivoa_broker.registry import discover, start_instances
@@ -104,4 +105,7 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
         plugins=plugins,
         problems=problems,
         started=utcnow().replace(microsecond=0),
+        broker_id=broker_id(
+            settings.server.broker_id, settings.server.public_url, Path(settings.server.work_dir)
+        ),
     )

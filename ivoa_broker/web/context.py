@@ -54,6 +54,8 @@ class Broker:
     problems: list[InstanceProblem]
     started: datetime
     notes: list[str] = field(default_factory=list)
+    #: this broker's id in federation hop lists (ivoa_broker.hops)
+    broker_id: str = ""
     rendered: RenderedJobs = field(default_factory=RenderedJobs)
 
     def base_url(self, request: Request) -> str:
