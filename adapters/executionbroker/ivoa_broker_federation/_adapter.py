@@ -184,13 +184,14 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
                 self.config.offer_timeout,
             )
         except TransientError as exc:
-            raise TransientError(
-                f"remote broker {self.node}: {exc.message}", detail=exc.detail
-            ) from None
-        except AdapterError as exc:
             if exc.detail and exc.detail.startswith("HTTP 508"):
-                self._remember(request.job_id, f"{self.node}: loop refused by the remote")
+                self._remember(
+                    request.job_id,
+                    f"{self.node} refused to forward it again: the request loops back (HTTP 508)",
+                )
                 return []
+            raise
+        except AdapterError as exc:
             if isinstance(exc, InvalidRequest):
                 self._remember(request.job_id, f"{self.node} refused the request: {exc.message}")
                 return []

@@ -21,12 +21,13 @@ from federation_support import (
 @pytest.fixture(scope="session")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     root = tmp_path_factory.mktemp("federation")
-    a = Broker(root / "node-a", node_config("node-a", max_cores=1, max_jobs=8), NODE_TOKENS)
+    a = Broker(root / "node-a", node_config("node-a", max_cores=1, max_jobs=8, offer_ttl=20), NODE_TOKENS)
     b = Broker(root / "node-b", node_config("node-b", max_cores=4, max_jobs=32, offer_ttl=6), NODE_TOKENS)
     started: list[Broker] = []
     try:
+        started += [a.launch(), b.launch()]  # in parallel: start-up is CPU-bound
         for node in (a, b):
-            started.append(node.start())
+            node.ready()
         front = Broker(
             root / "front",
             front_config(
@@ -62,12 +63,10 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Broker, Bro
         [FRONT_TOKENS, NODE_TOKENS],
         port=port_two,
     )
-    one.start()
     try:
-        two.start()
-        try:
-            yield one, two
-        finally:
-            two.stop()
+        for broker in (one.launch(), two.launch()):
+            broker.ready()
+        yield one, two
     finally:
+        two.stop()
         one.stop()

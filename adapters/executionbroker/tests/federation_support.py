@@ -55,7 +55,11 @@ class Broker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> Broker:
+    def start(self, timeout: float = 60.0) -> Broker:
+        self.launch()
+        return self.ready(timeout)
+
+    def launch(self) -> Broker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         maps = self.tokens if isinstance(self.tokens, list) else [self.tokens]
         (self.workdir / "tokens.txt").write_text(
@@ -70,6 +74,10 @@ class Broker:
             self.proc = subprocess.Popen(
                 args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env
             )
+        return self
+
+    def ready(self, timeout: float = 60.0) -> Broker:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

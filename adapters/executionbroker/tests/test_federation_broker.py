@@ -92,7 +92,7 @@ def test_offers_come_from_both_nodes_named_with_their_reasons(
     assert "node-a" in notes and "cannot run container images" in notes
     # no front offer outlives the remote one it stands for
     with client(federation.a.url, NODE_TOKENS["alice"]) as node:
-        remote = node.get("/offersets", params={"last": 1}).json()["offersets"][0]
+        remote = node.get("/offersets", params={"last": 1}).json().get("offersets", [])[0]
     latest_remote = max(o["expires"] for o in remote["offers"])
     assert found["a"]["expires"] <= latest_remote
 
@@ -139,11 +139,11 @@ def test_accepted_offer_runs_on_the_node_and_only_its_owner_sees_it(
     assert all(bob.get(h).status_code in (403, 404) for h in hrefs)
     # ... and so does the node: the session there is alice's remote account's
     with client(federation.b.url, NODE_TOKENS["alice"]) as node:
-        mine = node.get("/sessions").json()["sessions"]
+        mine = node.get("/sessions").json().get("sessions", [])
     with client(federation.b.url, NODE_TOKENS["bob"]) as node:
-        theirs = node.get("/sessions").json()["sessions"]
+        theirs = node.get("/sessions").json().get("sessions", [])
     with client(federation.b.url, NODE_TOKENS["svc"]) as node:
-        service = node.get("/sessions").json()["sessions"]
+        service = node.get("/sessions").json().get("sessions", [])
     done = [s for s in mine if s["phase"] == "COMPLETED"]
     assert done, mine
     assert not [s for s in theirs if s["phase"] == "COMPLETED"]
@@ -222,8 +222,8 @@ def test_two_front_brokers_pointing_at_each_other_do_not_loop(
         offerset = ask(c, eb_request(name="loop"))
         assert offerset["result"] == "NO"
         assert any("loop" in m for m in messages(offerset)), messages(offerset)
-        assert len(c.get("/offersets").json()["offersets"]) == 1
+        assert len(c.get("/offersets").json().get("offersets", [])) == 1
     with client(two.url, NODE_TOKENS["alice"]) as c:
         # the forwarded request reached two once, and two's forward back was refused
-        assert len(c.get("/offersets").json()["offersets"]) == 1
+        assert len(c.get("/offersets").json().get("offersets", [])) == 1
     assert (two.workdir / "broker-work" / "broker-id").read_text().strip()
