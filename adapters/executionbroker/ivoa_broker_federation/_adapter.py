@@ -103,7 +103,7 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
     # ------------------------------------------------------------ lifecycle
 
     def _secrets(self) -> list[Secret]:
-        found = [self.config.token] + list(self.config.account_tokens.values())
+        found = [self.config.token, *self.config.account_tokens.values()]
         return [Secret(s.get_secret_value()) for s in found if s is not None]
 
     async def open(self) -> None:
@@ -238,9 +238,9 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
             raise InvalidRequest(why)
 
     def _handle(self, url: str, session: Mapping[str, object], request: ExecutionRequest) -> Handle:
-        job = uws_job_url(session)  # type: ignore[arg-type]
+        job = uws_job_url(session)
         state: dict[str, str | None] = {"job": job, "account": request.account}
-        return Handle(adapter=self.name, native_id=url, state=state)  # type: ignore[arg-type]
+        return Handle(adapter=self.name, native_id=url, state=state)
 
     async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
         self._check_runnable(request)
@@ -251,10 +251,8 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
         existing = await self.ledger.session_of(request.job_id)
         if existing is not None:
             if existing != url:  # leave the unused remote offer declined, not dangling
-                try:
+                with contextlib.suppress(AdapterError):
                     await self.remote.update(url, _phase_update("REJECTED"), token)
-                except AdapterError:
-                    pass
             session = await self.remote.get_json(existing, "the session", token)
             return self._handle(existing, session, request)
         if offer.expires_at is not None and offer.expires_at <= utcnow():
@@ -272,17 +270,16 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
                 )
             self.remote.boundary.check(response, "accepting the offer")
             try:
-                session = response.json()
+                answer = response.json()
             except ValueError:
-                session = {}
+                answer = None
         except TransientError:
             raise  # the core looks for it with list_native before retrying
         except AdapterError:
             await self.ledger.remove(url)
             raise
-        if not isinstance(session, dict):
-            session = {}
-        return self._handle(url, session, request)
+        accepted: dict[str, object] = answer if isinstance(answer, dict) else {}
+        return self._handle(url, accepted, request)
 
     # --------------------------------------------------------------- status
 
@@ -341,9 +338,7 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
                 "POST", f"{job}/phase", "cancelling the job", token, data={"PHASE": "ABORT"}
             )
         else:
-            response = await self.remote.update(
-                handle.native_id, _phase_update("CANCELLED"), token
-            )
+            response = await self.remote.update(handle.native_id, _phase_update("CANCELLED"), token)
         if response.status_code in (404, 409, 410):
             return  # finished or gone: success
         if response.status_code == 403 and job is not None:
@@ -396,5 +391,3 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
         response = await self.remote.update(handle.native_id, update, token)
         self.remote.boundary.check(response, "extending the run time")
         return current + timedelta(seconds=delta)
-
-

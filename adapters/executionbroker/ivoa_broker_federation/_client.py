@@ -21,9 +21,7 @@ JSON_TYPE = "application/json"
 class RemoteBroker:
     """Calls to one remote broker; ``token`` is given per call (service or account)."""
 
-    def __init__(
-        self, base_url: str, node: str, secrets: Iterable[Secret], timeout: float
-    ) -> None:
+    def __init__(self, base_url: str, node: str, secrets: Iterable[Secret], timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.node = node
         self.boundary = HttpBoundary(f"remote broker {node}", secrets)
@@ -114,9 +112,7 @@ class RemoteBroker:
         self, session_url: str, update: Mapping[str, Any], token: Secret | None
     ) -> httpx.Response:
         """``POST /sessions/{id}`` with one update; the answer unchecked."""
-        return await self.request(
-            "POST", session_url, "a session update", token, json=dict(update)
-        )
+        return await self.request("POST", session_url, "a session update", token, json=dict(update))
 
     async def get_json(self, url: str, what: str, token: Secret | None) -> dict[str, Any]:
         response = self.boundary.check(await self.request("GET", url, what, token), what)

@@ -42,5 +42,5 @@ class FederationConfig(AdapterConfig):
     offer_timeout: float = Field(
         default=4.0,
         gt=0,
-        description="Seconds the remote has to answer for offers (below the core's offer_deadline).",
+        description="Seconds the remote has to answer offers (below the offer_deadline).",
     )

@@ -78,7 +78,9 @@ def refusal(request: ExecutionRequest, default_image: str | None) -> str | None:
         )
     res = request.resources
     if res.cores is not None and math.ceil(res.cores) > MAX_CORES:
-        return f"{res.cores:g} cores is beyond what an ExecutionBroker request can ask ({MAX_CORES})"
+        return (
+            f"{res.cores:g} cores is beyond what an ExecutionBroker request can ask ({MAX_CORES})"
+        )
     if res.memory_bytes is not None and math.ceil(res.memory_bytes / GIB) > MAX_MEMORY_GIB:
         return "the memory asked is beyond what an ExecutionBroker request can ask"
     if res.gpus > MAX_GPUS:
@@ -210,8 +212,8 @@ def read_offerset(
     for item in body.get("offers") or []:
         if not isinstance(item, dict) or str(item.get("phase", "")).upper() != "OFFERED":
             continue
-        meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
-        url = meta.get("url") if isinstance(meta, dict) else None
+        meta: dict[str, Any] = item["meta"] if isinstance(item.get("meta"), dict) else {}
+        url = meta.get("url")
         if not isinstance(url, str) or "://" not in url:
             continue
         schedule = item.get("schedule") if isinstance(item.get("schedule"), dict) else {}

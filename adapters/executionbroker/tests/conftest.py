@@ -5,6 +5,7 @@ only platforms are ``a`` and ``b``, and two front brokers pointing at each other
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 from federation_support import (
     FRONT_TOKENS,
@@ -21,8 +22,12 @@ from federation_support import (
 @pytest.fixture(scope="session")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     root = tmp_path_factory.mktemp("federation")
-    a = Broker(root / "node-a", node_config("node-a", max_cores=1, max_jobs=8, offer_ttl=20), NODE_TOKENS)
-    b = Broker(root / "node-b", node_config("node-b", max_cores=4, max_jobs=32, offer_ttl=6), NODE_TOKENS)
+    a = Broker(
+        root / "node-a", node_config("node-a", max_cores=1, max_jobs=8, offer_ttl=20), NODE_TOKENS
+    )
+    b = Broker(
+        root / "node-b", node_config("node-b", max_cores=4, max_jobs=32, offer_ttl=6), NODE_TOKENS
+    )
     started: list[Broker] = []
     try:
         started += [a.launch(), b.launch()]  # in parallel: start-up is CPU-bound
@@ -51,9 +56,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Broker, Bro
     port_one, port_two = free_port(), free_port()
     one = Broker(
         root / "one",
-        front_config(
-            [remote_block("two", f"http://127.0.0.1:{port_two}", "two")], broker_id="one"
-        ),
+        front_config([remote_block("two", f"http://127.0.0.1:{port_two}", "two")], broker_id="one"),
         [FRONT_TOKENS, NODE_TOKENS],
         port=port_one,
     )

@@ -148,10 +148,12 @@ bob = "bob"
 """
 
 
-def front_config(remotes: list[str], broker_id: str | None = None, offer_deadline: float = 5.0) -> str:
+def front_config(
+    remotes: list[str], broker_id: str | None = None, offer_deadline: float = 5.0
+) -> str:
     server = f'[server]\nbroker_id = "{broker_id}"\n' if broker_id else ""
     head = (
-        f"{server}[auth]\nanonymous = false\ntoken_file = \"tokens.txt\"\n"
+        f'{server}[auth]\nanonymous = false\ntoken_file = "tokens.txt"\n'
         f"[jobs]\nwait_cap = 5\noffer_deadline = {offer_deadline}\n"
     )
     return head + "".join(remotes)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from federation_support import IMAGE, Federation, NODE_TOKENS, bearer
+from federation_support import IMAGE, NODE_TOKENS, Federation, bearer
 from ivoa_broker_federation import ExecutionBrokerAdapter, FederationConfig
 
 from ivoa_broker.protocol import AdapterDeps

@@ -123,7 +123,8 @@ UWS_JOB = b"""<?xml version="1.0"?>
  <uws:executionDuration>600</uws:executionDuration>
  <uws:results><uws:result id="stdout" xlink:href="http://n/jobs/1/results/stdout"/></uws:results>
  <uws:errorSummary type="fatal"><uws:message>exit 3</uws:message></uws:errorSummary>
- <uws:jobInfo><ib:item xmlns:ib="urn:x" name="exit_code">3</ib:item><end_reason>exit_nonzero</end_reason></uws:jobInfo>
+ <uws:jobInfo><ib:item xmlns:ib="urn:x" name="exit_code">3</ib:item>
+  <end_reason>exit_nonzero</end_reason></uws:jobInfo>
 </uws:job>"""
 
 
