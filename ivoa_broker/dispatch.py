@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ivoa_broker.config import JobsSection
-from ivoa_broker.errors import BrokerError
+from ivoa_broker.errors import BrokerError, Gone, JobNotFound
+from ivoa_broker.guard import HEALTH_TIMEOUT, Guard
 from ivoa_broker.jobs import JobService
 from ivoa_broker.phases import RUNNING, TERMINAL
 from ivoa_broker.protocol import (
@@ -35,8 +36,8 @@ from ivoa_broker.protocol import (
     AdapterError,
     CallContext,
     ExecutionRequest,
-    FatalError,
     Handle,
+    Health,
     IdentityMap,
     NoCapacity,
     Offer,
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SUBMIT_ATTEMPTS = 4
+SUBMIT_BACKOFF = 0.5
 CALL_TIMEOUT = 60.0
 MAX_BACKOFF = 60.0
 
@@ -66,6 +68,8 @@ class Dispatcher:
         store: JobStore,
         adapters: Mapping[str, Adapter],
         settings: JobsSection,
+        *,
+        call_timeout: float = CALL_TIMEOUT,
     ) -> None:
         self.jobs = jobs
         self.store = store
@@ -81,6 +85,7 @@ class Dispatcher:
         self._launching: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._closed = False
+        self.guard = Guard(call_timeout)
         jobs.attach(self)
 
     @property
@@ -115,14 +120,59 @@ class Dispatcher:
     def deadlines_changed(self) -> None:
         self._deadlines.set()
 
+    # ------------------------------------------------- calls for the routes
+
+    async def health(self, name: str) -> Health:
+        """One instance's health through the guard; trouble is a Health, never a raise."""
+        adapter = self.adapters[name]
+        try:
+            found: Health = await self._call(adapter, "health", timeout=HEALTH_TIMEOUT)
+        except AdapterError as exc:
+            return Health(False, exc.message)
+        return found
+
+    async def callback_handle(self, platform: str, job_id: str) -> Handle:
+        """The Handle a platform callback for ``job_id`` is for; :class:`JobNotFound`
+        or :class:`Gone` (410) when it may not be delivered."""
+        job = await self.store.get(job_id)
+        stored_platform, handle_json = await self.store.handle_of(job_id)
+        if job is None or stored_platform != platform or handle_json is None:
+            raise JobNotFound(f"no job {job_id!r} on platform {platform!r}")
+        if job.phase in TERMINAL or job.phase is Phase.ARCHIVED:
+            raise Gone(f"job {job_id} has ended; callbacks are no longer accepted")
+        adapter = self.adapters.get(platform)
+        if adapter is None or not adapter.capabilities.callbacks:
+            raise JobNotFound(f"platform {platform!r} takes no callbacks")
+        return Handle.from_json(handle_json)
+
+    async def deliver_callback(
+        self,
+        platform: str,
+        handle: Handle,
+        secret: str,
+        fields: Mapping[str, str],
+        files: Mapping[str, bytes],
+    ) -> None:
+        """``receive_callback`` through the guard (its AdapterError reaches the
+        client with its own HTTP status), then poll the platform at once."""
+        adapter = self.adapters[platform]
+        await self._call(adapter, "receive_callback", handle, secret, fields, files)
+        self.wake(platform)
+
     # ---------------------------------------------------- Executor protocol
 
     def start(self, job_id: str, offer: Offer | None = None) -> None:
         """Launch a QUEUED job: with ``offer`` (an accepted ExecutionBroker offer)
         submit to it; without, gather offers and submit to the best."""
-        task = asyncio.create_task(self._launch(job_id, offer), name=f"launch-{job_id}")
+        task = asyncio.create_task(self._launch_safely(job_id, offer), name=f"launch-{job_id}")
         self._launching[job_id] = task
         task.add_done_callback(lambda _: self._launching.pop(job_id, None))
+
+    async def launched(self, job_id: str) -> None:
+        """Return once the launch of ``job_id`` (offers, submit, record) is over."""
+        task = self._launching.get(job_id)
+        if task is not None:
+            await asyncio.wait({task})
 
     async def stop(self, job_id: str) -> None:
         """Ask the platform to stop the job; the poller collects what is left."""
@@ -138,7 +188,7 @@ class Dispatcher:
         self._live[platform][job_id] = handle
         adapter = self.adapters[platform]
         try:
-            await self._call(adapter, adapter.cancel(handle, CallContext()))
+            await self._call(adapter, "cancel", handle, CallContext())
         except AdapterError as exc:
             log.warning("cancel of job %s on %s failed: %s", job_id, platform, exc.message)
         self.wake(platform)
@@ -158,7 +208,7 @@ class Dispatcher:
             return
         try:
             expiry = await self._call(
-                adapter, adapter.renew(Handle.from_json(handle_json), deadline, CallContext())
+                adapter, "renew", Handle.from_json(handle_json), deadline, CallContext()
             )
         except Unsupported:
             return
@@ -178,6 +228,23 @@ class Dispatcher:
             self._spawn(self._cleanup(platform, Handle.from_json(handle_json)))
 
     # --------------------------------------------------------------- launch
+
+    async def _launch_safely(self, job_id: str, chosen: Offer | None) -> None:
+        """A launch that fails in any unforeseen way ends the job in ERROR with
+        the reason: a job is never left QUEUED with nothing working on it."""
+        try:
+            await self._launch(job_id, chosen)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("launching job %s failed", job_id)
+            with contextlib.suppress(Exception):
+                await self.jobs.record_error(
+                    job_id,
+                    JobError(
+                        "fatal", f"the broker could not launch the job ({type(exc).__name__})"
+                    ),
+                )
 
     async def _launch(self, job_id: str, chosen: Offer | None = None) -> None:
         job = await self.store.get(job_id)
@@ -264,18 +331,13 @@ class Dispatcher:
                 return []
             try:
                 found = await self._call(
-                    adapter, adapter.offers(request, ctx), timeout=self.settings.offer_deadline
+                    adapter, "offers", request, ctx, timeout=self.settings.offer_deadline
                 )
             except AdapterError as exc:
                 refusals[name] = exc.message
                 return []
-            if not isinstance(found, list) or not all(isinstance(o, Offer) for o in found):
-                log.error("adapter %s returned garbage from offers: %r", name, found)
-                refusals[name] = "the platform adapter answered offers with garbage"
-                return []
             if not found:
-                why = self._explain(adapter, request)
-                refusals[name] = why or "no offer for this request"
+                refusals[name] = self._explain(adapter, request)
             return [replace(o, adapter=name) for o in found]
 
         results = await asyncio.gather(*(ask(n) for n in names if n in self.adapters))
@@ -289,20 +351,30 @@ class Dispatcher:
     ) -> None:
         adapter = self.adapters[offer.adapter]
         request = self._for_instance(adapter, request)
-        delay = 0.5
+        delay = SUBMIT_BACKOFF
+        found: dict[str, str] = {}
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             try:
-                handle = await self._call(adapter, adapter.submit(request, offer, ctx))
+                handle = await self._call(adapter, "submit", request, offer, ctx)
                 break
             except TransientError as exc:
+                # the task may have been queued despite the error (a lost answer,
+                # a timeout): look before trying again, so it is found, not doubled
+                found.update(await self._look_for(adapter, job_id, ctx))
                 if attempt == SUBMIT_ATTEMPTS:
+                    await self._abandon(adapter, job_id, found, ctx)
                     await self.jobs.record_error(
                         job_id,
                         JobError("transient", f"{offer.adapter}: submit failed: {exc.message}"),
                     )
                     return
-                await asyncio.sleep(delay)
-                delay *= 2
+                if found:
+                    # submit is idempotent per job id: the retry adopts what is there
+                    log.info("job %s was queued on %s despite %s", job_id, offer.adapter, exc)
+                    await self.jobs.record_info(job_id, {"adopted": ",".join(sorted(found))})
+                else:
+                    await asyncio.sleep(delay)
+                    delay *= 2
             except NoCapacity as exc:
                 await self.jobs.record_phase(
                     job_id, Phase.HELD, f"{offer.adapter}: {exc.message}; RUN again later"
@@ -314,17 +386,50 @@ class Dispatcher:
                     JobError(exc.uws_error_type, f"{offer.adapter}: {exc.message}"),
                 )
                 return
+        for native_id in found:
+            if native_id != handle.native_id:  # the retry made another: remove the first
+                await self._abandon(adapter, job_id, {native_id: job_id}, ctx)
         if not await self.jobs.record_submitted(job_id, offer.adapter, handle.to_json()):
             # aborted while submitting: stop what we just started
             handle = replace(handle, cancel_requested=True)
             await self.jobs.record_handle(job_id, handle.to_json())
             try:
-                await self._call(adapter, adapter.cancel(handle, ctx))
+                await self._call(adapter, "cancel", handle, ctx)
             except AdapterError as exc:
                 log.warning("cancel after late submit of %s failed: %s", job_id, exc.message)
         self._live[offer.adapter][job_id] = handle
         await self.jobs.record_info(job_id, {"platform": offer.adapter})
         self.wake(offer.adapter)
+
+    async def _look_for(self, adapter: Adapter, job_id: str, ctx: CallContext) -> dict[str, str]:
+        """The native objects of ``job_id`` on an adapter that can list them."""
+        if not adapter.capabilities.adopt:
+            return {}
+        try:
+            native = await self._call(adapter, "list_native", ctx)
+        except AdapterError as exc:
+            log.warning("looking for job %s on %s failed: %s", job_id, adapter.name, exc.message)
+            return {}
+        return {n: j for n, j in native.items() if j == job_id}
+
+    async def _abandon(
+        self, adapter: Adapter, job_id: str, found: Mapping[str, str], ctx: CallContext
+    ) -> None:
+        """Cancel and remove native objects of a job that will not run there."""
+        for native_id in found:
+            handle = Handle(adapter.name, native_id, cancel_requested=True)
+            for method in ("cancel", "cleanup"):
+                try:
+                    await self._call(adapter, method, handle, ctx)
+                except AdapterError as exc:
+                    log.warning(
+                        "%s of %s (job %s) on %s: %s",
+                        method,
+                        native_id,
+                        job_id,
+                        adapter.name,
+                        exc.message,
+                    )
 
     # -------------------------------------------------------------- polling
 
@@ -337,9 +442,7 @@ class Dispatcher:
             if not self._live[name]:
                 await wake.wait()
             else:
-                jitter = random.uniform(0.9, 1.1)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), backoff * jitter)
+                await self._nap(wake, backoff * random.uniform(0.9, 1.1))
             wake.clear()
             if not self._live[name]:
                 continue
@@ -354,14 +457,18 @@ class Dispatcher:
                 log.exception("poller of %s failed", name)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
+    @staticmethod
+    async def _nap(wake: asyncio.Event, seconds: float) -> None:
+        """Sleep ``seconds`` between polls, or less if the adapter wakes us."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), seconds)
+
     async def poll(self, name: str) -> None:
         """One batched status call for every live job of one adapter instance."""
         adapter = self.adapters[name]
         live = dict(self._live[name])
         by_native = {h.native_id: job_id for job_id, h in live.items()}
-        statuses = await self._call(
-            adapter, adapter.status_many(list(live.values()), CallContext())
-        )
+        statuses = await self._call(adapter, "status_many", list(live.values()), CallContext())
         for native_id, job_id in by_native.items():
             status = statuses.get(native_id)
             handle = live[job_id]
@@ -382,6 +489,8 @@ class Dispatcher:
         self._misses.pop(job_id, None)
         if status.endpoint:
             await self._record_endpoint(job_id, status.endpoint)
+        if status.progress is not None and status.phase not in TERMINAL:
+            await self.jobs.record_info(job_id, {"progress": _progress_text(status)})
         if status.phase in TERMINAL:
             await self._finish(name, job_id, handle, status)
         elif status.phase is Phase.EXECUTING:
@@ -406,19 +515,19 @@ class Dispatcher:
         adapter = self.adapters[name]
         if adapter.capabilities.results:
             try:
-                refs = await self._call(adapter, adapter.results(handle, CallContext()))
+                refs = await self._call(adapter, "results", handle, CallContext())
                 await self.store.add_results(job_id, [_stored(r) for r in refs])
             except AdapterError as exc:
                 log.warning("results of job %s from %s: %s", job_id, name, exc.message)
         phase = status.phase
         if phase is Phase.ABORTED and not handle.cancel_requested:
             phase = Phase.ERROR  # stopped by the platform, not by us
-        info = {"native_state": status.native_state}
-        if status.exit_code is not None:
-            info["exit_code"] = str(status.exit_code)
+        info = end_info(status)
         error = None
         if phase is Phase.ERROR:
             message = status.message or f"the task failed on {name} ({status.native_state})"
+            if status.reason is not None:
+                message = f"{message} [reason: {status.reason.value}]"
             error = JobError("fatal", message)
         recorded = await self.jobs.record_end(
             job_id,
@@ -434,7 +543,7 @@ class Dispatcher:
         self._live[name].pop(job_id, None)
         self._misses.pop(job_id, None)
         try:  # free what still costs (a stopped VM); results stay until cleanup
-            await self._call(adapter, adapter.release(handle, CallContext()))
+            await self._call(adapter, "release", handle, CallContext())
         except AdapterError as exc:
             log.warning(
                 "release of job %s on %s: %s (cleanup will retry)", job_id, name, exc.message
@@ -523,7 +632,7 @@ class Dispatcher:
     async def _sweep(self, name: str) -> None:
         adapter = self.adapters[name]
         try:
-            native = await self._call(adapter, adapter.list_native(CallContext()))
+            native = await self._call(adapter, "list_native", CallContext())
         except Unsupported:
             return
         except AdapterError as exc:
@@ -534,9 +643,7 @@ class Dispatcher:
             if job_id not in known:
                 log.info("removing orphan %s (job %s) from %s", native_id, job_id, name)
                 try:
-                    await self._call(
-                        adapter, adapter.cleanup(Handle(name, native_id), CallContext())
-                    )
+                    await self._call(adapter, "cleanup", Handle(name, native_id), CallContext())
                 except AdapterError as exc:
                     log.warning("orphan %s on %s not removed: %s", native_id, name, exc.message)
 
@@ -546,7 +653,7 @@ class Dispatcher:
         delay = 1.0
         for _ in range(5):
             try:
-                await self._call(adapter, adapter.cleanup(handle, CallContext()))
+                await self._call(adapter, "cleanup", handle, CallContext())
                 return
             except TransientError:
                 await asyncio.sleep(delay)
@@ -557,30 +664,53 @@ class Dispatcher:
 
     # -------------------------------------------------------------- helpers
 
-    async def _call(self, adapter: Adapter, call: Awaitable[T], timeout: float = CALL_TIMEOUT) -> T:
-        try:
-            return await asyncio.wait_for(call, timeout)
-        except AdapterError:
-            raise
-        except TimeoutError:
-            raise TransientError(f"{adapter.name} did not answer within {timeout:g} s") from None
-        except Exception as exc:
-            log.exception("adapter %s raised an unexpected exception", adapter.name)
-            raise FatalError(f"{adapter.name} failed unexpectedly ({type(exc).__name__})") from exc
+    async def _call(
+        self, adapter: Adapter, method: str, *args: Any, timeout: float | None = None
+    ) -> Any:
+        """Every adapter call of the dispatcher, through the guard (:mod:`ivoa_broker.guard`)."""
+        return await self.guard.call(adapter, method, *args, timeout=timeout)
 
-    def _explain(self, adapter: Adapter, request: ExecutionRequest) -> str | None:
-        """``explain_refusal`` through the guard: a raise or garbage is no reason."""
+    def _explain(self, adapter: Adapter, request: ExecutionRequest) -> str:
+        """``explain_refusal`` through the guard: a raise or garbage becomes the reason."""
         try:
-            why = adapter.explain_refusal(request)
-        except Exception:
-            log.exception("adapter %s raised from explain_refusal", adapter.name)
-            return None
-        return why if isinstance(why, str) and why else None
+            why = self.guard.sync(adapter, "explain_refusal", request)
+        except AdapterError as exc:
+            return f"no offer for this request (and {exc.message})"
+        return str(why) if why else "no offer for this request"
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def end_info(status: Status) -> dict[str, str]:
+    """The jobInfo entries of a task's end: native state, exit code, signal,
+    reason and usage (``usage_cpu_seconds``, ``usage_elapsed_seconds``,
+    ``usage_max_rss_bytes``)."""
+    info = {"native_state": status.native_state}
+    if status.exit_code is not None:
+        info["exit_code"] = str(status.exit_code)
+    if status.signal is not None:
+        info["signal"] = str(status.signal)
+    if status.reason is not None:
+        info["end_reason"] = str(status.reason)
+    usage = status.usage
+    if usage is not None:
+        for key in ("cpu_seconds", "elapsed_seconds", "max_rss_bytes"):
+            value = getattr(usage, key)
+            if value is not None:
+                info[f"usage_{key}"] = f"{value:g}" if isinstance(value, float) else str(value)
+    return info
+
+
+def _progress_text(status: Status) -> str:
+    progress = status.progress
+    if progress is None:
+        return ""
+    if progress.fraction is None:
+        return progress.message
+    return f"{progress.message} ({max(0.0, min(progress.fraction, 1.0)) * 100:.0f}%)"
 
 
 def _static_refusal(adapter: Adapter, request: ExecutionRequest) -> str | None:

@@ -812,7 +812,7 @@ class BaseAdapter(ABC, Generic[ConfigT]):
         """Is the platform reachable and usable (VOSI availability)?
 
         Must not raise: report trouble as ``Health(ok=False, message=...)``.
-        The core waits at most 10 s. Default: ``Health(ok=True)``.
+        The core waits at most 3 s. Default: ``Health(ok=True)``.
         """
         return Health(ok=True)
 

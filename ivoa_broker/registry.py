@@ -20,11 +20,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from ivoa_broker.config import AdapterInstance
+from ivoa_broker.guard import Guard
 from ivoa_broker.protocol import (
+    DEFAULT_CALL_TIMEOUT,
     SUPPORTED_API_VERSIONS,
     Adapter,
     AdapterConfig,
     AdapterDeps,
+    AdapterError,
     BaseAdapter,
     Phase,
 )
@@ -145,8 +148,13 @@ async def start_instances(
     work_dir: Path,
     make_deps: Callable[[str, Path], AdapterDeps],
     stack: AsyncExitStack,
+    open_timeout: float = DEFAULT_CALL_TIMEOUT,
 ) -> tuple[dict[str, Adapter], list[InstanceProblem]]:
-    """Create and enter every configured instance; report the ones that fail."""
+    """Create and open every configured instance; report the ones that fail.
+
+    ``open`` runs through the guard with ``open_timeout``; ``aclose`` is
+    pushed on ``stack`` (also through the guard)."""
+    guard = Guard(open_timeout)
     adapters: dict[str, Adapter] = {}
     problems: list[InstanceProblem] = []
     for name, spec in instances.items():
@@ -169,13 +177,29 @@ async def start_instances(
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
             adapter = cls(name, config, make_deps(name, data_dir))
-            adapters[name] = await stack.enter_async_context(adapter)
         except Exception as exc:  # a broken plug-in must not stop the broker
             log.exception("adapter instance %s failed to start", name)
             problems.append(
                 InstanceProblem(name, spec.plugin, f"failed to start: {type(exc).__name__}: {exc}")
             )
+            continue
+        try:  # what __aenter__ does, through the guard (a timeout, errors as AdapterError)
+            await guard.call(adapter, "open")
+        except AdapterError as exc:
+            problems.append(InstanceProblem(name, spec.plugin, f"failed to start: {exc.message}"))
+            await _close(guard, adapter)
+            continue
+        stack.push_async_callback(_close, guard, adapter)
+        adapters[name] = adapter
     return adapters, problems
+
+
+async def _close(guard: Guard, adapter: Adapter) -> None:
+    """``aclose`` through the guard; trouble is logged, never raised at shut-down."""
+    try:
+        await guard.call(adapter, "aclose")
+    except AdapterError as exc:
+        log.warning("adapter instance %s did not close cleanly: %s", adapter.name, exc.message)
 
 
 def _dist_name(ep: EntryPoint) -> str | None:

@@ -5,57 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from ivoa_broker.config import JobsSection
-from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.errors import BadRequest, Forbidden, JobNotFound
-from ivoa_broker.jobs import JobService
-from ivoa_broker.protocol import AdapterDeps, Phase, utcnow
+from ivoa_broker.protocol import Phase, utcnow
 from ivoa_broker.records import Parameter
-from ivoa_broker.store import JobStore
 from tests.fakes import ExplodingAdapter, FakeAdapter
+from tests.rig import Rig, make_rig
 
 ECHO = [Parameter("cmd", "echo"), Parameter("args", "hi")]
-
-
-@dataclass
-class Rig:
-    store: JobStore
-    jobs: JobService
-    dispatcher: Dispatcher
-    fake: FakeAdapter
-
-    async def settle(self, job_id: str, phase: Phase, timeout: float = 5.0) -> None:
-        """Wait on the job's change events until it reaches ``phase``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.jobs.events.watching(job_id) as changed:
-                job = await self.store.get(job_id)
-                if job is None or job.phase == phase:
-                    return
-                remaining = deadline - time.monotonic()
-                try:
-                    await asyncio.wait_for(changed.wait(), max(remaining, 0))
-                except TimeoutError:
-                    raise AssertionError(f"{job_id} stuck in {job.phase}, wanted {phase}") from None
-
-
-async def make_rig(path: Path, adapter: FakeAdapter | None = None, **jobs: object) -> Rig:
-    store = await JobStore.open(path / "jobs.db")
-    service = JobService(store, JobsSection(**jobs))  # type: ignore[arg-type]
-    holder: list[Dispatcher] = []
-    deps = AdapterDeps(data_dir=path, wake=lambda nid: holder[0].wake(fake.name, nid))
-    fake = adapter or FakeAdapter(deps=deps)
-    fake.deps = deps
-    dispatcher = Dispatcher(service, store, {fake.name: fake}, service.settings)
-    holder.append(dispatcher)
-    await dispatcher.begin()
-    return Rig(store, service, dispatcher, fake)
 
 
 @pytest.fixture

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ivoa_broker.config import JobsSection
-from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.eb.convert import to_execution_request
 from ivoa_broker.eb.errors import DocumentError
 from ivoa_broker.eb.formats import load_request
 from ivoa_broker.errors import JobNotFound
-from ivoa_broker.jobs import JobService, OfferConflict, OfferGone
-from ivoa_broker.offers import OfferService, request_parameters
+from ivoa_broker.jobs import OfferConflict, OfferGone
+from ivoa_broker.offers import request_parameters
 from ivoa_broker.protocol import (
-    AdapterDeps,
     CallContext,
     Capabilities,
     ExecutionRequest,
@@ -31,10 +26,10 @@ from ivoa_broker.protocol import (
     Resources,
     utcnow,
 )
-from ivoa_broker.records import Job
 from ivoa_broker.requests import parse_request
-from ivoa_broker.store import JobStore
 from tests.fakes import FakeAdapter
+from tests.rig import Rig
+from tests.rig import make_rig as _make_rig
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 CONTAINER = f"""\
@@ -89,52 +84,8 @@ class BrokenFake(ContainerFake):
         raise RuntimeError("offers exploded")
 
 
-@dataclass
-class Rig:
-    store: JobStore
-    jobs: JobService
-    dispatcher: Dispatcher
-    offers: OfferService
-    adapters: Mapping[str, FakeAdapter]
-
-    async def settle(self, job_id: str, phase: Phase, timeout: float = 5.0) -> None:
-        await self.until(job_id, lambda job: job.phase == phase, str(phase), timeout)
-
-    async def until(
-        self, job_id: str, ok: Callable[[Job], bool], wanted: str, timeout: float = 5.0
-    ) -> None:
-        """Wait on the job's change events until ``ok(job)``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.jobs.events.watching(job_id) as changed:
-                job = await self.store.get(job_id)
-                if job is not None and ok(job):
-                    return
-                try:
-                    await asyncio.wait_for(changed.wait(), max(deadline - time.monotonic(), 0))
-                except TimeoutError:
-                    raise AssertionError(f"{job_id} stuck, wanted {wanted}") from None
-
-
 async def make_rig(path: Path, adapters: list[FakeAdapter], **jobs: Any) -> Rig:
-    store = await JobStore.open(path / "jobs.db")
-    settings = JobsSection(**{"offer_deadline": 0.5, **jobs})
-    service = JobService(store, settings)
-    holder: list[Dispatcher] = []
-    for adapter in adapters:
-        adapter.deps = AdapterDeps(
-            data_dir=path, wake=lambda nid, n=adapter.name: holder[0].wake(n, nid)
-        )
-    dispatcher = Dispatcher(service, store, {a.name: a for a in adapters}, settings)
-    holder.append(dispatcher)
-    await dispatcher.begin()
-    return Rig(
-        store,
-        service,
-        dispatcher,
-        OfferService(store, service, dispatcher, settings),
-        {a.name: a for a in adapters},
-    )
+    return await _make_rig(path, adapters, **{"offer_deadline": 0.5, **jobs})
 
 
 @pytest.fixture

@@ -58,6 +58,7 @@ from typing import Any
 import pydantic
 import pytest
 
+from ivoa_broker.guard import Guard
 from ivoa_broker.protocol import (
     SUPPORTED_API_VERSIONS,
     Adapter,
@@ -70,6 +71,7 @@ from ivoa_broker.protocol import (
     ExecutionRequest,
     FatalError,
     Handle,
+    Health,
     InvalidRequest,
     NotFound,
     Offer,
@@ -101,6 +103,9 @@ _FAULT_ERRORS: dict[Fault, type[AdapterError]] = {
     Fault.GARBAGE: FatalError,
 }
 _HANDLE_OPS = ("status", "cancel", "cleanup", "logs")
+_SUBMIT_FAULTS = [f for f in Fault if f != Fault.NOT_FOUND]
+#: adapter methods the core calls, with how the kit calls them (guard tests)
+_GUARDED = ("health", "offers", "submit", "status_many", "cancel", "cleanup", "list_native")
 _ERROR_CASES = [
     (op, fault)
     for op in ("offers", "submit", "status", "cancel", "cleanup", "logs", "list_native")
@@ -458,24 +463,42 @@ class AdapterConformance:
             await adapter.submit(request_invalid, offer, ctx)
         assert await platform.native_ids() == before
 
+    @pytest.mark.parametrize("fault", _SUBMIT_FAULTS, ids=[f.value for f in _SUBMIT_FAULTS])
     async def test_submit_failure_leaves_nothing_behind(
         self,
+        fault: Fault,
         adapter: Adapter,
         platform: PlatformController,
         request_ok: ExecutionRequest,
         ctx: CallContext,
+        track: list[Handle],
     ) -> None:
+        """Every fault the controller can put into submit (not only the first):
+        an error is raised and nothing is left behind - except that after a
+        TIMEOUT the task may have been queued all the same; then the adapter
+        must find it (``list_native``) and a repeated submit returns it."""
         self._need_native_ids(platform)
-        faults = platform.controls.faults.get("submit", frozenset())
-        usable = [f for f in Fault if f in faults and f != Fault.NOT_FOUND]
-        if not usable:
-            pytest.skip("the platform controller cannot inject a fault into submit")
+        self._need_fault(platform, "submit", fault)
         before = await platform.native_ids()
         offer = (await adapter.offers(request_ok, ctx))[0]
-        await _inject(platform, "submit", usable[0])
+        await _inject(platform, "submit", fault)
         with pytest.raises(AdapterError):
             await adapter.submit(request_ok, offer, ctx)
-        assert await platform.native_ids() == before
+        after = await platform.native_ids()
+        if fault is not Fault.TIMEOUT or after == before:
+            assert after == before
+            return
+        left = after - before
+        assert adapter.capabilities.adopt, (
+            f"a timed-out submit left {sorted(left)} behind and the adapter cannot list "
+            "its tasks (capabilities.adopt), so the broker could never find them"
+        )
+        native = await adapter.list_native(ctx)
+        assert {n for n, j in native.items() if j == request_ok.job_id} >= left
+        handle = await adapter.submit(request_ok, offer, ctx)  # idempotent: adopts it
+        track.append(handle)
+        assert handle.native_id in left
+        assert await platform.native_ids() == after
 
     async def test_submit_list_native_finds_job(
         self,
@@ -788,6 +811,115 @@ class AdapterConformance:
             "list_native": lambda: adapter.list_native(ctx),
         }
         return calls[op]
+
+    @pytest.mark.parametrize("op", ["status", "cancel", "cleanup"])
+    async def test_errors_targeted_not_found_spares_the_others(
+        self,
+        op: str,
+        adapter: Adapter,
+        platform: PlatformController,
+        request_long: ExecutionRequest,
+        ctx: CallContext,
+        track: list[Handle],
+    ) -> None:
+        """NOT_FOUND for one task of two: that one is gone (omitted, or success
+        for cancel/cleanup), the other is untouched."""
+        if not platform.controls.targeted or not platform.controls.can_inject(op, Fault.NOT_FOUND):
+            pytest.skip(f"the platform controller cannot target a NOT_FOUND at one task ({op})")
+        gone = await self._submit(adapter, request_long, ctx, track)
+        other_request = dataclasses.replace(request_long, job_id=new_job_id())
+        other = await self._submit(adapter, other_request, ctx, track)
+        pending = platform.fail_next_for(op, Fault.NOT_FOUND, gone.native_id)  # type: ignore[attr-defined]
+        if pending is not None:
+            await pending
+        if op == "status":
+            statuses = await adapter.status_many([gone, other], ctx)
+            assert gone.native_id not in statuses
+            assert other.native_id in statuses
+            return
+        if op == "cleanup":
+            await adapter.cleanup(gone, ctx)  # "already gone" is success
+        else:
+            with contextlib.suppress(NotFound):  # cancel: success or NotFound
+                await adapter.cancel(gone, ctx)
+        statuses = await adapter.status_many([other], ctx)
+        assert statuses[other.native_id].phase not in TERMINAL
+
+    # -------------------------------------------------------------- the guard
+
+    @pytest.mark.parametrize("method", _GUARDED)
+    async def test_guard_turns_a_raising_method_into_fatal_error(
+        self,
+        method: str,
+        adapter: Adapter,
+        request_long: ExecutionRequest,
+        ctx: CallContext,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Whatever a method raises, the core's guard records it as FatalError, and
+        the instance keeps working afterwards."""
+
+        async def explode(*args: Any) -> Any:
+            raise RuntimeError(f"{method} exploded")
+
+        monkeypatch.setattr(adapter, method, explode)
+        guard = Guard(timeout=5.0)
+        with pytest.raises(FatalError, match=method):
+            await guard.call(adapter, method, *self._guard_args(method, request_long, ctx))
+        monkeypatch.undo()
+        assert isinstance(await guard.call(adapter, "offers", request_long, ctx), list)
+
+    @pytest.mark.parametrize("method", _GUARDED)
+    async def test_guard_ends_a_hanging_method_with_transient_error(
+        self,
+        method: str,
+        adapter: Adapter,
+        request_long: ExecutionRequest,
+        ctx: CallContext,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A method that never answers is cancelled at the guard's timeout
+        (TransientError), and the instance keeps working afterwards."""
+        started = asyncio.Event()
+
+        async def hang(*args: Any) -> Any:
+            started.set()
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(adapter, method, hang)
+        guard = Guard(timeout=0.2)
+        with pytest.raises(TransientError, match="did not answer"):
+            await guard.call(adapter, method, *self._guard_args(method, request_long, ctx))
+        assert started.is_set()
+        monkeypatch.undo()
+        assert isinstance(
+            await Guard(timeout=30.0).call(adapter, "offers", request_long, ctx), list
+        )
+
+    async def test_guard_refuses_garbage_from_the_adapter(
+        self, adapter: Adapter, request_long: ExecutionRequest, ctx: CallContext
+    ) -> None:
+        """The adapter's real answers pass the guard's type checks (what the core
+        would otherwise record as garbage)."""
+        guard = Guard(timeout=30.0)
+        offers = await guard.call(adapter, "offers", request_long, ctx)
+        assert offers and all(isinstance(o, Offer) for o in offers)
+        assert isinstance(await guard.call(adapter, "health"), Health)
+        assert isinstance(await guard.call(adapter, "status_many", [], ctx), Mapping)
+
+    @staticmethod
+    def _guard_args(method: str, request: ExecutionRequest, ctx: CallContext) -> tuple[Any, ...]:
+        offer = Offer("guard", "guard-offer", "guard", Resources())
+        handle = Handle("guard", "guard-native-id")
+        return {
+            "health": (),
+            "offers": (request, ctx),
+            "submit": (request, offer, ctx),
+            "status_many": ([handle], ctx),
+            "cancel": (handle, ctx),
+            "cleanup": (handle, ctx),
+            "list_native": (ctx,),
+        }[method]
 
     # ------------------------------------------------------------ logs/results
 

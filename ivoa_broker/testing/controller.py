@@ -73,11 +73,15 @@ class PlatformControls:
     itself, driven by the request).
     ``faults``: operation name (see :data:`OPS`) -> the faults ``fail_next``
     can inject into it.
+    ``targeted``: the controller has ``fail_next_for(op, fault, native_id)``,
+    which makes the fault hit only that task (a ``NOT_FOUND`` for one task of
+    a batch); the kit then checks that the other tasks are not affected.
     """
 
     native_ids: bool = True
     finish: bool = False
     faults: Mapping[str, frozenset[Fault]] = field(default_factory=dict)
+    targeted: bool = False
 
     def can_inject(self, op: str, fault: Fault) -> bool:
         return fault in self.faults.get(op, frozenset())

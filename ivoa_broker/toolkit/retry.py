@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from tenacity import AsyncRetrying, AttemptManager, RetryCallState
-from tenacity.retry import retry_if_exception_type
+from tenacity.retry import retry_if_exception
 from tenacity.stop import stop_after_attempt
 
 from ivoa_broker.protocol import AdapterError, TransientError
@@ -33,7 +33,9 @@ class Retrying:
     at most ``attempts`` tries in all, waiting ``initial * 2**n`` seconds
     with full jitter, at most ``max_delay``; a ``TransientError.retry_after``
     from the platform is waited instead (also capped at ``max_delay``). The
-    last error is re-raised unchanged.
+    last error is re-raised unchanged. ``retry_if`` narrows further: an
+    error of the given types is retried only if ``retry_if(error)`` is true
+    (e.g. "a create is retried only when the request never left").
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class Retrying:
         *,
         initial: float = 0.5,
         on: tuple[type[AdapterError], ...] = (TransientError,),
+        retry_if: Callable[[BaseException], bool] | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be >= 1")
@@ -50,6 +53,7 @@ class Retrying:
         self.max_delay = max_delay
         self.initial = initial
         self.on = on
+        self.retry_if = retry_if
 
     def wait_for(self, state: RetryCallState) -> float:
         """Seconds before the next try (tenacity ``wait`` callback)."""
@@ -61,12 +65,15 @@ class Retrying:
         ceiling = min(self.initial * 2 ** (state.attempt_number - 1), self.max_delay)
         return random.uniform(0, ceiling)
 
+    def _retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.on) and (self.retry_if is None or self.retry_if(exc))
+
     def tenacity(self) -> AsyncRetrying:
         """The equivalent ``tenacity.AsyncRetrying`` (a fresh one per use)."""
         return AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
             wait=self.wait_for,
-            retry=retry_if_exception_type(self.on),
+            retry=retry_if_exception(self._retryable),
             reraise=True,
         )
 
@@ -94,6 +101,7 @@ def retrying(
     *,
     initial: float = 0.5,
     on: tuple[type[AdapterError], ...] = (TransientError,),
+    retry_if: Callable[[BaseException], bool] | None = None,
 ) -> Retrying:
     """A :class:`Retrying` policy (decorator or ``async for``)."""
-    return Retrying(attempts, max_delay, initial=initial, on=on)
+    return Retrying(attempts, max_delay, initial=initial, on=on, retry_if=retry_if)

@@ -20,8 +20,6 @@ from ivoa_broker.render import (
 from ivoa_broker.web.context import Broker, broker
 from ivoa_broker.web.negotiate import document
 
-HEALTH_DEADLINE = 3.0
-
 
 async def check_availability(b: Broker) -> tuple[bool, list[str]]:
     """Available when the store answers and at least one adapter is healthy."""
@@ -31,13 +29,7 @@ async def check_availability(b: Broker) -> tuple[bool, list[str]]:
         notes.append(f"the job store {b.store.path} does not answer")
 
     async def health(name: str) -> tuple[str, Health]:
-        adapter = b.dispatcher.adapters[name]
-        try:
-            return name, await asyncio.wait_for(adapter.health(), HEALTH_DEADLINE)
-        except TimeoutError:
-            return name, Health(False, f"no answer within {HEALTH_DEADLINE:g} s")
-        except Exception as exc:  # a broken plug-in is reported, not fatal
-            return name, Health(False, f"{type(exc).__name__}: {exc}")
+        return name, await b.dispatcher.health(name)
 
     results = await asyncio.gather(*(health(n) for n in b.dispatcher.adapters))
     healthy = [name for name, h in results if h.ok]

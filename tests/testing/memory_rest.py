@@ -68,6 +68,8 @@ class TaskService:
         self.tasks: dict[str, dict[str, JSON]] = {}
         self.http.state["tasks"] = self.tasks
         self._ids = itertools.count(1)
+        #: op -> native ids that are "gone" for the next call of that op
+        self.gone_once: dict[str, set[str]] = {}
         h = self.http
         h.add_route("GET", "/health", lambda call: (200, {"ok": True}), name="health")
         h.add_route("POST", "/tasks", self._create, name="create")
@@ -95,9 +97,10 @@ class TaskService:
     def _list(self, call: HTTPCall) -> tuple[int, JSON]:
         ids = [i for i in call.query.get("ids", "").split(",") if i]
         out = []
+        hidden = self.gone_once.pop("status", set())
         for tid in ids or list(self.tasks):
             task = self.tasks.get(tid)
-            if task is None:
+            if task is None or tid in hidden:
                 continue
             if task["state"] == "queued" and ids:
                 task["state"] = "running"  # starts once somebody looks
@@ -106,13 +109,15 @@ class TaskService:
 
     def _cancel(self, call: HTTPCall) -> tuple[int, JSON]:
         task = self.tasks.get(call.params["tid"])
-        if task is None:
+        if task is None or call.params["tid"] in self.gone_once.pop("cancel", set()):
             return 404, {"error": "no such task"}
         if task["state"] in ("queued", "running"):
             task["state"] = "cancelled"
         return 202, task
 
     def _delete(self, call: HTTPCall) -> httpx.Response:
+        if call.params["tid"] in self.gone_once.pop("cleanup", set()):
+            return httpx.Response(404, json={"error": "no such task"})
         if self.tasks.pop(call.params["tid"], None) is None:
             return httpx.Response(404, json={"error": "no such task"})
         return httpx.Response(204)
@@ -131,7 +136,13 @@ class TaskService:
             native_ids=True,
             finish=True,
             faults={op: frozenset(Fault) for op in ROUTE_OF_OP},
+            targeted=True,
         )
+
+    def fail_next_for(self, op: str, fault: Fault, native_id: str) -> None:
+        """A targeted fault: only NOT_FOUND, for one task (it looks gone once)."""
+        assert fault == Fault.NOT_FOUND
+        self.gone_once.setdefault(op, set()).add(native_id)
 
     async def native_ids(self) -> set[str]:
         return set(self.tasks)

@@ -14,10 +14,13 @@ timeouts, network       :class:`TransientError`, retried here with backoff
 undecodable body        :class:`FatalError`
 ======================  ==================================================
 
-Retries are bounded (``retries`` extra attempts, exponential backoff capped at
-``backoff_max_seconds``). Creating a session is retried only when the
-connection could not be made at all (the request never left), so a 5xx or a
-lost answer never creates a second session; the adapter recovers those by name.
+Retries are bounded (``retries`` extra attempts, exponential backoff with
+jitter capped at ``backoff_max_seconds``, honouring ``Retry-After``; the
+toolkit's :func:`~ivoa_broker.toolkit.retrying`). The status table is the
+toolkit's :func:`~ivoa_broker.toolkit.error_for_status`, refined for skaha.
+Creating a session is retried only when the connection could not be made at
+all (the request never left), so a 5xx or a lost answer never creates a
+second session; the adapter recovers those by name.
 
 Secrets: tokens travel only in request headers; messages built from response
 bodies are scrubbed of every secret this client knows.
@@ -25,7 +28,6 @@ bodies are scrubbed of every secret this client knows.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import ssl
@@ -36,15 +38,13 @@ import httpx
 
 from ivoa_broker.protocol import (
     AdapterError,
-    AuthError,
-    Conflict,
     FatalError,
     InvalidRequest,
     NoCapacity,
-    NotFound,
     Secret,
     TransientError,
 )
+from ivoa_broker.toolkit import Redactor, error_for_status, parse_retry_after, retrying
 from ivoa_broker_canfar._config import CanfarConfig
 from ivoa_broker_canfar._models import ContextInfo, ImageInfo, SessionInfo, garbage
 
@@ -65,9 +65,9 @@ class SkahaClient:
     ) -> None:
         self._config = config
         self._base = config.api_url
-        self._secrets: list[str] = [
+        self._redactor = Redactor(
             s.get_secret_value() for s in (config.token, config.registry_auth) if s is not None
-        ]
+        )
         headers = {"User-Agent": USER_AGENT}
         if config.registry_auth is not None:
             headers["X-Skaha-Registry-Auth"] = config.registry_auth.get_secret_value()
@@ -186,42 +186,46 @@ class SkahaClient:
         data: Mapping[str, FormValue] | None = None,
         retry: Retry = "always",
     ) -> httpx.Response:
-        secrets = [*self._secrets, token.reveal()] if token is not None else self._secrets
-        attempts = 1 + self._config.retries
-        for attempt in range(1, attempts + 1):
-            retryable = retry == "always"
-            error: AdapterError
+        redactor = self._redactor.with_secrets([token])
+        tries = 0
+
+        async def once() -> httpx.Response:
+            nonlocal tries
+            tries += 1
             try:
                 response = await self._http.request(
                     method, path, params=params, data=data, headers=self._headers(token)
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                retryable = True  # the request never reached the server
-                error = TransientError(
+                raise _NotSent(  # the request never reached the server
                     f"cannot reach CANFAR at {self._base} for {what}", detail=type(exc).__name__
-                )
+                ) from None
             except httpx.TimeoutException as exc:
-                error = TransientError(
+                raise TransientError(
                     f"CANFAR did not answer {what} within {self._config.timeout_seconds:g} s",
                     detail=type(exc).__name__,
-                )
+                ) from None
             except httpx.TransportError as exc:
-                error = TransientError(
+                raise TransientError(
                     f"network error talking to CANFAR for {what}", detail=type(exc).__name__
-                )
-            else:
-                if response.status_code < 400:
-                    return response
-                error = _error_for(response, what, secrets)
-                retryable = retryable and isinstance(error, TransientError)
-            if not retryable or attempt == attempts:
-                if isinstance(error, TransientError) and attempt > 1:
-                    error.message = f"{error.message} (after {attempt} attempts)"
-                    error.args = (error.message,)
-                raise error
-            delay = self._config.backoff_seconds * 2 ** (attempt - 1)
-            await asyncio.sleep(min(delay, self._config.backoff_max_seconds))
-        raise AssertionError("unreachable")  # pragma: no cover
+                ) from None
+            if response.status_code >= 400:
+                raise _error_for(response, what, redactor)
+            return response
+
+        policy = retrying(
+            1 + self._config.retries,
+            self._config.backoff_max_seconds,
+            initial=self._config.backoff_seconds,
+            retry_if=lambda exc: retry == "always" or isinstance(exc, _NotSent),
+        )
+        try:
+            return await policy.call(once)
+        except TransientError as error:
+            if tries > 1:
+                error.message = f"{error.message} (after {tries} attempts)"
+                error.args = (error.message,)
+            raise
 
     @staticmethod
     def _text(response: httpx.Response, what: str) -> str:
@@ -239,35 +243,39 @@ class SkahaClient:
             raise garbage(what, text) from None
 
 
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "**********")
-    return text
+class _NotSent(TransientError):
+    """A TransientError for a request that never reached the server (safe to retry
+    even for a create)."""
 
 
-def _error_for(response: httpx.Response, what: str, secrets: Sequence[str]) -> AdapterError:
+def _error_for(response: httpx.Response, what: str, redactor: Redactor) -> AdapterError:
+    """skaha's answer as a contract error: the toolkit's status table, with skaha's
+    own wording, its "reached the maximum" (NoCapacity), and every other 4xx an
+    InvalidRequest (skaha explains its refusals in the body)."""
     code = response.status_code
-    said = _scrub(" ".join(response.text.split())[:300], secrets)
+    said = redactor.scrub(" ".join(response.text.split())[:300])
     detail = f"HTTP {code}: {said}" if said else f"HTTP {code}"
-    if code == 401:
-        return AuthError(
-            f"CANFAR refused the credentials for {what} (HTTP 401): "
-            "the token is missing, invalid or expired",
-            detail=detail,
-        )
-    if code == 403:
-        return AuthError(
-            f"CANFAR denied {what} (HTTP 403): this identity may not do that", detail=detail
-        )
-    if code == 404:
-        return NotFound(f"{what}: not found on CANFAR", detail=detail)
-    if code == 409:
-        return Conflict(f"{what}: conflict on CANFAR ({said or 'no reason given'})", detail=detail)
     if code == 400 and "reached the maximum" in said:
         return NoCapacity(f"CANFAR refused {what}: {said}", detail=detail)
+    messages = {
+        401: f"CANFAR refused the credentials for {what} (HTTP 401): "
+        "the token is missing, invalid or expired",
+        403: f"CANFAR denied {what} (HTTP 403): this identity may not do that",
+        404: f"{what}: not found on CANFAR",
+        409: f"{what}: conflict on CANFAR ({said or 'no reason given'})",
+    }
     if code == 429 or code >= 500:
-        return TransientError(f"CANFAR is unavailable for {what} (HTTP {code})", detail=detail)
-    return InvalidRequest(
-        f"CANFAR refused {what} (HTTP {code}): {said or 'no reason given'}", detail=detail
+        message = f"CANFAR is unavailable for {what} (HTTP {code})"
+    else:
+        message = messages.get(
+            code, f"CANFAR refused {what} (HTTP {code}): {said or 'no reason given'}"
+        )
+    error = error_for_status(
+        code,
+        message,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        detail=detail,
     )
+    if isinstance(error, FatalError) and code < 500:
+        return InvalidRequest(message, detail=detail)
+    return error

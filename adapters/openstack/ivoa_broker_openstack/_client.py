@@ -28,13 +28,14 @@ import openstack.exceptions as os_exc
 from ivoa_broker.protocol import (
     AdapterError,
     AuthError,
-    Conflict,
     FatalError,
     InvalidRequest,
     NoCapacity,
     NotFound,
     TransientError,
 )
+from ivoa_broker.toolkit import REDACTED as TOOLKIT_REDACTED
+from ivoa_broker.toolkit import Redactor, error_for_status, parse_retry_after, retrying
 
 from ._config import OpenStackConfig
 
@@ -43,7 +44,7 @@ __all__ = ["AbsoluteLimits", "FlavorInfo", "OpenStackClient", "ServerInfo", "tra
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-REDACTED = "**********"
+REDACTED = TOOLKIT_REDACTED
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,7 @@ class AbsoluteLimits:
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
-    for s in secrets:
-        if s:
-            text = text.replace(s, REDACTED)
-    return text
+    return Redactor(secrets).scrub(text)
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -116,15 +114,12 @@ def translate_error(exc: BaseException, op: str, secrets: Iterable[str] = ()) ->
             return NoCapacity(msg, detail=detail)
         if status == 403:
             return AuthError(f"OpenStack refused access ({op}): {text}", detail=detail)
-        if status == 404 or isinstance(exc, os_exc.NotFoundException):
+        if isinstance(exc, os_exc.NotFoundException):
             return NotFound(msg, detail=detail)
-        if status == 409:
-            return Conflict(msg, detail=detail)
-        if status in (400, 422):
-            return InvalidRequest(msg, detail=detail)
-        if status == 429 or status >= 500:
-            return TransientError(msg, detail=detail)
-        return FatalError(msg, detail=detail)
+        retry_after = parse_retry_after(
+            exc.response.headers.get("retry-after") if exc.response is not None else None
+        )
+        return error_for_status(status, msg, retry_after=retry_after, detail=detail)
     if isinstance(exc, os_exc.ResourceNotFound):
         return NotFound(f"OpenStack {op}: not found", detail=detail)
     if isinstance(exc, os_exc.DuplicateResource):
@@ -289,29 +284,20 @@ class OpenStackClient:
         if needs_conn:
             _ = self.conn
         attempts = 1 + (self._config.api_retries if retry else 0)
-        delay = self._config.api_backoff_seconds
-        for attempt in range(1, attempts + 1):
+
+        async def once() -> T:
             try:
                 async with self._gate:
                     return await asyncio.to_thread(fn, *args, **kwargs)
             except Exception as exc:  # the boundary: everything foreign is translated here
                 err = translate_error(exc, op, self._secrets())
-                if isinstance(err, TransientError) and attempt < attempts:
-                    log.warning(
-                        "openstack %s: transient error, retry %d/%d in %.1f s: %s",
-                        op,
-                        attempt,
-                        attempts - 1,
-                        delay,
-                        err.message,
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-                    continue
                 if err is exc:
                     raise
                 raise err from None
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        # the toolkit's policy: TransientError only, exponential with jitter, Retry-After
+        policy = retrying(attempts, 30.0, initial=self._config.api_backoff_seconds)
+        return await policy.call(once)
 
     # ------------------------------------------------------------------ compute
 

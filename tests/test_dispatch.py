@@ -1,0 +1,376 @@
+"""Dispatcher: capacity, submit retries and adoption, lost tasks, poll backoff, the guard."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ivoa_broker.dispatch import Dispatcher
+from ivoa_broker.protocol import (
+    CallContext,
+    EndReason,
+    ExecutionRequest,
+    Handle,
+    NoCapacity,
+    Offer,
+    Phase,
+    Progress,
+    Status,
+    TransientError,
+    Usage,
+)
+from ivoa_broker.records import Parameter
+from tests.fakes import FakeAdapter
+from tests.rig import make_rig
+
+ECHO = [Parameter("cmd", "echo"), Parameter("args", "hi")]
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Submit backoff in milliseconds (the policy, not the pace, is under test)."""
+    monkeypatch.setattr("ivoa_broker.dispatch.SUBMIT_BACKOFF", 0.001)
+
+
+class FullPlatform(FakeAdapter):
+    plugin = "full"
+
+    async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
+        raise NoCapacity("all 4 slots are busy")
+
+
+class FlakySubmit(FakeAdapter):
+    """Refuses ``failures`` submits with a TransientError; ``queue_anyway`` makes the
+    failing submit queue the task all the same (a lost answer)."""
+
+    plugin = "flaky"
+
+    def __init__(self, failures: int, *, queue_anyway: bool = False) -> None:
+        super().__init__("flaky")
+        self.failures = failures
+        self.queue_anyway = queue_anyway
+        self.attempts = 0
+        self.listed = 0
+
+    async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            if self.queue_anyway:
+                await super().submit(request, offer, ctx)
+            raise TransientError("the scheduler did not answer")
+        return await super().submit(request, offer, ctx)
+
+    async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
+        if ctx.request_id:  # looking for one job's task (not the start-up sweep)
+            self.listed += 1
+        return await super().list_native(ctx)
+
+
+class HangingSubmit(FakeAdapter):
+    """The first submit queues the task, then hangs (the answer never comes)."""
+
+    plugin = "hanging"
+
+    def __init__(self) -> None:
+        super().__init__("hanging")
+        self.attempts = 0
+
+    async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
+        self.attempts += 1
+        handle = await super().submit(request, offer, ctx)
+        if self.attempts == 1:
+            await asyncio.Event().wait()
+        return handle
+
+
+class RaisingExplain(FakeAdapter):
+    plugin = "explainer"
+
+    async def offers(self, request: ExecutionRequest, ctx: CallContext) -> list[Offer]:
+        return []
+
+    def explain_refusal(self, request: ExecutionRequest) -> str | None:
+        raise RuntimeError("explain exploded")
+
+
+class GarbageOffers(FakeAdapter):
+    plugin = "garbage"
+
+    async def offers(self, request: ExecutionRequest, ctx: CallContext) -> list[Offer]:
+        return [{"not": "an offer"}]  # type: ignore[list-item]
+
+
+class CountingStatus(FakeAdapter):
+    """status_many fails ``failures`` times with TransientError, counting the calls."""
+
+    plugin = "counting"
+    poll_interval = timedelta(seconds=1)
+
+    def __init__(self, failures: int) -> None:
+        super().__init__("counting")
+        self.failures = failures
+        self.calls = 0
+        self.seen = asyncio.Event()
+
+    async def status_many(
+        self, handles: Sequence[Handle], ctx: CallContext
+    ) -> Mapping[str, Status]:
+        self.calls += 1
+        self.seen.set()
+        if self.calls <= self.failures:
+            raise TransientError("status is down")
+        return await super().status_many(handles, ctx)
+
+
+class RichStatus(FakeAdapter):
+    """Reports why a task ended, what it used, and what a starting task does."""
+
+    plugin = "rich"
+
+    async def status_many(
+        self, handles: Sequence[Handle], ctx: CallContext
+    ) -> Mapping[str, Status]:
+        found = dict(await super().status_many(handles, ctx))
+        for native_id, status in found.items():
+            if status.phase is Phase.QUEUED:
+                found[native_id] = Status(
+                    Phase.QUEUED, "queued", progress=Progress("pulling image", 0.5)
+                )
+            elif status.phase is Phase.ERROR:
+                found[native_id] = Status(
+                    Phase.ERROR,
+                    "OUT_OF_MEMORY",
+                    message="killed by the OOM killer",
+                    exit_code=137,
+                    signal=9,
+                    reason=EndReason.OUT_OF_MEMORY,
+                    usage=Usage(cpu_seconds=12.5, elapsed_seconds=30.0, max_rss_bytes=2**30),
+                )
+        return found
+
+
+# ------------------------------------------------------------------ capacity
+
+
+async def test_no_capacity_holds_the_job_and_run_again_retries(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path, FullPlatform("full"))
+    try:
+        job = await rig.jobs.create("alice", ECHO, run=True)
+        held = await rig.settle(job.job_id, Phase.HELD)
+        assert "all 4 slots are busy" in held.job_info["platform_message"]
+        await rig.jobs.run(job.job_id, "alice")  # UWS: RUN is allowed again from HELD
+        await rig.settle(job.job_id, Phase.HELD)
+    finally:
+        await rig.close()
+
+
+# ------------------------------------------------------------- submit retries
+
+
+async def test_transient_submit_errors_are_retried(tmp_path: Path) -> None:
+    flaky = FlakySubmit(failures=2)
+    rig = await make_rig(tmp_path, flaky)
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await asyncio.wait_for(flaky.any_submit.wait(), 5)
+        await rig.dispatcher.launched(job.job_id)
+        assert flaky.attempts == 3
+        assert flaky.listed == 2  # looked for the task before each retry (adopt)
+        assert list(flaky.native) == [f"n-{job.job_id}"]
+    finally:
+        await rig.close()
+
+
+async def test_submit_gives_up_after_the_attempts_with_an_error(tmp_path: Path) -> None:
+    flaky = FlakySubmit(failures=99)
+    rig = await make_rig(tmp_path, flaky)
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        failed = await rig.settle(job.job_id, Phase.ERROR)
+        assert failed.error is not None
+        assert failed.error.type == "transient"
+        assert "did not answer" in failed.error.message
+        assert flaky.attempts == 4
+    finally:
+        await rig.close()
+
+
+async def test_a_task_queued_despite_the_error_is_adopted_not_doubled(tmp_path: Path) -> None:
+    flaky = FlakySubmit(failures=1, queue_anyway=True)
+    rig = await make_rig(tmp_path, flaky)
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await rig.dispatcher.launched(job.job_id)
+        stored = await rig.jobs.get(job.job_id, None)
+        assert stored.job_info.get("adopted") == f"n-{job.job_id}"
+        assert list(flaky.native) == [f"n-{job.job_id}"]
+        assert flaky.cleaned == []
+    finally:
+        await rig.close()
+
+
+async def test_a_hanging_submit_times_out_and_the_task_is_found(tmp_path: Path) -> None:
+    hanging = HangingSubmit()
+    rig = await make_rig(tmp_path, hanging, call_timeout=0.3)
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await rig.dispatcher.launched(job.job_id)
+        stored = await rig.jobs.get(job.job_id, None)
+        assert hanging.attempts == 2
+        assert stored.job_info.get("adopted") == f"n-{job.job_id}"
+        hanging.set(f"n-{job.job_id}", "done", 0)
+        await rig.settle(job.job_id, Phase.COMPLETED)
+    finally:
+        await rig.close()
+
+
+async def test_giving_up_removes_what_a_failed_submit_left(tmp_path: Path) -> None:
+    flaky = FlakySubmit(failures=99, queue_anyway=True)
+    rig = await make_rig(tmp_path, flaky)
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await rig.settle(job.job_id, Phase.ERROR)
+        assert flaky.cleaned == [f"n-{job.job_id}"]
+        assert flaky.native == {}
+    finally:
+        await rig.close()
+
+
+# ------------------------------------------------------------------- polling
+
+
+async def test_lost_track_after_the_threshold(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path, unknown_threshold=3)
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
+        await rig.dispatcher.launched(job.job_id)
+        rig.fake.native.clear()  # the platform forgot the task
+        for _ in range(2):
+            await rig.dispatcher.poll("fake")
+        assert (await rig.jobs.get(job.job_id, None)).phase is Phase.QUEUED
+        await rig.dispatcher.poll("fake")
+        failed = await rig.settle(job.job_id, Phase.ERROR)
+        assert failed.error is not None
+        assert "lost track of the task on fake after 3 tries" in failed.error.message
+    finally:
+        await rig.close()
+
+
+async def test_a_status_seen_again_resets_the_count(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path, unknown_threshold=2)
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
+        await rig.dispatcher.launched(job.job_id)
+        native = f"n-{job.job_id}"
+        for _ in range(3):
+            rig.fake.native.pop(native)
+            await rig.dispatcher.poll("fake")  # one miss
+            rig.fake.native[native] = "queued"
+            await rig.dispatcher.poll("fake")  # seen again
+        assert (await rig.jobs.get(job.job_id, None)).phase is Phase.QUEUED
+    finally:
+        await rig.close()
+
+
+async def test_poll_failures_back_off_exponentially(tmp_path: Path) -> None:
+    waits: list[float] = []
+
+    async def nap(wake: asyncio.Event, seconds: float) -> None:
+        waits.append(seconds)  # record the policy; do not really sleep
+        await asyncio.sleep(0)
+
+    counting = CountingStatus(failures=3)
+    rig = await make_rig(tmp_path, counting, unknown_threshold=10)
+    try:
+        rig.dispatcher._nap = nap  # type: ignore[method-assign]
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await asyncio.wait_for(counting.any_submit.wait(), 5)
+        counting.set(f"n-{job.job_id}", "done", 0)
+        await rig.settle(job.job_id, Phase.COMPLETED)
+        interval = counting.poll_interval.total_seconds()
+        # three failures double the wait each time (with +-10 % jitter) ...
+        for got, want in zip(waits[:3], [2, 4, 8], strict=True):
+            assert want * interval * 0.9 <= got <= want * interval * 1.1
+        assert counting.calls >= 4
+        # ... and three misses were counted, below the threshold: the job ended well
+        assert (await rig.jobs.get(job.job_id, None)).error is None
+    finally:
+        await rig.close()
+
+
+# ---------------------------------------------------------- status recorded
+
+
+async def test_reason_usage_signal_and_progress_reach_job_info(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path, RichStatus("rich"))
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
+        await rig.dispatcher.launched(job.job_id)
+        await rig.dispatcher.poll("rich")
+        queued = await rig.jobs.get(job.job_id, None)
+        assert queued.job_info["progress"] == "pulling image (50%)"
+        rig.fake.set(f"n-{job.job_id}", "failed", 137)
+        failed = await rig.settle(job.job_id, Phase.ERROR)
+        assert failed.job_info["end_reason"] == "out_of_memory"
+        assert failed.job_info["signal"] == "9"
+        assert failed.job_info["exit_code"] == "137"
+        assert failed.job_info["usage_cpu_seconds"] == "12.5"
+        assert failed.job_info["usage_elapsed_seconds"] == "30"
+        assert failed.job_info["usage_max_rss_bytes"] == str(2**30)
+        assert failed.error is not None
+        assert "killed by the OOM killer" in failed.error.message
+        assert "out_of_memory" in failed.error.message
+    finally:
+        await rig.close()
+
+
+# --------------------------------------------------------------------- guard
+
+
+async def test_a_raising_explain_refusal_ends_the_job_in_error(tmp_path: Path) -> None:
+    """It used to leave the job QUEUED for ever."""
+    rig = await make_rig(tmp_path, RaisingExplain("explainer"))
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        failed = await rig.settle(job.job_id, Phase.ERROR)
+        assert failed.error is not None
+        assert "no platform can run this job" in failed.error.message
+        assert "explain_refusal" in failed.error.message
+    finally:
+        await rig.close()
+
+
+async def test_garbage_offers_are_a_refusal_with_a_reason(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path, GarbageOffers("garbage"))
+    try:
+        job = await rig.jobs.create(None, ECHO, run=True)
+        failed = await rig.settle(job.job_id, Phase.ERROR)
+        assert failed.error is not None
+        assert "garbage" in failed.error.message
+    finally:
+        await rig.close()
+
+
+async def test_a_launch_that_breaks_anywhere_ends_in_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = await make_rig(tmp_path)
+    try:
+
+        async def broken(*args: object, **kw: object) -> None:
+            raise KeyError("a bug in the core")
+
+        monkeypatch.setattr(Dispatcher, "gather_offers", broken)
+        job = await rig.jobs.create(None, ECHO, run=True)
+        failed = await rig.settle(job.job_id, Phase.ERROR)
+        assert failed.error is not None
+        assert "could not launch" in failed.error.message
+    finally:
+        await rig.close()
