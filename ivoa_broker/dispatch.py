@@ -49,8 +49,8 @@ from ivoa_broker.protocol import (
     utcnow,
 )
 from ivoa_broker.records import JobError, JobResult
-from ivoa_broker.requests import parse_request
 from ivoa_broker.store import JobStore, StoredResult
+from ivoa_broker.task_params import parse_request
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -504,7 +504,7 @@ class Dispatcher:
         job = await self.store.get(job_id)
         if job is None or job.job_info.get("endpoint") == endpoint:
             return
-        await self.store.add_results(
+        await self.jobs.record_results(
             job_id, [StoredResult(JobResult("endpoint", "text/html", None, endpoint))]
         )
         await self.jobs.record_info(job_id, {"endpoint": endpoint}, significant=True)
@@ -516,7 +516,7 @@ class Dispatcher:
         if adapter.capabilities.results:
             try:
                 refs = await self._call(adapter, "results", handle, CallContext())
-                await self.store.add_results(job_id, [_stored(r) for r in refs])
+                await self.jobs.record_results(job_id, [_stored(r) for r in refs])
             except AdapterError as exc:
                 log.warning("results of job %s from %s: %s", job_id, name, exc.message)
         phase = status.phase

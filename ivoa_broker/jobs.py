@@ -21,8 +21,8 @@ from ivoa_broker.errors import BadRequest, BrokerError, Forbidden, JobNotFound
 from ivoa_broker.phases import BLOCKING, TERMINAL, Action, allowed, can_move
 from ivoa_broker.protocol import Offer, Phase, utcnow
 from ivoa_broker.records import Job, JobError, JobSummary, Parameter
-from ivoa_broker.requests import check_parameters
-from ivoa_broker.store import JobStore
+from ivoa_broker.store import JobStore, StoredResult
+from ivoa_broker.task_params import check_parameters
 from ivoa_broker.units import parse_duration
 
 
@@ -343,6 +343,10 @@ class JobService:
         if job is None or job.phase is not Phase.ABORTED:
             return
         await self.record_info(job_id, {"released": utcnow().isoformat()}, significant=True)
+
+    async def record_results(self, job_id: str, results: Sequence[StoredResult]) -> None:
+        """Results a platform reported (or an interactive session's endpoint)."""
+        await self.store.add_results(job_id, results)
 
     async def record_handle(self, job_id: str, handle: str) -> None:
         await self.store.update(job_id, handle=handle)
