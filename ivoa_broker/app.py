@@ -21,6 +21,7 @@ from ivoa_broker import storelock
 from ivoa_broker.auth import Authenticator, read_token_file
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
+from ivoa_broker.hops import broker_id
 from ivoa_broker.jobs import JobService
 from ivoa_broker.metrics import CONTENT_TYPE as METRICS_TYPE
 from ivoa_broker.metrics import Metrics
@@ -162,4 +163,7 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
         problems=problems,
         started=utcnow().replace(microsecond=0),
         metrics=metrics,
+        broker_id=broker_id(
+            settings.server.broker_id, settings.server.public_url, Path(settings.server.work_dir)
+        ),
     )

@@ -7,6 +7,7 @@ port = 8080
 public_url = "https://broker.example.org"   # optional; else taken from each request
 database = "broker.db"                       # relative to the working directory
 work_dir = "broker-work"                     # adapters' data directories live here
+broker_id = "node-a"                         # optional; id in federation hop lists
 
 [auth]
 anonymous = true            # default: true when serving on loopback, else false
@@ -100,6 +101,8 @@ class ServerSection(BaseModel):
         if value and not value.startswith("/"):
             raise ValueError(f"must start with '/' (got {value!r})")
         return value.rstrip("/")
+    #: this broker's id in federation hop lists (default: derived, see ivoa_broker.hops)
+    broker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class AuthSection(BaseModel):

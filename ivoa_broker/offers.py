@@ -28,6 +28,7 @@ from ivoa_broker.eb.errors import DocumentError
 from ivoa_broker.eb.formats import to_data
 from ivoa_broker.eb.model import MAX_OFFERS, ExecutionRequestDocument, SessionPhase
 from ivoa_broker.errors import JobNotFound
+from ivoa_broker.hops import HOPS_LABEL
 from ivoa_broker.jobs import JobService, OfferConflict, OfferGone
 from ivoa_broker.phases import TERMINAL
 from ivoa_broker.protocol import CallContext, ExecutionRequest, Offer, Phase, utcnow
@@ -141,10 +142,15 @@ class OfferService:
 
     # ------------------------------------------------------------ offer sets
 
-    async def request(self, owner: str | None, doc: ExecutionRequestDocument) -> OfferSetView:
-        """Fan the request out to every eligible platform and store the offers."""
+    async def request(
+        self, owner: str | None, doc: ExecutionRequestDocument, *, hops: tuple[str, ...] = ()
+    ) -> OfferSetView:
+        """Fan the request out to every eligible platform and store the offers.
+        ``hops``: the federation hop list, this broker last (``labels[HOPS_LABEL]``)."""
         offerset_id = str(uuid.uuid4())
         request = to_execution_request(doc, job_id=offerset_id, owner=owner)
+        if hops:
+            request = replace(request, labels={**request.labels, HOPS_LABEL: ",".join(hops)})
         ctx = CallContext(owner=owner, request_id=offerset_id)
         offers, refusals = await self.dispatcher.gather_offers(request, ctx)
         now = utcnow()

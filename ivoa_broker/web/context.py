@@ -55,6 +55,8 @@ class Broker:
     problems: list[InstanceProblem]
     started: datetime
     notes: list[str] = field(default_factory=list)
+    #: this broker's id in federation hop lists (ivoa_broker.hops)
+    broker_id: str = ""
     rendered: RenderedJobs = field(default_factory=RenderedJobs)
     metrics: Metrics = field(default_factory=Metrics)
 

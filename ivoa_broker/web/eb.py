@@ -45,6 +45,7 @@ from ivoa_broker.eb.openapi import dump_openapi
 from ivoa_broker.eb.updates import PhaseChange, RuntimeExtension, interpret_update
 from ivoa_broker.eb.views import job_options, job_session_phase, offer_options
 from ivoa_broker.errors import BrokerError, Forbidden, Unauthorized
+from ivoa_broker.hops import HOPS_HEADER, ID_HEADER, MAX_HOPS, parse_hops
 from ivoa_broker.offers import OfferService, OfferSetView, SessionView, offer_phase
 from ivoa_broker.phases import TERMINAL
 from ivoa_broker.protocol import AdapterError, Offer, Phase, utcnow
@@ -305,11 +306,31 @@ def _caller(request: Request) -> tuple[Broker, Identity]:
 @_guarded
 async def post_request(request: Request) -> Response:
     b, who = _caller(request)
+    hops = _hops(b, request)
     doc = load_request(await request.body(), request.headers.get("content-type"))
-    view = await _service(b).request(who.owner, doc)
+    view = await _service(b).request(who.owner, doc, hops=hops)
     model = offerset_document(b, request, view, utcnow())
     location = f"{b.base_url(request)}/offersets/{view.offerset.offerset_id}"
-    return _answer(request, model, 303, location)
+    response = _answer(request, model, 303, location)
+    response.headers[ID_HEADER] = b.broker_id
+    return response
+
+
+def _hops(b: Broker, request: Request) -> tuple[str, ...]:
+    """The federation hop list of a request with this broker appended (ivoa_broker.hops);
+    a request that already passed through here, or too many brokers, is refused (508)."""
+    hops = parse_hops(request.headers.get(HOPS_HEADER))
+    if hops is None:
+        raise DocumentError(400, "Bad request", f"malformed {HOPS_HEADER} header", None)
+    if b.broker_id in hops or len(hops) >= MAX_HOPS:
+        raise DocumentError(
+            508,
+            "Loop detected",
+            f"this request already passed through broker {b.broker_id} or {MAX_HOPS} brokers"
+            f" ({HOPS_HEADER}: {', '.join(hops)[:400]})",
+            None,
+        )
+    return (*hops, b.broker_id)
 
 
 @_guarded

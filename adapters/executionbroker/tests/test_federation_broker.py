@@ -1,0 +1,229 @@
+"""The federation end to end: real broker processes on loopback (see conftest.py).
+Clients talk only to the front broker, whose only platforms are the remote nodes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import requests
+from federation_support import FRONT_TOKENS, IMAGE, NODE_TOKENS, Broker, Federation, bearer
+from pyvo.dal.tap import AsyncTAPJob
+
+KIND = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
+ACCEPT = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
+JSON = {"Accept": "application/json"}
+
+
+def eb_request(cores: int = 1, code: str = "print(6*7)", name: str = "fed") -> dict[str, Any]:
+    return {
+        "executable": {
+            "kind": KIND + "executable/docker-container.yaml",
+            "meta": {"name": name},
+            "image": {"locations": [IMAGE]},
+            "command": ["python3", "-c", code],
+        },
+        "compute": {
+            "kind": KIND + "compute/simple-compute-resource.yaml",
+            "cores": {"min": cores, "max": cores},
+        },
+        "schedule": {"requested": {"duration": "PT10M"}},
+    }
+
+
+def client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={**bearer(token), **JSON}, timeout=30)
+
+
+@pytest.fixture
+def alice(federation: Federation) -> Iterator[httpx.Client]:
+    with client(federation.front.url, FRONT_TOKENS["alice"]) as c:
+        yield c
+
+
+@pytest.fixture
+def bob(federation: Federation) -> Iterator[httpx.Client]:
+    with client(federation.front.url, FRONT_TOKENS["bob"]) as c:
+        yield c
+
+
+def ask(c: httpx.Client, doc: dict[str, Any], **headers: str) -> dict[str, Any]:
+    response = c.post("/requests", json=doc, headers=headers)
+    assert response.status_code == 303, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def messages(doc: dict[str, Any]) -> list[str]:
+    return [str(m.get("message")) for m in (doc.get("meta") or {}).get("messages", [])]
+
+
+def wait_job(c: httpx.Client, job_id: str, phases: set[str], limit: float = 60) -> str:
+    deadline = time.monotonic() + limit
+    phase = ""
+    while time.monotonic() < deadline:
+        phase = c.get(f"/jobs/{job_id}/phase", params={"WAIT": 5}).text.strip()
+        if phase in phases:
+            return phase
+    raise AssertionError(f"job {job_id} still {phase}, not in {phases}")
+
+
+def offers_by_platform(offerset: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {o["meta"]["name"]: o for o in offerset["offers"]}
+
+
+# ------------------------------------------------------------------- offers
+
+
+def test_offers_come_from_both_nodes_named_with_their_reasons(
+    alice: httpx.Client, federation: Federation
+) -> None:
+    offerset = ask(alice, eb_request())
+    assert offerset["result"] == "YES"
+    found = offers_by_platform(offerset)
+    assert set(found) == {"a", "b"}
+    assert "node-a" in found["a"]["meta"]["description"]
+    assert "node-b" in found["b"]["meta"]["description"]
+    # the remote's own NO (its plain local platform runs no images) reaches the front
+    notes = " ".join(messages(found["a"]))
+    assert "node-a" in notes and "cannot run container images" in notes
+    # no front offer outlives the remote one it stands for
+    with client(federation.a.url, NODE_TOKENS["alice"]) as node:
+        remote = node.get("/offersets", params={"last": 1}).json().get("offersets", [])[0]
+    latest_remote = max(o["expires"] for o in remote["offers"])
+    assert found["a"]["expires"] <= latest_remote
+
+
+def test_a_request_too_big_for_the_small_node_is_offered_by_the_big_one(
+    alice: httpx.Client,
+) -> None:
+    offerset = ask(alice, eb_request(cores=2))
+    assert set(offers_by_platform(offerset)) == {"b"}
+    text = " ".join(messages(offerset))
+    assert "a: node-a:" in text and "at most 1" in text
+
+
+def test_a_header_with_this_broker_or_too_many_hops_is_refused(
+    alice: httpx.Client, federation: Federation
+) -> None:
+    response = alice.post("/requests", json=eb_request(), headers={"X-IVOA-Broker-Hops": "x,front"})
+    assert response.status_code == 508, response.text
+    with client(federation.b.url, NODE_TOKENS["alice"]) as node:
+        many = ",".join(f"hop{i}" for i in range(8))
+        response = node.post("/requests", json=eb_request(), headers={"X-IVOA-Broker-Hops": many})
+    assert response.status_code == 508
+
+
+# ------------------------------------------------------------ accept and run
+
+
+def test_accepted_offer_runs_on_the_node_and_only_its_owner_sees_it(
+    alice: httpx.Client, bob: httpx.Client, federation: Federation
+) -> None:
+    offerset = ask(alice, eb_request(code="print(6*7)", name="owned"))
+    chosen = offers_by_platform(offerset)["b"]
+    sid = chosen["meta"]["uuid"]
+    accepted = alice.post(f"/sessions/{sid}", json=ACCEPT)
+    assert accepted.status_code == 200, accepted.text
+    assert wait_job(alice, sid, {"COMPLETED", "ERROR", "ABORTED"}) == "COMPLETED"
+    results = alice.get(f"/jobs/{sid}/results", headers={"Accept": "application/xml"})
+    hrefs = [part.split('"')[0] for part in results.text.split('xlink:href="')[1:]]
+    assert hrefs
+    bodies = [alice.get(h).text for h in hrefs]
+    assert any("42" in b for b in bodies)
+    # the front keeps owners apart ...
+    assert bob.get(f"/sessions/{sid}").status_code == 404
+    assert all(bob.get(h).status_code in (403, 404) for h in hrefs)
+    # ... and so does the node: the session there is alice's remote account's
+    with client(federation.b.url, NODE_TOKENS["alice"]) as node:
+        mine = node.get("/sessions").json().get("sessions", [])
+    with client(federation.b.url, NODE_TOKENS["bob"]) as node:
+        theirs = node.get("/sessions").json().get("sessions", [])
+    with client(federation.b.url, NODE_TOKENS["svc"]) as node:
+        service = node.get("/sessions").json().get("sessions", [])
+    done = [s for s in mine if s["phase"] == "COMPLETED"]
+    assert done, mine
+    assert not [s for s in theirs if s["phase"] == "COMPLETED"]
+    assert {s["meta"]["uuid"] for s in done}.isdisjoint({s["meta"]["uuid"] for s in service})
+
+
+def test_pyvo_runs_a_job_through_the_front_broker_on_a_node(federation: Federation) -> None:
+    session = requests.Session()
+    session.headers.update(bearer(FRONT_TOKENS["alice"]))
+    r = session.post(
+        f"{federation.front.url}/jobs",
+        data={"cmd": "python3", "args": ["-c", "print(6*7)"], "cores": "1", "platform": "a"},
+        allow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    job = AsyncTAPJob(r.headers["Location"], session=session)
+    job.execution_duration = 600
+    job.run().wait(timeout=60)
+    job.raise_if_error()
+    assert job.phase == "COMPLETED"
+    assert any("42" in session.get(u).text for u in job.result_uris)
+    job.delete()
+
+
+def test_remote_offer_expiry_is_respected(alice: httpx.Client, federation: Federation) -> None:
+    """Node b's offers live 6 s (the front's own ttl is 300 s): the front's copy
+    expires with the remote's, so accepting later is refused and nothing runs."""
+    offerset = ask(alice, eb_request(name="late"))
+    chosen = offers_by_platform(offerset)["b"]
+    deadline = time.monotonic() + 30
+    while alice.get(f"/sessions/{chosen['meta']['uuid']}").json()["phase"] == "OFFERED":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    late = alice.post(f"/sessions/{chosen['meta']['uuid']}", json=ACCEPT)
+    assert late.status_code == 410, late.text
+    assert alice.get(f"/jobs/{chosen['meta']['uuid']}").status_code == 404
+
+
+# ---------------------------------------------------------- remote restart
+
+
+def test_a_node_killed_while_a_job_runs_there_is_reattached_after_restart(
+    alice: httpx.Client, federation: Federation
+) -> None:
+    code = "import time; time.sleep(6); print('survived')"
+    created = alice.post(
+        "/jobs",
+        data={"cmd": "python3", "args": ["-c", code], "platform": "a", "PHASE": "RUN"},
+    )
+    assert created.status_code == 303, created.text
+    job_id = created.headers["location"].rstrip("/").rsplit("/", 1)[-1]
+    assert wait_job(alice, job_id, {"EXECUTING", "COMPLETED", "ERROR"}) == "EXECUTING"
+    federation.a.kill()
+    try:
+        # a down node is named in the offer set, and the other still offers
+        offerset = ask(alice, eb_request(name="while-down"))
+        assert set(offers_by_platform(offerset)) == {"b"}
+        assert any("node-a" in m for m in messages(offerset)), messages(offerset)
+        assert alice.get(f"/jobs/{job_id}/phase").text.strip() == "EXECUTING"
+    finally:
+        federation.a.start()
+    assert wait_job(alice, job_id, {"COMPLETED", "ERROR", "ABORTED"}) == "COMPLETED"
+    results = alice.get(f"/jobs/{job_id}/results", headers={"Accept": "application/xml"})
+    hrefs = [part.split('"')[0] for part in results.text.split('xlink:href="')[1:]]
+    assert any("survived" in alice.get(h).text for h in hrefs)
+
+
+# --------------------------------------------------------------------- loops
+
+
+def test_two_front_brokers_pointing_at_each_other_do_not_loop(
+    loop: tuple[Broker, Broker],
+) -> None:
+    one, two = loop
+    with client(one.url, FRONT_TOKENS["alice"]) as c:
+        offerset = ask(c, eb_request(name="loop"))
+        assert offerset["result"] == "NO"
+        assert any("loop" in m for m in messages(offerset)), messages(offerset)
+        assert len(c.get("/offersets").json().get("offersets", [])) == 1
+    with client(two.url, NODE_TOKENS["alice"]) as c:
+        # the forwarded request reached two once, and two's forward back was refused
+        assert len(c.get("/offersets").json().get("offersets", [])) == 1
+    assert (two.workdir / "broker-work" / "broker-id").read_text().strip()
