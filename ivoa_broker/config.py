@@ -78,6 +78,8 @@ class ServerSection(BaseModel):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     #: HTTP keep-alive and slow-client limits, seconds (uvicorn/h11)
     timeout_keep_alive: float = Field(default=5.0, gt=0)
+    #: this broker's id in federation hop lists (default: derived, see ivoa_broker.hops)
+    broker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
 
     @field_validator("public_url")
     @classmethod
@@ -101,8 +103,6 @@ class ServerSection(BaseModel):
         if value and not value.startswith("/"):
             raise ValueError(f"must start with '/' (got {value!r})")
         return value.rstrip("/")
-    #: this broker's id in federation hop lists (default: derived, see ivoa_broker.hops)
-    broker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class AuthSection(BaseModel):
