@@ -148,6 +148,7 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     for problem in problems:
         log.warning("platform %s not started: %s", problem.instance, problem.message)
     dispatcher = Dispatcher(jobs, store, adapters, settings.jobs)
+    dispatcher.guard.observe = metrics.call
     holder["d"] = dispatcher
     await dispatcher.begin()
     stack.push_async_callback(dispatcher.close)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -97,6 +98,9 @@ class Guard:
 
     def __init__(self, timeout: float = DEFAULT_CALL_TIMEOUT) -> None:
         self.timeout = timeout
+        #: told of every async call: (instance, method, seconds, error reason or None);
+        #: the broker points it at its Prometheus metrics
+        self.observe: Callable[[str, str, float, str | None], None] | None = None
 
     async def call(
         self,
@@ -112,27 +116,49 @@ class Guard:
         """
         limit = self.timeout if timeout is None else timeout
         name = getattr(adapter, "name", type(adapter).__name__)
+        started = time.monotonic()
+        result = await self._timed(adapter, method, args, limit, name, started)
+        check = CHECKS.get(method)
+        if check is not None and not check(result):
+            log.error("adapter %s returned garbage from %s: %.200r", name, method, result)
+            self._tell(name, method, started, "garbage")
+            raise FatalError(
+                f"{name} answered {method} with garbage ({type(result).__name__})",
+                detail=repr(result)[:500],
+            )
+        self._tell(name, method, started, None)
+        return result
+
+    def _tell(self, name: str, method: str, started: float, error: str | None) -> None:
+        if self.observe is not None:
+            self.observe(name, method, time.monotonic() - started, error)
+
+    async def _timed(
+        self,
+        adapter: Adapter,
+        method: str,
+        args: tuple[Any, ...],
+        limit: float,
+        name: str,
+        started: float,
+    ) -> Any:
         try:
             result = await asyncio.wait_for(_invoke(adapter, method, args), limit)
-        except AdapterError:
+        except AdapterError as exc:
+            self._tell(name, method, started, exc.reason)
             raise
         except TimeoutError:
+            self._tell(name, method, started, "timeout")
             raise TransientError(
                 f"{name} did not answer within {limit:g} s", detail=f"{method} timed out"
             ) from None
         except Exception as exc:
+            self._tell(name, method, started, "unexpected")
             log.exception("adapter %s raised an unexpected exception from %s", name, method)
             raise FatalError(
                 f"{name} failed unexpectedly in {method} ({type(exc).__name__})",
                 detail=repr(exc)[:500],
             ) from exc
-        check = CHECKS.get(method)
-        if check is not None and not check(result):
-            log.error("adapter %s returned garbage from %s: %.200r", name, method, result)
-            raise FatalError(
-                f"{name} answered {method} with garbage ({type(result).__name__})",
-                detail=repr(result)[:500],
-            )
         return result
 
     def sync(self, adapter: Adapter, method: str, *args: Any) -> Any:

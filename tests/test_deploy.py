@@ -171,3 +171,15 @@ def test_metrics_on_a_port_of_their_own(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/jobs").status_code == 404
     finally:
         process.stop()
+
+
+def test_platform_calls_are_measured(deployed: BrokerProcess) -> None:
+    created = httpx.post(
+        f"{deployed.url}/jobs",
+        data={"cmd": "true", "PHASE": "RUN"},
+        headers=_auth(),
+        follow_redirects=False,
+    )
+    httpx.get(f"{created.headers['location']}?WAIT=10", headers=_auth())
+    text = httpx.get(f"{deployed.url}/metrics").text
+    assert 'ivoa_broker_platform_call_seconds_count{adapter="local",method="submit"}' in text
