@@ -18,9 +18,16 @@ test: install-test
 install-test:
 	bash .ci/install.sh
 
+# ruff over everything; mypy strict over the core and every adapter package under
+# adapters/ (found here, so a new adapter is checked without editing this file)
+ADAPTER_ROOTS := $(wildcard adapters/*)
+ADAPTER_PKGS := $(filter-out %.egg-info,$(wildcard adapters/*/ivoa_broker_*))
+empty :=
+space := $(empty) $(empty)
+
 lint:
-	ruff check ivoa_broker adapters conformance tests bench
-	mypy
+	$(PYTHON) -m ruff check ivoa_broker adapters conformance tests bench
+	MYPYPATH=$(subst $(space),:,$(ADAPTER_ROOTS)) $(PYTHON) -m mypy ivoa_broker $(ADAPTER_PKGS)
 
 bench: install
 	command -v wrk >/dev/null || apt-get install -y -qq wrk

@@ -10,6 +10,7 @@ page is stale; regenerate with ``python -m ivoa_broker.adapterdocs docs/adapters
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -72,18 +73,45 @@ def render_page(page: str, cls: type[Adapter]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    folder = Path(argv[0]) if argv else Path("docs/adapters")
-    for name, plugin in sorted(discover().items()):
+    """``python -m ivoa_broker.adapterdocs [FOLDER] [--plugin NAME]...``
+
+    Writes ``FOLDER/<name>.md`` (default ``docs/adapters``) for the named
+    plug-ins only; without ``--plugin``, for every installed one (what this
+    repository does for its built-in adapters). An out-of-tree plug-in runs
+    ``python -m ivoa_broker.adapterdocs docs --plugin slurm``.
+    """
+    parser = argparse.ArgumentParser(prog="python -m ivoa_broker.adapterdocs")
+    parser.add_argument("folder", nargs="?", default="docs/adapters", type=Path)
+    parser.add_argument(
+        "-p",
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="entry point name of a plug-in to document (repeatable; default: all)",
+    )
+    args = parser.parse_args(argv)
+    plugins = discover()
+    wanted: list[str] = args.plugin or sorted(plugins)
+    missing = [name for name in wanted if name not in plugins]
+    if missing:
+        print(f"no such plug-in installed: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    failed = False
+    for name in wanted:
+        plugin = plugins[name]
         if plugin.adapter_class is None:
             print(f"skipping {name}: {plugin.error}", file=sys.stderr)
+            failed = failed or bool(args.plugin)
             continue
-        path = folder / f"{name}.md"
+        path = args.folder / f"{name}.md"
         old = path.read_text() if path.exists() else f"# The `{name}` adapter\n"
         new = render_page(old, plugin.adapter_class)
         if new != old:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(new)
             print(f"wrote {path}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ from ivoa_broker.protocol import (
     utcnow,
 )
 from ivoa_broker.records import JobError, JobResult
-from ivoa_broker.requests import parse_request
 from ivoa_broker.store import JobStore, StoredResult
+from ivoa_broker.task_params import parse_request
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

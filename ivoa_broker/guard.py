@@ -117,7 +117,9 @@ class Guard:
         except AdapterError:
             raise
         except TimeoutError:
-            raise TransientError(f"{name} did not answer within {limit:g} s ({method})") from None
+            raise TransientError(
+                f"{name} did not answer within {limit:g} s", detail=f"{method} timed out"
+            ) from None
         except Exception as exc:
             log.exception("adapter %s raised an unexpected exception from %s", name, method)
             raise FatalError(

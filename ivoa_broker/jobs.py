@@ -21,8 +21,8 @@ from ivoa_broker.errors import BadRequest, BrokerError, Forbidden, JobNotFound
 from ivoa_broker.phases import BLOCKING, TERMINAL, Action, allowed, can_move
 from ivoa_broker.protocol import Offer, Phase, utcnow
 from ivoa_broker.records import Job, JobError, JobSummary, Parameter
-from ivoa_broker.requests import check_parameters
 from ivoa_broker.store import JobStore
+from ivoa_broker.task_params import check_parameters
 from ivoa_broker.units import parse_duration
 
 

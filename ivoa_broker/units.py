@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from ivoa_broker.eb import iso8601
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 _SIZE_UNITS: dict[str, int] = {
     "": 1,
@@ -28,13 +30,10 @@ SIZE_UNITS_HELP = (
 )
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
-_ISO_DURATION = re.compile(
-    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
-    r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
-)
 _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 DURATION_HELP = (
-    "whole seconds (3600), a sum of d/h/m/s parts (1h30m) or an ISO 8601 duration (PT1H30M)"
+    "whole seconds (3600), a sum of d/h/m/s parts (1h30m) or an ISO 8601 duration "
+    "(PT1H30M, P1W)"
 )
 
 
@@ -55,10 +54,11 @@ def parse_duration(text: str) -> int:
     value = text.strip()
     if re.fullmatch(r"\d+", value):
         return int(value)
-    iso = _ISO_DURATION.match(value.upper())
-    if iso and value.upper() != "P" and value.upper() != "PT":
-        total = sum(float(iso.group(k) or 0) * _SECONDS[k] for k in "dhms")
-        return int(total)
+    if value[:1] in ("P", "p"):  # ISO 8601: the broker's one parser (P1W yes, P1DT no)
+        try:
+            return int(iso8601.parse_duration(value).total_seconds())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a duration; give {DURATION_HELP}") from None
     parts = _DURATION_PART.findall(value.lower())
     if parts and "".join(n + u for n, u in parts) == value.lower():
         return int(sum(float(n) * _SECONDS[u] for n, u in parts))

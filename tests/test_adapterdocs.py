@@ -49,3 +49,13 @@ def test_guide_covers_the_contract() -> None:
         "config_model",
     ):
         assert word in guide, word
+
+
+def test_only_the_named_plugin_is_written_to_the_chosen_folder(tmp_path: Path) -> None:
+    from ivoa_broker.adapterdocs import main
+
+    out = tmp_path / "pages"
+    assert main([str(out), "--plugin", "ssh"]) == 0
+    assert [p.name for p in out.iterdir()] == ["ssh.md"]
+    assert BEGIN in (out / "ssh.md").read_text()
+    assert main([str(out), "--plugin", "no-such-plugin"]) == 2

@@ -26,7 +26,7 @@ from ivoa_broker.protocol import (
     Resources,
     utcnow,
 )
-from ivoa_broker.requests import parse_request
+from ivoa_broker.task_params import parse_request
 from tests.fakes import FakeAdapter
 from tests.rig import Rig
 from tests.rig import make_rig as _make_rig

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ivoa_broker.requests import parameter_table_markdown
+from ivoa_broker.task_params import parameter_table_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 

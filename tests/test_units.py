@@ -67,3 +67,17 @@ def test_db_instant_sorts_and_round_trips() -> None:
     b = datetime(2026, 1, 2, 3, 4, 5, 10, tzinfo=UTC)
     assert db_instant(a) < db_instant(b)
     assert from_db_instant(db_instant(b)) == b
+
+
+def test_one_iso_duration_parser_for_uws_and_eb() -> None:
+    """UWS parameters and EB documents share one ISO 8601 parser: weeks are
+    accepted, a T with no time part after it (P1DT) is refused by both."""
+    from ivoa_broker.eb import iso8601
+
+    assert parse_duration("P1W") == 7 * 86400 == iso8601.parse_duration("P1W").total_seconds()
+    assert parse_duration("P1DT2H") == 93600
+    for bad in ("P1DT", "PT", "P", "P1Y", "P1M"):
+        with pytest.raises(ValueError, match="duration"):
+            parse_duration(bad)
+        with pytest.raises(ValueError, match="duration"):
+            iso8601.parse_duration(bad)

@@ -5,10 +5,10 @@ Kept out of conftest.py so that tests import them by a name unique in the reposi
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
-import os
 from pathlib import Path
 
 import uvicorn

@@ -21,6 +21,7 @@ __all__ = [
     "parse_interval",
 ]
 
+# The one ISO 8601 duration parser of the broker (UWS parameters use it too).
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<w>\d{1,6})W)?(?:(?P<d>\d{1,6})D)?"
     r"(?:T(?=\d)(?:(?P<h>\d{1,8})H)?(?:(?P<m>\d{1,9})M)?(?:(?P<s>\d{1,10})(?:[.,](?P<f>\d{1,6}))?S)?)?$"
@@ -28,7 +29,8 @@ _DURATION = re.compile(
 
 
 def parse_duration(text: str) -> timedelta:
-    """``PT1H30M`` -> ``timedelta``. Raises ``ValueError`` (no negatives, no Y/M)."""
+    """``PT1H30M`` / ``P1W`` -> ``timedelta``. Raises ``ValueError`` (no negatives,
+    no years or months, a ``T`` must be followed by a time part: ``P1DT`` is refused)."""
     match = _DURATION.match(text.strip().upper())
     if match is None:
         raise ValueError(

@@ -1,7 +1,7 @@
 """ExecutionBroker ``kind`` URIs: the canonical v1.0 forms and every historical alias.
 
 The discriminator of every polymorphic ExecutionBroker object is a URI. It has
-changed several times (see ``execution-broker.md`` §1.2 and §8 item 7); clients
+changed several times (see :data:`ALIASES` and the tests); clients
 in the wild send any of these forms, so :data:`ALIASES` maps each of them onto the
 canonical v1.0 URI, and the broker only ever emits the canonical one:
 

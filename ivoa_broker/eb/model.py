@@ -1,7 +1,7 @@
 """Typed ExecutionBroker documents (pydantic v2), bounded on every input.
 
 Field names and shapes follow the newest schema (``uksrc/Calycopis-openapi``
-``schema/v1.0``, see ``execution-broker.md`` §1.2-1.4). Every polymorphic object
+``schema/v1.0``). Every polymorphic object
 is discriminated by ``kind``; historical kind URIs, ``type`` for ``kind`` and the
 legacy request layouts are normalised before validation (:mod:`.kinds`).
 
@@ -116,7 +116,7 @@ __all__ = [
 
 # ------------------------------------------------------------------------ bounds
 # The shared limits (cores, memory, GPUs, run time, environment size) equal those of
-# the UWS parameter path (ivoa_broker.requests), so both paths accept the same tasks.
+# the UWS parameter path (ivoa_broker.task_params), so both paths accept the same tasks.
 
 MAX_NAME = 256
 MAX_TEXT = 4096

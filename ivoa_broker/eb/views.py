@@ -1,6 +1,6 @@
 """The ExecutionBroker view of a job: session phase and ``meta.options``.
 
-ARCHITECTURE.md §3: a job is one record with two views. This module derives the
+docs/architecture.md: a job is one record with two views. This module derives the
 EB session phase from the job's UWS phase and the EB options from the core's one
 transition table (:mod:`ivoa_broker.phases`), so the UWS 4xx answers and the EB
 ``options`` list cannot disagree.

@@ -35,6 +35,11 @@ Overridable fixtures (defaults in brackets):
 * ``concurrent_submits`` [20]; ``ctx`` [owner "conformance"];
 * ``wake``: a :class:`~ivoa_broker.testing.WakeSignal` to pass as ``deps.wake``.
 
+The kit marks its async tests and fixtures explicitly (``pytest.mark.asyncio``,
+``pytest_asyncio.fixture``), so it works in pytest-asyncio's strict mode as well
+as with ``asyncio_mode = "auto"``; a subclass's own async fixtures must be
+``pytest_asyncio.fixture`` in strict mode. Install it with ``ivoa-broker[kit]``.
+
 Tests are grouped by name prefix (``test_metadata_``, ``test_state_map_``,
 ``test_offers_``, ``test_submit_``, ``test_lifecycle_``, ``test_restart_``,
 ``test_cancel_``, ``test_cleanup_``, ``test_errors_``, ``test_logs_``,
@@ -57,6 +62,7 @@ from typing import Any
 
 import pydantic
 import pytest
+import pytest_asyncio
 
 from ivoa_broker.guard import Guard
 from ivoa_broker.protocol import (
@@ -224,14 +230,14 @@ class AdapterConformance:
             f"{ENTRY_POINT_GROUP!r} (is its distribution installed?)"
         )
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def fresh_adapter(self, adapter: Adapter) -> AsyncIterator[Adapter]:
         if not isinstance(adapter, BaseAdapter):
             pytest.skip("adapter is not a BaseAdapter: override the fresh_adapter fixture")
         async with type(adapter)(adapter.name, adapter.config, adapter.deps) as fresh:
             yield fresh
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def track(self, adapter: Adapter, ctx: CallContext) -> AsyncIterator[list[Handle]]:
         """Handles created by a test; cancelled and cleaned up at teardown."""
         handles: list[Handle] = []
@@ -366,6 +372,7 @@ class AdapterConformance:
 
     # ------------------------------------------------------------------ offers
 
+    @pytest.mark.asyncio
     async def test_offers_for_request_ok(
         self, adapter: Adapter, request_ok: ExecutionRequest, ctx: CallContext
     ) -> None:
@@ -377,6 +384,7 @@ class AdapterConformance:
             assert offer.offer_id
             assert isinstance(offer.resources, Resources)
 
+    @pytest.mark.asyncio
     async def test_offers_round_trip_json(
         self, adapter: Adapter, request_ok: ExecutionRequest, ctx: CallContext
     ) -> None:
@@ -384,11 +392,13 @@ class AdapterConformance:
             text = json.dumps(offer.to_json())
             assert Offer.from_json(json.loads(text)) == offer
 
+    @pytest.mark.asyncio
     async def test_offers_impossible_is_empty(
         self, adapter: Adapter, request_impossible: ExecutionRequest, ctx: CallContext
     ) -> None:
         assert await adapter.offers(request_impossible, ctx) == []
 
+    @pytest.mark.asyncio
     async def test_offers_have_no_side_effects(
         self,
         adapter: Adapter,
@@ -406,6 +416,7 @@ class AdapterConformance:
 
     # ------------------------------------------------------------------ submit
 
+    @pytest.mark.asyncio
     async def test_submit_handle_round_trips_json(
         self,
         adapter: Adapter,
@@ -425,6 +436,7 @@ class AdapterConformance:
         if platform.controls.native_ids:
             assert handle.native_id in await platform.native_ids()
 
+    @pytest.mark.asyncio
     async def test_submit_is_idempotent_per_job_id(
         self,
         adapter: Adapter,
@@ -446,6 +458,7 @@ class AdapterConformance:
             assert again.native_id == first.native_id
         assert await platform.native_ids() - before == {first.native_id}
 
+    @pytest.mark.asyncio
     async def test_submit_invalid_fails_before_side_effects(
         self,
         adapter: Adapter,
@@ -464,6 +477,7 @@ class AdapterConformance:
         assert await platform.native_ids() == before
 
     @pytest.mark.parametrize("fault", _SUBMIT_FAULTS, ids=[f.value for f in _SUBMIT_FAULTS])
+    @pytest.mark.asyncio
     async def test_submit_failure_leaves_nothing_behind(
         self,
         fault: Fault,
@@ -500,6 +514,7 @@ class AdapterConformance:
         assert handle.native_id in left
         assert await platform.native_ids() == after
 
+    @pytest.mark.asyncio
     async def test_submit_list_native_finds_job(
         self,
         adapter: Adapter,
@@ -518,6 +533,7 @@ class AdapterConformance:
 
     # --------------------------------------------------------------- lifecycle
 
+    @pytest.mark.asyncio
     async def test_lifecycle_ok_completes_monotonically(
         self,
         adapter: Adapter,
@@ -539,6 +555,7 @@ class AdapterConformance:
         history += await self._wait(adapter, handle, TERMINAL, ctx, max_wait, wake)
         assert_monotonic(history)
 
+    @pytest.mark.asyncio
     async def test_lifecycle_failing_task_is_error_with_exit_code(
         self,
         adapter: Adapter,
@@ -562,6 +579,7 @@ class AdapterConformance:
             assert final.exit_code == failing_exit_code
         assert_monotonic(history)
 
+    @pytest.mark.asyncio
     async def test_lifecycle_status_many_batches(
         self,
         adapter: Adapter,
@@ -579,6 +597,7 @@ class AdapterConformance:
 
     # ---------------------------------------------------------------- restart
 
+    @pytest.mark.asyncio
     async def test_restart_fresh_instance_sees_running_task_and_can_cancel_it(
         self,
         adapter: Adapter,
@@ -605,6 +624,7 @@ class AdapterConformance:
         history = await self._wait(adapter, stop, TERMINAL, ctx, max_wait, wake)
         assert history[-1].phase == Phase.ABORTED, history[-1]
 
+    @pytest.mark.asyncio
     async def test_restart_fresh_instance_sees_same_end(
         self,
         adapter: Adapter,
@@ -628,6 +648,7 @@ class AdapterConformance:
 
     # ------------------------------------------------------------------ cancel
 
+    @pytest.mark.asyncio
     async def test_cancel_running_task_ends_aborted_and_is_idempotent(
         self,
         adapter: Adapter,
@@ -648,6 +669,7 @@ class AdapterConformance:
         history += await self._wait(adapter, stop, TERMINAL, ctx, max_wait, wake)
         assert_monotonic(history)
 
+    @pytest.mark.asyncio
     async def test_cancel_after_completion_stays_completed(
         self,
         adapter: Adapter,
@@ -667,6 +689,7 @@ class AdapterConformance:
         after = await self._wait(adapter, stop, TERMINAL, ctx, max_wait, wake)
         assert after[-1].phase == Phase.COMPLETED, after[-1]
 
+    @pytest.mark.asyncio
     async def test_cancel_racing_completion_does_not_raise(
         self,
         adapter: Adapter,
@@ -689,6 +712,7 @@ class AdapterConformance:
 
     # ----------------------------------------------------------------- cleanup
 
+    @pytest.mark.asyncio
     async def test_cleanup_is_idempotent_and_removes_native_object(
         self,
         adapter: Adapter,
@@ -708,6 +732,7 @@ class AdapterConformance:
         assert handle.native_id not in await platform.native_ids()
         await adapter.cleanup(handle, ctx)  # "already gone" is success
 
+    @pytest.mark.asyncio
     async def test_cleanup_after_cancel_removes_running_task(
         self,
         adapter: Adapter,
@@ -727,6 +752,7 @@ class AdapterConformance:
         await adapter.cleanup(stop, ctx)
         assert handle.native_id not in await platform.native_ids()
 
+    @pytest.mark.asyncio
     async def test_cleanup_of_orphan_from_list_native(
         self,
         adapter: Adapter,
@@ -752,6 +778,7 @@ class AdapterConformance:
     @pytest.mark.parametrize(
         ("op", "fault"), _ERROR_CASES, ids=[f"{op}-{fault.value}" for op, fault in _ERROR_CASES]
     )
+    @pytest.mark.asyncio
     async def test_errors_map_to_protocol_hierarchy(
         self,
         op: str,
@@ -813,6 +840,7 @@ class AdapterConformance:
         return calls[op]
 
     @pytest.mark.parametrize("op", ["status", "cancel", "cleanup"])
+    @pytest.mark.asyncio
     async def test_errors_targeted_not_found_spares_the_others(
         self,
         op: str,
@@ -848,6 +876,7 @@ class AdapterConformance:
     # -------------------------------------------------------------- the guard
 
     @pytest.mark.parametrize("method", _GUARDED)
+    @pytest.mark.asyncio
     async def test_guard_turns_a_raising_method_into_fatal_error(
         self,
         method: str,
@@ -870,6 +899,7 @@ class AdapterConformance:
         assert isinstance(await guard.call(adapter, "offers", request_long, ctx), list)
 
     @pytest.mark.parametrize("method", _GUARDED)
+    @pytest.mark.asyncio
     async def test_guard_ends_a_hanging_method_with_transient_error(
         self,
         method: str,
@@ -896,6 +926,7 @@ class AdapterConformance:
             await Guard(timeout=30.0).call(adapter, "offers", request_long, ctx), list
         )
 
+    @pytest.mark.asyncio
     async def test_guard_refuses_garbage_from_the_adapter(
         self, adapter: Adapter, request_long: ExecutionRequest, ctx: CallContext
     ) -> None:
@@ -923,6 +954,7 @@ class AdapterConformance:
 
     # ------------------------------------------------------------ logs/results
 
+    @pytest.mark.asyncio
     async def test_logs_of_completed_task(
         self,
         adapter: Adapter,
@@ -946,6 +978,7 @@ class AdapterConformance:
         if expected_output is not None:
             assert expected_output in text
 
+    @pytest.mark.asyncio
     async def test_results_of_completed_task(
         self,
         adapter: Adapter,
@@ -982,6 +1015,7 @@ class AdapterConformance:
 
     # ------------------------------------------------------------- concurrency
 
+    @pytest.mark.asyncio
     async def test_concurrency_many_submits(
         self,
         adapter: Adapter,
@@ -1018,11 +1052,13 @@ class AdapterConformance:
 
     # ------------------------------------------------------------------ health
 
+    @pytest.mark.asyncio
     async def test_health_reports_ok(self, adapter: Adapter) -> None:
         health = await adapter.health()
         assert health.ok, health.message
 
     @pytest.mark.parametrize("fault", [f for f in Fault if f != Fault.NOT_FOUND])
+    @pytest.mark.asyncio
     async def test_health_reports_trouble_without_raising(
         self, adapter: Adapter, platform: PlatformController, fault: Fault
     ) -> None:

@@ -1,6 +1,6 @@
 """ExecutionBroker routes: offer sets, sessions, direct execution, the OpenAPI document.
 
-The same records as UWS (ARCHITECTURE.md §3): an accepted session *is* the job
+The same records as UWS (docs/architecture.md): an accepted session *is* the job
 with the same id, and any UWS job reads as a session at ``/sessions/{job_id}``.
 Every route is owner-scoped with the UWS identity (a stranger gets 404); bodies
 are JSON, YAML or XML by ``Content-Type``, answers by ``Accept`` (YAML when

@@ -26,7 +26,7 @@ from ivoa_broker.render import (
     results_json,
     results_xml,
 )
-from ivoa_broker.requests import CONTROL_PARAMETERS
+from ivoa_broker.task_params import CONTROL_PARAMETERS
 from ivoa_broker.units import parse_instant
 from ivoa_broker.web.context import broker
 from ivoa_broker.web.negotiate import document, text, wants_json

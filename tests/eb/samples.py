@@ -5,7 +5,7 @@ from __future__ import annotations
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 OLD = "https://www.purl.org/ivoa.net/EB/schema/v1.0/types/"
 
-#: execution-broker.md §2, with the elided URIs and digest written out.
+#: the ExecutionBroker working draft's walk-through, with the elided URIs and digest written out.
 DIGEST = "sha256:" + "0dfe" * 16
 SPEC_REQUEST_JSON = (
     f"""{{"executable": {{"kind": "{K}executable/docker-container.yaml",
@@ -84,7 +84,7 @@ SPEC_REQUEST_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
 </offers-request>
 """.encode()
 
-#: execution-broker.md §1.3, the real 2025-11 offer set (abridged there; filled in here).
+#: the real 2025-11 offer set (abridged there; filled in here).
 SPEC_OFFERSET_YAML = f"""\
 kind: "{OLD}offerset/execution-offerset-1.0"
 meta:

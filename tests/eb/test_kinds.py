@@ -16,7 +16,7 @@ K = BASE
 EB_V1 = "https://www.purl.org/ivoa.net/EB/schema/v1.0/types/"
 EB_2025 = "https://www.purl.org/ivoa.net/EB/schema/types/"
 
-# Every spelling named in execution-broker.md §1.2 (and the ones seen in the sources it cites).
+# Every kind URI spelling seen in the EB working draft, its OpenAPI schema and its examples.
 HISTORICAL = [
     ("uri:docker-container-1.0", Kind.DOCKER_CONTAINER),
     (EB_2025 + "executables/docker-container-1.0", Kind.DOCKER_CONTAINER),

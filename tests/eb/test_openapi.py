@@ -97,7 +97,7 @@ def test_every_alias_is_published() -> None:
 
 
 def test_spec_example_flow_documents_validate_as_sent() -> None:
-    """execution-broker.md §2: the request, the accept and the cancel, exactly as sent."""
+    """The EB draft's walk-through: the request, the accept and the cancel, as sent."""
     check("ExecutionRequest", json.loads(SPEC_REQUEST_JSON))
     check("Update", json.loads(ACCEPT_JSON))
     check("Update", yaml.safe_load(REJECT_YAML))

@@ -1,4 +1,4 @@
-"""ARCHITECTURE.md §4: UWS form parameters and EB documents give the same neutral request."""
+"""docs/architecture.md: UWS form parameters and EB documents give the same neutral request."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ivoa_broker.eb import formats
 from ivoa_broker.eb.convert import to_execution_request
 from ivoa_broker.protocol import ExecutionRequest
 from ivoa_broker.records import Parameter
-from ivoa_broker.requests import parse_request
+from ivoa_broker.task_params import parse_request
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 

@@ -25,7 +25,7 @@ def command(*argv: str, duration: str = "PT10M") -> dict[str, Any]:
     }
 
 
-#: execution-broker.md §2, the spec's own walk-through (a container with a data volume)
+#: the EB working draft's's own walk-through (a container with a data volume)
 SPEC_CONTAINER: dict[str, Any] = {
     "executable": {
         "kind": f"{K}executable/docker-container.yaml",
@@ -60,7 +60,7 @@ SPEC_CONTAINER: dict[str, Any] = {
     "schedule": {"requested": {"duration": "PT1H"}},
 }
 
-#: execution-broker.md §1.3: a notebook with cores/memory ranges and a duration
+#: a notebook with cores/memory ranges and a duration
 SPEC_NOTEBOOK: dict[str, Any] = {
     "executable": {
         "kind": f"{K}executable/jupyter-notebook.yaml",

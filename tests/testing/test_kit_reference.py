@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from pydantic import SecretStr
 
 from ivoa_broker.protocol import AdapterDeps
@@ -26,14 +27,14 @@ class TestTaskAdapterConformance(AdapterConformance):
     def deps(self, tmp_path: Path, wake: WakeSignal) -> AdapterDeps:
         return AdapterDeps(data_dir=tmp_path, wake=wake)
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def adapter(self, platform: TaskService, deps: AdapterDeps) -> AsyncIterator[TaskAdapter]:
         async with platform.http.client() as client:
             adapter = TaskAdapter("tasks-test", TaskConfig(token=SecretStr(SECRET)), deps, client)
             async with adapter:
                 yield adapter
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def fresh_adapter(
         self, platform: TaskService, deps: AdapterDeps
     ) -> AsyncIterator[TaskAdapter]:

@@ -1,4 +1,4 @@
-"""UWS 1.1 through real HTTP (uvicorn), numbered after uws-vosi.md §7."""
+"""UWS 1.1 through real HTTP (uvicorn), numbered after the conformance checks (UWS-NN)."""
 
 from __future__ import annotations
 

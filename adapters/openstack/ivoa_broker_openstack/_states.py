@@ -1,4 +1,4 @@
-"""Nova server status -> UWS phase (plugin-anchors.md section 7.7, OpenStack row).
+"""Nova server status -> UWS phase (the Nova API reference's server status list).
 
 ``STATE_MAP`` is the declared table (data; the README table is generated from it). Nova's
 status alone cannot say how a batch job ended, so :func:`job_status` refines it with the

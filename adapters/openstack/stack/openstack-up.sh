@@ -8,7 +8,7 @@
 # Writes $OS_BASE/clouds.yaml (clouds "local" = admin, "ci-quota" = member of a small-quota project)
 # and $OS_BASE/env (OS_CLIENT_CONFIG_FILE=...). Seeds flavors ci.small/ci.medium/ci.large/ci.gpu
 # (resources:VGPU=1), image "ci-tiny", shared network "ci-net" (+ subnet). Stop with openstack-down.sh.
-# Adapted from shared/design/platforms-local.md section 5a (pitfalls and fixes are explained there).
+# A single-node devstack-less control plane from Debian packages and pip (see the adapter README).
 set -euo pipefail
 T0=$(date +%s.%N)
 HERE=$(cd "$(dirname "$0")" && pwd)

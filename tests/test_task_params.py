@@ -4,7 +4,7 @@ import pytest
 
 from ivoa_broker.errors import BadRequest
 from ivoa_broker.records import Parameter
-from ivoa_broker.requests import MAX_VALUE_LENGTH, NEUTRAL_PARAMETERS, parse_request
+from ivoa_broker.task_params import MAX_VALUE_LENGTH, NEUTRAL_PARAMETERS, parse_request
 
 PLATFORMS = ["local", "canfar-keel"]
 
