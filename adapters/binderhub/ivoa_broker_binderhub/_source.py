@@ -52,6 +52,6 @@ def build_spec(request: ExecutionRequest) -> BuildSpec:
     if repo:
         return _from_repo(ext.get("provider"), repo, ext.get("ref"))
     nb = request.notebook
-    if nb and _GH.match(nb):
+    if nb and (_GH.match(nb) or nb.removesuffix("/").endswith(".git")):
         return _from_repo(None, nb, ext.get("ref"))
     raise InvalidRequest("no repository: give binder.repo (and binder.ref, binder.provider)")
