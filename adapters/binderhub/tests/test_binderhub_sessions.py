@@ -55,7 +55,7 @@ async def test_ready_endpoint_serves_with_its_token_and_cancel_stops_it(
     handle = await _start(binder, _req("serve-1", repos["session"], "serve"))
     history = await wait_for_phase(binder, handle, {Phase.EXECUTING}, ctx=CTX, max_wait=120)
     assert history[-1].phase == Phase.EXECUTING
-    while (status := await binder.status(handle, CTX)).endpoint is None:
+    while (status := await binder.status(handle, CTX)).endpoint is None:  # noqa: ASYNC110
         await asyncio.sleep(0.2)
     assert status.endpoint is not None
     url = httpx.URL(status.endpoint)
