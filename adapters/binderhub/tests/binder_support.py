@@ -1,0 +1,113 @@
+"""Helpers of the BinderHub adapter tests: the emulator served on a free port, local
+git repositories, adapter configs and the kit's platform controller."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from ivoa_broker_binderhub import BinderHubConfig
+from ivoa_broker_binderhub._records import RecordStore
+from ivoa_broker_binderhub.emulator import BinderEmulator
+from ivoa_broker_jupyterhub.localhub import LocalHub
+from pydantic import SecretStr
+
+from ivoa_broker.testing import Fault, PlatformControls
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_emulator(emulator: BinderEmulator) -> Iterator[str]:
+    """Run the emulator's app with uvicorn in a thread; yields its URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(emulator.app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the BinderHub emulator did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def make_repo(path: Path) -> Path:
+    """A local git repository with a notebook and an environment file."""
+    path.mkdir(parents=True)
+    (path / "requirements.txt").write_text("numpy\n")
+    (path / "demo.ipynb").write_text(
+        '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+    )
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+        "HOME": str(path),
+    }
+    for argv in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "."],
+        ["git", "commit", "-q", "-m", "init"],
+    ):
+        subprocess.run(argv, cwd=path, check=True, env=env)
+    return path
+
+
+def adapter_config(binder_url: str, hub: LocalHub, **overrides: Any) -> BinderHubConfig:
+    return BinderHubConfig(
+        url=binder_url,
+        token=SecretStr("binder-secret-token"),
+        hub_url=hub.url,
+        hub_token=SecretStr(hub.token.reveal()),
+        **overrides,
+    )
+
+
+class BinderPlatform:
+    """The kit's view: the jobs of an adapter's data folder whose build or server exists."""
+
+    def __init__(self, hub: LocalHub, data_dir: Path) -> None:
+        self.hub = hub
+        self.data_dir = data_dir
+
+    @property
+    def controls(self) -> PlatformControls:
+        return PlatformControls(native_ids=True, finish=False)
+
+    async def native_ids(self) -> set[str]:
+        """Every job until its cleanup (its server, build or session token)."""
+        return set(RecordStore(self.data_dir).all())
+
+    def fail_next(self, op: str, fault: Fault) -> None:
+        raise AssertionError("no faults are injected")
+
+    async def finish(self, native_id: str, exit_code: int) -> None:
+        raise AssertionError("sessions end by themselves (culled) or by cancel")
+
+
+async def wait_until(predicate: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.2)
