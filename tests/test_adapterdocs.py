@@ -10,7 +10,7 @@ from ivoa_broker.adapterdocs import BEGIN, END, generated_section, render_page
 from ivoa_broker.registry import discover
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "adapters"
-BUILT_IN = ("local", "ssh", "canfar", "openstack", "azimuth", "docker", "executionbroker", "jupyterhub", "kubernetes", "slurm")
+BUILT_IN = (
     "local",
     "ssh",
     "canfar",
