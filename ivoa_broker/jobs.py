@@ -313,7 +313,14 @@ class JobService:
         if error is not None:
             fields["error"] = error
         fields["job_info"] = await self._info(job_id, {"abort_reason": reason})
-        await self._move(job_id, Phase.ABORTED, **fields)
+        if await self._move(job_id, Phase.ABORTED, **fields):
+            return
+        # the platform confirmed the stop first (the poller recorded ABORTED): the job
+        # still says why the system stopped it
+        job = await self.store.get(job_id)
+        if job is not None and job.phase is Phase.ABORTED and error is not None and not job.error:
+            await self.store.update(job_id, error=error, job_info=fields["job_info"])
+            self.events.fire(job_id)
 
     async def destroy(self, job_id: str, *, archive: bool) -> None:
         """Destruction: abort if running, free the platform, then archive or delete."""
