@@ -1,7 +1,7 @@
 """ExecutionBroker helpers: post a request, read offer sets and sessions, send updates.
 
 Paths follow the newest Calycopis OpenAPI (v1.0, 2026): POST /requests -> 303
-/offersets/{uuid}; GET /offersets/{uuid}; GET|POST /sessions/{uuid} (execution-broker.md §1.1).
+/offersets/{uuid}; GET /offersets/{uuid}; GET|POST /sessions/{uuid}.
 """
 
 from __future__ import annotations

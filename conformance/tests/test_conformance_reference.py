@@ -53,7 +53,7 @@ def test_evidence_is_kept(reference_report: Report) -> None:
 
 
 def test_checklist_is_mapped_one_to_one() -> None:
-    """uws-vosi.md §7 items 1-80 are UWS-01..UWS-80, item 81 is JSON-81; EB checks follow."""
+    """Checklist items 1-80 are UWS-01..UWS-80, item 81 is JSON-81; EB checks follow."""
     ids = [c.id for c in all_checks()]
     assert ids[:81] == [f"UWS-{n:02d}" for n in range(1, 81)] + ["JSON-81"]
     assert all(i.startswith("EB-") for i in ids[81:])

@@ -157,7 +157,7 @@ async def default_format(t: CheckRun) -> None:
 @check(
     "EB-06",
     "An OFFERED session lists options: phase -> ACCEPTED, REJECTED",
-    f"{WD} §Options; execution-broker.md §1.4, §8.4",
+    f"{WD} §Options",
     Level.SHOULD,
 )
 async def offered_options(t: CheckRun) -> None:
@@ -196,7 +196,7 @@ async def accept(t: CheckRun) -> None:
 @check(
     "EB-08",
     "Accept is atomic: two siblings accepted concurrently, exactly one wins",
-    f"{WD} §Session lifecycle; execution-broker.md §8.3",
+    f"{WD} §Session lifecycle",
     Level.SHOULD,
 )
 async def accept_race(t: CheckRun) -> None:
@@ -211,7 +211,7 @@ async def accept_race(t: CheckRun) -> None:
 @check(
     "EB-09",
     "Illegal transition (accept a REJECTED offer) gives 4xx, not 200 unchanged",
-    f"{WD} ('TBD'); execution-broker.md §8.1",
+    f"{WD} ('TBD')",
     Level.SHOULD,
 )
 async def illegal_transition(t: CheckRun) -> None:
@@ -231,7 +231,7 @@ async def illegal_transition(t: CheckRun) -> None:
 @check(
     "EB-10",
     "Repeating ACCEPTED on an accepted session is idempotent (200)",
-    "execution-broker.md §8.3",
+    "ivoa-broker behaviour (docs/lessons-learnt.md)",
     Level.SHOULD,
 )
 async def accept_idempotent(t: CheckRun) -> None:
@@ -267,7 +267,7 @@ async def accepted_options(t: CheckRun) -> None:
 @check(
     "EB-12",
     "An offer past its expires is EXPIRED and cannot be accepted",
-    f"{WD} §Session lifecycle (EXPIRED); execution-broker.md §8.2",
+    f"{WD} §Session lifecycle (EXPIRED)",
     Level.SHOULD,
 )
 async def expiry(t: CheckRun) -> None:
@@ -293,7 +293,7 @@ async def expiry(t: CheckRun) -> None:
 @check(
     "EB-13",
     "Another user cannot read or update an offer set or session (403/404)",
-    "execution-broker.md §1.6, §8.8; UWS 1.1 §3",
+    "UWS 1.1 §3",
     Level.MUST,
 )
 async def owner_scoping(t: CheckRun) -> None:
@@ -328,7 +328,7 @@ async def unknown(t: CheckRun) -> None:
 @check(
     "EB-15",
     "Malformed request gives 4xx with an error body naming the problem",
-    "execution-broker.md §8.1 (problem+json proposal)",
+    "RFC 9457 problem+json (a proposal for the draft)",
     Level.SHOULD,
 )
 async def malformed(t: CheckRun) -> None:

@@ -34,7 +34,7 @@ def _values(data: object) -> set[str]:
 @check(
     "JSON-81",
     "Accept: application/json gives JSON with the XML's values; default is XML",
-    "uws-vosi.md §1.10 (project extension; no IVOA JSON binding)",
+    "project extension; no IVOA JSON binding",
     Level.MAY,
 )
 async def json_opt_in(t: CheckRun) -> None:

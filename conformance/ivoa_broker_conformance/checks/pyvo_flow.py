@@ -12,7 +12,7 @@ from ivoa_broker_conformance.pyvo_flow_support import in_thread, pyvo_session
 from ivoa_broker_conformance.pyvo_support import import_pyvo
 from ivoa_broker_conformance.registry import check
 
-SECTION = "uws-vosi.md §4.2-4.3 (pyvo 1.9 AsyncTAPJob on a generic UWS)"
+SECTION = "pyvo 1.9 AsyncTAPJob on a generic UWS"
 #: the pyvo flows whose requests UWS-80 times
 FLOWS = frozenset(f"UWS-{n}" for n in range(72, 80))
 #: pyvo's timeout for plain GETs (DEFAULT_JOB_POLL_TIMEOUT)

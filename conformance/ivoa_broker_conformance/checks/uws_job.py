@@ -99,7 +99,7 @@ async def instants(t: CheckRun) -> None:
 @check(
     "UWS-15",
     "pyvo parses the job without warnings; version, jobid, phase match",
-    "uws-vosi.md §4.1 (pyvo.io.uws.parse_job)",
+    "pyvo.io.uws.parse_job",
     Level.SHOULD,
 )
 async def pyvo_parses_job(t: CheckRun) -> None:

@@ -82,7 +82,7 @@ async def availability_down(t: CheckRun) -> None:
 @check(
     "UWS-65",
     "pyvo parse_availability(...).available is True",
-    "uws-vosi.md §2.3 (pyvo.io.vosi)",
+    "pyvo.io.vosi",
     Level.SHOULD,
 )
 async def pyvo_availability(t: CheckRun) -> None:
@@ -180,7 +180,7 @@ async def access_urls(t: CheckRun) -> None:
 @check(
     "UWS-69",
     "pyvo parses /capabilities without warnings; TAPService(base).capabilities",
-    "uws-vosi.md §2.3 (pyvo.io.vosi)",
+    "pyvo.io.vosi",
     Level.SHOULD,
 )
 async def pyvo_capabilities(t: CheckRun) -> None:
