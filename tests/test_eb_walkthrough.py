@@ -45,7 +45,7 @@ def test_readme_walkthrough_runs_verbatim(broker: BrokerProcess, tmp_path: Path)
     )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert "result: YES" in lines
+    assert "result: 'YES'" in lines
     assert any(line.strip().startswith("phase: OFFERED") for line in lines), lines
     assert lines[-2:] == ["COMPLETED", "42"], lines
     executed = json.loads((tmp_path / "executed.ipynb").read_text())
