@@ -7,8 +7,12 @@ JSON and YAML get what they always got. Writes from a browser need the CSRF toke
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -204,3 +208,56 @@ def test_missing_things_are_html_404_for_browsers(browser: httpx.Client) -> None
 def test_the_root_leads_a_browser_to_the_jobs(browser: httpx.Client, plain: httpx.Client) -> None:
     assert browser.get("/", follow_redirects=False).headers["location"].endswith("/jobs")
     assert plain.get("/", follow_redirects=False).headers["location"].endswith("/capabilities")
+
+
+def test_progress_of_a_running_notebook_everywhere(
+    plain: httpx.Client, browser: httpx.Client, tmp_path: Path
+) -> None:
+    gate = tmp_path / "go"
+    cells = [
+        "x = 1",
+        f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.05)",
+    ]
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": f"c{i}",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+                "source": src,
+            }
+            for i, src in enumerate(cells)
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    location = "data:," + quote(json.dumps(notebook), safe="")
+    job = create(plain, {"notebook": location, "kind": "interactive", "PHASE": "RUN"})
+    deadline = time.monotonic() + 60  # a hang guard
+    while True:
+        info = plain.get(job, headers={"Accept": "application/json"}).json()
+        if info["jobInfo"].get("progress", "").startswith("cell 2 of 2"):
+            break
+        assert info["phase"] in ("QUEUED", "EXECUTING"), info
+        assert time.monotonic() < deadline, info
+        plain.get(job, params={"WAIT": 1, "PHASE": info["phase"]})
+    assert info["jobInfo"]["progress"] == "cell 2 of 2: import os, time (50%)"
+    assert info["jobInfo"]["progress_fraction"] == "0.500"
+    xml = plain.get(job).text
+    assert "cell 2 of 2: import os, time (50%)" in xml and "progress_fraction" in xml
+    session = plain.get(
+        f"/sessions/{job.rsplit('/', 1)[1]}", headers={"Accept": "application/json"}
+    )
+    (progress,) = [m for m in session.json()["meta"]["messages"] if m.get("template") == "progress"]
+    assert progress["values"] == {
+        "message": "cell 2 of 2: import os, time (50%)",
+        "fraction": "0.500",
+    }
+    page = browser.get(job).text
+    assert 'id="progress"' in page and '<progress max="1" value="0.5"' in page
+    gate.touch()
+    assert wait_until(plain, job, {"COMPLETED", "ERROR"}) == "COMPLETED"
+    assert 'id="progress"' not in browser.get(job).text  # only while it runs
