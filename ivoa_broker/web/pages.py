@@ -205,7 +205,8 @@ def _short(data: Any) -> str:
             continue
         if key == "kind" and isinstance(value, str):
             value = value.rsplit("/", 1)[-1].removesuffix(".yaml")
-        parts.append(f"{key}: {_short(value) if isinstance(value, dict) else value}")
+        text = _short(value) if isinstance(value, dict) else str(value)
+        parts.append(f"{key}: {text if len(text) <= 120 else text[:117] + '...'}")
     return "; ".join(parts)
 
 
@@ -224,6 +225,7 @@ def _session_view(doc: ExecutionSession) -> dict[str, Any]:
     return {
         "id": str(meta.uuid) if meta is not None and meta.uuid else "",
         "phase": doc.phase.value,
+        "description": meta.description if meta is not None else None,
         "executable": _short(data.get("executable")) if data.get("executable") else None,
         "compute": _short(data.get("compute")) if data.get("compute") else None,
         "schedule": _short(data.get("schedule")) if data.get("schedule") else None,

@@ -261,3 +261,10 @@ def test_progress_of_a_running_notebook_everywhere(
     gate.touch()
     assert wait_until(plain, job, {"COMPLETED", "ERROR"}) == "COMPLETED"
     assert 'id="progress"' not in browser.get(job).text  # only while it runs
+
+
+def test_multipart_from_a_browser_is_refused(browser: httpx.Client) -> None:
+    token(browser.get("/jobs"))
+    response = browser.post("/jobs", files={"cmd": (None, "echo")}, follow_redirects=False)
+    assert response.status_code == 403
+    assert "multipart" in response.text
