@@ -44,11 +44,12 @@ def looks_like_jwt(token: str) -> bool:
 
 
 def unverified_issuer(token: str) -> str | None:
-    """The ``iss`` a JWT claims, before anything is verified (to pick the provider)."""
+    """The ``iss`` a JWT claims, before anything is verified (to pick the provider);
+    :class:`InvalidToken` if it is no JWT at all."""
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
-        return None
+        raise InvalidToken("the bearer token is not a well-formed JWT") from None
     iss = claims.get("iss")
     return iss if isinstance(iss, str) else None
 

@@ -75,14 +75,14 @@ class OpenIDProvider:
             "OIDC_NODE_MODULES": str(self.modules),
             "OIDC_PORT": "0",
         }
-        log = self.log.open("w")
-        self.process = subprocess.Popen(
-            ["node", str(HERE / "provider.mjs")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                ["node", str(HERE / "provider.mjs")],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # blocks until "READY <port>" or exit
         if not line.startswith("READY "):
@@ -92,13 +92,17 @@ class OpenIDProvider:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def _write_keys(self) -> None:
         data = {"keys": [k.jwk() for k in self.keys]}

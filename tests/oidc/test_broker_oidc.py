@@ -17,7 +17,7 @@ import yaml
 from ivoa_broker.eb import formats
 from ivoa_broker.eb.convert import request_document
 from tests.eb_http.conftest import PLUGINS
-from tests.eb_http.docs import command, phase_update
+from tests.eb_http.docs import command, phase_update, update
 from tests.oidc.provider import CLIENTS, OpenIDProvider
 from tests.server import BrokerProcess
 from tests.web.helpers import LONG, QUICK, UWS, create, doc
@@ -163,11 +163,9 @@ def test_offers_only_from_permitted_platforms(
         assert "hidden" not in r.text  # a non-admin does not learn it exists
         data = yaml.safe_load(r.text)
         box = next(o for o in data["offers"] if o["meta"]["name"] == "box")
-        session = f"/sessions/{box['meta']['uuid']}"
-        update = formats.dump(phase_update("ACCEPTED"), formats.Format.YAML)
-        accepted = alice.post(session, content=update, headers=headers)
+        accepted = update(alice, box["meta"]["uuid"], phase_update("ACCEPTED"))
         assert accepted.status_code == 200, accepted.text
-        assert yaml.safe_load(accepted.text)["phase"] != "OFFERED"
+        assert accepted.json()["phase"] != "OFFERED"
     with client(broker, tokens["carol"]) as carol:
         r = carol.post("/requests", content=eb_request(), headers=headers)
         assert offered(r) == ["box", "box2"]
