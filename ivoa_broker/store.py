@@ -714,7 +714,8 @@ class JobStore:
         self, *, phases: Collection[Phase] | None, after: datetime | None, limit: int
     ) -> list[JobSummary]:
         """Every owner's jobs, newest first (the admins' job list)."""
-        where, args = ["1"], []
+        where: list[str] = ["1"]
+        args: list[Any] = []
         if phases:
             where.append(f"phase IN ({', '.join('?' * len(phases))})")
             args.extend(p.value for p in phases)

@@ -42,10 +42,10 @@ class Limits:
         """The limit for this caller: the highest its groups set, else the default
         (None: unlimited)."""
         groups = self.section.groups
-        found = [getattr(groups[g], kind) for g in identity.groups if g in groups]
-        set_ = [v for v in found if v is not None]
-        if set_:
-            return max(set_)
+        found: list[int | None] = [getattr(groups[g], kind) for g in identity.groups if g in groups]
+        given = [v for v in found if v is not None]
+        if given:
+            return max(given)
         value: int | None = getattr(self.section, kind)
         return value
 
