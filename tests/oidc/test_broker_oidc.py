@@ -266,3 +266,29 @@ def test_no_token_in_the_log(broker: BrokerProcess, tokens: dict[str, str]) -> N
     for token in [*tokens.values(), STATIC, ROTATED]:
         assert token not in log
     assert CLIENTS["ivoa-broker"] not in log
+
+
+def test_every_protected_route_needs_an_identity(broker: BrokerProcess) -> None:
+    """Whatever routes exist under /jobs, /requests, /offersets, /sessions: no token, 401."""
+    from starlette.routing import Route
+
+    from ivoa_broker.app import create_app
+    from ivoa_broker.auth.middleware import protected
+
+    checked = 0
+    some_id = "0f0e0d0c-0b0a-4908-8706-050403020100"
+    with client(broker, None) as anon:
+        for route in create_app().routes:
+            if not isinstance(route, Route) or not protected(route.path):
+                continue
+            path = route.path
+            for name in route.param_convertors:
+                path = path.replace("{" + name + "}", some_id).replace(
+                    "{" + name + ":path}", some_id
+                )
+            for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
+                r = anon.request(method, path)
+                assert r.status_code == 401, (method, path, r.status_code)
+                assert r.headers["www-authenticate"].startswith("Bearer")
+                checked += 1
+    assert checked >= 20
