@@ -1,26 +1,14 @@
 """One real OpenID provider (node oidc-provider) for the whole test run, on a free
-loopback port with its state in a per-run temporary folder."""
+loopback port with its state in a per-run temporary folder (under pytest-xdist the
+folder is one group, see the root conftest.py, so it starts once)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.oidc.provider import OpenIDProvider, node_modules
-
-HERE = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (--dist loadgroup) these tests share one worker, so the
-    provider and the brokers start once."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if HERE in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.xdist_group("oidc"))
 
 
 @pytest.fixture(scope="session")
