@@ -18,6 +18,8 @@ from typing import Any
 
 import jwt
 
+from ivoa_broker.errors import ServiceUnavailable
+
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[], Awaitable[dict[str, Any]]]
@@ -56,8 +58,15 @@ class KeyCache:
 
     async def key(self, kid: str | None) -> Key | None:
         """The verification key for ``kid`` (None: the provider's only key), or None."""
-        if self._fetched_at is None or self._clock() - self._fetched_at > self.max_age:
+        if self._fetched_at is None:
             await self._refresh(force=True)
+        elif self._clock() - self._fetched_at > self.max_age:
+            try:
+                await self._refresh(force=True)
+            except ServiceUnavailable:
+                # keep the cached keys; try again after min_refetch, not on every request
+                log.warning("JWKS refresh failed; the cached keys stay in use")
+                self._fetched_at = self._clock() - self.max_age + self.min_refetch
         found = self._find(kid)
         if found is not None:
             return found
