@@ -53,3 +53,19 @@ def test_relative_secret_file_and_refusals(tmp_path: Path) -> None:
             path.write_text(f"[[auth.oidc]]\n{bad}\n")
         with pytest.raises(ConfigProblems, match=r"auth\.oidc\.0"):
             load_settings(path)
+
+
+def test_preflight_counts_oidc_as_an_identity_and_checks_its_secret_file(tmp_path: Path) -> None:
+    from ivoa_broker import preflight
+
+    path = tmp_path / "broker.toml"
+    path.write_text(
+        '[auth]\nanonymous = false\n[[auth.oidc]]\nissuer = "https://iam.example.org/"\n'
+        'client_id = "b"\nclient_secret_file = "missing.txt"\n'
+    )
+    problems = preflight.check(load_settings(path), str(path)).problems
+    assert problems == [
+        f"{path}: auth.oidc.0.client_secret_file: cannot read {tmp_path}/missing.txt"
+    ]
+    (tmp_path / "missing.txt").write_text("s\n")
+    assert preflight.check(load_settings(path), str(path)).ok
