@@ -4,7 +4,6 @@ challenges that tell a client where to get a token."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import httpx
 from ivoa_broker.auth.identity import ANONYMOUS, Identity
 from ivoa_broker.auth.oidc import InvalidToken, OIDCProvider, looks_like_jwt, unverified_issuer
 from ivoa_broker.auth.settings import AuthSection
-from ivoa_broker.auth.tokenfile import VIA, TokenEntry, TokenFile
+from ivoa_broker.auth.tokenfile import VIA, TokenEntry, TokenFile, digest
 from ivoa_broker.errors import Unauthorized
 
 #: IVOA SSO: the standard id of "get a token from this OpenID provider"
@@ -27,18 +26,16 @@ class StaticTokens:
     """Tokens given in code (tests, embedding): digests only, like the token file."""
 
     def __init__(self, tokens: Mapping[str, str]) -> None:
-        self._entries = {
-            hashlib.sha256(t.encode()).digest(): TokenEntry(
-                hashlib.sha256(t.encode()).digest(), o, frozenset()
-            )
-            for t, o in tokens.items()
-        }
+        self._entries: dict[bytes, TokenEntry] = {}
+        for token, owner in tokens.items():
+            key = digest(token)
+            self._entries[key] = TokenEntry(key, owner, frozenset())
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def lookup(self, token: str) -> Identity | None:
-        found = self._entries.get(hashlib.sha256(token.encode()).digest())
+        found = self._entries.get(digest(token))
         return None if found is None else Identity(found.owner, found.groups, via=VIA)
 
 
