@@ -6,13 +6,17 @@
 # where IVOA_BROKER_OIDC_NODE_MODULES says.
 set -euo pipefail
 PREFIX=${OIDC_PREFIX:-/opt/ivoa-broker-oidc}
-SPEC=${OIDC_PROVIDER_SPEC:-"oidc-provider@^9"}
 export DEBIAN_FRONTEND=noninteractive
 
 if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
+
+# oidc-provider 9 (tested, 9.13) wants node >= 20; Debian 12's own nodejs is 18: take 8 there
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -ge 20 ]; then default_spec="oidc-provider@^9"; else default_spec="oidc-provider@^8"; fi
+SPEC=${OIDC_PROVIDER_SPEC:-$default_spec}
 
 if [ ! -f "$PREFIX/node_modules/oidc-provider/package.json" ]; then
   mkdir -p "$PREFIX"
