@@ -72,7 +72,8 @@ def broker(
     (workdir / "introspection-secret.txt").write_text(CLIENTS["ivoa-broker"] + "\n")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTHONPATH", str(PLUGINS), prepend=os.pathsep)
-        process = BrokerProcess(workdir, config=CONFIG.format(issuer=provider.issuer)).start()
+        process = BrokerProcess(workdir, config=CONFIG.format(issuer=provider.issuer))
+        process.start(timeout=300)  # a loaded CI machine can take minutes to import it
     yield process
     process.stop()
 
