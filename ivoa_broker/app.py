@@ -18,7 +18,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ivoa_broker import storelock
-from ivoa_broker.auth import Authenticator, read_token_file
+from ivoa_broker.auth import Authenticator
+from ivoa_broker.auth.limits import Limits
+from ivoa_broker.auth.middleware import IdentityMiddleware
+from ivoa_broker.auth.policy import AccessPolicy
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.hops import broker_id
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     ]
     middleware.append(Middleware(CsrfGuard, allowed_origins=settings.server.cors_origins))
+    middleware.append(Middleware(IdentityMiddleware))
     if settings.server.cors_origins:
         middleware.append(
             Middleware(
@@ -113,8 +117,9 @@ async def serve_metrics(metrics: Metrics, host: str, port: int, stack: AsyncExit
 
 async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     """Open the store, start adapter instances, re-attach jobs, start loops."""
-    tokens = read_token_file(settings.auth.token_file) if settings.auth.token_file else {}
-    auth = Authenticator(tokens, anonymous=settings.anonymous)
+    auth = Authenticator.from_settings(settings.auth, anonymous=settings.anonymous)
+    stack.push_async_callback(auth.aclose)
+    policy = AccessPolicy({name: spec.access() for name, spec in settings.adapters.items()})
     lock = storelock.hold(Path(settings.server.database))
     stack.callback(lock.release)
     store = await JobStore.open(Path(settings.server.database))
@@ -153,6 +158,7 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
         log.warning("platform %s not started: %s", problem.instance, problem.message)
     dispatcher = Dispatcher(jobs, store, adapters, settings.jobs)
     dispatcher.guard.observe = metrics.call
+    dispatcher.access = policy.permitted
     holder["d"] = dispatcher
     await dispatcher.begin()
     stack.push_async_callback(dispatcher.close)
@@ -164,6 +170,8 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
         jobs=jobs,
         dispatcher=dispatcher,
         auth=auth,
+        policy=policy,
+        limits=Limits(settings.auth.limits, settings.auth.retry_after, store),
         plugins=plugins,
         problems=problems,
         started=utcnow().replace(microsecond=0),
