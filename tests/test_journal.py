@@ -147,7 +147,7 @@ async def test_abort_and_delete_are_told(rig: Rig, caplog: pytest.LogCaptureFixt
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     work = tmp_path_factory.mktemp("journal")
     shutil.copy(DEPLOY / "tokens.txt.example", work / "tokens.txt")
-    process = BrokerProcess(work, config=(DEPLOY / "broker.toml").read_text()).start(60)
+    process = BrokerProcess(work, config=(DEPLOY / "broker.toml").read_text()).start(120)
     yield process
     process.stop()
 

@@ -149,7 +149,7 @@ async def test_the_job_service_counts_waiters(rig: Rig) -> None:
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     work = tmp_path_factory.mktemp("metrics")
     shutil.copy(DEPLOY / "tokens.txt.example", work / "tokens.txt")
-    process = BrokerProcess(work, config=(DEPLOY / "broker.toml").read_text()).start(60)
+    process = BrokerProcess(work, config=(DEPLOY / "broker.toml").read_text()).start(120)
     yield process
     process.stop()
 
