@@ -32,6 +32,9 @@ LONGEST_FIRST = (
     "docker",
     "azimuth",
     "executionbroker",
+    # core modules that build or drive real tools for minutes (podman image, chromium viewers)
+    "tests/test_container_image.py",
+    "tests/eb/test_openapi_viewers.py",
 )
 
 

@@ -26,6 +26,7 @@ from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.hops import broker_id
 from ivoa_broker.jobs import JobService
+from ivoa_broker.journal import Journal
 from ivoa_broker.metrics import CONTENT_TYPE as METRICS_TYPE
 from ivoa_broker.metrics import Metrics
 from ivoa_broker.protocol import AdapterDeps, utcnow
@@ -125,8 +126,10 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     store = await JobStore.open(Path(settings.server.database))
     stack.push_async_callback(store.close)
     metrics = Metrics()
+    metrics.instrument_store(store)
     metrics.count_jobs_with(store.count_by_phase)
-    jobs = JobService(store, settings.jobs)
+    jobs = JobService(store, settings.jobs, Journal(metrics))
+    metrics.count_waiters_with(lambda: jobs.events.waiters)
     plugins = discover()
     for plugin in plugins.values():
         if not plugin.ok:
@@ -158,6 +161,7 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
         log.warning("platform %s not started: %s", problem.instance, problem.message)
     dispatcher = Dispatcher(jobs, store, adapters, settings.jobs)
     dispatcher.guard.observe = metrics.call
+    dispatcher.metrics = metrics
     dispatcher.access = policy.permitted
     holder["d"] = dispatcher
     await dispatcher.begin()

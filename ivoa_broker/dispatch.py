@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from ivoa_broker.config import JobsSection
 from ivoa_broker.errors import BrokerError, Gone, JobNotFound
 from ivoa_broker.guard import HEALTH_TIMEOUT, Guard
 from ivoa_broker.jobs import JobService
+from ivoa_broker.metrics import Metrics
 from ivoa_broker.phases import RUNNING, TERMINAL
 from ivoa_broker.protocol import (
     Adapter,
@@ -87,6 +89,8 @@ class Dispatcher:
         self._loops: list[asyncio.Task[None]] = []
         self._closed = False
         self.guard = Guard(call_timeout)
+        #: the broker points it at its Prometheus metrics (poll lag, offer fan-out)
+        self.metrics = Metrics()
         #: the access policy's hook (ivoa_broker.auth.policy): owner, instance names ->
         #: the names that owner may use, and notes on the others (for admins)
         self.access: Access | None = None
@@ -347,7 +351,9 @@ class Dispatcher:
                 refusals[name] = self._explain(adapter, request)
             return [replace(o, adapter=name) for o in found]
 
-        results = await asyncio.gather(*(ask(n) for n in names if n in self.adapters))
+        results = await self.metrics.fanned_out(
+            asyncio.gather(*(ask(n) for n in names if n in self.adapters))
+        )
         offers = [o for batch in results for o in batch]
         now = utcnow()
         offers.sort(key=lambda o: (o.start or now, sum(o.cost.values())))
@@ -449,7 +455,8 @@ class Dispatcher:
             if not self._live[name]:
                 await wake.wait()
             else:
-                await self._nap(wake, backoff * random.uniform(0.9, 1.1))
+                late = await self._nap(wake, backoff * random.uniform(0.9, 1.1))
+                self.metrics.poll_late(name, late)
             wake.clear()
             if not self._live[name]:
                 continue
@@ -465,10 +472,15 @@ class Dispatcher:
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
     @staticmethod
-    async def _nap(wake: asyncio.Event, seconds: float) -> None:
-        """Sleep ``seconds`` between polls, or less if the adapter wakes us."""
-        with contextlib.suppress(TimeoutError):
+    async def _nap(wake: asyncio.Event, seconds: float) -> float | None:
+        """Sleep ``seconds`` between polls, or less if the adapter wakes us; how late the
+        sleep ended (None when woken)."""
+        due = time.monotonic() + seconds
+        try:
             await asyncio.wait_for(wake.wait(), seconds)
+        except TimeoutError:
+            return time.monotonic() - due
+        return None
 
     async def poll(self, name: str) -> None:
         """One batched status call for every live job of one adapter instance."""

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from ivoa_broker.config import JobsSection
 from ivoa_broker.errors import BadRequest, BrokerError, Forbidden, JobNotFound
+from ivoa_broker.journal import Journal
 from ivoa_broker.phases import BLOCKING, TERMINAL, Action, allowed, can_move
 from ivoa_broker.protocol import Offer, Phase, utcnow
 from ivoa_broker.records import Job, JobError, JobSummary, Parameter
@@ -80,6 +81,11 @@ class ChangeEvents:
     def __len__(self) -> int:
         return len(self._events)
 
+    @property
+    def waiters(self) -> int:
+        """Clients blocked in a WAIT right now (all jobs)."""
+        return sum(self._waiters.values())
+
 
 class OfferConflict(BrokerError):
     """The offer is not (or no longer) OFFERED: ``phase`` says what it is now."""
@@ -98,10 +104,14 @@ class OfferGone(OfferConflict):
 
 
 class JobService:
-    def __init__(self, store: JobStore, settings: JobsSection) -> None:
+    def __init__(
+        self, store: JobStore, settings: JobsSection, journal: Journal | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.events = ChangeEvents()
+        #: tells every phase change (log line, transitions counter)
+        self.journal = journal or Journal()
         self._executor: Executor | None = None
 
     def attach(self, executor: Executor) -> None:
@@ -149,9 +159,10 @@ class JobService:
             parameters=tuple(parameters),
         )
         await self.store.insert(job)
+        self.journal.created(job, "created")
         self.executor.deadlines_changed()
         if run:
-            await self._run(job.job_id, Phase.PENDING)
+            await self._run(job, Phase.PENDING)
             return await self._load(job.job_id)
         return job
 
@@ -188,6 +199,7 @@ class JobService:
         )
         stopped = await self.store.accept_offer(offer_id, job, now)
         if stopped is None:
+            self.journal.created(job, "offer accepted")
             self.events.fire(offer_id)
             self.executor.deadlines_changed()
             self.executor.start(offer_id, offer)
@@ -248,7 +260,7 @@ class JobService:
         job = await self.get(job_id, owner)
         if not allowed(Action.RUN, job.phase):
             raise Forbidden(f"job {job_id} is {job.phase}; RUN is only allowed in PENDING or HELD")
-        await self._run(job_id, job.phase)
+        await self._run(job, job.phase)
 
     async def abort(self, job_id: str, owner: str | None) -> None:
         job = await self.get(job_id, owner)
@@ -335,6 +347,7 @@ class JobService:
             await self._move(job_id, Phase.ARCHIVED, destruction=None, run_deadline=None)
         else:
             await self.store.delete(job_id)
+            self.journal.deleted(job)
             self.events.fire(job_id)
 
     async def record_submitted(self, job_id: str, platform: str, handle: str) -> bool:
@@ -412,11 +425,13 @@ class JobService:
 
     # -------------------------------------------------------------- helpers
 
-    async def _run(self, job_id: str, current: Phase) -> None:
+    async def _run(self, job: Job, current: Phase) -> None:
+        job_id = job.job_id
         if not await self.store.move(
             job_id, [current], Phase.QUEUED, error=None, cancel_requested=False
         ):
             raise Forbidden(f"job {job_id} changed phase meanwhile; RUN not applied")
+        self.journal.moved(job, Phase.QUEUED, reason="RUN")
         self.events.fire(job_id)
         self.executor.start(job_id)
 
@@ -432,6 +447,7 @@ class JobService:
             if job is None or not can_move(job.phase, phase):
                 return False
             if await self.store.move(job_id, [job.phase], phase, **fields):
+                self.journal.moved(job, phase, fields)
                 self.events.fire(job_id)
                 return True
 

@@ -10,7 +10,11 @@ conventions (``_total``, ``_seconds``). Served at ``/metrics`` and, when
 
 from __future__ import annotations
 
+import functools
+import inspect
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -19,6 +23,7 @@ from prometheus_client.registry import Collector
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 PhaseCounts = Mapping[tuple[str, str], int]
+T = TypeVar("T")
 
 
 class _JobsByPhase(Collector):
@@ -47,7 +52,10 @@ class Metrics:
         self._jobs = _JobsByPhase()
         r.register(self._jobs)
         self.transitions = Counter(
-            "ivoa_broker_job_transitions", "Job phase changes", ["phase", "platform"], registry=r
+            "ivoa_broker_job_transitions",
+            "Job phase changes (from is empty for a new job)",
+            ["from", "to", "platform"],
+            registry=r,
         )
         self.calls = Histogram(
             "ivoa_broker_platform_call_seconds",
@@ -91,8 +99,47 @@ class Metrics:
         """Where the jobs-by-phase gauge reads its numbers at scrape time."""
         self._count_jobs = query
 
-    def transition(self, phase: str, platform: str | None) -> None:
-        self.transitions.labels(phase, platform or "").inc()
+    def count_waiters_with(self, count: Callable[[], int]) -> None:
+        """Where the WAIT waiters gauge reads its number at scrape time."""
+        self.waiters.set_function(lambda: float(count()))
+
+    def transition(self, before: str, to: str, platform: str | None) -> None:
+        self.transitions.labels(before, to, platform or "").inc()
+
+    def poll_late(self, adapter: str, seconds: float | None) -> None:
+        """A poll pass of ``adapter`` ran ``seconds`` after it was due (None: woken early)."""
+        if seconds is not None:
+            self.poll_lag.labels(adapter).observe(max(seconds, 0.0))
+
+    async def fanned_out(self, gathering: Awaitable[T]) -> T:
+        """Await the offer fan-out ``gathering`` and record how long it took."""
+        started = time.perf_counter()
+        try:
+            return await gathering
+        finally:
+            self.fanout.observe(time.perf_counter() - started)
+
+    def instrument_store(self, store: object) -> None:
+        """Time every public coroutine method of ``store`` (this instance only), labelled
+        with the method's name: the store's code stays free of metrics calls."""
+        for name, method in inspect.getmembers(store, inspect.iscoroutinefunction):
+            if not name.startswith("_"):
+                setattr(store, name, self._timed(name, method))
+
+    def _timed(
+        self, operation: str, method: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        observe = self.store.labels(operation).observe
+
+        @functools.wraps(method)
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                observe(time.perf_counter() - started)
+
+        return timed
 
     def call(self, adapter: str, method: str, seconds: float, error: str | None = None) -> None:
         self.calls.labels(adapter, method).observe(seconds)

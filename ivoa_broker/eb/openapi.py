@@ -309,6 +309,8 @@ def build_openapi() -> dict[str, Any]:
             "license": {"name": "BSD-3-Clause", "identifier": "BSD-3-Clause"},
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        # relative to the document's own URL: right behind a prefix-stripping proxy too
+        "servers": [{"url": ".", "description": "this broker (where the document is served)"}],
         "security": [{"bearer": []}, {}],
         "paths": {**_tagged(_paths(), "ExecutionBroker"), **uws_vosi_paths()},
         "tags": [
