@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ivoa_broker.protocol import AdapterConfig
 
@@ -102,6 +102,14 @@ class LocalConfig(AdapterConfig):
         default=None,
         description="Interpreter that runs the job supervisor; default: the broker's own.",
     )
+
+    @field_validator("sandbox_paths")
+    @classmethod
+    def _absolute(cls, paths: tuple[Path, ...]) -> tuple[Path, ...]:
+        for path in paths:
+            if not path.is_absolute():
+                raise ValueError(f"sandbox_paths must be absolute; got {str(path)!r}")
+        return paths
 
     def effective_max_cores(self) -> float:
         return self.max_cores if self.max_cores is not None else float(machine_cores())

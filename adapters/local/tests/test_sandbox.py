@@ -320,3 +320,9 @@ def test_the_wrapped_command_line_names_no_path_but_the_jobs_and_the_system(
     assert all(p.startswith(allowed) for p in paths), sorted(paths)
     assert argv[argv.index("--uid") + 1] == "65534"
     assert env["HOME"] == env["TMPDIR"] == "/tmp"
+
+
+def test_sandbox_paths_must_be_absolute() -> None:
+    with pytest.raises(ValueError, match="must be absolute"):
+        LocalConfig(sandbox_paths=(Path("relative/tools"),))
+    assert LocalConfig(sandbox_paths=(Path("/opt/tools"),)).sandbox_paths == (Path("/opt/tools"),)
