@@ -154,6 +154,19 @@ def _job_messages(b: Broker, request: Request, job: Job) -> list[MessageItem]:
     ]
     if job.error is not None:
         out.append(MessageItem(level=MessageLevel.ERROR, message=job.error.message[:MAX_TEXT]))
+    progress = job.job_info.get("progress")
+    if progress and job.phase not in TERMINAL and job.phase is not Phase.ARCHIVED:
+        values: dict[str, str] = {"message": progress[:MAX_TEXT]}
+        if "progress_fraction" in job.job_info:
+            values["fraction"] = job.job_info["progress_fraction"]
+        out.append(
+            MessageItem(
+                level=MessageLevel.INFO,
+                template="progress",
+                values=values,
+                message=f"progress: {progress}"[:MAX_TEXT],
+            )
+        )
     for result in job.results[: MAX_MESSAGES - 8]:
         href = result.href or f"{job_url}/results/{result.id}"
         out.append(
@@ -446,6 +459,11 @@ def _openapi_text() -> bytes:
 async def openapi(request: Request) -> Response:
     """The OpenAPI document (equal to the packaged ``eb/openapi.yaml``, a test checks)."""
     return Response(_openapi_text(), media_type="application/yaml")
+
+
+#: for the HTML pages (web/pages.py), which read the same records
+service = _service
+path_uuid = _session_id
 
 
 ROUTES: list[BaseRoute] = [
