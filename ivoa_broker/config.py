@@ -120,6 +120,10 @@ class JobsSection(BaseModel):
     offer_deadline: float = Field(default=5.0, gt=0)
     offer_ttl: float = Field(default=300.0, gt=0, le=86400)
     unknown_threshold: int = Field(default=10, gt=0)
+    #: core-side input staging (``ivoa_broker.staging``): all inputs of one job
+    #: together, and the time allowed for each
+    input_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    input_timeout: float = Field(default=60.0, gt=0)
 
 
 class AdapterInstance(BaseModel):

@@ -51,6 +51,7 @@ from ivoa_broker.protocol import (
     utcnow,
 )
 from ivoa_broker.records import JobError, JobResult
+from ivoa_broker.staging import StagingError, fetchable, stage_inputs
 from ivoa_broker.store import JobStore, StoredResult
 from ivoa_broker.task_params import parse_request
 
@@ -226,9 +227,10 @@ class Dispatcher:
         if expiry is not None:
             await self.jobs.record_info(job_id, {"platform_expiry": expiry.isoformat()})
 
-    async def release(self, job_id: str) -> None:
-        """The job is being destroyed: stop watching it and free the platform
-        (in the background; the Handle is read before the job row goes)."""
+    async def discard(self, job_id: str) -> None:
+        """The job is being destroyed: stop watching it and remove its platform
+        work with ``cleanup`` (in the background; the Handle is read before the
+        job row goes). Not to be confused with the adapter's ``release``."""
         for live in self._live.values():
             live.pop(job_id, None)
         platform, handle_json = await self.store.handle_of(job_id)
@@ -266,7 +268,7 @@ class Dispatcher:
         ctx = CallContext(owner=job.owner, request_id=job_id)
         request = self.with_deadline(request, utcnow(), job.execution_duration)
         if chosen is not None and chosen.adapter in self.adapters:
-            await self._submit(job_id, request, chosen, ctx)
+            await self._stage_and_submit(job_id, request, chosen, ctx)
             return
         offers, refusals = await self.gather_offers(request, ctx)
         if not offers:
@@ -275,7 +277,26 @@ class Dispatcher:
                 job_id, JobError("fatal", f"no platform can run this job ({reasons})")
             )
             return
-        await self._submit(job_id, request, offers[0], ctx)
+        await self._stage_and_submit(job_id, request, offers[0], ctx)
+
+    async def _stage_and_submit(
+        self, job_id: str, request: ExecutionRequest, offer: Offer, ctx: CallContext
+    ) -> None:
+        """Submit, with the ``http(s)`` inputs downloaded first for an adapter that
+        asks for it (``Capabilities.staged_inputs``; the rule: ``staging.py``)."""
+        adapter = self.adapters[offer.adapter]
+        if not adapter.capabilities.staged_inputs or not any(map(fetchable, request.inputs)):
+            await self._submit(job_id, request, offer, ctx)
+            return
+        try:
+            async with stage_inputs(
+                request.inputs,
+                max_bytes=self.settings.input_max_bytes,
+                timeout=self.settings.input_timeout,
+            ) as staged:
+                await self._submit(job_id, replace(request, staged_inputs=staged), offer, ctx)
+        except StagingError as exc:
+            await self.jobs.record_error(job_id, JobError("fatal", str(exc)))
 
     # ------------------------------------------------------------ deadlines
 

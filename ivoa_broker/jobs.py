@@ -37,7 +37,10 @@ class Executor(Protocol):
 
     async def stop(self, job_id: str) -> None: ...
 
-    async def release(self, job_id: str) -> None: ...
+    async def discard(self, job_id: str) -> None:
+        """Forget the job and remove its platform work (``Adapter.cleanup``); not
+        ``Adapter.release``, which frees what still costs but keeps the results."""
+        ...
 
     async def extended(self, job_id: str) -> None: ...
 
@@ -341,7 +344,7 @@ class JobService:
             return
         if job.phase not in TERMINAL and job.phase is not Phase.ARCHIVED:
             await self.stop(job_id, "destruction time reached")
-        await self.executor.release(job_id)
+        await self.executor.discard(job_id)
         if archive:
             await self.store.drop_results(job_id)
             await self._move(job_id, Phase.ARCHIVED, destruction=None, run_deadline=None)

@@ -81,6 +81,7 @@ __all__ = [
     "Resources",
     "ResultRef",
     "Secret",
+    "StagedInput",
     "Status",
     "TransientError",
     "Unsupported",
@@ -151,6 +152,28 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class StagedInput:
+    """One input the core downloaded for the adapter (see ``ivoa_broker.staging``).
+
+    ``url`` is the ``inputs`` entry it came from, ``path`` the local file (valid
+    only while ``submit`` runs: copy or hard-link what the job needs), and
+    ``size_bytes`` its size. Only adapters whose capabilities say
+    ``staged_inputs`` get them.
+    """
+
+    url: str
+    path: str
+    size_bytes: int
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"url": self.url, "path": self.path, "size_bytes": self.size_bytes}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> StagedInput:
+        return cls(url=data["url"], path=data["path"], size_bytes=int(data["size_bytes"]))
+
+
+@dataclass(frozen=True)
 class Resources:
     """Compute resources. ``None`` means "not asked for / platform default"."""
 
@@ -209,6 +232,9 @@ class ExecutionRequest:
     schema: int = 1
     deadline: datetime | None = None
     account: str | None = None
+    #: the ``http(s)`` inputs the core downloaded, for adapters that ask for it
+    #: (``Capabilities.staged_inputs``); always empty for the others
+    staged_inputs: tuple[StagedInput, ...] = ()
 
     def extensions_for(self, namespace: str) -> dict[str, str]:
         """The extensions of one namespace, with the ``namespace.`` prefix removed."""
@@ -224,6 +250,7 @@ class ExecutionRequest:
         data["extensions"] = dict(self.extensions)
         data["resources"] = self.resources.to_json()
         data["deadline"] = _iso(self.deadline)
+        data["staged_inputs"] = [staged.to_json() for staged in self.staged_inputs]
         return data
 
     @classmethod
@@ -244,6 +271,9 @@ class ExecutionRequest:
             schema=data.get("schema", 1),
             deadline=_parse_iso(data.get("deadline")),
             account=data.get("account"),
+            staged_inputs=tuple(
+                StagedInput.from_json(item) for item in data.get("staged_inputs", ())
+            ),
         )
 
     def seconds_left(self, now: datetime | None = None) -> int | None:
@@ -466,6 +496,9 @@ class Capabilities:
     max_cores: float | None = None
     max_memory_bytes: int | None = None
     max_gpus: int | None = None
+    #: the core downloads the job's ``http(s)`` inputs before ``submit`` and
+    #: hands them over as local files (``ExecutionRequest.staged_inputs``)
+    staged_inputs: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.server import BrokerProcess
 from tests.web.helpers import (
     FAILING,
     INSTANT,
@@ -204,16 +206,35 @@ def test_25_28_40_run_to_completion_with_results(http: httpx.Client) -> None:
     assert http.get(url + "/results/table.csv").text == "data\n"
 
 
-def test_29_abort_executing_keeps_results(http: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    marker = tmp_path / "started"
-    url = create(
-        http,
-        {"cmd": "sh", "args": ["-c", f"echo started; touch {marker}; sleep 60"], "PHASE": "RUN"},
-    )
+def _started(broker: BrokerProcess, url: str) -> None:
+    """Wait for the file ``started`` in the job's own output folder (a sandboxed local
+    job sees no folder of the test's)."""
+    job_id = url.rsplit("/", 1)[1]
     deadline = time.monotonic() + 15
-    while not marker.exists():
+    while not list(broker.workdir.glob(f"*/*/{job_id}/out/started")):
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
+
+
+def _job_pids(job_id: str) -> list[int]:
+    """Host pids of the processes carrying the job's ``IVOA_BROKER_JOB_ID``."""
+    marker = f"IVOA_BROKER_JOB_ID={job_id}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def test_29_abort_executing_keeps_results(http: httpx.Client, broker: BrokerProcess) -> None:
+    script = 'echo started; touch "$IVOA_BROKER_OUTPUT_DIR/started"; sleep 60'
+    url = create(http, {"cmd": "sh", "args": ["-c", script], "PHASE": "RUN"})
+    _started(broker, url)
     r = http.post(url + "/phase", data={"PHASE": "ABORT"}, follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == url
@@ -297,27 +318,19 @@ def test_36_37_delete(http: httpx.Client) -> None:
     assert url2.rsplit("/", 1)[1] not in job_ids
 
 
-def test_38_delete_executing_stops_it(http: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    pidfile = tmp_path / "pid"
-    url = create(
-        http,
-        {
-            "cmd": "sh",
-            "args": ["-c", f"echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 60"],
-            "PHASE": "RUN",
-        },
-    )
-    deadline = time.monotonic() + 15
-    while not pidfile.exists():
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.05)
-    pid = int(pidfile.read_text())
+def test_38_delete_executing_stops_it(http: httpx.Client, broker: BrokerProcess) -> None:
+    script = 'touch "$IVOA_BROKER_OUTPUT_DIR/started"; exec sleep 60'
+    url = create(http, {"cmd": "sh", "args": ["-c", script], "PHASE": "RUN"})
+    _started(broker, url)
+    pids = _job_pids(url.rsplit("/", 1)[1])
+    assert pids, "no process of the job found"
     assert http.delete(url, follow_redirects=False).status_code == 303
     assert http.get(url).status_code == 404
     deadline = time.monotonic() + 15  # the local adapter escalates to SIGKILL after 10 s
-    while Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid):
-        assert time.monotonic() < deadline, "the deleted job kept running"
-        time.sleep(0.05)
+    for pid in pids:
+        while Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid):
+            assert time.monotonic() < deadline, "the deleted job kept running"
+            time.sleep(0.05)
 
 
 def _state(pid: int) -> str:

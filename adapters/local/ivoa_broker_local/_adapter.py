@@ -61,13 +61,16 @@ from ivoa_broker.protocol import (
 from ._config import LocalConfig
 from ._container import container_refusal
 from ._control import kill_if_alive, signal_supervisor
+from ._inputs import INPUT_DIR, INPUT_DIR_ENV, spec_entries
+from ._inputs import SPEC_KEY as STAGED_INPUTS_KEY
 from ._jobdir import JobDir, RunnerRecord, is_native_id, native_id_for, tail
 from ._notebook import as_batch, is_notebook, notebook_problem, read_progress
 from ._observe import Observation, Observer, handle_state, limits_from_spec
 from ._policy import Policy
 from ._procs import ProcIdentity, find_session_leader, identify
 from ._results import list_results
-from ._runner import JOB_ID_ENV, OUTPUT_DIR_ENV, write_json_atomic
+from ._runner import JOB_ID_ENV, OUTPUT_DIR_ENV, SANDBOXED_KEY, write_json_atomic
+from ._sandbox import Sandbox, SandboxUnavailable, probe, wrap
 from ._spawn import launch, runner_marker
 from ._states import (
     STATE_MAP,
@@ -117,6 +120,7 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         logs=True,
         results=True,
         adopt=True,
+        staged_inputs=True,
     )
     state_map = STATE_MAP
     poll_interval = timedelta(seconds=3)
@@ -134,6 +138,11 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         self._active: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: the working sandbox (``sandbox = "bwrap"``), or why there is none
+        self.sandbox: Sandbox | None = None
+        self.sandbox_problem: str | None = (
+            None if cfg.sandbox == "none" else "the platform has not been opened yet"
+        )
 
     @staticmethod
     async def _io(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -158,11 +167,41 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
     async def open(self) -> None:
         """Make the work directory; this instance's limits become its capabilities."""
         await self._io(self.work_dir.mkdir, parents=True, exist_ok=True)
+        await self._open_sandbox()
         self.capabilities = dataclasses.replace(
             type(self).capabilities,
             max_cores=self.cfg.effective_max_cores(),
             max_memory_bytes=self.cfg.effective_max_memory(),
         )
+
+    async def _open_sandbox(self) -> None:
+        """Try the sandbox once; say at start-up when jobs cannot have it."""
+        if self.cfg.sandbox == "none":
+            self.sandbox_problem = None
+            log.warning(
+                'local platform %s: jobs are NOT sandboxed (sandbox = "none"): they run '
+                "as the broker's user and can read its configuration, store and tokens",
+                self.name,
+            )
+            return
+        try:
+            self.sandbox = await asyncio.to_thread(
+                probe,
+                self.cfg.bwrap,
+                network=self.cfg.sandbox_network,
+                paths=self.cfg.sandbox_paths,
+            )
+        except SandboxUnavailable as exc:
+            self.sandbox_problem = str(exc)
+            log.warning(
+                "local platform %s: jobs cannot be sandboxed: %s; it runs no job until they "
+                'can, or until its config says sandbox = "none"',
+                self.name,
+                exc,
+            )
+        else:
+            self.sandbox_problem = None
+            log.info("local platform %s: jobs run sandboxed by %s", self.name, self.sandbox.bwrap)
 
     async def aclose(self) -> None:
         """Stop watching; running jobs are left running (they outlive the broker)."""
@@ -173,6 +212,13 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         self._watcher.close()
 
     async def health(self) -> Health:
+        if self.sandbox_problem is not None:
+            return Health(
+                ok=False,
+                message=f"jobs cannot be sandboxed: {self.sandbox_problem} "
+                '(the config may opt out with sandbox = "none")',
+            )
+
         def probe() -> Health:
             try:
                 self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +245,10 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             problem = notebook_problem(request)
             if problem is not None:
                 return problem
-        return self.policy.refusal(self._runnable(request))
+        refusal = self.policy.refusal(self._runnable(request))
+        if refusal is None and self.sandbox_problem is not None:
+            return f"the local platform cannot sandbox jobs: {self.sandbox_problem}"
+        return refusal
 
     @staticmethod
     def _runnable(request: ExecutionRequest) -> ExecutionRequest:
@@ -250,11 +299,18 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         env = self.policy.job_env(request)
         env[JOB_ID_ENV] = request.job_id
         env[OUTPUT_DIR_ENV] = str(jobdir.out)
+        if request.staged_inputs:
+            env[INPUT_DIR_ENV] = str(jobdir.path / INPUT_DIR)
+        argv = list(request.command)
+        if self.sandbox is not None:  # the one launch hook of the sandbox
+            argv, env = wrap(self.sandbox, jobdir.path, jobdir.out, argv, env)
         return {
             "job_id": request.job_id,
             "owner": request.owner,
-            "argv": list(request.command),
+            "argv": argv,
             "env": env,
+            SANDBOXED_KEY: self.sandbox is not None,
+            STAGED_INPUTS_KEY: spec_entries(request),
             "memory_bytes": limits.memory_bytes,
             "cpu_seconds": limits.cpu_seconds,
             "cpu_hard_seconds": self.policy.cpu_hard_seconds(limits),

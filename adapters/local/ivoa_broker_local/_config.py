@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ivoa_broker.protocol import AdapterConfig
 
@@ -79,10 +80,36 @@ class LocalConfig(AdapterConfig):
     max_result_files: int = Field(
         default=1000, ge=0, description="Most files of out/ listed as results."
     )
+    sandbox: Literal["bwrap", "none"] = Field(
+        default="bwrap",
+        description=(
+            "How jobs are isolated: 'bwrap' (bubblewrap; the default: jobs see only their "
+            "own directory and the system's read-only parts) or 'none' (jobs run as the "
+            "broker's user and can read everything it can: an explicit opt-out)."
+        ),
+    )
+    bwrap: str = Field(
+        default="bwrap", description="The bubblewrap executable (a name on PATH, or a path)."
+    )
+    sandbox_network: bool = Field(
+        default=True, description="Whether sandboxed jobs share the machine's network."
+    )
+    sandbox_paths: tuple[Path, ...] = Field(
+        default=(),
+        description="More absolute paths sandboxed jobs see read-only (software, data).",
+    )
     python: str | None = Field(
         default=None,
         description="Interpreter that runs the job supervisor; default: the broker's own.",
     )
+
+    @field_validator("sandbox_paths")
+    @classmethod
+    def _absolute(cls, paths: tuple[Path, ...]) -> tuple[Path, ...]:
+        for path in paths:
+            if not path.is_absolute():
+                raise ValueError(f"sandbox_paths must be absolute; got {str(path)!r}")
+        return paths
 
     def effective_max_cores(self) -> float:
         return self.max_cores if self.max_cores is not None else float(machine_cores())

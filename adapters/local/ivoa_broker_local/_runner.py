@@ -51,6 +51,7 @@ __all__ = [
     "RUNNER_ENV",
     "RUNNER_FILE",
     "RUNNER_LOG",
+    "SANDBOXED_KEY",
     "SPEC_FILE",
     "STDERR_FILE",
     "STDOUT_FILE",
@@ -68,6 +69,8 @@ OUT_DIR = "out"
 
 JOB_ID_ENV = "IVOA_BROKER_JOB_ID"
 OUTPUT_DIR_ENV = "IVOA_BROKER_OUTPUT_DIR"
+#: job spec key: the command is wrapped in a sandbox (see ``_sandbox.py``)
+SANDBOXED_KEY = "exit_codes_carry_signals"
 #: set in the supervisor's own environment only (marks it in ``/proc/<pid>/environ``)
 RUNNER_ENV = "IVOA_BROKER_LOCAL_RUNNER"
 
@@ -122,6 +125,21 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
+def _kill_members(pgid: int, sig: int) -> None:
+    """Send ``sig`` to every process of group ``pgid`` except its leader (from /proc)."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == pgid:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid:
+            _kill(int(name), sig, group=False)
+
+
 def _kill(pid: int, sig: int, *, group: bool) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         if group:
@@ -139,6 +157,11 @@ class _Supervisor:
         self.escalated = False
         self.kill_now = False
         self.grace = float(spec.get("kill_grace_seconds", 10.0))
+        #: the command runs under a sandbox (bubblewrap) whose outer process is the
+        #: group leader: SIGTERM goes to the others (the sandbox would die at once,
+        #: taking the job with it, and give it no grace), and the sandbox reports
+        #: a death by signal N as exit status 128 + N
+        self.sandboxed = bool(spec.get(SANDBOXED_KEY, False))
 
     # -- signals ---------------------------------------------------------------
 
@@ -157,7 +180,10 @@ class _Supervisor:
         self.term_requested = True
         if self.child is None:
             return  # not started yet: run() sees term_requested and does not start it
-        _kill(self.child, signal.SIGTERM, group=True)
+        if self.sandboxed:
+            _kill_members(self.child, signal.SIGTERM)
+        else:
+            _kill(self.child, signal.SIGTERM, group=True)
         if self.grace <= 0:
             self._on_grace_over(signal.SIGALRM, None)
         elif signal.getitimer(signal.ITIMER_REAL)[0] == 0:  # a repeated request does
@@ -231,6 +257,8 @@ class _Supervisor:
         self._reap_descendants()
         if os.WIFSIGNALED(status):
             record["signal"] = os.WTERMSIG(status)
+        elif self.sandboxed and 128 < os.WEXITSTATUS(status) < 128 + signal.NSIG:
+            record["signal"] = os.WEXITSTATUS(status) - 128
         else:
             record["returncode"] = os.WEXITSTATUS(status)
         record["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)

@@ -22,6 +22,7 @@ from typing import Any
 from ivoa_broker.protocol import utcnow
 
 from . import _runner
+from ._inputs import place as place_inputs
 from ._jobdir import JobDir, RunnerRecord
 from ._procs import identify, kill_session
 from ._runner import JOB_ID_ENV, RUNNER_ENV, write_json_atomic
@@ -59,6 +60,7 @@ def launch(jobdir: JobDir, spec: dict[str, Any], python: str) -> RunnerRecord:
     pid: int | None = None
     try:
         jobdir.out.mkdir(mode=0o755)
+        place_inputs(jobdir.path, spec)  # the core's staged inputs, into in/
         write_json_atomic(jobdir.spec_file, spec)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         job_id = str(spec["job_id"])

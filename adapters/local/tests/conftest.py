@@ -112,9 +112,15 @@ def work_dir(tmp_path: Path) -> Iterator[Path]:
         _kill_strays(path)
 
 
+#: the process-machinery tests watch job processes from the host (their pids, FIFOs
+#: in the test's folder), which the sandbox hides by design: they run unsandboxed.
+#: ``test_sandbox.py`` and the conformance kit run with the default sandbox.
+UNSANDBOXED = "none"
+
+
 @pytest.fixture
 def config() -> LocalConfig:
-    return LocalConfig(kill_grace_seconds=2.0)
+    return LocalConfig(kill_grace_seconds=2.0, sandbox=UNSANDBOXED)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from ivoa_broker.protocol import (
     Phase,
 )
 
-from .conftest import Wakes, alive, process_ended, run_to_end, runner_pid, submit
+from .conftest import UNSANDBOXED, Wakes, alive, process_ended, run_to_end, runner_pid, submit
 
 
 def _all_pids() -> list[int]:
@@ -95,7 +95,9 @@ async def test_cancel_escalates_to_sigkill_for_a_job_ignoring_sigterm(
     # ignores SIGTERM, says so, then sleeps; only SIGKILL ends it
     script = "trap '' TERM; echo ready > \"$1\"; while :; do sleep 1; done"
     deps = AdapterDeps(data_dir=work_dir, wake=wakes)
-    async with LocalAdapter("t", LocalConfig(kill_grace_seconds=0.2), deps) as adapter:
+    async with LocalAdapter(
+        "t", LocalConfig(kill_grace_seconds=0.2, sandbox=UNSANDBOXED), deps
+    ) as adapter:
         request = ExecutionRequest(job_id="stubborn", command=("sh", "-c", script, "sh", str(fifo)))
         handle = await submit(adapter, request, ctx)
         assert await _read_fifo(fifo) == "ready\n"
@@ -190,7 +192,7 @@ async def test_job_outlives_a_discarded_instance_and_a_fresh_one_follows_it(
     fifo = _fifo(tmp_path)
     first_wakes = Wakes()
     deps = AdapterDeps(data_dir=work_dir, wake=first_wakes)
-    config = LocalConfig(kill_grace_seconds=2)
+    config = LocalConfig(kill_grace_seconds=2, sandbox=UNSANDBOXED)
     request = ExecutionRequest(
         job_id="survivor",
         command=("sh", "-c", 'read line < "$1"; echo "got $line"', "sh", str(fifo)),
@@ -222,7 +224,7 @@ async def test_job_outlives_a_discarded_instance_and_a_fresh_one_follows_it(
 async def test_fresh_instance_can_cancel_a_job_it_did_not_start(
     work_dir: Path, ctx: CallContext, tmp_path: Path
 ) -> None:
-    config = LocalConfig(kill_grace_seconds=2)
+    config = LocalConfig(kill_grace_seconds=2, sandbox=UNSANDBOXED)
     request = ExecutionRequest(job_id="adopted", command=("sleep", "100"))
     async with LocalAdapter("local", config, AdapterDeps(data_dir=work_dir)) as first:
         handle = await submit(first, request, ctx)
@@ -274,7 +276,7 @@ async def test_a_failing_launch_leaves_nothing_behind(
     # the supervisor's interpreter exists when the adapter starts, not when it launches
     interpreter = tmp_path / "python-gone"
     interpreter.symlink_to(sys.executable)
-    config = LocalConfig(python=str(interpreter))
+    config = LocalConfig(python=str(interpreter), sandbox=UNSANDBOXED)
     async with LocalAdapter("local", config, AdapterDeps(data_dir=work_dir)) as adapter:
         request = ExecutionRequest(job_id="doomed", command=("true",))
         [offer] = await adapter.offers(request, ctx)
@@ -314,7 +316,7 @@ from ivoa_broker_local import LocalAdapter, LocalConfig
 
 async def main() -> None:
     deps = AdapterDeps(data_dir=Path(sys.argv[1]))
-    async with LocalAdapter("local", LocalConfig(), deps) as adapter:
+    async with LocalAdapter("local", LocalConfig(sandbox="none"), deps) as adapter:
         request = ExecutionRequest(job_id="orphan-1", command=tuple(sys.argv[2:]))
         [offer] = await adapter.offers(request, CallContext())
         handle = await adapter.submit(request, offer, CallContext())
@@ -346,7 +348,7 @@ async def test_job_survives_sigkill_of_the_broker_process_and_is_followed_by_eve
     handle = Handle.from_json(stored)
     wakes = Wakes()
     async with LocalAdapter(
-        "local", LocalConfig(), AdapterDeps(data_dir=work_dir, wake=wakes)
+        "local", LocalConfig(sandbox=UNSANDBOXED), AdapterDeps(data_dir=work_dir, wake=wakes)
     ) as fresh:
         status = (await fresh.status_many([handle], ctx))[handle.native_id]
         assert status.phase is Phase.EXECUTING  # the job outlived its broker

@@ -10,7 +10,7 @@ from ivoa_broker_local import LocalAdapter, LocalConfig
 
 from ivoa_broker.protocol import AdapterDeps, CallContext, ExecutionRequest, Phase, Resources
 
-from .conftest import Wakes, run_to_end, submit
+from .conftest import UNSANDBOXED, Wakes, run_to_end, submit
 
 MiB = 1024 * 1024
 
@@ -72,7 +72,9 @@ async def test_stderr_tail_in_message_is_bounded(
     work_dir: Path, wakes: Wakes, ctx: CallContext
 ) -> None:
     deps = AdapterDeps(data_dir=work_dir, wake=wakes)
-    async with LocalAdapter("t", LocalConfig(error_tail_bytes=40), deps) as adapter:
+    async with LocalAdapter(
+        "t", LocalConfig(error_tail_bytes=40, sandbox=UNSANDBOXED), deps
+    ) as adapter:
         script = "i=0; while [ $i -lt 200 ]; do echo line$i >&2; i=$((i+1)); done; exit 1"
         request = ExecutionRequest(job_id="tail-1", command=("sh", "-c", script))
         _, status = await run_to_end(adapter, wakes, request, ctx)

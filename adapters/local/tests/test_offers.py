@@ -19,7 +19,7 @@ from ivoa_broker.protocol import (
     Resources,
 )
 
-from .conftest import submit
+from .conftest import UNSANDBOXED, submit
 
 GiB = 1024**3
 
@@ -32,7 +32,7 @@ def _req(**kwargs: object) -> ExecutionRequest:
 
 @pytest.fixture
 def small(work_dir: Path) -> LocalAdapter:
-    config = LocalConfig(max_cores=2, max_memory_bytes=4 * GiB, max_jobs=1)
+    config = LocalConfig(max_cores=2, max_memory_bytes=4 * GiB, max_jobs=1, sandbox=UNSANDBOXED)
     return LocalAdapter("small", config, AdapterDeps(data_dir=work_dir))
 
 
@@ -119,7 +119,7 @@ async def test_offer_grants_resources_and_round_trips(
 async def test_defaults_one_core_and_the_configured_default_memory(
     work_dir: Path, ctx: CallContext
 ) -> None:
-    config = LocalConfig(default_memory_bytes=GiB)
+    config = LocalConfig(default_memory_bytes=GiB, sandbox=UNSANDBOXED)
     adapter = LocalAdapter("d", config, AdapterDeps(data_dir=work_dir))
     [offer] = await adapter.offers(_req(), ctx)
     assert offer.resources.cores == 1
@@ -158,7 +158,7 @@ async def test_health_reports_a_writable_work_dir(small: LocalAdapter, tmp_path:
     assert health.ok, health.message
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    broken = LocalAdapter("b", LocalConfig(work_dir=blocker / "w"), small.deps)
+    broken = LocalAdapter("b", LocalConfig(work_dir=blocker / "w", sandbox=UNSANDBOXED), small.deps)
     health = await broken.health()
     assert not health.ok
     assert "not writable" in health.message
