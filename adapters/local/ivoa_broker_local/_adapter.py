@@ -64,7 +64,7 @@ from ._control import kill_if_alive, signal_supervisor
 from ._inputs import INPUT_DIR, INPUT_DIR_ENV, spec_entries
 from ._inputs import SPEC_KEY as STAGED_INPUTS_KEY
 from ._jobdir import JobDir, RunnerRecord, is_native_id, native_id_for, tail
-from ._notebook import as_batch, is_notebook, notebook_problem, read_progress
+from ._notebook import as_batch, is_notebook, notebook_problem, read_progress, runtime_paths
 from ._observe import Observation, Observer, handle_state, limits_from_spec
 from ._policy import Policy
 from ._procs import ProcIdentity, find_session_leader, identify
@@ -303,7 +303,9 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             env[INPUT_DIR_ENV] = str(jobdir.path / INPUT_DIR)
         argv = list(request.command)
         if self.sandbox is not None:  # the one launch hook of the sandbox
-            argv, env = wrap(self.sandbox, jobdir.path, jobdir.out, argv, env)
+            argv, env = wrap(
+                self.sandbox, jobdir.path, jobdir.out, argv, env, runtime_paths(argv)
+            )
         return {
             "job_id": request.job_id,
             "owner": request.owner,

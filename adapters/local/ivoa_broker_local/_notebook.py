@@ -2,7 +2,7 @@
 
 A request with a ``notebook`` location (the ExecutionBroker's ``jupyter-notebook``
 executable, or UWS ``notebook=``) and no command or image is run, not opened: the job's
-command is ``<python> -m ivoa_broker_local._nbrun <location>`` (:mod:`._nbrun`), executed by
+command is ``<python> <path of _nbrun.py> <location>`` (:mod:`._nbrun`), executed by
 the usual supervisor, so limits, cancel, restart and cleanup are those of any local job.
 The executed notebook and every file it writes are results; a failing cell ends the job
 in ERROR naming the cell; while it runs, the cell being executed is the job's progress.
@@ -16,11 +16,16 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 from ivoa_broker.protocol import ExecutionRequest, Progress
 
+from . import _nbrun
 from ._nbrun import PROGRESS_FILE
+
+#: the runner script, run by path (``python -m`` would import the package and the core)
+NBRUN = Path(_nbrun.__file__).resolve()
 
 __all__ = ["as_batch", "is_notebook", "notebook_problem", "read_progress"]
 
@@ -57,8 +62,21 @@ def as_batch(request: ExecutionRequest, python: str) -> ExecutionRequest:
         request,
         kind="batch",
         notebook=None,
-        command=(python, "-m", "ivoa_broker_local._nbrun", request.notebook),
+        command=(python, str(NBRUN), request.notebook),
     )
+
+
+def runtime_paths(argv: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """What a sandboxed notebook job must see read-only: the runner and this Python.
+
+    The runner is a stand-alone script (it imports neither this package nor the core),
+    so the broker's own source tree, which may hold its store and config under
+    ``make serve``, stays hidden; the interpreter's prefix and the virtualenv's hold
+    only installed packages (nbclient, ipykernel and the kernel's own imports).
+    """
+    if len(argv) < 2 or argv[1] != str(NBRUN):
+        return ()
+    return tuple(dict.fromkeys((str(NBRUN), sys.prefix, sys.base_prefix)))
 
 
 def read_progress(job_dir: Path) -> Progress | None:

@@ -153,20 +153,30 @@ def _executable(argv0: str, env: Mapping[str, str]) -> str | None:
 
 
 def wrap(
-    sandbox: Sandbox, job_dir: Path, out_dir: Path, argv: Sequence[str], env: Mapping[str, str]
+    sandbox: Sandbox,
+    job_dir: Path,
+    out_dir: Path,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    runtime: Sequence[str] = (),
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and environment that run ``argv`` inside ``sandbox``.
 
     ``job_dir`` is visible read-only, ``out_dir`` read-write and the working
     directory. The command's executable is bound read-only at its own path when
-    the system part of the sandbox does not show it. ``HOME`` and ``TMPDIR``
-    point at the private ``/tmp``.
+    the system part of the sandbox does not show it, and so is each path of
+    ``runtime`` (what the adapter's own runners need, e.g. the notebook runner's
+    interpreter). ``HOME`` and ``TMPDIR`` point at the private ``/tmp``.
     """
     args = sandbox.base_args()
     args += ["--ro-bind", str(job_dir), str(job_dir), "--bind", str(out_dir), str(out_dir)]
+    for path in runtime:
+        if not sandbox.visible(path):
+            args += ["--ro-bind", path, path]
     command = list(argv)
     found = _executable(command[0], env)
-    if found is not None and not sandbox.visible(found) and not _inside(found, job_dir):
+    shown = (job_dir, *(Path(path) for path in runtime))
+    if found is not None and not sandbox.visible(found) and not _inside_any(found, shown):
         args += ["--ro-bind", found, found]
         command[0] = found
     args += ["--chdir", str(out_dir), "--", *_EXEC_SHIM, *command]
@@ -176,8 +186,8 @@ def wrap(
     return args, wrapped_env
 
 
-def _inside(path: str, directory: Path) -> bool:
-    return path.startswith(str(directory).rstrip("/") + "/")
+def _inside_any(path: str, shown: Sequence[Path]) -> bool:
+    return any(path == str(top) or path.startswith(str(top).rstrip("/") + "/") for top in shown)
 
 
 def probe(bwrap: str | None, *, network: bool = True, paths: Sequence[Path] = ()) -> Sandbox:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ivoa_broker_local import LocalAdapter
 from ivoa_broker_local._nbrun import read_location
-from ivoa_broker_local._notebook import as_batch, is_notebook, notebook_problem
+from ivoa_broker_local._notebook import NBRUN, as_batch, is_notebook, notebook_problem
 
 from ivoa_broker.protocol import CallContext, ExecutionRequest, Phase
 
@@ -51,12 +51,8 @@ def test_a_notebook_request_becomes_the_runner_command() -> None:
     assert is_notebook(request)
     batch = as_batch(request, "/usr/bin/python3")
     assert batch.kind == "batch" and batch.notebook is None
-    assert batch.command == (
-        "/usr/bin/python3",
-        "-m",
-        "ivoa_broker_local._nbrun",
-        "https://x.org/a.ipynb",
-    )
+    assert batch.command == ("/usr/bin/python3", str(NBRUN), "https://x.org/a.ipynb")
+    assert NBRUN.name == "_nbrun.py" and NBRUN.is_file()
     assert not is_notebook(ExecutionRequest(job_id="c", command=("true",), notebook="x"))
 
 
@@ -134,3 +130,33 @@ async def test_progress_names_the_running_cell(
 def test_the_kernel_is_this_interpreter() -> None:
     assert notebook_problem(ExecutionRequest(job_id="n", notebook="data:,{}")) is None
     assert sys.executable
+
+
+async def test_a_notebook_runs_inside_the_default_sandbox(
+    tmp_path: Path, wakes: Wakes, ctx: CallContext
+) -> None:
+    """The runner sees its interpreter and packages, not the broker's tree or state."""
+    from ivoa_broker_local import LocalConfig
+    from ivoa_broker_local._sandbox import SandboxUnavailable, probe
+
+    from ivoa_broker.protocol import AdapterDeps
+
+    try:
+        await asyncio.to_thread(probe, "bwrap")
+    except SandboxUnavailable as why:
+        pytest.skip(f"bubblewrap cannot run here: {why}")
+    secret = tmp_path / "state" / "broker.toml"
+    secret.parent.mkdir()
+    secret.write_text("token = 'x'\n")
+    cells = ("print(6 * 7)", f"import os\nprint(os.path.exists({str(secret)!r}))")
+    request = ExecutionRequest(job_id="nb-sbx", kind="interactive", notebook=notebook_url(*cells))
+    deps = AdapterDeps(data_dir=tmp_path / "state" / "local", wake=wakes)
+    async with LocalAdapter("local-nb-sbx", LocalConfig(kill_grace_seconds=2.0), deps) as adapter:
+        assert adapter.sandbox is not None
+        handle, status = await run_to_end(adapter, wakes, request, ctx)
+        assert status.phase is Phase.COMPLETED, status.message
+        refs = {ref.id: ref for ref in await adapter.results(handle, ctx)}
+    executed_file = Path(str(refs["notebook.ipynb"].path))
+    executed = json.loads(await asyncio.to_thread(executed_file.read_text))
+    outputs = ["".join(c["outputs"][0]["text"]) for c in executed["cells"][1:]]
+    assert outputs == ["42\n", "False\n"]  # it ran, and the broker's state was hidden
