@@ -111,9 +111,13 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     """Open the store, start adapter instances, re-attach jobs, start loops."""
     tokens = read_token_file(settings.auth.token_file) if settings.auth.token_file else {}
     auth = Authenticator(tokens, anonymous=settings.anonymous)
-    lock = storelock.hold(Path(settings.server.database))
-    stack.callback(lock.release)
-    store = await JobStore.open(Path(settings.server.database))
+    where = settings.store_location
+    if isinstance(where, Path):  # SQLite serves one process; PostgreSQL any number
+        lock = storelock.hold(where)
+        stack.callback(lock.release)
+    store = await JobStore.open(
+        where, settings.store.cache_size, pool_size=settings.store.pool_size
+    )
     stack.push_async_callback(store.close)
     metrics = Metrics()
     metrics.count_jobs_with(store.count_by_phase)
