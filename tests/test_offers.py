@@ -31,6 +31,9 @@ from tests.fakes import FakeAdapter
 from tests.rig import Rig
 from tests.rig import make_rig as _make_rig
 
+# every rig of these tests runs on SQLite and on PostgreSQL (tests/stores.py)
+pytestmark = pytest.mark.usefixtures("both_stores")
+
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 CONTAINER = f"""\
 executable:

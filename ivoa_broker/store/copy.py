@@ -17,7 +17,7 @@ from ivoa_broker.store.migrations import migrate
 from ivoa_broker.store.rows import StoreError
 from ivoa_broker.store.sql import open_database
 
-#: tables, their columns (schema version 3) and keys, in the order they are filled
+#: tables, their columns (schema version 4; leases are not copied) and keys, in fill order
 TABLES: tuple[tuple[str, str, str], ...] = (
     (
         "jobs",

@@ -92,8 +92,9 @@ class Database(ABC):
         return None
 
     def changes(self) -> AsyncIterator[str] | None:
-        """Ids of jobs and offers changed by any process (``None``: this engine
-        serves one process, so there is nothing to hear)."""
+        """Changes made by other processes, ``"w:<id>"`` (wakes waiters) or
+        ``"c:<id>"`` (stales caches only) for job and offer ids, ``"*"`` for
+        "maybe missed some" (``None``: this engine serves one process)."""
         return None
 
 

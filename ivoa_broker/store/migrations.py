@@ -9,7 +9,8 @@ starting together migrate once, and a failed step leaves the database as it was.
 2. lifecycle flags in their own columns: ``abort_reason`` and ``released`` moved
    out of the user-visible jobInfo JSON (existing rows are carried over);
 3. PostgreSQL only: triggers that ``NOTIFY`` every change to a job, its results
-   or an offer, so every replica hears of it (SQLite: nothing to do).
+   or an offer, so every replica hears of it (SQLite: nothing to do);
+4. ``leases``: who does the once-only work, until when (:mod:`.leases`).
 """
 
 from __future__ import annotations
@@ -137,32 +138,53 @@ def _instant_text(value: object) -> str | None:
 def _v3(d: Dialect) -> list[str]:
     if d.name != "postgresql":
         return []
+    # payload "w:<id>": a change that wakes WAIT (a job's phase, jobInfo or release, an
+    # offer's phase, a job gone); "c:<id>": one that only stales caches (handle,
+    # deadlines, results)
+    job = (
+        "IF TG_OP = 'DELETE' THEN "
+        f"PERFORM pg_notify('{CHANNEL}', 'w:' || OLD.job_id); RETURN OLD; END IF; "
+        "IF TG_OP = 'UPDATE' AND OLD.phase = NEW.phase AND OLD.job_info = NEW.job_info "
+        "AND OLD.released IS NOT DISTINCT FROM NEW.released THEN "
+        f"PERFORM pg_notify('{CHANNEL}', 'c:' || NEW.job_id); "
+        f"ELSE PERFORM pg_notify('{CHANNEL}', 'w:' || NEW.job_id); END IF; RETURN NEW;"
+    )
+    result = (
+        "IF TG_OP = 'DELETE' THEN "
+        f"PERFORM pg_notify('{CHANNEL}', 'c:' || OLD.job_id); RETURN OLD; END IF; "
+        f"PERFORM pg_notify('{CHANNEL}', 'c:' || NEW.job_id); RETURN NEW;"
+    )
+    offer = (
+        "IF TG_OP = 'DELETE' THEN "
+        f"PERFORM pg_notify('{CHANNEL}', 'w:' || OLD.offer_id); RETURN OLD; END IF; "
+        f"PERFORM pg_notify('{CHANNEL}', 'w:' || NEW.offer_id); RETURN NEW;"
+    )
     out: list[str] = []
-    for kind, column, tables in (
-        ("job", "job_id", ("jobs", "results")),
-        ("offer", "offer_id", ("offers",)),
-    ):
+    for table, body in (("jobs", job), ("results", result), ("offers", offer)):
         out.append(
-            f"CREATE OR REPLACE FUNCTION ivoa_broker_notify_{kind}() RETURNS trigger AS $$ "
-            "BEGIN "
-            f"IF TG_OP = 'DELETE' THEN PERFORM pg_notify('{CHANNEL}', OLD.{column}); "
-            "RETURN OLD; END IF; "
-            f"PERFORM pg_notify('{CHANNEL}', NEW.{column}); RETURN NEW; "
-            "END $$ LANGUAGE plpgsql"
+            f"CREATE OR REPLACE FUNCTION ivoa_broker_notify_{table}() RETURNS trigger AS $$ "
+            f"BEGIN {body} END $$ LANGUAGE plpgsql"
         )
-        for table in tables:
-            out.append(f"DROP TRIGGER IF EXISTS {table}_notify ON {table}")
-            out.append(
-                f"CREATE TRIGGER {table}_notify AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                f"FOR EACH ROW EXECUTE FUNCTION ivoa_broker_notify_{kind}()"
-            )
+        out.append(f"DROP TRIGGER IF EXISTS {table}_notify ON {table}")
+        out.append(
+            f"CREATE TRIGGER {table}_notify AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION ivoa_broker_notify_{table}()"
+        )
     return out
+
+
+def _v4(d: Dialect) -> list[str]:
+    return [
+        "CREATE TABLE IF NOT EXISTS leases ("
+        "name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires TEXT NOT NULL)"
+    ]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, results, offer sets, offers", _v1),
     Migration(2, "abort_reason and released in their own columns", _v2, _v2_backfill),
     Migration(3, "change notification triggers (PostgreSQL)", _v3),
+    Migration(4, "leases for once-only work", _v4),
 )
 
 LATEST = MIGRATIONS[-1].version

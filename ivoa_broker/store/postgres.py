@@ -91,14 +91,24 @@ class PostgresDatabase(Database):
         self.where = redacted(url)
         self._pool = pool
         self._listening = asyncio.Event()
+        #: server pids of this process's pooled connections: their changes are heard
+        #: here already (the store's own code drops the cache and wakes waiters)
+        self.own_pids: set[int] = set()
 
     @classmethod
     async def open(cls, url: str, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
+        own: set[int] = set()
+
+        async def note(conn: asyncpg.Connection) -> None:
+            own.add(conn.get_server_pid())
+
         try:
-            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=note)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"cannot open job store {redacted(url)}: {exc}") from exc
-        return cls(url, pool)
+        db = cls(url, pool)
+        db.own_pids = own
+        return db
 
     async def rows(self, sql: str, args: Args = ()) -> list[Row]:
         query, values = _q(sql, args)
@@ -138,8 +148,9 @@ class PostgresDatabase(Database):
         return self._listen()
 
     async def _listen(self) -> AsyncIterator[str]:
-        """Ids from ``NOTIFY``; ``"*"`` after the listening connection was (re)made,
-        since changes may have been missed while it was away."""
+        """Payloads from ``NOTIFY`` by other processes (``w:<id>``: wakes waiters,
+        ``c:<id>``: stales the cache only); ``"*"`` after the listening connection
+        was remade, since changes may have been missed while it was away."""
         queue: asyncio.Queue[str] = asyncio.Queue()
         pause = 0.2
         first = True
@@ -154,9 +165,12 @@ class PostgresDatabase(Database):
                 continue
             pause = 0.2
             conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-            await conn.add_listener(
-                CHANNEL, lambda _c, _pid, _ch, payload: queue.put_nowait(payload)
-            )
+
+            def heard(_c: object, pid: int, _ch: str, payload: str) -> None:
+                if pid not in self.own_pids:
+                    queue.put_nowait(payload)
+
+            await conn.add_listener(CHANNEL, heard)
             self._listening.set()
             if not first:
                 yield "*"

@@ -89,11 +89,15 @@ class JobStore(JobQueries, OfferQueries):
             return False
 
         async def hear() -> None:
-            async for changed in changes:
-                if changed == "*":
+            async for heard in changes:
+                kind, _, changed = heard.partition(":")
+                if heard == "*":
                     self.cache.clear()
+                    changed = "*"
                 else:
                     self.cache.drop(changed)
+                    if kind != "w":
+                        continue
                 for callback in list(self._listeners):
                     try:
                         callback(changed)

@@ -48,6 +48,15 @@ class Heard:
             await asyncio.wait_for(self._changed.wait_for(lambda: changed in self.ids), 10)
 
 
+async def test_own_writes_are_not_heard_back(pair: tuple[JobStore, JobStore]) -> None:
+    a, b = pair
+    mine, theirs = Heard(a), Heard(b)
+    await a.insert(job(1))
+    await b.insert(job(2))
+    await asyncio.gather(mine.until("j002"), theirs.until("j001"))
+    assert (mine.ids, theirs.ids) == (["j002"], ["j001"])
+
+
 async def test_a_write_on_one_replica_drops_the_others_cache(
     pair: tuple[JobStore, JobStore],
 ) -> None:
@@ -75,7 +84,10 @@ async def test_results_and_offers_are_heard_too(pair: tuple[JobStore, JobStore])
     from ivoa_broker.store import StoredResult
 
     await a.add_results("j001", [StoredResult(JobResult("out"), "/o")])
+    assert await a.update("j001", handle="{}")  # stales caches, wakes no one
+    assert await a.move("j001", [Phase.PENDING], Phase.QUEUED)  # wakes: heard in order
     await heard.until("j001")
+    assert heard.ids == ["j001"]
     assert [r.id for r in (await b.get("j001")).results] == ["out"]  # type: ignore[union-attr]
     await a.insert_offerset(offerset("s1"), [offer("o1", "s1", 0)])
     await heard.until("o1")
@@ -126,6 +138,6 @@ async def test_lost_listening_connection_is_remade_and_says_so(
     await heard.until("*")  # every waiter looks again, the cache is emptied
     assert b.cache.get("j009") is None
     heard.ids.clear()
-    await a.update("j009", run_id="after")
+    await a.move("j009", [Phase.PENDING], Phase.QUEUED, run_id="after")
     await heard.until("j009")
     assert (await b.get("j009")).run_id == "after"  # type: ignore[union-attr]
