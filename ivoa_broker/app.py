@@ -151,7 +151,12 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     )
     for problem in problems:
         log.warning("platform %s not started: %s", problem.instance, problem.message)
-    dispatcher = Dispatcher(jobs, store, adapters, settings.jobs)
+    if isinstance(where, Path):
+        dispatcher = Dispatcher(jobs, store, adapters, settings.jobs)
+    else:  # PostgreSQL: one of the replicas on it does the platform work (a lease)
+        from ivoa_broker.replicas import ReplicaDispatcher
+
+        dispatcher = ReplicaDispatcher(jobs, store, adapters, settings.jobs)
     dispatcher.guard.observe = metrics.call
     holder["d"] = dispatcher
     await dispatcher.begin()
