@@ -59,7 +59,7 @@ def start_replica(folder: Path, config: str) -> tuple[subprocess.Popen[bytes], s
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"{url}/availability", timeout=1).status_code == 200:
                 return proc, url
@@ -162,7 +162,11 @@ def main() -> None:
                 f'[store]\nurl = "{server.url("broker")}?search_path={schema}"\n'
                 "[jobs]\nwait_cap = 60\n"
             )
-            started = [start_replica(top / schema / str(i), config) for i in range(n)]
+            try:
+                started = [start_replica(top / schema / str(i), config) for i in range(n)]
+            except RuntimeError:
+                print((server.folder / "server.log").read_text()[-3000:], file=sys.stderr)
+                raise
             procs = [p for p, _ in started]
             try:
                 result = asyncio.run(measure([u for _, u in started], args.seconds, args.samples))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ivoa_broker.store.cache import JobCache
 from ivoa_broker.store.db import Database
+from ivoa_broker.store.interface import Store
 from ivoa_broker.store.jobs import JobQueries
 from ivoa_broker.store.migrations import migrate
 from ivoa_broker.store.offers import OfferQueries
@@ -123,3 +124,8 @@ class JobStore(JobQueries, OfferQueries):
             self._hearing.cancel()
             await asyncio.gather(self._hearing, return_exceptions=True)
         await self.db.close()
+
+
+def _conforms(store: JobStore) -> Store:
+    """Never called: mypy checks here that JobStore implements the interface."""
+    return store
