@@ -26,6 +26,8 @@ from ivoa_broker.store.rows import StoreError
 
 log = logging.getLogger(__name__)
 
+#: seconds start-up keeps trying to reach a database that refuses connections
+CONNECT_PATIENCE = 30.0
 #: pg_advisory_xact_lock key of the schema lock ("ivoa" in ASCII)
 MIGRATION_LOCK = 0x69766F61
 
@@ -102,10 +104,22 @@ class PostgresDatabase(Database):
         async def note(conn: asyncpg.Connection) -> None:
             own.add(conn.get_server_pid())
 
-        try:
-            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=note)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreError(f"cannot open job store {redacted(url)}: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        pause, deadline = 0.2, loop.time() + CONNECT_PATIENCE
+        while True:
+            try:
+                pool = await asyncpg.create_pool(
+                    url, min_size=min_size, max_size=max_size, init=note
+                )
+                break
+            except OSError as exc:  # not up yet (replicas and database starting together)
+                if loop.time() + pause > deadline:
+                    raise StoreError(f"cannot open job store {redacted(url)}: {exc}") from exc
+                log.warning("job store %s not reachable (%s); trying again", redacted(url), exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise StoreError(f"cannot open job store {redacted(url)}: {exc}") from exc
         db = cls(url, pool)
         db.own_pids = own
         return db

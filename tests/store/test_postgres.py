@@ -141,3 +141,14 @@ async def test_lost_listening_connection_is_remade_and_says_so(
     await a.move("j009", [Phase.PENDING], Phase.QUEUED, run_id="after")
     await heard.until("j009")
     assert (await b.get("j009")).run_id == "after"  # type: ignore[union-attr]
+
+
+async def test_an_unreachable_database_is_a_store_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivoa_broker.store import StoreError, postgres
+    from tests.server import free_port
+
+    monkeypatch.setattr(postgres, "CONNECT_PATIENCE", 0.5)
+    url = f"postgresql://broker:pw-not-shown@127.0.0.1:{free_port()}/x"
+    with pytest.raises(StoreError, match="cannot open job store") as caught:
+        await JobStore.open(url)
+    assert "pw-not-shown" not in str(caught.value)
