@@ -58,7 +58,7 @@ def start_replica(folder: Path, config: str) -> tuple[subprocess.Popen[bytes], s
         cwd=folder, stdout=subprocess.DEVNULL, stderr=(folder / "log").open("wb"),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"{url}/availability", timeout=1).status_code == 200:
