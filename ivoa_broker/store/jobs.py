@@ -211,6 +211,40 @@ class JobQueries:
             found.update(r[0] for r in await self.db.rows(sql, chunk))
         return found
 
+    # ---------------------------------------------- identity: limits and admins (auth/)
+
+    async def count_active_jobs(self, owner: str | None) -> int:
+        """An owner's jobs that have not ended (per-owner limits, ivoa_broker.auth.limits)."""
+        args: list[Any] = []
+        where = owner_is(owner, args)
+        row = await self.db.row(
+            f"SELECT count(*) FROM jobs WHERE {where} AND phase IN "
+            "('PENDING', 'QUEUED', 'EXECUTING', 'HELD', 'SUSPENDED')",
+            args,
+        )
+        return int(row[0]) if row else 0
+
+    async def list_every_job(
+        self, *, phases: Collection[Phase] | None, after: datetime | None, limit: int
+    ) -> list[JobSummary]:
+        """Every owner's jobs, newest first (the admins' job list)."""
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
+        if phases:
+            where.append(f"phase IN ({marks(len(phases))})")
+            args.extend(p.value for p in phases)
+        else:
+            where.append("phase != 'ARCHIVED'")
+        if after is not None:
+            where.append("creation_time > ?")
+            args.append(db_instant(after))
+        rows = await self.db.rows(
+            "SELECT job_id, phase, creation_time, run_id, owner FROM jobs "
+            f"WHERE {' AND '.join(where)} ORDER BY creation_time DESC, job_id DESC LIMIT ?",
+            [*args, limit],
+        )
+        return [JobSummary(r[0], Phase(r[1]), from_db_instant(r[2]), r[3], r[4]) for r in rows]
+
     # -------------------------------------------------------------- deadlines
 
     async def next_deadline(self) -> datetime | None:

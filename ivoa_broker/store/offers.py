@@ -160,6 +160,18 @@ class OfferQueries:
         )
         return [r[0] for r in rows]
 
+    async def count_pending_offersets(self, owner: str | None, now: datetime) -> int:
+        """An owner's offer sets with an offer still OFFERED and unexpired."""
+        args: list[Any] = []
+        where = owner_is(owner, args)
+        args.append(db_instant(now))
+        row = await self.db.row(
+            "SELECT count(DISTINCT offerset_id) FROM offers "
+            f"WHERE {where} AND phase = 'OFFERED' AND expires > ?",
+            args,
+        )
+        return int(row[0]) if row else 0
+
     async def list_offersets(
         self,
         owner: str | None,
