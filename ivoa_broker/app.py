@@ -121,9 +121,13 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     auth = Authenticator.from_settings(settings.auth, anonymous=settings.anonymous)
     stack.push_async_callback(auth.aclose)
     policy = AccessPolicy({name: spec.access() for name, spec in settings.adapters.items()})
-    lock = storelock.hold(Path(settings.server.database))
-    stack.callback(lock.release)
-    store = await JobStore.open(Path(settings.server.database))
+    where = settings.store_location
+    if isinstance(where, Path):  # SQLite serves one process; PostgreSQL any number
+        lock = storelock.hold(where)
+        stack.callback(lock.release)
+    store = await JobStore.open(
+        where, settings.store.cache_size, pool_size=settings.store.pool_size
+    )
     stack.push_async_callback(store.close)
     metrics = Metrics()
     metrics.instrument_store(store)
@@ -159,7 +163,12 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     )
     for problem in problems:
         log.warning("platform %s not started: %s", problem.instance, problem.message)
-    dispatcher = Dispatcher(jobs, store, adapters, settings.jobs)
+    if isinstance(where, Path):
+        dispatcher = Dispatcher(jobs, store, adapters, settings.jobs)
+    else:  # PostgreSQL: one of the replicas on it does the platform work (a lease)
+        from ivoa_broker.replicas import ReplicaDispatcher
+
+        dispatcher = ReplicaDispatcher(jobs, store, adapters, settings.jobs)
     dispatcher.guard.observe = metrics.call
     dispatcher.metrics = metrics
     dispatcher.access = policy.permitted

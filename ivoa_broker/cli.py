@@ -1,4 +1,5 @@
-"""Command line: ``ivoa-broker serve``, ``check-config`` and ``adapters``.
+"""Command line: ``ivoa-broker serve``, ``check-config``, ``adapters``, ``backup``,
+``migrate`` and ``copy-store``.
 
 Every command validates the whole configuration first (:mod:`ivoa_broker.preflight`):
 a problem in any section, a plug-in's included, stops the command with one line per
@@ -55,6 +56,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     saver.add_argument("destination", type=Path, help="file to write the copy to")
     saver.add_argument("--config", type=Path, help="TOML config file (for server.database)")
     saver.add_argument("--database", type=Path, help="SQLite job store (default ./broker.db)")
+    migrator = sub.add_parser(
+        "migrate", help="bring the job store's schema up to date (also done at start-up)"
+    )
+    migrator.add_argument("--config", type=Path, help="TOML config file (for [store])")
+    migrator.add_argument("--store", help="store URL or SQLite path (default: from the config)")
+    copier = sub.add_parser(
+        "copy-store", help="copy every job and offer into another, empty store"
+    )
+    copier.add_argument("--config", type=Path, help="TOML config file (not needed)")
+    copier.add_argument("--from", dest="source", required=True, help="sqlite:///a.db or a URL")
+    copier.add_argument("--to", dest="target", required=True, help="postgresql://... (empty)")
     adapters = sub.add_parser("adapters", help="list installed plug-ins and configured platforms")
     adapters.add_argument("--config", type=Path, help="TOML config file")
     args = parser.parse_args(argv)
@@ -71,7 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "adapters":
         return list_adapters(settings, source)
     if args.command == "backup":
-        return backup_store(args.database or settings.server.database, args.destination)
+        database = args.database or settings.store_location
+        if not isinstance(database, Path):
+            print("ivoa-broker: backup copies a SQLite store; for PostgreSQL use pg_dump",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        return backup_store(database, args.destination)
+    if args.command == "migrate":
+        return migrate_store(args.store or settings.store_location)
+    if args.command == "copy-store":
+        return copy_store(args.source, args.target)
     if args.command == "serve":
         settings = settings.with_server(**_server_overrides(args))
     preflight = check(settings, source)
@@ -112,6 +133,44 @@ def backup_store(database: Path, destination: Path) -> int:
     return 0
 
 
+def migrate_store(where: Path | str) -> int:
+    import asyncio
+
+    from ivoa_broker.store import StoreError, open_database
+    from ivoa_broker.store.migrations import LATEST, migrate
+
+    async def run() -> list[int]:
+        db = await open_database(where)
+        try:
+            return await migrate(db)
+        finally:
+            await db.close()
+
+    try:
+        applied = asyncio.run(run())
+    except (StoreError, OSError) as exc:
+        print(f"ivoa-broker: {exc}", file=sys.stderr)
+        return 1
+    done = ", ".join(map(str, applied)) if applied else "none (up to date)"
+    print(f"ivoa-broker: schema version {LATEST}; migrations applied: {done}")
+    return 0
+
+
+def copy_store(source: str, target: str) -> int:
+    import asyncio
+
+    from ivoa_broker.store import StoreError
+    from ivoa_broker.store.copy import copy_store as copy
+
+    try:
+        counts = asyncio.run(copy(source, target))
+    except (StoreError, OSError) as exc:
+        print(f"ivoa-broker: {exc}", file=sys.stderr)
+        return 1
+    print("ivoa-broker: copied " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    return 0
+
+
 def list_adapters(settings: Settings, source: str) -> int:
     plugins = discover()
     print("plug-ins (entry point group ivoa_broker.adapters):")
@@ -145,7 +204,7 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
         "serving",
         extra={
             "url": f"http://{server.host}:{server.port}{server.root_path}/",
-            "store": str(server.database),
+            "store": _shown(settings.store_location),
             "platforms": ",".join(settings.adapters),
             "anonymous": settings.anonymous,
             "version": __version__,
@@ -163,6 +222,14 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def _shown(where: Path | str) -> str:
+    if isinstance(where, Path):
+        return str(where)
+    from ivoa_broker.store.db import redacted
+
+    return redacted(where)
 
 
 if __name__ == "__main__":

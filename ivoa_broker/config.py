@@ -9,6 +9,11 @@ database = "broker.db"                       # relative to the working directory
 work_dir = "broker-work"                     # adapters' data directories live here
 broker_id = "node-a"                         # optional; id in federation hop lists
 
+[store]                     # optional; default: the SQLite file server.database
+url = "postgresql://broker@db.example.org/broker"   # or "sqlite:///broker.db"
+cache_size = 2048           # job records cached per process
+pool_size = 10              # PostgreSQL connections per process
+
 [auth]                      # identity, admins, limits: see ivoa_broker/auth/settings.py
 anonymous = true            # default: true when serving on loopback, else false
 token_file = "tokens.txt"   # lines "TOKEN OWNER [GROUP,...]"; '#' starts a comment
@@ -48,7 +53,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ivoa_broker.auth.settings import AccessSection, AuthSection
@@ -108,6 +113,29 @@ class ServerSection(BaseModel):
         return value.rstrip("/")
 
 
+class StoreSection(BaseModel):
+    """Where jobs and offers are kept. Without ``url``: the SQLite file
+    ``server.database`` (one process). ``sqlite:///relative.db`` and
+    ``sqlite:////absolute.db`` name a SQLite file; ``postgresql://user@host/db``
+    a PostgreSQL database, which several broker replicas may share (the password,
+    if in the URL, is kept secret; libpq's PGPASSWORD or ~/.pgpass also work)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: SecretStr | None = None
+    cache_size: int = Field(default=2048, ge=0)
+    pool_size: int = Field(default=10, ge=2, le=500)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        scheme = value.get_secret_value().split(":", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"must be a sqlite:/// or postgresql:// URL, not a {scheme!r} one")
+        return value
+
+
 class JobsSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default_execution_duration: int = Field(default=3600, ge=0)
@@ -154,6 +182,7 @@ class _File(BaseSettings):
         case_sensitive=False,
     )
     server: ServerSection = Field(default_factory=ServerSection)
+    store: StoreSection = Field(default_factory=StoreSection)
     auth: AuthSection = Field(default_factory=AuthSection)
     jobs: JobsSection = Field(default_factory=JobsSection)
     adapters: dict[str, AdapterInstance] = Field(default_factory=dict)
@@ -176,6 +205,7 @@ DEFAULT_ADAPTERS: Mapping[str, AdapterInstance] = {"local": AdapterInstance(plug
 @dataclass(frozen=True)
 class Settings:
     server: ServerSection = field(default_factory=ServerSection)
+    store: StoreSection = field(default_factory=StoreSection)
     auth: AuthSection = field(default_factory=AuthSection)
     jobs: JobsSection = field(default_factory=JobsSection)
     adapters: Mapping[str, AdapterInstance] = field(default_factory=lambda: dict(DEFAULT_ADAPTERS))
@@ -186,6 +216,18 @@ class Settings:
         if self.auth.anonymous is not None:
             return self.auth.anonymous
         return _is_loopback(self.server.host)
+
+    @property
+    def store_location(self) -> Path | str:
+        """The store to open: a SQLite file path, or a PostgreSQL URL (secret)."""
+        if self.store.url is None:
+            return self.server.database
+        url = self.store.url.get_secret_value()
+        if url.startswith("sqlite:"):
+            from ivoa_broker.store.sql import sqlite_path
+
+            return sqlite_path(url)
+        return url
 
     def with_server(self, **changes: Any) -> Settings:
         return replace(self, server=self.server.model_copy(update=changes))
@@ -242,7 +284,12 @@ def load_settings(path: Path | None) -> Settings:
         ]
         auth = auth.model_copy(update={"oidc": oidc})
     adapters = parsed.adapters or dict(DEFAULT_ADAPTERS)
-    return Settings(server=server, auth=auth, jobs=parsed.jobs, adapters=adapters)
+    store = parsed.store
+    url = store.url.get_secret_value() if store.url is not None else ""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = _relative_to(base, Path(url.removeprefix("sqlite:///")))
+        store = store.model_copy(update={"url": SecretStr(f"sqlite:///{relative}")})
+    return Settings(server=server, store=store, auth=auth, jobs=parsed.jobs, adapters=adapters)
 
 
 def _env_overrides() -> list[str]:

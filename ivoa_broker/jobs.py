@@ -14,7 +14,7 @@ import contextlib
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol, Unpack
 
 from ivoa_broker.config import JobsSection
 from ivoa_broker.errors import BadRequest, BrokerError, Forbidden, JobNotFound
@@ -22,7 +22,7 @@ from ivoa_broker.journal import Journal
 from ivoa_broker.phases import BLOCKING, TERMINAL, Action, allowed, can_move
 from ivoa_broker.protocol import Offer, Phase, utcnow
 from ivoa_broker.records import Job, JobError, JobSummary, Parameter
-from ivoa_broker.store import JobStore, StoredResult
+from ivoa_broker.store import JobFields, JobStore, StoredResult
 from ivoa_broker.task_params import check_parameters
 from ivoa_broker.units import parse_duration
 
@@ -81,6 +81,15 @@ class ChangeEvents:
         if event is not None:
             event.set()
 
+    def heard(self, job_id: str) -> None:
+        """Another replica changed ``job_id`` (``"*"``: changes may have been missed,
+        so every waiter looks again)."""
+        if job_id != "*":
+            self.fire(job_id)
+            return
+        for key in list(self._events):
+            self.fire(key)
+
     def __len__(self) -> int:
         return len(self._events)
 
@@ -115,6 +124,7 @@ class JobService:
         self.events = ChangeEvents()
         #: tells every phase change (log line, transitions counter)
         self.journal = journal or Journal()
+        store.on_change(self.events.heard)
         self._executor: Executor | None = None
 
     def attach(self, executor: Executor) -> None:
@@ -294,7 +304,7 @@ class JobService:
         if not allowed(Action.SET_DURATION, job.phase):
             raise Forbidden(f"job {job_id} is {job.phase}; its execution duration is final")
         chosen = self._clamp_duration(seconds)
-        fields: dict[str, Any] = {"execution_duration": chosen}
+        fields: JobFields = {"execution_duration": chosen}
         if job.start_time is not None and job.phase in (Phase.EXECUTING, Phase.SUSPENDED):
             fields["run_deadline"] = job.start_time + timedelta(seconds=chosen) if chosen else None
         await self.store.update(job_id, **fields)
@@ -324,17 +334,16 @@ class JobService:
         """
         await self.store.update(job_id, cancel_requested=True)
         await self.executor.stop(job_id)
-        fields: dict[str, Any] = {"end_time": utcnow(), "run_deadline": None}
+        fields: JobFields = {"end_time": utcnow(), "run_deadline": None, "abort_reason": reason}
         if error is not None:
             fields["error"] = error
-        fields["job_info"] = await self._info(job_id, {"abort_reason": reason})
         if await self._move(job_id, Phase.ABORTED, **fields):
             return
         # the platform confirmed the stop first (the poller recorded ABORTED): the job
         # still says why the system stopped it
         job = await self.store.get(job_id)
         if job is not None and job.phase is Phase.ABORTED and error is not None and not job.error:
-            await self.store.update(job_id, error=error, job_info=fields["job_info"])
+            await self.store.update(job_id, error=error, abort_reason=reason)
             self.events.fire(job_id)
 
     async def destroy(self, job_id: str, *, archive: bool) -> None:
@@ -365,7 +374,8 @@ class JobService:
         job = await self.store.get(job_id)
         if job is None or job.phase is not Phase.ABORTED:
             return
-        await self.record_info(job_id, {"released": utcnow().isoformat()}, significant=True)
+        if await self.store.update(job_id, released=utcnow()):
+            self.events.fire(job_id)
 
     async def record_results(self, job_id: str, results: Sequence[StoredResult]) -> None:
         """Results a platform reported (or an interactive session's endpoint)."""
@@ -400,7 +410,7 @@ class JobService:
         info: dict[str, str] | None = None,
     ) -> bool:
         job = await self._load(job_id)
-        fields: dict[str, Any] = {"end_time": ended_at, "run_deadline": None}
+        fields: JobFields = {"end_time": ended_at, "run_deadline": None}
         if job.start_time is None:
             fields["start_time"] = started_at or ended_at
         if error is not None:
@@ -438,7 +448,7 @@ class JobService:
         self.events.fire(job_id)
         self.executor.start(job_id)
 
-    async def _move(self, job_id: str, phase: Phase, **fields: Any) -> bool:
+    async def _move(self, job_id: str, phase: Phase, **fields: Unpack[JobFields]) -> bool:
         """Move to ``phase`` if the transition table allows it from where the job is.
 
         If the phase changed between the read and the compare-and-set (the poller

@@ -60,6 +60,10 @@ class Job:
     error: JobError | None = None
     platform: str | None = None
     job_info: Mapping[str, str] = field(default_factory=dict)
+    #: lifecycle of an aborted job (not shown in jobInfo): why it was stopped, and
+    #: when its platform confirmed that it let go (until then the EB says RELEASING)
+    abort_reason: str | None = None
+    released: datetime | None = None
 
     def parameter_values(self, name: str) -> list[str]:
         return [p.value for p in self.parameters if p.name == name]

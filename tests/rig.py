@@ -18,6 +18,10 @@ from ivoa_broker.records import Job
 from ivoa_broker.store import JobStore
 from tests.fakes import FakeAdapter
 
+#: where make_rig keeps its store when not told: None is ``<path>/jobs.db`` (SQLite);
+#: tests/stores.py sets a PostgreSQL URL for the tests that run on both stores
+DEFAULT_STORE: str | None = None
+
 
 class JobVanished(AssertionError):
     """The job row disappeared while a test waited for it."""
@@ -70,6 +74,7 @@ async def make_rig(
     adapters: FakeAdapter | Sequence[FakeAdapter] | None = None,
     *,
     call_timeout: float = CALL_TIMEOUT,
+    store: str | None = None,
     **jobs: Any,
 ) -> Rig:
     """A started rig over ``adapters`` (default: one :class:`FakeAdapter`)."""
@@ -77,18 +82,17 @@ async def make_rig(
         adapters = [FakeAdapter()]
     elif isinstance(adapters, FakeAdapter):
         adapters = [adapters]
-    store = await JobStore.open(path / "jobs.db")
+    where = store or DEFAULT_STORE
+    db = await JobStore.open(where if where is not None else path / "jobs.db")
     settings = JobsSection(**jobs)
-    service = JobService(store, settings)
+    service = JobService(db, settings)
     holder: list[Dispatcher] = []
     for adapter in adapters:
         adapter.deps = AdapterDeps(
             data_dir=path, wake=lambda nid, n=adapter.name: holder[0].wake(n, nid)
         )
     named = {a.name: a for a in adapters}
-    dispatcher = Dispatcher(service, store, named, settings, call_timeout=call_timeout)
+    dispatcher = Dispatcher(service, db, named, settings, call_timeout=call_timeout)
     holder.append(dispatcher)
     await dispatcher.begin()
-    return Rig(
-        store, service, dispatcher, OfferService(store, service, dispatcher, settings), named
-    )
+    return Rig(db, service, dispatcher, OfferService(db, service, dispatcher, settings), named)

@@ -16,6 +16,9 @@ from ivoa_broker.records import Parameter
 from tests.fakes import ExplodingAdapter, FakeAdapter
 from tests.rig import Rig, make_rig
 
+# every rig of these tests runs on SQLite and on PostgreSQL (tests/stores.py)
+pytestmark = pytest.mark.usefixtures("both_stores")
+
 ECHO = [Parameter("cmd", "echo"), Parameter("args", "hi")]
 
 

@@ -14,7 +14,15 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[JobStore]:
+    """Every test of this module runs on SQLite and on PostgreSQL."""
+    s = await JobStore.open(store_url or tmp_path / "jobs.db")
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[JobStore]:
     s = await JobStore.open(tmp_path / "jobs.db")
     yield s
     await s.close()
@@ -38,13 +46,12 @@ async def test_round_trip(store: JobStore) -> None:
     assert await store.get("nope") is None
 
 
-async def test_wal_and_indexes(store: JobStore, tmp_path: Path) -> None:
-    async with store._reader.execute("PRAGMA journal_mode") as cur:
-        assert (await cur.fetchone())[0] == "wal"
-    async with store._reader.execute(
+async def test_wal_and_indexes(sqlite_store: JobStore) -> None:
+    assert (await sqlite_store.db.rows("PRAGMA journal_mode"))[0][0] == "wal"
+    rows = await sqlite_store.db.rows(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'"
-    ) as cur:
-        names = {r[0] for r in await cur.fetchall()}
+    )
+    names = {r[0] for r in rows}
     assert {"jobs_owner_created", "jobs_owner_phase_created", "jobs_phase"} <= names
 
 
@@ -75,13 +82,12 @@ async def test_list_filters_in_sql(store: JobStore) -> None:
     ] == ["j050"]
 
 
-async def test_query_plan_uses_owner_index(store: JobStore) -> None:
+async def test_query_plan_uses_owner_index(sqlite_store: JobStore) -> None:
     sql = (
-        "EXPLAIN QUERY PLAN SELECT job_id FROM jobs WHERE owner IS ? AND phase != 'ARCHIVED' "
+        "EXPLAIN QUERY PLAN SELECT job_id FROM jobs WHERE owner = ? AND phase != 'ARCHIVED' "
         "ORDER BY creation_time DESC LIMIT 100"
     )
-    async with store._reader.execute(sql, ("alice",)) as cur:
-        plan = " ".join(str(r[3]) for r in await cur.fetchall())
+    plan = " ".join(str(r[3]) for r in await sqlite_store.db.rows(sql, ("alice",)))
     assert "jobs_owner_created" in plan
     assert "TEMP B-TREE" not in plan
 
@@ -133,20 +139,23 @@ async def test_deadlines(store: JobStore) -> None:
     assert await store.expired(T0 + timedelta(days=2)) == ["j001"]
 
 
-async def test_survives_reopen(tmp_path: Path) -> None:
-    s = await JobStore.open(tmp_path / "x.db")
+async def test_survives_reopen(tmp_path: Path, store_url: str | None) -> None:
+    s = await JobStore.open(store_url or tmp_path / "x.db")
     await s.insert(job(1))
     await s.close()
-    s2 = await JobStore.open(tmp_path / "x.db")
+    s2 = await JobStore.open(store_url or tmp_path / "x.db")
     assert await s2.get("j001") == job(1)
     await s2.close()
 
 
-async def test_cache_stays_coherent_under_concurrent_reads_and_writes(tmp_path: Path) -> None:
+async def test_cache_stays_coherent_under_concurrent_reads_and_writes(
+    tmp_path: Path, store_url: str | None
+) -> None:
     import asyncio
     import random
 
-    store = await JobStore.open(tmp_path / "c.db", cache_size=4)
+    where = store_url or tmp_path / "c.db"
+    store = await JobStore.open(where, cache_size=4)
     try:
         for n in range(8):
             await store.insert(job(n))
@@ -164,7 +173,7 @@ async def test_cache_stays_coherent_under_concurrent_reads_and_writes(tmp_path: 
                 await store.get(f"j{rng.randrange(8):03d}")
 
         await asyncio.gather(writer(), reader(), reader())
-        fresh = await JobStore.open(tmp_path / "c.db", cache_size=0)
+        fresh = await JobStore.open(where, cache_size=0)
         try:
             for n in range(8):
                 assert await store.get(f"j{n:03d}") == await fresh.get(f"j{n:03d}")
@@ -186,3 +195,40 @@ async def test_cache_sees_every_kind_of_write(store: JobStore) -> None:
     assert (await store.get("j001")).results == ()  # type: ignore[union-attr]
     await store.delete("j001")
     assert await store.get("j001") is None
+
+
+async def test_owner_none_lists_ownerless_jobs_only(store: JobStore) -> None:
+    await store.insert(job(1, owner=None))
+    await store.insert(job(2, owner="alice"))
+    listed = await store.list_jobs(None, phases=None, after=None, last=None, limit=10)
+    assert [j.job_id for j in listed] == ["j001"]
+
+
+async def test_typed_update_sets_lifecycle_columns(store: JobStore) -> None:
+    await store.insert(job(1))
+    assert await store.move("j001", [Phase.PENDING], Phase.ABORTED, abort_reason="why")
+    got = await store.get("j001")
+    assert got is not None
+    assert (got.abort_reason, got.released, dict(got.job_info)) == ("why", None, {})
+    [live] = await store.unreleased_aborts() or [None]  # no handle yet: not watched
+    assert live is None
+    await store.update("j001", handle="{}", platform="p", cancel_requested=True)
+    assert [j.job_id for j in await store.unreleased_aborts()] == ["j001"]
+    await store.update("j001", released=T0)
+    assert (await store.get("j001")).released == T0  # type: ignore[union-attr]
+    assert await store.unreleased_aborts() == []
+    assert not await store.update("nope", run_id="x")
+
+
+async def test_update_refuses_names_that_are_not_columns(store: JobStore) -> None:
+    await store.insert(job(1))
+    with pytest.raises(TypeError, match="not a job column"):
+        await store.update("j001", **{"phase = 'X', owner": "mallory"})  # type: ignore[arg-type]
+    assert (await store.get("j001")).owner == "alice"  # type: ignore[union-attr]
+
+
+async def test_result_sizes_beyond_32_bits(store: JobStore) -> None:
+    await store.insert(job(1))
+    big = 5 * 2**32
+    await store.add_results("j001", [StoredResult(JobResult("big", "x/y", big), "/b")])
+    assert (await store.get("j001")).results[0].size == big  # type: ignore[union-attr]

@@ -139,8 +139,8 @@ def releasing(job: Job) -> bool:
     return (
         job.phase is Phase.ABORTED
         and job.platform is not None
-        and "abort_reason" in job.job_info
-        and "released" not in job.job_info
+        and job.abort_reason is not None
+        and job.released is None
     )
 
 

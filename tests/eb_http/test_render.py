@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from ivoa_broker.eb.model import ConnectorProtocol, ConnectorStatus
@@ -33,9 +34,13 @@ def test_connector_follows_the_job() -> None:
 
 
 def test_releasing_until_the_platform_confirms() -> None:
-    reason = {"abort_reason": "aborted at the owner's request"}
-    assert releasing(job(Phase.ABORTED, **reason))
-    assert not releasing(job(Phase.ABORTED, released="2026-01-01T00:00:00+00:00", **reason))
-    assert not releasing(job(Phase.ABORTED, platform=None, **reason))  # never submitted
+    why = "aborted at the owner's request"
+
+    def aborted(phase: Phase = Phase.ABORTED, **changes: object) -> Job:
+        return replace(job(phase), abort_reason=why, **changes)  # type: ignore[arg-type]
+
+    assert releasing(aborted())
+    assert not releasing(aborted(released=T0))
+    assert not releasing(aborted(platform=None))  # never submitted
     assert not releasing(job(Phase.ABORTED))  # the platform ended it first
-    assert not releasing(job(Phase.EXECUTING, **reason))
+    assert not releasing(aborted(Phase.EXECUTING))
