@@ -31,6 +31,7 @@ from ivoa_broker.store import JobStore
 from ivoa_broker.web import callbacks, eb, health, uws, vosi
 from ivoa_broker.web.context import Broker, broker
 from ivoa_broker.web.errors import HANDLERS
+from ivoa_broker.web.framing import EdgeLimits
 from ivoa_broker.web.proxy import ProxyHeaders, TrustedProxies
 from ivoa_broker.web.routing import merge_methods
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
 
     middleware = [
+        Middleware(EdgeLimits, body_timeout=settings.server.timeout_body),
         Middleware(
             ProxyHeaders,
             trusted=TrustedProxies(settings.server.forwarded_allow_ips),
