@@ -33,8 +33,7 @@ SIZE_UNITS_HELP = (
 _DURATION_PART = re.compile(r"([0-9]{1,30}(?:\.[0-9]{1,30})?)([dhms])", re.ASCII)
 _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 DURATION_HELP = (
-    "whole seconds (3600), a sum of d/h/m/s parts (1h30m) or an ISO 8601 duration "
-    "(PT1H30M, P1W)"
+    "whole seconds (3600), a sum of d/h/m/s parts (1h30m) or an ISO 8601 duration (PT1H30M, P1W)"
 )
 
 

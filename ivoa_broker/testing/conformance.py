@@ -715,8 +715,12 @@ class AdapterConformance:
                 if platform.controls.finish
                 else asyncio.sleep(0)
             )
-            results = await asyncio.gather(adapter.cancel(stop, ctx), finish, return_exceptions=True)
-            assert results[0] is None, f"round {round_}: cancel racing the end raised {results[0]!r}"
+            results = await asyncio.gather(
+                adapter.cancel(stop, ctx), finish, return_exceptions=True
+            )
+            assert results[0] is None, (
+                f"round {round_}: cancel racing the end raised {results[0]!r}"
+            )
             assert not isinstance(results[1], BaseException), (
                 f"round {round_}: the platform's end racing a cancel raised {results[1]!r}"
             )

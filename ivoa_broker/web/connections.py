@@ -13,6 +13,7 @@ next body chunk takes longer than ``server.timeout_body``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import h11
@@ -60,11 +61,15 @@ class BoundedH11Protocol(H11Protocol):
     def _head_expired(self) -> None:
         self._head_timer = None
         if self._between_requests() and not self.transport.is_closing():
+            prefix = f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+            self.logger.info(
+                "%sno complete request head within %g s: connection closed",
+                prefix,
+                self.head_timeout,
+            )
             if self.conn.our_state is not h11.ERROR:
-                try:
+                with contextlib.suppress(h11.LocalProtocolError):
                     self.conn.send(h11.ConnectionClosed())
-                except h11.LocalProtocolError:
-                    pass
             self.transport.close()
 
 

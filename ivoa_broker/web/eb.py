@@ -112,11 +112,15 @@ def _guarded(handler: Handler) -> Handler:
             return _problem(request, _titled(status, _TITLES.get(status, "Error"), exc.message))
         except INPUT_ERRORS as exc:  # the input boundary: a parse error is 400, not 500
             log.warning(
-                "client input escaped a parser on %s %s", request.method, request.url.path,
+                "client input escaped a parser on %s %s",
+                request.method,
+                request.url.path,
                 exc_info=True,
             )
             detail = displayable(str(exc), 200) or type(exc).__name__
-            return _problem(request, _titled(400, _TITLES[400], f"cannot read the request: {detail}"))
+            return _problem(
+                request, _titled(400, _TITLES[400], f"cannot read the request: {detail}")
+            )
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.url.path)
             body = _titled(500, "Internal error", "internal error; the broker log has the details")

@@ -54,6 +54,12 @@ async def read_params(request: Request, *, include_query: bool = True) -> list[t
             pairs.append((key.lower(), value))
     finally:
         await form.close()
+    # Starlette decodes a field that is not UTF-8 as Latin-1; with file parts refused
+    # above, every byte of a multipart body is text: it must all be UTF-8
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("a form field is not UTF-8; send UTF-8 text") from None
     return pairs
 
 

@@ -1,5 +1,7 @@
-"""The probe's broker: two owners (alice, bob), the local platform with few slots,
-short WAIT cap and short slow-client limits, debug logging to a file we can read.
+"""The probe's broker: two owners (alice, bob), the local platform, the default
+connection limits (the keep-alive of 5 s is above the probe clients' 1 s keep-alive
+expiry, so no request meets a connection the broker is closing), debug logging to a
+file we can read (test_connections.py has a broker of its own with short limits).
 
 One broker per test run (session scope), on a free port with its own folder."""
 
@@ -20,11 +22,6 @@ BOB = "bob-probe-token-0123456789abcdefgh"
 SECRET = "s3cr3t-probe-value-7f9d2c"
 
 CONFIG = """
-[server]
-timeout_request_head = 1.5
-timeout_body = 1.5
-timeout_keep_alive = 2
-
 [auth]
 anonymous = false
 token_file = "tokens.txt"
@@ -54,6 +51,21 @@ class Probe:
         return self.broker.log
 
 
+#: clients let idle connections go before the broker does (keep-alive 5 s)
+LIMITS = httpx.Limits(max_connections=100, keepalive_expiry=1.0)
+
+
+def client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers=headers(token), timeout=60, limits=LIMITS)
+
+
+def async_client(url: str, token: str, connections: int = 100) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=1.0
+    )
+    return httpx.AsyncClient(base_url=url, headers=headers(token), timeout=60, limits=limits)
+
+
 def headers(token: str) -> dict[str, str]:
     """The Authorization header of ``token`` (none for an anonymous caller, ``""``)."""
     return {"Authorization": f"Bearer {token}"} if token else {}
@@ -66,8 +78,8 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probe]:
     broker = BrokerProcess(workdir, config=CONFIG, extra_args=("--log-level", "debug"))
     broker.start()
     with (
-        httpx.Client(base_url=broker.url, headers=headers(ALICE), timeout=30) as alice,
-        httpx.Client(base_url=broker.url, headers=headers(BOB), timeout=30) as bob,
+        client(broker.url, ALICE) as alice,
+        client(broker.url, BOB) as bob,
     ):
         yield Probe(broker, alice, bob)
     broker.stop()

@@ -59,7 +59,9 @@ def test_after_at_calendar_edges(probe: Probe, value: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["memory", "runtime"])
-@pytest.mark.parametrize("value", ["9" * 400, "9" * 400 + "GiB", "9" * 400 + "h", "P" + "9" * 400 + "D"])
+@pytest.mark.parametrize(
+    "value", ["9" * 400, "9" * 400 + "GiB", "9" * 400 + "h", "P" + "9" * 400 + "D"]
+)
 def test_sizes_and_durations_of_many_digits(probe: Probe, name: str, value: str) -> None:
     _uws_400(probe.alice.post("/jobs", data={"cmd": "true", name: value}))
 

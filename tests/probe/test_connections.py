@@ -1,19 +1,42 @@
-"""Probe: idle and slow clients are cut off (the probe broker gives a request head 1.5 s
-and a stalled body 1.5 s), while others are served; ambiguous framing and form bodies
+"""Probe: idle and slow clients are cut off (this module's broker gives a request head
+2 s and a stalled body 2 s), while others are served; ambiguous framing and form bodies
 that are not UTF-8 are refused with 400."""
 
 from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.probe.conftest import ALICE, Probe, raw_request
+from tests.probe.conftest import ALICE, BOB, Probe, client, raw_request
+from tests.server import BrokerProcess
 
-#: generous bound for "the broker closed it" (the configured limits are 1.5 s)
-CLOSED_WITHIN = 15.0
+#: generous bound for "the broker closed it" (the configured limits are 2 s)
+CLOSED_WITHIN = 30.0
+EDGE_CONFIG = """
+[server]
+timeout_request_head = 2
+timeout_body = 2
+
+[auth]
+anonymous = false
+token_file = "tokens.txt"
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probe]:
+    """A broker of this module's own, with short slow-client limits."""
+    workdir: Path = tmp_path_factory.mktemp("edge")
+    (workdir / "tokens.txt").write_text(f"{ALICE} alice\n{BOB} bob\n")
+    broker = BrokerProcess(workdir, config=EDGE_CONFIG).start()
+    with client(broker.url, ALICE) as alice, client(broker.url, BOB) as bob:
+        yield Probe(broker, alice, bob)
+    broker.stop()
 
 
 def _connect(probe: Probe) -> socket.socket:
@@ -58,7 +81,8 @@ def test_slow_head_is_cut_off_while_others_are_served(probe: Probe) -> None:
 def test_stalled_body_gets_408(probe: Probe) -> None:
     with _connect(probe) as sock:
         sock.sendall(
-            b"POST /jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + ALICE.encode()
+            b"POST /jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + ALICE.encode()
             + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n"
             b"Content-Length: 100\r\n\r\ncmd=tr"
         )
@@ -71,7 +95,8 @@ def test_content_length_with_transfer_encoding_is_refused(probe: Probe) -> None:
     body = b"7\r\ncmd=tru\r\n0\r\n\r\n"
     status, text = raw_request(
         probe,
-        b"POST /jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + ALICE.encode()
+        b"POST /jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + ALICE.encode()
         + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n"
         b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" + body,
     )
@@ -126,9 +151,7 @@ def test_chunked_body_past_the_limit_is_refused(probe: Probe) -> None:
 
 
 def test_multipart_field_that_is_not_utf8_is_refused(probe: Probe) -> None:
-    body = (
-        b"--b\r\nContent-Disposition: form-data; name=\"cmd\"\r\n\r\n\xff\xfe\r\n--b--\r\n"
-    )
+    body = b'--b\r\nContent-Disposition: form-data; name="cmd"\r\n\r\n\xff\xfe\r\n--b--\r\n'
     response = probe.alice.post(
         "/jobs", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
     )

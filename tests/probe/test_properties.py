@@ -13,7 +13,7 @@ import uuid
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.probe.conftest import Probe, create, settle
@@ -24,34 +24,90 @@ EDGES = [
     "0001-01-01T00:00:00Z",
     "9999-12-31T23:59:59.999999Z",
     "2001-02-30T00:00:00Z",
+    "2001-02-30",
     "2024-02-29T24:00:00Z",
     "P" + "9" * 30 + "D",
     "PT1H30M",
     "P1DT",
 ]
 NUMBERS = [
-    "inf", "-inf", "nan", "NaN", "Infinity", "1e400", "-1e400", "1e-400", "9" * 400,
-    "1" * 5000, "-0", "0", "-1", "2147483648", "-2147483649", "²", "١٢", "1_000", "0x10",
-    " 5 ", "5.5", "1e3", "",
+    "inf",
+    "-inf",
+    "nan",
+    "NaN",
+    "Infinity",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "9" * 400,
+    "1" * 5000,
+    "-0",
+    "0",
+    "-1",
+    "2147483648",
+    "-2147483649",
+    "²",
+    "١٢",
+    "1_000",
+    "0x10",
+    " 5 ",
+    "5.5",
+    "1e3",
+    "",
 ]
-TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40
-)
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 CONTROL = st.text(alphabet=st.sampled_from("\x00\t\n\r\x1b\x7f\x85\u2028[31m;"), max_size=12)
-VALUES = st.one_of(st.sampled_from(EDGES + NUMBERS), TEXT, CONTROL)
+EDGY = st.sampled_from(EDGES + NUMBERS)
+#: edges weigh three times what free text does: they are where parsers break
+VALUES = st.one_of(EDGY, EDGY, EDGY, TEXT, CONTROL)
 ACCEPT = st.sampled_from(
-    ["*/*", "application/json", "text/xml", "application/yaml", "text/html", "x/y;q=nan",
-     "application/json;q=2", ""]
+    [
+        "*/*",
+        "application/json",
+        "text/xml",
+        "application/yaml",
+        "text/html",
+        "x/y;q=nan",
+        "application/json;q=2",
+        "",
+    ]
 )
 EXAMPLES = settings(
-    max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+    max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
 )
 
 UWS_NAMES = [
-    "cmd", "args", "env", "image", "notebook", "kind", "cores", "memory", "gpus", "runtime",
-    "input", "platform", "slurm.partition", "PHASE", "RUNID", "EXECUTIONDURATION",
-    "DESTRUCTION", "ACTION", "QUOTE", "wAiT", "LAST", "AFTER",
+    "cmd",
+    "args",
+    "env",
+    "image",
+    "notebook",
+    "kind",
+    "cores",
+    "memory",
+    "gpus",
+    "runtime",
+    "input",
+    "platform",
+    "slurm.partition",
+    "PHASE",
+    "RUNID",
+    "EXECUTIONDURATION",
+    "DESTRUCTION",
+    "ACTION",
+    "QUOTE",
+    "wAiT",
+    "LAST",
+    "AFTER",
 ]
+
+
+def _form(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Repeated names as httpx wants them (a dict of lists)."""
+    out: dict[str, list[str]] = {}
+    for key, value in pairs:
+        out.setdefault(key, []).append(value)
+    return out
 
 
 def _no_5xx(response: httpx.Response) -> None:
@@ -78,8 +134,11 @@ def done(probe: Probe) -> str:
 
 @EXAMPLES
 @given(form=st.lists(st.tuples(st.sampled_from(UWS_NAMES), VALUES), max_size=6), accept=ACCEPT)
+@example(form=[("EXECUTIONDURATION", "inf")], accept="*/*")
+@example(form=[("DESTRUCTION", EDGES[1])], accept="*/*")
+@example(form=[("memory", "9" * 400)], accept="*/*")
 def test_create_job(probe: Probe, form: list[tuple[str, str]], accept: str) -> None:
-    response = probe.alice.post("/jobs", data=form, headers={"Accept": accept})  # type: ignore[arg-type]
+    response = probe.alice.post("/jobs", data=_form(form), headers={"Accept": accept})
     _no_5xx(response)
     if response.status_code == 303:  # keep the store small: what was made goes
         probe.alice.delete(str(response.headers["location"]))
@@ -87,7 +146,9 @@ def test_create_job(probe: Probe, form: list[tuple[str, str]], accept: str) -> N
 
 @EXAMPLES
 @given(
-    phase=st.lists(VALUES, max_size=2), after=st.none() | VALUES, last=st.none() | VALUES,
+    phase=st.lists(VALUES, max_size=2),
+    after=st.none() | VALUES,
+    last=st.none() | VALUES,
     accept=ACCEPT,
 )
 def test_list_jobs(
@@ -101,6 +162,7 @@ def test_list_jobs(
 
 @EXAMPLES
 @given(wait=VALUES, phase=st.none() | VALUES, accept=ACCEPT)
+@example(wait="nan", phase=None, accept="*/*")
 def test_get_job(probe: Probe, done: str, wait: str, phase: str | None, accept: str) -> None:
     params = {"WAIT": wait, **({"PHASE": phase} if phase is not None else {})}
     _no_5xx(probe.alice.get(f"/jobs/{done}", params=params, headers={"Accept": accept}))
@@ -127,8 +189,17 @@ def test_post_job_children(probe: Probe, child: tuple[str, str], value: str, acc
     probe.alice.delete(f"/jobs/{job}")
 
 
-READS = ["", "/phase", "/executionduration", "/destruction", "/quote", "/owner",
-         "/parameters", "/results", "/error"]
+READS = [
+    "",
+    "/phase",
+    "/executionduration",
+    "/destruction",
+    "/quote",
+    "/owner",
+    "/parameters",
+    "/results",
+    "/error",
+]
 
 
 @EXAMPLES
@@ -166,6 +237,8 @@ FILTERS = ["phase", "after", "before", "last"]
     params=st.lists(st.tuples(st.sampled_from(FILTERS), VALUES), max_size=4),
     accept=ACCEPT,
 )
+@example(route="/sessions", params=[("last", "²")], accept="*/*")
+@example(route="/offersets", params=[("after", EDGES[0])], accept="*/*")
 def test_eb_lists(probe: Probe, route: str, params: list[tuple[str, str]], accept: str) -> None:
     _eb_format(probe.alice.get(route, params=params, headers={"Accept": accept}))
 
@@ -181,19 +254,28 @@ FIELDS = {
     "name": SCALARS,
     "executable": st.fixed_dictionaries(
         {"kind": st.sampled_from(["command", "docker-container", "jupyter-notebook"]) | VALUES},
-        optional={"command": st.lists(SCALARS, max_size=3), "image": SCALARS,
-                  "location": SCALARS, "environment": st.dictionaries(TEXT, SCALARS, max_size=2)},
+        optional={
+            "command": st.lists(SCALARS, max_size=3),
+            "image": SCALARS,
+            "location": SCALARS,
+            "environment": st.dictionaries(TEXT, SCALARS, max_size=2),
+        },
     ),
     "compute": st.fixed_dictionaries(
         {},
-        optional={"cores": st.fixed_dictionaries({}, optional={"min": SCALARS, "max": SCALARS}),
-                  "memory": st.fixed_dictionaries({}, optional={"min": SCALARS, "max": SCALARS}),
-                  "gpus": SCALARS},
+        optional={
+            "cores": st.fixed_dictionaries({}, optional={"min": SCALARS, "max": SCALARS}),
+            "memory": st.fixed_dictionaries({}, optional={"min": SCALARS, "max": SCALARS}),
+            "gpus": SCALARS,
+        },
     ),
     "schedule": st.fixed_dictionaries(
         {},
-        optional={"requested": st.fixed_dictionaries(
-            {}, optional={"duration": SCALARS, "start": SCALARS, "after": SCALARS})},
+        optional={
+            "requested": st.fixed_dictionaries(
+                {}, optional={"duration": SCALARS, "start": SCALARS, "after": SCALARS}
+            )
+        },
     ),
 }
 DOCUMENT = st.fixed_dictionaries({}, optional=FIELDS)
@@ -223,9 +305,15 @@ def _as_yaml(data: object, indent: int = 0) -> str:
 
 
 @EXAMPLES
-@given(doc=DOCUMENT, fmt=st.sampled_from(["json", "yaml"]), route=st.sampled_from(
-    ["/requests", "/direct"]), accept=ACCEPT)
-def test_eb_requests(probe: Probe, doc: dict[str, object], fmt: str, route: str, accept: str) -> None:
+@given(
+    doc=DOCUMENT,
+    fmt=st.sampled_from(["json", "yaml"]),
+    route=st.sampled_from(["/requests", "/direct"]),
+    accept=ACCEPT,
+)
+def test_eb_requests(
+    probe: Probe, doc: dict[str, object], fmt: str, route: str, accept: str
+) -> None:
     if fmt == "json":
         body = json.dumps(doc, allow_nan=True).encode()
         ctype = "application/json"
@@ -242,8 +330,10 @@ def test_eb_requests(probe: Probe, doc: dict[str, object], fmt: str, route: str,
 @given(
     session=st.one_of(st.just("own"), TEXT, CONTROL),
     body=st.one_of(
-        st.fixed_dictionaries({"kind": st.sampled_from(["update", "phase"]) | VALUES},
-                              optional={"phase": VALUES, "duration": SCALARS}),
+        st.fixed_dictionaries(
+            {"kind": st.sampled_from(["update", "phase"]) | VALUES},
+            optional={"phase": VALUES, "duration": SCALARS},
+        ),
         st.just({}),
     ),
 )
@@ -254,7 +344,8 @@ def test_eb_sessions(probe: Probe, done: str, session: str, body: dict[str, obje
     _eb_format(probe.alice.get(f"/sessions/{sid}"))
     _eb_format(probe.alice.get(f"/offersets/{sid}"))
     response = probe.alice.post(
-        f"/sessions/{sid}", content=json.dumps(body, allow_nan=True).encode(),
+        f"/sessions/{sid}",
+        content=json.dumps(body, allow_nan=True).encode(),
         headers={"Content-Type": "application/json"},
     )
     _eb_format(response)

@@ -20,7 +20,10 @@ def odd_jobs(probe: Probe) -> list[str]:
         probe.alice,
         {
             "cmd": "sh",
-            "args": ["-c", r"printf '\033[31mboom\033[0m \001\002\033]0;title\007 done' >&2; exit 3"],
+            "args": [
+                "-c",
+                r"printf '\033[31mboom\033[0m \001\002\033]0;title\007 done' >&2; exit 3",
+            ],
             "PHASE": "RUN",
         },
     )
@@ -47,7 +50,9 @@ def test_every_session_renders(probe: Probe, odd_jobs: list[str], accept: str) -
 
 def test_error_message_keeps_its_words(probe: Probe, odd_jobs: list[str]) -> None:
     failing = odd_jobs[-1]
-    text = probe.alice.get(f"/sessions/{uuid.UUID(failing)}", headers={"Accept": "application/json"}).text
+    text = probe.alice.get(
+        f"/sessions/{uuid.UUID(failing)}", headers={"Accept": "application/json"}
+    ).text
     assert "boom" in text and "done" in text and "[31m" not in text
 
 

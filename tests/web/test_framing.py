@@ -57,7 +57,9 @@ async def test_stalled_body_times_out_and_finished_body_does_not() -> None:
 
     scope = {"type": "http", "headers": []}
     with pytest.raises(RequestTimeout):
-        await middleware(scope, receiver([{"type": "http.request", "body": b"a", "more_body": True}]), send)
+        await middleware(
+            scope, receiver([{"type": "http.request", "body": b"a", "more_body": True}]), send
+        )
     done = asyncio.create_task(
         middleware(scope, receiver([{"type": "http.request", "body": b"a"}]), send)
     )

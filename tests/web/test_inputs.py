@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
@@ -21,8 +22,21 @@ def test_whole_numbers(text: str, expected: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["inf", "-inf", "nan", "Infinity", "1e400", "9" * 400, "1" * 5000, "²", "5.5", "",
-             "2147483648", "x"]
+    "text",
+    [
+        "inf",
+        "-inf",
+        "nan",
+        "Infinity",
+        "1e400",
+        "9" * 400,
+        "1" * 5000,
+        "²",
+        "5.5",
+        "",
+        "2147483648",
+        "x",
+    ],
 )
 def test_whole_numbers_refused(text: str) -> None:
     with pytest.raises(BadRequest, match="WAIT must be a whole number"):
@@ -30,8 +44,14 @@ def test_whole_numbers_refused(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2001-02-30T00:00:00Z",
-             "soon", "T" * 500]
+    "text",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "2001-02-30T00:00:00Z",
+        "soon",
+        "T" * 500,
+    ],
 )
 def test_instants_refused(text: str) -> None:
     with pytest.raises(BadRequest, match="DESTRUCTION"):
@@ -44,22 +64,18 @@ def test_instant_edges_that_exist() -> None:
 
 
 def test_phase() -> None:
-    assert phase(" run ") is Phase.RUN
+    assert phase(" executing ") is Phase.EXECUTING
     with pytest.raises(BadRequest, match="not a UWS phase"):
         phase("\x00")
 
 
 @given(st.text(max_size=60))
 def test_any_text_is_a_number_or_bad_request(text: str) -> None:
-    try:
+    with contextlib.suppress(BadRequest):
         whole_number(text, "N")
-    except BadRequest:
-        pass
 
 
 @given(st.text(max_size=60))
 def test_any_text_is_an_instant_or_bad_request(text: str) -> None:
-    try:
+    with contextlib.suppress(BadRequest):
         instant(text, "I")
-    except BadRequest:
-        pass

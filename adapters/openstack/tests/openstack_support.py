@@ -177,8 +177,6 @@ async def wait_phase(
         task.cancel()
 
 
-
-
 class FaultyTransport(requests.adapters.HTTPAdapter):
     """Answers the next ``count`` requests to Nova with a fault, then passes through.
 
