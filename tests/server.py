@@ -38,7 +38,7 @@ class BrokerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "broker.log"
 
-    def start(self, timeout: float = 90.0) -> BrokerProcess:
+    def start(self, timeout: float = 240.0) -> BrokerProcess:
         args = [sys.executable, "-m", "ivoa_broker.cli", "serve", "--port", str(self.port)]
         if self.config is not None:
             path = self.workdir / "broker.toml"
