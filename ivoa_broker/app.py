@@ -28,8 +28,9 @@ from ivoa_broker.metrics import Metrics
 from ivoa_broker.protocol import AdapterDeps, utcnow
 from ivoa_broker.registry import discover, start_instances
 from ivoa_broker.store import JobStore
-from ivoa_broker.web import callbacks, eb, health, uws, vosi
+from ivoa_broker.web import callbacks, eb, health, pages, uws, vosi
 from ivoa_broker.web.context import Broker, broker
+from ivoa_broker.web.csrf import CsrfGuard
 from ivoa_broker.web.errors import HANDLERS
 from ivoa_broker.web.framing import EdgeLimits
 from ivoa_broker.web.proxy import ProxyHeaders, TrustedProxies
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             root_path=settings.server.root_path,
         )
     ]
+    middleware.append(Middleware(CsrfGuard, allowed_origins=settings.server.cors_origins))
     if settings.server.cors_origins:
         middleware.append(
             Middleware(
@@ -73,14 +75,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     return Starlette(
         routes=merge_methods(
-            [
-                Route("/", index, methods=["GET"]),
-                *vosi.ROUTES,
-                *health.ROUTES,
-                *uws.ROUTES,
-                *eb.ROUTES,
-                *callbacks.ROUTES,
-            ]
+            pages.with_pages(
+                [
+                    Route("/", index, methods=["GET"]),
+                    *vosi.ROUTES,
+                    *health.ROUTES,
+                    *uws.ROUTES,
+                    *eb.ROUTES,
+                    *callbacks.ROUTES,
+                ]
+            )
         ),
         middleware=middleware,
         exception_handlers=HANDLERS,

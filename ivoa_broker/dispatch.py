@@ -490,7 +490,10 @@ class Dispatcher:
         if status.endpoint:
             await self._record_endpoint(job_id, status.endpoint)
         if status.progress is not None and status.phase not in TERMINAL:
-            await self.jobs.record_info(job_id, {"progress": _progress_text(status)})
+            info = {"progress": _progress_text(status)}
+            if status.progress.fraction is not None:
+                info["progress_fraction"] = f"{max(0.0, min(status.progress.fraction, 1.0)):.3f}"
+            await self.jobs.record_info(job_id, info)
         if status.phase in TERMINAL:
             await self._finish(name, job_id, handle, status)
         elif status.phase is Phase.EXECUTING:

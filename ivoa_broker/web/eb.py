@@ -179,6 +179,19 @@ def _job_messages(b: Broker, request: Request, job: Job) -> list[MessageItem]:
         out.append(
             MessageItem(level=MessageLevel.ERROR, message=displayable(job.error.message, MAX_TEXT))
         )
+    progress = job.job_info.get("progress")
+    if progress and job.phase not in TERMINAL and job.phase is not Phase.ARCHIVED:
+        values: dict[str, str] = {"message": displayable(progress, MAX_TEXT)}
+        if "progress_fraction" in job.job_info:
+            values["fraction"] = displayable(job.job_info["progress_fraction"], 64)
+        out.append(
+            MessageItem(
+                level=MessageLevel.INFO,
+                template="progress",
+                values=values,
+                message=displayable(f"progress: {progress}", MAX_TEXT),
+            )
+        )
     for result in job.results[: MAX_MESSAGES - 8]:
         href = displayable(result.href or f"{job_url}/results/{result.id}", MAX_TEXT - 256)
         shown = displayable(result.id, 200)
@@ -477,6 +490,11 @@ def _openapi_text() -> bytes:
 async def openapi(request: Request) -> Response:
     """The OpenAPI document (equal to the packaged ``eb/openapi.yaml``, a test checks)."""
     return Response(_openapi_text(), media_type="application/yaml")
+
+
+#: for the HTML pages (web/pages.py), which read the same records
+service = _service
+path_uuid = _session_id
 
 
 ROUTES: list[BaseRoute] = [
