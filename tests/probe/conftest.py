@@ -56,7 +56,11 @@ LIMITS = httpx.Limits(max_connections=100, keepalive_expiry=1.0)
 
 
 def client(url: str, token: str) -> httpx.Client:
-    return httpx.Client(base_url=url, headers=headers(token), timeout=60, limits=LIMITS)
+    """An API client: it keeps no cookies (a page's CSRF cookie would make its form
+    POSTs look like a browser's to ivoa_broker.web.csrf)."""
+    http = httpx.Client(base_url=url, headers=headers(token), timeout=60, limits=LIMITS)
+    http.event_hooks["response"] = [lambda response: http.cookies.clear()]
+    return http
 
 
 def async_client(url: str, token: str, connections: int = 100) -> httpx.AsyncClient:
