@@ -36,6 +36,7 @@ from ivoa_broker.web import callbacks, eb, health, pages, uws, vosi
 from ivoa_broker.web.context import Broker, broker
 from ivoa_broker.web.csrf import CsrfGuard
 from ivoa_broker.web.errors import HANDLERS
+from ivoa_broker.web.framing import EdgeLimits
 from ivoa_broker.web.proxy import ProxyHeaders, TrustedProxies
 from ivoa_broker.web.routing import merge_methods
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
 
     middleware = [
+        Middleware(EdgeLimits, body_timeout=settings.server.timeout_body),
         Middleware(
             ProxyHeaders,
             trusted=TrustedProxies(settings.server.forwarded_allow_ips),

@@ -1,5 +1,5 @@
 """Command line: ``ivoa-broker serve``, ``check-config``, ``adapters``, ``backup``,
-``migrate`` and ``copy-store``.
+``doctor``, ``migrate`` and ``copy-store``.
 
 Every command validates the whole configuration first (:mod:`ivoa_broker.preflight`):
 a problem in any section, a plug-in's included, stops the command with one line per
@@ -67,6 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     copier.add_argument("--config", type=Path, help="TOML config file (not needed)")
     copier.add_argument("--from", dest="source", required=True, help="sqlite:///a.db or a URL")
     copier.add_argument("--to", dest="target", required=True, help="postgresql://... (empty)")
+    doctor = sub.add_parser(
+        "doctor", help="report what in the job store needs a look (stale PENDING jobs)"
+    )
+    doctor.add_argument("--config", type=Path, help="TOML config file (for server.database)")
+    doctor.add_argument("--database", type=Path, help="SQLite job store (default ./broker.db)")
+    doctor.add_argument(
+        "--pending-age",
+        type=float,
+        default=3600.0,
+        help="report PENDING jobs created longer ago than this, seconds (default 3600)",
+    )
     adapters = sub.add_parser("adapters", help="list installed plug-ins and configured platforms")
     adapters.add_argument("--config", type=Path, help="TOML config file")
     args = parser.parse_args(argv)
@@ -82,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.command == "adapters":
         return list_adapters(settings, source)
+    if args.command == "doctor":
+        return doctor_report(args.database or settings.server.database, args.pending_age)
     if args.command == "backup":
         database = args.database or settings.store_location
         if not isinstance(database, Path):
@@ -171,6 +184,19 @@ def copy_store(source: str, target: str) -> int:
     return 0
 
 
+def doctor_report(database: Path, pending_age: float) -> int:
+    from ivoa_broker.doctor import DoctorError, report
+
+    try:
+        code, lines = report(database, pending_age)
+    except DoctorError as exc:
+        print(f"ivoa-broker: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    return code
+
+
 def list_adapters(settings: Settings, source: str) -> int:
     plugins = discover()
     print("plug-ins (entry point group ivoa_broker.adapters):")
@@ -197,6 +223,7 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
 
     from ivoa_broker.app import create_app
     from ivoa_broker.logs import configure, uvicorn_log_config
+    from ivoa_broker.web.connections import bounded_protocol
 
     server = settings.server
     configure(args.log_level, server.log_format)
@@ -219,6 +246,11 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
         # forwarding headers are applied by the app itself, only from trusted proxies
         proxy_headers=False,
         timeout_keep_alive=int(server.timeout_keep_alive),
+        # h11 always (its limits are the documented ones), with a deadline for each
+        # request head (ivoa_broker.web.connections)
+        http=bounded_protocol(server.timeout_request_head),
+        h11_max_incomplete_event_size=server.max_header_bytes,
+        limit_concurrency=server.limit_concurrency,
         timeout_graceful_shutdown=5,
     )
     return 0

@@ -86,6 +86,15 @@ class ServerSection(BaseModel):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     #: HTTP keep-alive and slow-client limits, seconds (uvicorn/h11)
     timeout_keep_alive: float = Field(default=5.0, gt=0)
+    #: a request's line and headers must arrive within this many seconds of its first
+    #: byte (or of the connection's start); then the connection is closed
+    timeout_request_head: float = Field(default=10.0, gt=0)
+    #: a request body whose next chunk takes longer than this ends with 408
+    timeout_body: float = Field(default=30.0, gt=0)
+    #: largest request head (request line + headers) h11 buffers, bytes
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    #: open connections + running requests beyond which uvicorn answers 503 (None: no cap)
+    limit_concurrency: int | None = Field(default=None, ge=1)
     #: this broker's id in federation hop lists (default: derived, see ivoa_broker.hops)
     broker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
 

@@ -59,6 +59,12 @@ class JobNotFound(BrokerError):
     status = 404
 
 
+class RequestTimeout(BrokerError):
+    """The client stopped sending its request body."""
+
+    status = 408
+
+
 class Gone(BrokerError):
     status = 410
 

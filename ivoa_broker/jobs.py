@@ -239,6 +239,14 @@ class JobService:
         if not exists or job_owner != owner:
             raise JobNotFound(f"no job {job_id!r}")
 
+    async def result(self, job_id: str, owner: str | None, result_id: str) -> StoredResult:
+        """One stored result of the caller's job (404 for a stranger or an unknown id)."""
+        await self.check_owner(job_id, owner)
+        stored = await self.store.get_result(job_id, result_id)
+        if stored is None:
+            raise JobNotFound(f"job {job_id} has no result {result_id[:200]!r}")
+        return stored
+
     async def list(
         self,
         owner: str | None,

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from ivoa_broker.eb import iso8601
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+# ASCII digits only, at most 30 before the point: a client's number never overflows a float
+_SIZE = re.compile(r"^\s*([0-9]{1,30}(?:\.[0-9]{1,30})?)\s*([A-Za-z]*)\s*$", re.ASCII)
 _SIZE_UNITS: dict[str, int] = {
     "": 1,
     "b": 1,
@@ -29,11 +30,10 @@ SIZE_UNITS_HELP = (
     " (K, M, G, T mean KiB, MiB, GiB, TiB)"
 )
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+_DURATION_PART = re.compile(r"([0-9]{1,30}(?:\.[0-9]{1,30})?)([dhms])", re.ASCII)
 _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 DURATION_HELP = (
-    "whole seconds (3600), a sum of d/h/m/s parts (1h30m) or an ISO 8601 duration "
-    "(PT1H30M, P1W)"
+    "whole seconds (3600), a sum of d/h/m/s parts (1h30m) or an ISO 8601 duration (PT1H30M, P1W)"
 )
 
 
@@ -52,7 +52,7 @@ def parse_size(text: str) -> int:
 def parse_duration(text: str) -> int:
     """'90' / '1h30m' / 'PT1H30M' -> seconds. Raises ValueError."""
     value = text.strip()
-    if re.fullmatch(r"\d+", value):
+    if re.fullmatch(r"[0-9]{1,30}", value):
         return int(value)
     if value[:1] in ("P", "p"):  # ISO 8601: the broker's one parser (P1W yes, P1DT no)
         try:
@@ -66,19 +66,25 @@ def parse_duration(text: str) -> int:
 
 
 def parse_instant(text: str) -> datetime:
-    """ISO 8601 instant -> aware UTC datetime. A missing zone means UTC."""
+    """ISO 8601 instant -> aware UTC datetime. A missing zone means UTC.
+
+    Raises ``ValueError`` only: an instant whose UTC form falls outside the calendar
+    (``0001-01-01T00:00:00+01:00``) is out of range, not a crash."""
     value = text.strip()
-    if "T" not in value:
-        raise ValueError(f"{text!r} is not an ISO 8601 instant like 2026-01-02T03:04:05Z")
+    if "T" not in value or len(value) > 64:
+        raise ValueError(f"{text[:64]!r} is not an ISO 8601 instant like 2026-01-02T03:04:05Z")
     try:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
         raise ValueError(
-            f"{text!r} is not an ISO 8601 instant like 2026-01-02T03:04:05.000Z"
+            f"{text[:64]!r} is not an ISO 8601 instant like 2026-01-02T03:04:05.000Z"
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text[:64]!r} is outside the calendar (years 1..9999 in UTC)") from None
 
 
 def db_instant(value: datetime) -> str:

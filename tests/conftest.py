@@ -118,3 +118,10 @@ def http(broker: BrokerProcess, validate_xml) -> Iterator[httpx.Client]:  # type
         base_url=broker.url, timeout=30, event_hooks={"response": [on_response]}
     ) as client:
         yield client
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Long parameter values (400 nines, 5000 digits) get short test ids."""
+    if isinstance(val, str) and len(val) > 40:
+        return f"{val[:12]!r}..{len(val)}chars"
+    return None

@@ -23,20 +23,28 @@ def free_port() -> int:
 class BrokerProcess:
     """Starts the broker in ``workdir`` (its store and work area live there)."""
 
-    def __init__(self, workdir: Path, config: str | None = None, port: int | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        config: str | None = None,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ):
         self.workdir = workdir
+        self.extra_args = extra_args
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "broker.log"
 
-    def start(self, timeout: float = 90.0) -> BrokerProcess:
+    def start(self, timeout: float = 240.0) -> BrokerProcess:
         args = [sys.executable, "-m", "ivoa_broker.cli", "serve", "--port", str(self.port)]
         if self.config is not None:
             path = self.workdir / "broker.toml"
             path.write_text(self.config)
             args += ["--config", str(path)]
+        args += list(self.extra_args)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 args,

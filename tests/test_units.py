@@ -81,3 +81,23 @@ def test_one_iso_duration_parser_for_uws_and_eb() -> None:
             parse_duration(bad)
         with pytest.raises(ValueError, match="duration"):
             iso8601.parse_duration(bad)
+
+
+@pytest.mark.parametrize("text", ["9" * 400, "9" * 400 + "GiB", "9" * 31, "1" * 5000, "²", "١٢"])
+def test_parse_size_of_many_digits_is_refused_not_overflowed(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["9" * 400, "9" * 400 + "h", "9" * 40 + "d", "P" + "9" * 400 + "D", "1" * 5000]
+)
+def test_parse_duration_of_many_digits_is_refused_not_overflowed(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_parse_instant_outside_the_calendar(text: str) -> None:
+    with pytest.raises(ValueError, match="outside the calendar"):
+        parse_instant(text)

@@ -230,13 +230,55 @@ _Loader.add_implicit_resolver(
 )
 
 
+#: a YAML integer longer than this is refused (Python refuses above 4300 digits)
+MAX_YAML_DIGITS = 400
+_INT_TAG = "tag:yaml.org,2002:int"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+def _check_scalars(loader: Any, root: Any) -> None:
+    """Refuse, naming the field, the scalars YAML would fail to construct:
+    impossible dates (``2001-02-30``) and integers too long to convert."""
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = str(getattr(key_node, "value", "?"))[:64]
+                stack.append((value_node, f"{path}.{key}" if path else key))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
+        elif node.tag == _INT_TAG and len(str(node.value)) > MAX_YAML_DIGITS:
+            raise _bad(f"number of {len(str(node.value))} digits; at most {MAX_YAML_DIGITS}", path)
+        elif node.tag in (_INT_TAG, _TIMESTAMP_TAG):
+            try:
+                loader.construct_object(node)
+            except (ValueError, OverflowError):
+                line = node.start_mark.line + 1 if node.start_mark else "?"
+                what = "number" if node.tag == _INT_TAG else "date or time"
+                raise _bad(
+                    f"{str(node.value)[:40]!r} (line {line}) is not a valid {what};"
+                    " quote it to send text",
+                    path,
+                ) from None
+
+
 def _parse_yaml(body: bytes) -> Any:
     try:
         for event in yaml.parse(body, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent):
                 line = event.start_mark.line + 1 if event.start_mark else "?"
                 raise _bad(f"YAML aliases are not accepted (line {line})")
-        return yaml.load(body, Loader=_Loader)
+        loader = _Loader(body)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_scalars(loader, node)
+            loader.constructed_objects = {}
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise _bad(f"not valid YAML: {str(exc)[:300]}") from None
     except RecursionError:

@@ -81,7 +81,10 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"not an ISO 8601 instant: {text[:64]!r}") from None
     if value.tzinfo is None:
         raise ValueError(f"instant without a time zone: {text[:64]!r}")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC form
+        raise ValueError(f"instant outside the calendar in UTC: {text[:64]!r}") from None
 
 
 def format_instant(value: datetime) -> str:

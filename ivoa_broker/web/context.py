@@ -14,6 +14,7 @@ from ivoa_broker.auth import Authenticator, Identity
 from ivoa_broker.auth.limits import Kind, Limits
 from ivoa_broker.auth.middleware import IDENTITY, IDENTITY_ERROR
 from ivoa_broker.auth.policy import AccessPolicy
+from ivoa_broker.availability import AvailabilityService
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.jobs import JobService
@@ -78,6 +79,11 @@ class Broker:
 
     def job_url(self, request: Request, job_id: str) -> str:
         return f"{self.jobs_url(request)}/{job_id}"
+
+    @property
+    def availability(self) -> AvailabilityService:
+        """The read service of VOSI availability and readiness (routes use it, not the store)."""
+        return AvailabilityService(self.store, self.dispatcher, self.plugins, self.problems)
 
     def identify(self, request: Request) -> Identity:
         """The caller, as the identity middleware found it (raises its 401/503)."""

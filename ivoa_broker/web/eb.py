@@ -10,6 +10,8 @@ absent); errors are ``application/problem+json`` naming the path.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -23,11 +25,13 @@ from starlette.routing import BaseRoute, Route
 
 from ivoa_broker.auth import Identity
 from ivoa_broker.eb.convert import offer_session, offer_set, refusal, request_document
+from ivoa_broker.eb.display import displayable
 from ivoa_broker.eb.errors import DocumentError
 from ivoa_broker.eb.formats import load_request, load_update, render, response_format
 from ivoa_broker.eb.model import (
     MAX_DURATION,
     MAX_MESSAGES,
+    MAX_NAME,
     MAX_TEXT,
     ConnectorProtocol,
     ConnectorStatus,
@@ -52,6 +56,9 @@ from ivoa_broker.protocol import AdapterError, Offer, Phase, utcnow
 from ivoa_broker.records import Job
 from ivoa_broker.units import parse_instant
 from ivoa_broker.web.context import Broker, broker
+from ivoa_broker.web.inputs import INPUT_ERRORS
+
+log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 Handler = Callable[[Request], Awaitable[Response]]
@@ -76,6 +83,7 @@ _TITLES = {
     400: "Bad request",
     401: "Unauthorized",
     404: "Not found",
+    408: "Request timeout",
     409: "Conflict",
     410: "Gone",
     403: "Forbidden",
@@ -104,6 +112,21 @@ def _guarded(handler: Handler) -> Handler:
         except AdapterError as exc:
             status = exc.http_status
             return _problem(request, _titled(status, _TITLES.get(status, "Error"), exc.message))
+        except INPUT_ERRORS as exc:  # the input boundary: a parse error is 400, not 500
+            log.warning(
+                "client input escaped a parser on %s %s",
+                request.method,
+                request.url.path,
+                exc_info=True,
+            )
+            detail = displayable(str(exc), 200) or type(exc).__name__
+            return _problem(
+                request, _titled(400, _TITLES[400], f"cannot read the request: {detail}")
+            )
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            body = _titled(500, "Internal error", "internal error; the broker log has the details")
+            return _problem(request, body)
 
     return run
 
@@ -155,37 +178,41 @@ def _job_messages(b: Broker, request: Request, job: Job) -> list[MessageItem]:
         )
     ]
     if job.error is not None:
-        out.append(MessageItem(level=MessageLevel.ERROR, message=job.error.message[:MAX_TEXT]))
+        out.append(
+            MessageItem(level=MessageLevel.ERROR, message=displayable(job.error.message, MAX_TEXT))
+        )
     progress = job.job_info.get("progress")
     if progress and job.phase not in TERMINAL and job.phase is not Phase.ARCHIVED:
-        values: dict[str, str] = {"message": progress[:MAX_TEXT]}
+        values: dict[str, str] = {"message": displayable(progress, MAX_TEXT)}
         if "progress_fraction" in job.job_info:
-            values["fraction"] = job.job_info["progress_fraction"]
+            values["fraction"] = displayable(job.job_info["progress_fraction"], 64)
         out.append(
             MessageItem(
                 level=MessageLevel.INFO,
                 template="progress",
                 values=values,
-                message=f"progress: {progress}"[:MAX_TEXT],
+                message=displayable(f"progress: {progress}", MAX_TEXT),
             )
         )
     for result in job.results[: MAX_MESSAGES - 8]:
-        href = result.href or f"{job_url}/results/{result.id}"
+        href = displayable(result.href or f"{job_url}/results/{result.id}", MAX_TEXT - 256)
+        shown = displayable(result.id, 200)
         out.append(
             MessageItem(
                 level=MessageLevel.INFO,
                 template="result",
-                values={"id": result.id[:256], "url": href[:MAX_TEXT]},
-                message=f"result {result.id[:200]}: {href[: MAX_TEXT - 256]}",
+                values={"id": shown, "url": href},
+                message=f"result {shown}: {href}",
             )
         )
     if "exit_code" in job.job_info:
+        code = displayable(str(job.job_info["exit_code"]), 64)
         out.append(
             MessageItem(
                 level=MessageLevel.INFO,
                 template="exit-code",
-                values={"exit_code": job.job_info["exit_code"]},
-                message=f"exit code {job.job_info['exit_code']}",
+                values={"exit_code": code},
+                message=f"exit code {code}",
             )
         )
     return out
@@ -251,7 +278,9 @@ def session_document(
                 uuid=sid,
                 url=f"{base}/sessions/{sid}",
                 created=job.creation_time,
-                name=job.run_id[:256] if job.run_id else None,
+                name=displayable(job.run_id, MAX_NAME, single_line=True) or None
+                if job.run_id
+                else None,
                 messages=messages,
                 options=options,
             ),
@@ -294,7 +323,8 @@ def offerset_document(
             session_document(b, request, SessionView(row.offer_id, row, job, doc, row.created), now)
         )
     messages = refusal(
-        (None, f"{m['platform']}: {m['text']}"[:MAX_TEXT]) for m in view.offerset.messages
+        (None, displayable(f"{m['platform']}: {m['text']}", MAX_TEXT))
+        for m in view.offerset.messages
     )
     return offer_set(
         sessions,
@@ -421,7 +451,8 @@ def _filters(
     last: int | None = None
     text = params.get("last")
     if text is not None:
-        if not text.strip().isdigit() or not 1 <= int(text) <= 1000:
+        # ASCII digits only: '²' passes isdigit() and then fails int()
+        if not re.fullmatch(r"[0-9]{1,4}", text.strip()) or not 1 <= int(text) <= 1000:
             raise DocumentError(
                 400, "Bad filter", f"last must be a whole number 1..1000; got {text[:40]!r}", "last"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from starlette.exceptions import HTTPException
@@ -15,8 +16,29 @@ from ivoa_broker.web.negotiate import json_response, text, wants_json
 log = logging.getLogger(__name__)
 
 
+#: the ExecutionBroker's resources: their errors are problem+json, whatever answers
+EB_PREFIXES = ("/requests", "/offersets", "/sessions", "/direct")
+_TITLES = {404: "Not found", 405: "Method not allowed", 500: "Internal error"}
+
+
+def _is_eb(request: Request) -> bool:
+    path = request.url.path.removeprefix(request.scope.get("root_path", "") or "")
+    return any(path == p or path.startswith(p + "/") for p in EB_PREFIXES)
+
+
 def _answer(request: Request, status: int, message: str) -> Response:
-    if wants_json(request):
+    if _is_eb(request):  # routing (404/405) and crashes of EB paths: RFC 9457 too
+        body = {
+            "type": "about:blank",
+            "title": _TITLES.get(status, "Error"),
+            "status": status,
+            "detail": message,
+            "instance": request.url.path,
+        }
+        response: Response = Response(
+            json.dumps(body), status, media_type="application/problem+json"
+        )
+    elif wants_json(request):
         response = json_response({"status": status, "message": message}, status)
     else:
         response = text(message + "\n", status)

@@ -14,7 +14,6 @@ from starlette.routing import BaseRoute, Route
 
 from ivoa_broker.metrics import CONTENT_TYPE
 from ivoa_broker.web.context import broker
-from ivoa_broker.web.vosi import check_availability
 
 
 async def healthz(request: Request) -> Response:
@@ -22,13 +21,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    b = broker(request)
-    writable = await b.store.writable()
-    available, notes = await check_availability(b)
-    if not writable:
-        notes.insert(0, f"the job store {b.store.path} cannot be written")
-    ready = writable and available
-    return JSONResponse({"ready": ready, "notes": notes}, status_code=200 if ready else 503)
+    found = await broker(request).availability.ready()
+    return JSONResponse(
+        {"ready": found.available, "notes": found.notes},
+        status_code=200 if found.available else 503,
+    )
 
 
 async def metrics(request: Request) -> Response:

@@ -6,6 +6,8 @@ Values are kept as sent. Bodies are bounded.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
@@ -32,6 +34,10 @@ async def read_params(request: Request, *, include_query: bool = True) -> list[t
         )
     if ctype == "":
         return pairs
+    body = await _bounded_body(request)
+    if ctype == "application/x-www-form-urlencoded":
+        pairs.extend((k.lower(), v) for k, v in _urlencoded(body))
+        return pairs
     try:
         form = await request.form(
             max_files=0 if ctype != "multipart/form-data" else 16, max_fields=MAX_FIELDS
@@ -48,7 +54,47 @@ async def read_params(request: Request, *, include_query: bool = True) -> list[t
             pairs.append((key.lower(), value))
     finally:
         await form.close()
+    # Starlette decodes a field that is not UTF-8 as Latin-1; with file parts refused
+    # above, every byte of a multipart body is text: it must all be UTF-8
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("a form field is not UTF-8; send UTF-8 text") from None
     return pairs
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The whole body, refused past :data:`MAX_BODY` however it is framed (chunked too)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge(f"request body is more than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    # Starlette's own parsers read the body again from this attribute (Request.body())
+    request._body = body
+    return body
+
+
+def _urlencoded(body: bytes) -> list[tuple[str, str]]:
+    """A form body as pairs; it must be UTF-8, percent-escapes included (else 400)."""
+    try:
+        text = body.decode("utf-8")
+        return parse_qsl(
+            text,
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise BadRequest(
+            "the form body is not UTF-8 (raw or percent-encoded); send UTF-8 text"
+        ) from None
+    except ValueError:
+        raise BadRequest(f"the form body has more than {MAX_FIELDS} fields") from None
 
 
 def single(pairs: list[tuple[str, str]], name: str) -> str | None:

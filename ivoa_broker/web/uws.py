@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
-from datetime import datetime
 from pathlib import Path
 
 from starlette.requests import Request
@@ -12,7 +11,6 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ivoa_broker.errors import BadRequest, JobNotFound
-from ivoa_broker.protocol import Phase
 from ivoa_broker.records import Job, Parameter
 from ivoa_broker.render import (
     error_json,
@@ -27,8 +25,9 @@ from ivoa_broker.render import (
     results_xml,
 )
 from ivoa_broker.task_params import CONTROL_PARAMETERS
-from ivoa_broker.units import parse_instant
+from ivoa_broker.web import inputs
 from ivoa_broker.web.context import broker
+from ivoa_broker.web.inputs import uws_boundary
 from ivoa_broker.web.negotiate import document, text, wants_json
 from ivoa_broker.web.params import read_params, single
 
@@ -43,31 +42,12 @@ def _see_other(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-def _phase(value: str, name: str = "PHASE") -> Phase:
-    try:
-        return Phase(value.strip().upper())
-    except ValueError:
-        raise BadRequest(
-            f"{name}={value[:40]!r} is not a UWS phase; use one of "
-            f"{', '.join(p.value for p in Phase)}"
-        ) from None
-
-
-def _instant(value: str, name: str) -> datetime:
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise BadRequest(f"{name}: {exc}") from None
+_phase = inputs.phase
+_instant = inputs.instant
 
 
 def _int(value: str, name: str) -> int:
-    try:
-        number = float(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number; got {value[:40]!r}") from None
-    if number != int(number) or abs(number) > 2**31 - 1:
-        raise BadRequest(f"{name} must be a whole number in range; got {value[:40]!r}")
-    return int(number)
+    return inputs.whole_number(value, name)
 
 
 # ---------------------------------------------------------------- job list
@@ -262,10 +242,9 @@ async def get_results(request: Request) -> Response:
 async def get_result(request: Request) -> Response:
     b = broker(request)
     job_id = request.path_params["job_id"]
-    await b.jobs.check_owner(job_id, b.identify(request).owner)
-    stored = await b.store.get_result(job_id, request.path_params["result_id"])
-    if stored is None:
-        raise JobNotFound(f"job {job_id} has no result {request.path_params['result_id']!r}")
+    stored = await b.jobs.result(
+        job_id, b.identify(request).owner, request.path_params["result_id"]
+    )
     if stored.path is None:
         assert stored.result.href is not None
         return _see_other(stored.result.href)
@@ -286,22 +265,22 @@ async def get_error(request: Request) -> Response:
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/jobs", list_jobs, methods=["GET"]),
-    Route("/jobs", create_job, methods=["POST"]),
-    Route("/jobs/{job_id}", get_job, methods=["GET"]),
-    Route("/jobs/{job_id}", post_job, methods=["POST"]),
-    Route("/jobs/{job_id}", delete_job, methods=["DELETE"]),
-    Route("/jobs/{job_id}/phase", get_phase, methods=["GET"]),
-    Route("/jobs/{job_id}/phase", post_phase, methods=["POST"]),
-    Route("/jobs/{job_id}/executionduration", get_duration, methods=["GET"]),
-    Route("/jobs/{job_id}/executionduration", post_duration, methods=["POST"]),
-    Route("/jobs/{job_id}/destruction", get_destruction, methods=["GET"]),
-    Route("/jobs/{job_id}/destruction", post_destruction, methods=["POST"]),
-    Route("/jobs/{job_id}/quote", get_quote, methods=["GET"]),
-    Route("/jobs/{job_id}/owner", get_owner, methods=["GET"]),
-    Route("/jobs/{job_id}/parameters", get_parameters, methods=["GET"]),
-    Route("/jobs/{job_id}/parameters", post_parameters, methods=["POST"]),
-    Route("/jobs/{job_id}/results", get_results, methods=["GET"]),
-    Route("/jobs/{job_id}/results/{result_id:path}", get_result, methods=["GET"]),
-    Route("/jobs/{job_id}/error", get_error, methods=["GET"]),
+    Route("/jobs", uws_boundary(list_jobs), methods=["GET"]),
+    Route("/jobs", uws_boundary(create_job), methods=["POST"]),
+    Route("/jobs/{job_id}", uws_boundary(get_job), methods=["GET"]),
+    Route("/jobs/{job_id}", uws_boundary(post_job), methods=["POST"]),
+    Route("/jobs/{job_id}", uws_boundary(delete_job), methods=["DELETE"]),
+    Route("/jobs/{job_id}/phase", uws_boundary(get_phase), methods=["GET"]),
+    Route("/jobs/{job_id}/phase", uws_boundary(post_phase), methods=["POST"]),
+    Route("/jobs/{job_id}/executionduration", uws_boundary(get_duration), methods=["GET"]),
+    Route("/jobs/{job_id}/executionduration", uws_boundary(post_duration), methods=["POST"]),
+    Route("/jobs/{job_id}/destruction", uws_boundary(get_destruction), methods=["GET"]),
+    Route("/jobs/{job_id}/destruction", uws_boundary(post_destruction), methods=["POST"]),
+    Route("/jobs/{job_id}/quote", uws_boundary(get_quote), methods=["GET"]),
+    Route("/jobs/{job_id}/owner", uws_boundary(get_owner), methods=["GET"]),
+    Route("/jobs/{job_id}/parameters", uws_boundary(get_parameters), methods=["GET"]),
+    Route("/jobs/{job_id}/parameters", uws_boundary(post_parameters), methods=["POST"]),
+    Route("/jobs/{job_id}/results", uws_boundary(get_results), methods=["GET"]),
+    Route("/jobs/{job_id}/results/{result_id:path}", uws_boundary(get_result), methods=["GET"]),
+    Route("/jobs/{job_id}/error", uws_boundary(get_error), methods=["GET"]),
 ]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from email.utils import format_datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ivoa_broker.protocol import Health
 from ivoa_broker.render import (
     availability_json,
     availability_xml,
@@ -23,30 +21,8 @@ from ivoa_broker.web.negotiate import document
 
 async def check_availability(b: Broker) -> tuple[bool, list[str]]:
     """Available when the store answers and at least one adapter is healthy."""
-    notes: list[str] = []
-    store_ok = await b.store.ping()
-    if not store_ok:
-        notes.append(f"the job store {b.store.path} does not answer")
-
-    async def health(name: str) -> tuple[str, Health]:
-        return name, await b.dispatcher.health(name)
-
-    results = await asyncio.gather(*(health(n) for n in b.dispatcher.adapters))
-    healthy = [name for name, h in results if h.ok]
-    for name, h in results:
-        if not h.ok:
-            notes.append(f"platform {name} is down: {h.message or 'unhealthy'}")
-    if not results:
-        notes.append("no platform is configured and running")
-    for problem in b.problems:
-        notes.append(f"platform {problem.instance} not started: {problem.message}")
-    for plugin in b.plugins.values():
-        if not plugin.ok:
-            notes.append(f"plug-in {plugin.name} is broken: {plugin.error}")
-    available = store_ok and bool(healthy)
-    if available:
-        notes.insert(0, f"accepting jobs on {', '.join(healthy)}")
-    return available, notes
+    found = await b.availability.check()
+    return found.available, found.notes
 
 
 async def availability(request: Request) -> Response:

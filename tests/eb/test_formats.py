@@ -355,3 +355,33 @@ def test_problem_json_of_a_format_error() -> None:
     assert body["status"] == 400
     assert body["title"] == "Malformed document"
     assert "path" not in body
+
+
+# ------------------------------------------------- YAML scalars YAML cannot construct
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("name: 2001-02-30\n", "name"),
+        ("meta:\n  created: 2001-13-01T00:00:00Z\n", "meta.created"),
+        ("a:\n  - 1\n  - " + "9" * 5000 + "\n", "a[1]"),
+        ("name: " + "9" * 401 + "\n", "name"),
+    ],
+)
+def test_yaml_scalars_that_cannot_be_built_name_their_field(text: str, path: str) -> None:
+    from ivoa_broker.eb.errors import DocumentError
+    from ivoa_broker.eb.formats import Format, parse_data
+
+    with pytest.raises(DocumentError) as caught:
+        parse_data(text.encode(), Format.YAML)
+    assert caught.value.status == 400
+    assert caught.value.path == path
+
+
+def test_yaml_good_dates_and_numbers_still_load() -> None:
+    from ivoa_broker.eb.formats import Format, parse_data
+
+    data = parse_data(b"a: 2001-02-28\nb: " + b"9" * 400 + b"\nc: [1, 2]\n", Format.YAML)
+    assert data["b"] == int("9" * 400) and data["c"] == [1, 2]
+    assert str(data["a"]) == "2001-02-28"

@@ -405,7 +405,10 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
         if record.server_user is None or record.server_name is None:
             return []
         scope = f"access:servers!server={record.server_user}/{record.server_name}"
-        found = await self.hub.tokens(record.server_user)
+        try:
+            found = await self.hub.tokens(record.server_user)
+        except NotFound:  # the hub removed the user meanwhile: its tokens went with it
+            return []
         return [str(t["id"]) for t in found if scope in (t.get("scopes") or [])]
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:

@@ -386,7 +386,13 @@ class OpenStackClient:
             return
 
     async def stop_server(self, server_id: str) -> None:
+        """Power the server off; a server already gone is as stopped as it gets (success:
+        a cancel that deleted it may race the guest's own power-off)."""
+
         def run() -> None:
             self.conn.compute.stop_server(server_id)
 
-        await self._call("stop server", run)
+        try:
+            await self._call("stop server", run)
+        except NotFound:
+            return

@@ -2,18 +2,25 @@
 # openstack-up.sh - real OpenStack control plane on loopback for the OpenStack adapter's tests.
 #   keystone + placement + glance (file store) + neutron-server (API only, ML2, no agents)
 #   + nova api/conductor/scheduler/compute with a *fake* virt driver (servers go ACTIVE, nothing boots)
-#   + RabbitMQ and MariaDB (Debian; MariaDB on 127.0.0.1:3307 for nova/placement/neutron,
+#   + RabbitMQ and MariaDB (Debian; MariaDB on 127.0.0.1:$OS_PORT_MYSQL, default 3307, for nova/placement/neutron,
 #     keystone/glance on sqlite). Fresh state on every start (a running stack is stopped first).
 # Needs install.sh to have run (Debian packages + the services' venv, default /opt/ivoa-broker-openstack/venv).
 # Writes $OS_BASE/clouds.yaml (clouds "local" = admin, "ci-quota" = member of a small-quota project)
 # and $OS_BASE/env (OS_CLIENT_CONFIG_FILE=...). Seeds flavors ci.small/ci.medium/ci.large/ci.gpu
 # (resources:VGPU=1), image "ci-tiny", shared network "ci-net" (+ subnet). Stop with openstack-down.sh.
 # A single-node devstack-less control plane from Debian packages and pip (see the adapter README).
+# Ports and the RabbitMQ node name come from the environment (the test fixture picks free ports
+# and a state folder per run, so two runs on one machine do not meet); defaults as before.
 set -euo pipefail
 T0=$(date +%s.%N)
 HERE=$(cd "$(dirname "$0")" && pwd)
 BASE=${OS_BASE:-/tmp/ivoa-broker-openstack}
 VENV=${OS_VENV:-/opt/ivoa-broker-openstack/venv}
+P_KS=${OS_PORT_KEYSTONE:-5000}; P_NOVA=${OS_PORT_NOVA:-8774}; P_PLACEMENT=${OS_PORT_PLACEMENT:-8778}
+P_GLANCE=${OS_PORT_GLANCE:-9292}; P_NEUTRON=${OS_PORT_NEUTRON:-9696}; P_MYSQL=${OS_PORT_MYSQL:-3307}
+P_RABBIT=${OS_PORT_RABBIT:-5672}; P_RABBIT_DIST=${OS_PORT_RABBIT_DIST:-25672}
+NODE=${OS_RABBIT_NODE:-rabbit@localhost}
+KS_URL="http://127.0.0.1:$P_KS/v3"
 if [ ! -x "$VENV/bin/nova-compute" ] || ! command -v rabbitmq-server >/dev/null || ! command -v mariadbd >/dev/null; then
   echo "openstack-up.sh: not installed; run $HERE/install.sh first" >&2; exit 2
 fi
@@ -31,30 +38,31 @@ start_wsgi() { # start_wsgi DIR APP PORT ENVVAR=VALUE
   (cd "$BASE/$1" && exec env "$4" nohup "$GUNI") </dev/null >"$BASE/$1/gunicorn.log" 2>&1 &
   wait_url "http://127.0.0.1:$3/"
 }
-authsec() { printf '[keystone_authtoken]\nwww_authenticate_uri = http://127.0.0.1:5000/v3\nauth_url = http://127.0.0.1:5000/v3\nauth_type = password\nproject_domain_name = Default\nuser_domain_name = Default\nproject_name = service\nusername = %s\npassword = %spw\nregion_name = RegionOne\n' "$1" "$1"; }
-svcauth() { printf '[%s]\nauth_type = password\nauth_url = http://127.0.0.1:5000/v3\nproject_domain_name = Default\nuser_domain_name = Default\nproject_name = service\nusername = %s\npassword = %spw\nregion_name = RegionOne\n' "$1" "$2" "$2"; }
+authsec() { printf '[keystone_authtoken]\nwww_authenticate_uri = %s\nauth_url = %s\nauth_type = password\nproject_domain_name = Default\nuser_domain_name = Default\nproject_name = service\nusername = %s\npassword = %spw\nregion_name = RegionOne\n' "$KS_URL" "$KS_URL" "$1" "$1"; }
+svcauth() { printf '[%s]\nauth_type = password\nauth_url = %s\nproject_domain_name = Default\nuser_domain_name = Default\nproject_name = service\nusername = %s\npassword = %spw\nregion_name = RegionOne\n' "$1" "$KS_URL" "$2" "$2"; }
 
 # --- RabbitMQ (loopback only, state under $BASE/rabbit)
 chown rabbitmq:rabbitmq "$BASE/rabbit"
-export RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1 \
+export RABBITMQ_NODENAME="$NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1 \
+       RABBITMQ_NODE_PORT="$P_RABBIT" RABBITMQ_DIST_PORT="$P_RABBIT_DIST" \
        RABBITMQ_MNESIA_BASE="$BASE/rabbit/mnesia" RABBITMQ_LOG_BASE="$BASE/rabbit/log" RABBITMQ_PID_FILE="$BASE/rabbit/rabbit.pid" \
        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 nohup rabbitmq-server </dev/null >"$BASE/rabbit/server.out" 2>&1 &
-for _ in $(seq 90); do rabbitmqctl -q -n rabbit@localhost await_startup >/dev/null 2>&1 && break; sleep 1; done
-rabbitmqctl -q -n rabbit@localhost add_user os ospw >/dev/null
-rabbitmqctl -q -n rabbit@localhost set_permissions os '.*' '.*' '.*' >/dev/null
-RMQ=rabbit://os:ospw@127.0.0.1:5672/
+for _ in $(seq 90); do rabbitmqctl -q -n "$NODE" await_startup >/dev/null 2>&1 && break; sleep 1; done
+rabbitmqctl -q -n "$NODE" add_user os ospw >/dev/null
+rabbitmqctl -q -n "$NODE" set_permissions os '.*' '.*' '.*' >/dev/null
+RMQ=rabbit://os:ospw@127.0.0.1:$P_RABBIT/
 
 # --- MariaDB (nova + placement + neutron: several processes write concurrently; sqlite gives "database is locked")
 mkdir -p "$BASE/mysql" && chown mysql:mysql "$BASE/mysql"
 mariadb-install-db --user=mysql --datadir="$BASE/mysql/data" --auth-root-authentication-method=socket >"$BASE/mysql/install.log" 2>&1
-nohup mariadbd --user=mysql --datadir="$BASE/mysql/data" --socket="$BASE/mysql/mysqld.sock" --bind-address=127.0.0.1 --port=3307 \
+nohup mariadbd --user=mysql --datadir="$BASE/mysql/data" --socket="$BASE/mysql/mysqld.sock" --bind-address=127.0.0.1 --port="$P_MYSQL" \
   --pid-file="$BASE/mysql/mysqld.pid" --log-error="$BASE/mysql/error.log" --innodb-buffer-pool-size=128M --max-connections=500 \
   </dev/null >/dev/null 2>&1 &
 for _ in $(seq 60); do mariadb --socket="$BASE/mysql/mysqld.sock" -e 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
 mariadb --socket="$BASE/mysql/mysqld.sock" -e "CREATE USER 'os'@'127.0.0.1' IDENTIFIED BY 'ospw';
   $(for d in nova_api nova nova_cell0 placement neutron; do printf 'CREATE DATABASE %s; GRANT ALL ON %s.* TO "os"@"127.0.0.1"; ' $d $d; done)"
-DB=mysql+pymysql://os:ospw@127.0.0.1:3307
+DB=mysql+pymysql://os:ospw@127.0.0.1:$P_MYSQL
 
 # --- Keystone
 cat > "$BASE/ks/keystone.conf" <<EOF
@@ -72,29 +80,31 @@ EOF
 K="$VENV/bin/keystone-manage --config-file $BASE/ks/keystone.conf"
 { $K db_sync; $K fernet_setup --keystone-user root --keystone-group root; $K credential_setup --keystone-user root --keystone-group root
   $K bootstrap --bootstrap-password adminpw --bootstrap-region-id RegionOne \
-     --bootstrap-admin-url http://127.0.0.1:5000/v3/ --bootstrap-public-url http://127.0.0.1:5000/v3/ --bootstrap-internal-url http://127.0.0.1:5000/v3/; } 2>&1 | quiet
-start_wsgi ks keystone.wsgi.api:application 5000 OS_KEYSTONE_CONFIG_FILES="$BASE/ks/keystone.conf"
+     --bootstrap-admin-url $KS_URL/ --bootstrap-public-url $KS_URL/ --bootstrap-internal-url $KS_URL/; } 2>&1 | quiet
+start_wsgi ks keystone.wsgi.api:application "$P_KS" OS_KEYSTONE_CONFIG_FILES="$BASE/ks/keystone.conf"
 cat > "$BASE/clouds.yaml" <<EOF
 clouds:
   local:
-    auth: {auth_url: "http://127.0.0.1:5000/v3", username: admin, password: adminpw, project_name: admin,
+    auth: {auth_url: "$KS_URL", username: admin, password: adminpw, project_name: admin,
            user_domain_name: Default, project_domain_name: Default}
     region_name: RegionOne
     identity_api_version: 3
   ci-quota:
-    auth: {auth_url: "http://127.0.0.1:5000/v3", username: ci-quota, password: ci-quotapw, project_name: ci-quota,
+    auth: {auth_url: "$KS_URL", username: ci-quota, password: ci-quotapw, project_name: ci-quota,
            user_domain_name: Default, project_domain_name: Default}
     region_name: RegionOne
     identity_api_version: 3
 EOF
 export OS_CLIENT_CONFIG_FILE="$BASE/clouds.yaml"
-"$PY" - <<'EOF' 2>&1 | quiet
-import openstack
+P_NOVA=$P_NOVA P_PLACEMENT=$P_PLACEMENT P_GLANCE=$P_GLANCE P_NEUTRON=$P_NEUTRON "$PY" - <<'EOF' 2>&1 | quiet
+import os, openstack
 c = openstack.connect(cloud="local")
 sp = c.identity.create_project(name="service", domain_id="default")
 admin, service = c.identity.find_role("admin"), c.identity.find_role("service")
-for name, typ, port, path in [("nova", "compute", 8774, "/v2.1"), ("placement", "placement", 8778, ""),
-                              ("glance", "image", 9292, ""), ("neutron", "network", 9696, "")]:
+for name, typ, port, path in [("nova", "compute", os.environ["P_NOVA"], "/v2.1"),
+                              ("placement", "placement", os.environ["P_PLACEMENT"], ""),
+                              ("glance", "image", os.environ["P_GLANCE"], ""),
+                              ("neutron", "network", os.environ["P_NEUTRON"], "")]:
     u = c.identity.create_user(name=name, password=name + "pw", domain_id="default")
     c.identity.assign_project_role_to_user(sp, u, admin); c.identity.assign_project_role_to_user(sp, u, service)
     s = c.identity.create_service(name=name, type=typ)
@@ -110,7 +120,7 @@ EOF
 # --- Placement
 { printf '[api]\nauth_strategy = keystone\n[placement_database]\nconnection = %s/placement?charset=utf8\n' "$DB"; authsec placement; } > "$BASE/placement/placement.conf"
 OS_PLACEMENT_CONFIG_DIR="$BASE/placement" "$VENV/bin/placement-manage" --config-file "$BASE/placement/placement.conf" db sync 2>&1 | quiet
-start_wsgi placement placement.wsgi.api:application 8778 OS_PLACEMENT_CONFIG_DIR="$BASE/placement"
+start_wsgi placement placement.wsgi.api:application "$P_PLACEMENT" OS_PLACEMENT_CONFIG_DIR="$BASE/placement"
 
 # --- Glance (file store)
 cp "$VENV/etc/glance/glance-api-paste.ini" "$BASE/glance/"
@@ -131,7 +141,7 @@ lock_path = $BASE/glance
 EOF
   authsec glance; } > "$BASE/glance/glance-api.conf"
 "$VENV/bin/glance-manage" --config-file "$BASE/glance/glance-api.conf" db_sync 2>&1 | quiet
-start_wsgi glance glance.wsgi.api:application 9292 OS_GLANCE_CONFIG_DIR="$BASE/glance"
+start_wsgi glance glance.wsgi.api:application "$P_GLANCE" OS_GLANCE_CONFIG_DIR="$BASE/glance"
 
 # --- Neutron server (API only). Tables from the models + stamp (faster than running every alembic migration).
 cp "$VENV/etc/neutron/api-paste.ini" "$BASE/neutron/"
@@ -156,7 +166,7 @@ printf '[ml2]\ntype_drivers = local,flat\ntenant_network_types = local\nmechanis
 import sqlalchemy as sa; from neutron.db.migration.models import head
 head.get_metadata().create_all(sa.create_engine('$DB/neutron?charset=utf8'))" 2>&1 | quiet
 "$VENV/bin/neutron-db-manage" --config-file "$BASE/neutron/neutron.conf" --config-file "$BASE/neutron/plugins/ml2/ml2_conf.ini" stamp heads 2>&1 | quiet >/dev/null
-start_wsgi neutron neutron.wsgi.api:application 9696 OS_NEUTRON_CONFIG_DIR="$BASE/neutron"
+start_wsgi neutron neutron.wsgi.api:application "$P_NEUTRON" OS_NEUTRON_CONFIG_DIR="$BASE/neutron"
 
 # --- Nova (fake virt driver that leaves ports unbound, see ivoa_fakevirt.py)
 cp "$VENV/etc/nova/api-paste.ini" "$BASE/nova/"
@@ -199,7 +209,7 @@ for svc in conductor scheduler compute; do
   nohup "$VENV/bin/nova-$svc" --config-file "$BASE/nova/nova.conf" </dev/null >"$BASE/nova/$svc.log" 2>&1 &
   echo $! > "$BASE/nova/$svc.pid"
 done
-start_wsgi nova nova.wsgi.osapi_compute:application 8774 OS_NOVA_CONFIG_DIR="$BASE/nova"
+start_wsgi nova nova.wsgi.osapi_compute:application "$P_NOVA" OS_NOVA_CONFIG_DIR="$BASE/nova"
 
 # warm-up, wait for the fake hypervisor to be mapped into cell1, seed what the tests use
 "$PY" - <<'EOF' 2>&1 | quiet
@@ -227,5 +237,5 @@ OS_CLIENT_CONFIG_FILE=$BASE/clouds.yaml
 EOF
 T1=$(date +%s.%N)
 python3 -c "print(round($T1 - $T0, 1))" > "$BASE/startup-seconds"
-printf 'openstack up in %.1f s: keystone:5000 nova:8774 placement:8778 glance:9292 neutron:9696; OS_CLIENT_CONFIG_FILE=%s (clouds "local", "ci-quota")\n' \
-  "$(cat "$BASE/startup-seconds")" "$BASE/clouds.yaml"
+printf 'openstack up in %.1f s: keystone:%s nova:%s placement:%s glance:%s neutron:%s; OS_CLIENT_CONFIG_FILE=%s (clouds "local", "ci-quota")\n' \
+  "$(cat "$BASE/startup-seconds")" "$P_KS" "$P_NOVA" "$P_PLACEMENT" "$P_GLANCE" "$P_NEUTRON" "$BASE/clouds.yaml"

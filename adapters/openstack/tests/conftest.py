@@ -9,6 +9,8 @@ Without the installed stack the stack tests are skipped with the reason, except 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,7 +19,16 @@ import pytest
 from ivoa_broker_openstack import OpenStackAdapter
 from ivoa_broker_openstack._client import OpenStackClient
 from ivoa_broker_openstack.testing import GuestStandIn
-from openstack_support import BASE, Callbacks, Stack, _installed, _run, make_config
+from openstack_support import (
+    DEFAULT_PORTS,
+    Callbacks,
+    Stack,
+    _installed,
+    _run,
+    free_ports,
+    make_config,
+    stack_env,
+)
 
 from ivoa_broker.protocol import AdapterDeps, CallContext
 from ivoa_broker.testing import WakeSignal
@@ -40,6 +51,9 @@ _STARTED: list[str] = []
 
 @pytest.fixture(scope="session")
 def openstack_stack() -> Iterator[Stack]:
+    """The stack for this run: a fresh state folder and free ports of its own, so a second
+    run on the same machine starts a second stack beside it (IVOA_OPENSTACK_CLOUDS reuses
+    a running stack on the default ports instead)."""
     reuse = os.environ.get("IVOA_OPENSTACK_CLOUDS")
     if reuse:
         yield Stack(Path(reuse))
@@ -50,12 +64,18 @@ def openstack_stack() -> Iterator[Stack]:
                 "the OpenStack test stack is not installed: run adapters/openstack/stack/install.sh"
             )
         _run("install.sh", 1800)
-    _run("openstack-up.sh", 1200)
-    _STARTED.append((BASE / "startup-seconds").read_text().strip())
+    # not under pytest's 0700 tmp: MariaDB and RabbitMQ run as their own users
+    base = Path(tempfile.mkdtemp(prefix="ivoa-broker-openstack-", dir="/tmp"))
+    base.chmod(0o755)
+    ports = free_ports(DEFAULT_PORTS)
+    env = stack_env(base, ports, f"rabbit-{base.name.rsplit('-', 1)[1]}@localhost")
     try:
-        yield Stack(BASE / "clouds.yaml")
+        _run("openstack-up.sh", 1200, env)
+        _STARTED.append((base / "startup-seconds").read_text().strip())
+        yield Stack(base / "clouds.yaml", ports)
     finally:
-        _run("openstack-down.sh", 600)
+        _run("openstack-down.sh", 600, env)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -24,7 +25,20 @@ from ivoa_broker.testing import TERMINAL, WakeSignal, wait_for_phase
 
 STACK = Path(__file__).resolve().parent.parent / "stack"
 VENV = Path(os.environ.get("OS_VENV", "/opt/ivoa-broker-openstack/venv"))
+#: where a reused stack (IVOA_OPENSTACK_CLOUDS) lives; a stack started by the tests gets
+#: a fresh folder and free ports per run (conftest.openstack_stack)
 BASE = Path(os.environ.get("OS_BASE", "/tmp/ivoa-broker-openstack"))
+#: the ports openstack-up.sh uses when none are given (a reused stack)
+DEFAULT_PORTS = {
+    "keystone": 5000,
+    "nova": 8774,
+    "placement": 8778,
+    "glance": 9292,
+    "neutron": 9696,
+    "mysql": 3307,
+    "rabbit": 5672,
+    "rabbit_dist": 25672,
+}
 #: a hang guard for waits, not an assertion on timing (the fake driver on 2 busy cores is slow)
 MAX_WAIT = 240.0
 CALLBACK_BASE = "http://127.0.0.1:9/broker"
@@ -33,6 +47,37 @@ CALLBACK_BASE = "http://127.0.0.1:9/broker"
 @dataclass(frozen=True)
 class Stack:
     clouds_yaml: Path
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+
+    @property
+    def keystone_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['keystone']}/v3"
+
+    @property
+    def nova_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['nova']}"
+
+
+def free_ports(names: Iterable[str]) -> dict[str, int]:
+    """One free loopback port per name (all bound at once, so they differ)."""
+    names = list(names)
+    socks = []
+    try:
+        for _ in names:
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return {n: s.getsockname()[1] for n, s in zip(names, socks, strict=True)}
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def stack_env(base: Path, ports: Mapping[str, int], node: str) -> dict[str, str]:
+    """The environment of the stack scripts for a stack in ``base`` on ``ports``."""
+    env = {"OS_BASE": str(base), "OS_VENV": str(VENV), "OS_RABBIT_NODE": node}
+    env.update({f"OS_PORT_{name.upper()}": str(port) for name, port in ports.items()})
+    return env
 
 
 def _installed() -> bool:
@@ -41,9 +86,11 @@ def _installed() -> bool:
     )
 
 
-def _run(script: str, timeout: float) -> None:
+def _run(script: str, timeout: float, env: Mapping[str, str] | None = None) -> None:
     """Run a stack script, its output in a log file (daemons it starts must not hold a pipe)."""
-    log = BASE.parent / f"ivoa-broker-openstack-{script.removesuffix('.sh')}.log"
+    env = dict(env or {"OS_BASE": str(BASE), "OS_VENV": str(VENV)})
+    base = Path(env["OS_BASE"])
+    log = base.parent / f"{base.name}-{script.removesuffix('.sh')}.log"
     with log.open("w") as out:
         proc = subprocess.run(
             [str(STACK / script)],
@@ -52,7 +99,7 @@ def _run(script: str, timeout: float) -> None:
             stderr=subprocess.STDOUT,
             timeout=timeout,
             check=False,
-            env={**os.environ, "OS_BASE": str(BASE), "OS_VENV": str(VENV)},
+            env={**os.environ, **env},
         )
     if proc.returncode != 0:
         pytest.fail(f"{script} failed ({proc.returncode}), see {log}:\n{log.read_text()[-4000:]}")
@@ -130,17 +177,15 @@ async def wait_phase(
         task.cancel()
 
 
-NOVA = "http://127.0.0.1:8774"
-
-
 class FaultyTransport(requests.adapters.HTTPAdapter):
     """Answers the next ``count`` requests to Nova with a fault, then passes through.
 
     Version documents (``GET /v2.1``) always pass: the SDK re-reads them and ignores failures.
     """
 
-    def __init__(self, kind: str, count: int) -> None:
+    def __init__(self, kind: str, count: int, nova_url: str) -> None:
         super().__init__()
+        self.nova_url = nova_url.rstrip("/")
         self.kind = kind
         self.count = count
         self.injected = 0
@@ -149,7 +194,8 @@ class FaultyTransport(requests.adapters.HTTPAdapter):
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
     ) -> requests.Response:
         url = str(request.url).rstrip("/")
-        discovery = url.endswith(("/v2.1", ":8774"))  # version documents: the SDK ignores failures
+        # version documents: the SDK ignores failures
+        discovery = url.endswith("/v2.1") or url == self.nova_url
         if discovery or self.injected >= self.count:
             return super().send(request, *args, **kwargs)
         self.injected += 1

@@ -11,7 +11,7 @@ from ivoa_broker_openstack import OpenStackAdapter
 from ivoa_broker_openstack._adapter import META_INSTANCE
 from ivoa_broker_openstack._client import OpenStackClient
 from ivoa_broker_openstack.testing import GuestStandIn
-from openstack_support import MAX_WAIT, NOVA, Callbacks, FaultyTransport, Stack, make_config
+from openstack_support import MAX_WAIT, Callbacks, FaultyTransport, Stack, make_config
 
 from ivoa_broker.protocol import AdapterDeps, CallContext
 from ivoa_broker.testing import AdapterConformance, Fault, PlatformControls, WakeSignal
@@ -36,8 +36,9 @@ class NovaServers:
     keystoneauth session, for Nova only, for as many requests as the adapter may retry.
     """
 
-    def __init__(self, client: OpenStackClient, instance: str) -> None:
+    def __init__(self, client: OpenStackClient, instance: str, nova_url: str) -> None:
         self.client = client
+        self.nova_url = nova_url
         self.instance = instance
         self.adapter: OpenStackAdapter | None = None
         self.transports: list[FaultyTransport] = []
@@ -68,8 +69,8 @@ class NovaServers:
             count = 2  # keystoneauth re-authenticates once on a 401 and repeats the request
         else:
             count = 1
-        transport = FaultyTransport(fault.value, count)
-        self.adapter.client.conn.session.session.mount(NOVA, transport)
+        transport = FaultyTransport(fault.value, count, self.nova_url)
+        self.adapter.client.conn.session.session.mount(self.nova_url, transport)
         self.transports.append(transport)
 
     async def finish(self, native_id: str, exit_code: int) -> None:
@@ -78,8 +79,10 @@ class NovaServers:
 
 class TestOpenStackConformance(AdapterConformance):
     @pytest.fixture
-    def platform(self, admin_client: OpenStackClient, instance_name: str) -> NovaServers:
-        return NovaServers(admin_client, instance_name)
+    def platform(
+        self, admin_client: OpenStackClient, instance_name: str, openstack_stack: Stack
+    ) -> NovaServers:
+        return NovaServers(admin_client, instance_name, openstack_stack.nova_url)
 
     @pytest.fixture
     async def adapter(
@@ -96,7 +99,7 @@ class TestOpenStackConformance(AdapterConformance):
             openstack_stack,
             cloud=None,
             clouds_yaml=None,
-            auth_url="http://127.0.0.1:5000/v3",
+            auth_url=openstack_stack.keystone_url,
             username="admin",
             password="adminpw",
             project_name="admin",

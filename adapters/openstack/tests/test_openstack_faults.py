@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from ivoa_broker_openstack import OpenStackAdapter
-from openstack_support import NOVA, FaultyTransport
+from openstack_support import FaultyTransport, Stack
 
 from ivoa_broker.protocol import (
     AdapterError,
@@ -23,13 +23,13 @@ Inject = Callable[[str, int], FaultyTransport]
 
 
 @pytest.fixture
-def inject(adapter: OpenStackAdapter) -> Iterator[Inject]:
+def inject(adapter: OpenStackAdapter, openstack_stack: Stack) -> Iterator[Inject]:
     """Mounts a faulty transport for Nova on the adapter's session; removed after the test."""
     transports: list[FaultyTransport] = []
 
     def arm(kind: str, count: int) -> FaultyTransport:
-        transport = FaultyTransport(kind, count)
-        adapter.client.conn.session.session.mount(NOVA, transport)
+        transport = FaultyTransport(kind, count, openstack_stack.nova_url)
+        adapter.client.conn.session.session.mount(openstack_stack.nova_url, transport)
         transports.append(transport)
         return transport
 
