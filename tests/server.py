@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -21,17 +23,32 @@ def free_port() -> int:
 
 
 class BrokerProcess:
-    """Starts the broker in ``workdir`` (its store and work area live there)."""
+    """Starts the broker in ``workdir`` (its store and work area live there).
 
-    def __init__(self, workdir: Path, config: str | None = None, port: int | None = None):
+    ``env`` is added to the test's environment; ``start`` is ``launch`` (spawn) then
+    ``ready`` (wait for ``/availability``), so several brokers can start in parallel.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: str | None = None,
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ):
         self.workdir = workdir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = config
+        self.env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "broker.log"
 
-    def start(self, timeout: float = 90.0) -> BrokerProcess:
+    def start(self, timeout: float = 90.0) -> Self:
+        return self.launch().ready(timeout)
+
+    def launch(self) -> Self:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "ivoa_broker.cli", "serve", "--port", str(self.port)]
         if self.config is not None:
             path = self.workdir / "broker.toml"
@@ -43,18 +60,25 @@ class BrokerProcess:
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
+        return self
+
+    def ready(self, timeout: float = 90.0) -> Self:
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"broker exited: {self.log_text()[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/availability", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.05)
-        raise RuntimeError(f"broker did not start: {self.log.read_text()[-2000:]}")
+        raise RuntimeError(f"broker did not start: {self.log_text()[-2000:]}")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers run (the restart test needs exactly that)."""

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ivoa_broker.auth import Identity
+from ivoa_broker.credentials import caller_credentials
 from ivoa_broker.eb.convert import offer_session, offer_set, refusal, request_document
 from ivoa_broker.eb.errors import DocumentError
 from ivoa_broker.eb.formats import load_request, load_update, render, response_format
@@ -308,7 +309,9 @@ async def post_request(request: Request) -> Response:
     b, who = _caller(request)
     hops = _hops(b, request)
     doc = load_request(await request.body(), request.headers.get("content-type"))
-    view = await _service(b).request(who.owner, doc, hops=hops)
+    view = await _service(b).request(
+        who.owner, doc, hops=hops, credentials=caller_credentials(who.token)
+    )
     model = offerset_document(b, request, view, utcnow())
     location = f"{b.base_url(request)}/offersets/{view.offerset.offerset_id}"
     response = _answer(request, model, 303, location)
@@ -358,7 +361,7 @@ async def post_session(request: Request) -> Response:
     )
     if isinstance(action, PhaseChange):
         if action.target is SessionPhase.ACCEPTED:
-            await service.accept(session_id, who.owner)
+            await service.accept(session_id, who.owner, caller_credentials(who.token))
         elif action.target is SessionPhase.REJECTED:
             await service.reject(session_id, who.owner)
         else:
@@ -374,7 +377,7 @@ async def post_direct(request: Request) -> Response:
     b, who = _caller(request)
     doc = load_request(await request.body(), request.headers.get("content-type"))
     service = _service(b)
-    job = await service.direct(who.owner, doc)
+    job = await service.direct(who.owner, doc, caller_credentials(who.token))
     view = await service.session(job.job_id, who.owner)
     location = f"{b.base_url(request)}/sessions/{job.job_id}"
     return _answer(request, session_document(b, request, view, utcnow()), 303, location)
