@@ -348,7 +348,7 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
         if record.phase == "ready":
             endpoint = record.url
             token = self._store.token(native)
-            if endpoint and token is not None and ctx.owner is not None:
+            if endpoint and token is not None and self.config.endpoint_token_in_url:
                 endpoint = f"{endpoint}?token={token.reveal()}"
             return Status(phase, endpoint=endpoint, **common)
         return Status(

@@ -6,11 +6,14 @@ Follows BinderHub's ``docs/source/api.rst`` and ``binderhub/builder.py`` at comm
 ``waiting, fetching, building, pushing, built, launching, ready, failed`` and whose
 ``message`` ends in a newline; ``ready`` carries the server's ``url`` and ``token``
 (BinderHub's launcher: a token in the server's ``user_options``; here a hub token of
-the launch user scoped to the one server). ``/health`` (``{"ok", "checks"}``, 503 when
-unhealthy), ``/versions`` and ``/_config`` (enabled providers) as BinderHub has them.
+the launch user scoped to the one server) and the ``binder_*`` launch keys, in the
+order of BinderHub's recorded stream ``js/packages/binderhub-client/tests/fixtures/
+fullbuild.eventsource`` (a copy is in the tests; they compare). ``/health``
+(``{"ok", "checks"}``, 503 when unhealthy), ``/versions`` and ``/_config`` (enabled
+providers) as BinderHub has them.
 
-A build checks out the repository when it is a local path or ``file://`` URL (``git
-clone``), waits ``delay`` seconds per phase, fails for repositories listed in
+A build checks out the repository when it is a local path, a ``file://`` URL or served
+on loopback (``git clone``), waits ``delay`` seconds per phase, fails for repositories listed in
 ``fail_repos``, may drop the stream mid-build (``drop_next``), then asks the hub for a
 named server (named like ``launcher.unique_name_from_repo``: the repository path plus
 a random suffix) with the ``binder_*`` user_options BinderHub sends.
@@ -179,6 +182,8 @@ class BinderEmulator:
             task = asyncio.create_task(self._cull(info["url"], self.cull_repos[repo]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        path = urlparse(info["url"]).path
+        yield _event({"phase": "launching", "message": f"Server ready at {path}\n"})
         yield _event({"phase": "ready", "message": f"server running at {info['url']}\n", **info})
 
     async def _cull(self, url: str, after: float) -> None:
@@ -189,9 +194,11 @@ class BinderEmulator:
                 await asyncio.sleep(0.5)
 
     async def _checkout(self, repo: str, ref: str) -> list[str]:
-        """``git clone`` a local repository (path or file:// URL); remote ones are not fetched."""
+        """``git clone`` a local repository (a path, a file:// URL, or served on loopback
+        over HTTP); others (the internet) are not fetched."""
         path = repo.removeprefix("file://")
-        if not path.startswith("/"):
+        loopback = urlparse(repo).hostname in ("127.0.0.1", "localhost", "::1")
+        if not (path.startswith("/") or loopback):
             return [f"(not fetched: {repo} is not local)"]
         with tempfile.TemporaryDirectory(prefix="binder-") as tmp:
             proc = await asyncio.create_subprocess_exec(
@@ -230,4 +237,11 @@ class BinderEmulator:
                 self.user, [f"access:servers!server={self.user}/{name}"], note="binder"
             )
         url = f"{self.hub_url}/user/{self.user}/{name}/"
-        return {"url": url, "token": token.reveal(), "image": image, "repo_url": repo}
+        # the keys and order of BinderHub's own ready event (tests/fixtures/fullbuild.eventsource)
+        return {
+            "image": image,
+            "repo_url": repo,
+            "token": token.reveal(),
+            **{k: v for k, v in options.items() if k.startswith("binder_")},
+            "url": url,
+        }

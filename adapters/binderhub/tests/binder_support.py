@@ -4,12 +4,14 @@ git repositories, adapter configs and the kit's platform controller."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,30 @@ def make_repo(path: Path) -> Path:
     ):
         subprocess.run(argv, cwd=path, check=True, env=env)
     return path
+
+
+@contextmanager
+def serve_repo(repo: Path, name: str) -> Iterator[str]:
+    """A bare copy of ``repo`` served over git's HTTP protocol on loopback (as a
+    Git host serves it); yields its URL ``http://127.0.0.1:<port>/<name>``."""
+    root = repo.parent / f"{repo.name}-served"
+    bare = root / name
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    subprocess.run(["git", "update-server-info"], cwd=bare, check=True)
+    handler = functools.partial(QuietFiles, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{name}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
 
 
 def adapter_config(binder_url: str, hub: LocalHub, **overrides: Any) -> BinderHubConfig:
