@@ -238,6 +238,7 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
             except AdapterError as exc:
                 record.phase, record.ended_at = "failed", _now()
                 record.message = exc.message
+                record.log = [*record.log, exc.message][-200:]  # the error document shows it
                 self._update(native, record)
                 return
 

@@ -16,7 +16,8 @@ A build checks out the repository when it is a local path, a ``file://`` URL or 
 on loopback (``git clone``), waits ``delay`` seconds per phase, fails for repositories listed in
 ``fail_repos``, may drop the stream mid-build (``drop_next``), then asks the hub for a
 named server (named like ``launcher.unique_name_from_repo``: the repository path plus
-a random suffix) with the ``binder_*`` user_options BinderHub sends.
+a random suffix) with the ``binder_*`` user_options BinderHub sends. Any route answers
+an injected fault first (``faults``: an HTTP error, garbage, a dropped or slow answer).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import json
 import random
 import string
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -38,6 +39,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ivoa_broker.protocol import AdapterError, Secret
+from ivoa_broker.toolkit.faults import Fault, Faults, injected
 
 __all__ = ["BINDERHUB_COMMIT", "PROVIDERS", "BinderEmulator", "repo_url_of", "unique_name"]
 
@@ -69,6 +71,12 @@ def unique_name(repo_url: str) -> str:
     return f"{prefix or 'binder'}-{''.join(random.choices(_SUFFIX, k=8))}"
 
 
+def _fault_status(fault: Fault) -> Response:
+    """Tornado's error page, as BinderHub answers errors outside the event stream."""
+    text = fault.body or f"<html><title>{fault.status}: Emulated failure</title></html>"
+    return Response(text, fault.status, media_type="text/html")
+
+
 def _event(data: Mapping[str, Any]) -> str:
     return f"data: {json.dumps(dict(data))}\n\n"
 
@@ -91,16 +99,33 @@ class BinderEmulator:
     built: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     launched: list[str] = field(default_factory=list)
+    #: injected faults (ivoa_broker.toolkit.faults), taken per call before anything is done
+    faults: Faults = field(default_factory=Faults)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
-                Route("/build/{provider}/{spec:path}", self._build),
-                Route("/health", self._health),
-                Route("/versions", self._versions),
-                Route("/_config", self._config),
+                Route("/build/{provider}/{spec:path}", self._faulty(self._build)),
+                Route("/health", self._faulty(self._health)),
+                Route("/versions", self._faulty(self._versions)),
+                Route("/_config", self._faulty(self._config)),
             ]
         )
+
+    def _faulty(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Every route takes the next matching injected fault first (``faults``)."""
+
+        async def endpoint(request: Request) -> Response:
+            fault = self.faults.take(request.method, request.url.path)
+            if fault is not None:
+                answer = await injected(fault, request, _fault_status)
+                if answer is not None:
+                    return answer
+            return await handler(request)
+
+        return endpoint
 
     def _authorised(self, request: Request) -> bool:
         if self.auth_token is None:

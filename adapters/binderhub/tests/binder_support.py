@@ -112,20 +112,31 @@ def adapter_config(binder_url: str, hub: LocalHub, **overrides: Any) -> BinderHu
 class BinderPlatform:
     """The kit's view: the jobs of an adapter's data folder whose build or server exists."""
 
-    def __init__(self, hub: LocalHub, data_dir: Path) -> None:
+    def __init__(self, hub: LocalHub, data_dir: Path, emulator: BinderEmulator) -> None:
         self.hub = hub
         self.data_dir = data_dir
+        self.emulator = emulator
 
     @property
     def controls(self) -> PlatformControls:
-        return PlatformControls(native_ids=True, finish=False)
+        # health is the one operation that asks BinderHub itself in the call (submit
+        # starts the build stream in the background; stop and cleanup go to the hub)
+        faults = {Fault.AUTH, Fault.UNAVAILABLE, Fault.CONNECTION, Fault.GARBAGE}
+        return PlatformControls(native_ids=True, finish=False, faults={"health": frozenset(faults)})
 
     async def native_ids(self) -> set[str]:
         """Every job until its cleanup (its server, build or session token)."""
         return set(RecordStore(self.data_dir).all())
 
     def fail_next(self, op: str, fault: Fault) -> None:
-        raise AssertionError("no faults are injected")
+        assert op == "health", op
+        faults = self.emulator.faults
+        if fault is Fault.GARBAGE:
+            faults.garbage_next(path="/health")
+        elif fault is Fault.CONNECTION:
+            faults.drop_next(path="/health")
+        else:
+            faults.fail_next(fault.http_status or 500, path="/health")
 
     async def finish(self, native_id: str, exit_code: int) -> None:
         raise AssertionError("sessions end by themselves (culled) or by cancel")

@@ -6,6 +6,7 @@ adapter's client and event reading handle the real thing (events without a phase
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,8 @@ async def test_the_emulator_speaks_binderhubs_event_format(
     theirs = recorded()
     client = BinderClient(binder_url, Secret(BINDER_TOKEN))
     try:
-        path = f"git/{str(repos['short']).replace('/', '%2F')}/main"
+        # a ref of its own: a build, not the cached image of another test's
+        path = f"git/{str(repos['short']).replace('/', '%2F')}/events-{uuid.uuid4().hex[:8]}"
         ours = [dict(e) async for e in client.build(path)]
     finally:
         await client.aclose()
