@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -94,3 +94,29 @@ class BrokerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def wait_phase(http: httpx.Client, job_url: str, phases: set[str], limit: float = 240) -> str:
+    """The job's phase once it is one of ``phases`` (UWS blocking GETs meanwhile)."""
+    deadline = time.monotonic() + limit
+    while True:
+        phase = http.get(f"{job_url}/phase").text
+        if phase in phases:
+            return phase
+        assert time.monotonic() < deadline, f"{job_url} stuck in {phase}"
+        http.get(job_url, params={"WAIT": 5, "PHASE": phase})
+
+
+def session_with_connectors(
+    http: httpx.Client, session_id: str, limit: float = 120
+) -> dict[str, Any]:
+    """The ExecutionBroker session document (JSON) once it has its connectors."""
+    deadline = time.monotonic() + limit
+    while True:
+        doc: dict[str, Any] = http.get(
+            f"/sessions/{session_id}", headers={"Accept": "application/json"}
+        ).json()
+        if doc.get("connectors"):
+            return doc
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.5)

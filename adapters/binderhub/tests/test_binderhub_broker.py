@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from binder_support import make_repo, serve_repo
-from conftest import BINDER_TOKEN
 from ivoa_broker_jupyterhub.localhub import LocalHub
 
-from tests.server import BrokerProcess
+from conftest import BINDER_TOKEN
+from tests.server import BrokerProcess, session_with_connectors, wait_phase
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 JSON = {"Accept": "application/json"}
@@ -95,16 +95,6 @@ def test_pyvo_runs_binder_sessions_through_the_broker(
         job.delete()
 
 
-def _wait_phase(http: httpx.Client, job: str, phases: set[str], limit: float = 240) -> str:
-    deadline = time.monotonic() + limit
-    while True:
-        phase = http.get(f"{job}/phase").text
-        if phase in phases:
-            return phase
-        assert time.monotonic() < deadline, f"stuck in {phase}"
-        http.get(job, params={"WAIT": 5, "PHASE": phase})
-
-
 def test_execution_broker_notebook_from_a_repository_is_accepted_and_serves(
     broker: BrokerProcess, tmp_path: Path, hub: LocalHub
 ) -> None:
@@ -135,14 +125,8 @@ def _accept_and_use_a_notebook_session(broker: BrokerProcess, url: str, hub: Loc
         )
         assert accepted.status_code == 200, accepted.text
         job = f"{broker.url}/jobs/{session}"
-        assert _wait_phase(http, job, {"EXECUTING", "ERROR", "ABORTED"}) == "EXECUTING"
-        deadline = time.monotonic() + 120
-        while True:
-            doc = http.get(f"/sessions/{session}", headers=JSON).json()
-            if doc.get("connectors"):
-                break
-            assert time.monotonic() < deadline, doc
-            time.sleep(0.5)
+        assert wait_phase(http, job, {"EXECUTING", "ERROR", "ABORTED"}) == "EXECUTING"
+        doc = session_with_connectors(http, session)
         (connector,) = doc["connectors"]
         location = connector["location"]
         assert location.startswith(f"{hub.url}/user/binder/")
@@ -157,7 +141,7 @@ def _accept_and_use_a_notebook_session(broker: BrokerProcess, url: str, hub: Loc
             f"/sessions/{session}", json={"kind": UPDATE, "path": "phase", "value": "CANCELLED"}
         )
         assert cancelled.status_code == 200, cancelled.text
-        assert _wait_phase(http, job, {"ABORTED", "ERROR", "COMPLETED"}) == "ABORTED"
+        assert wait_phase(http, job, {"ABORTED", "ERROR", "COMPLETED"}) == "ABORTED"
     with httpx.Client(timeout=60) as outside:
         deadline = time.monotonic() + 60
         while (

@@ -6,9 +6,13 @@
   remote's). The remote's NO reasons become offer warnings, or, without offers, the
   refusal the core shows in ``meta.messages``. A slow or down remote is a named
   :class:`TransientError`.
-* **submit** accepts the remote offer (``phase: ACCEPTED``); a remote refusal or an
-  expired remote offer is :class:`Conflict` with the remote's reason. The Handle's
-  ``native_id`` is the remote session URL, its state the remote UWS job URL.
+* **accept_offer** (before the front commits a client's accept) accepts the remote
+  offer (``phase: ACCEPTED``); a remote 404/410 is :class:`NotFound` (the front answers
+  410), a 409 :class:`Conflict`, with the remote's reason. **reject_offer** declines the
+  unchosen remote offers (or undoes an accept whose local commit failed).
+* **submit** uses the session ``accept_offer`` confirmed, else accepts the remote offer
+  itself (UWS jobs). The Handle's ``native_id`` is the remote session URL, its state the
+  remote UWS job URL.
 * **status / results / cancel / cleanup / renew** go through the remote's UWS view
   of the session (``/jobs/{id}``: phase, jobInfo, results; ``PHASE=ABORT``;
   ``DELETE``) and its session updates (run-time extension).
