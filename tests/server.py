@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -25,8 +25,9 @@ def free_port() -> int:
 class BrokerProcess:
     """Starts the broker in ``workdir`` (its store and work area live there).
 
-    ``env`` is added to the test's environment; ``start`` is ``launch`` (spawn) then
-    ``ready`` (wait for ``/availability``), so several brokers can start in parallel.
+    ``env`` is added to the test's environment, ``args`` to the command line; ``start``
+    is ``launch`` (spawn) then ``ready`` (wait for ``/availability``), so several brokers
+    can start in parallel.
     """
 
     def __init__(
@@ -35,12 +36,14 @@ class BrokerProcess:
         config: str | None = None,
         port: int | None = None,
         env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
     ):
         self.workdir = workdir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = config
         self.env = dict(env or {})
+        self.args = tuple(args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "broker.log"
 
@@ -54,6 +57,7 @@ class BrokerProcess:
             path = self.workdir / "broker.toml"
             path.write_text(self.config)
             args += ["--config", str(path)]
+        args += self.args
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 args,

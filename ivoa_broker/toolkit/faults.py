@@ -132,20 +132,26 @@ class Faults:
 
 
 class Dropped(Response):
-    """Starts a response it never finishes: the server closes the connection."""
+    """Starts a response it never finishes (``body``, then the server closes the
+    connection): the client sees a broken connection half-way through an answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, body: bytes = b"partial", media_type: str = "text/plain") -> None:
         super().__init__(status_code=200)
+        self.partial = body
+        self.partial_type = media_type
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-length", b"1000"), (b"content-type", b"text/plain")],
+                "headers": [
+                    (b"content-length", b"1000"),
+                    (b"content-type", self.partial_type.encode()),
+                ],
             }
         )
-        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        await send({"type": "http.response.body", "body": self.partial, "more_body": True})
         raise ConnectionAbortedError("emulated dropped connection")
 
 
