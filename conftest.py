@@ -1,4 +1,4 @@
-"""How the whole suite is spread over pytest-xdist workers (``make test`` runs ``-n N --dist loadgroup``).
+"""How the whole suite is spread over pytest-xdist workers (`make test`: `-n N --dist loadgroup`).
 
 Each platform's tests start their platform once per worker that runs them (a session fixture),
 so every ``adapters/<name>/`` folder is one xdist group: one worker runs all of that platform's
@@ -45,6 +45,8 @@ def xdist_group_of(path: Path) -> str:
         return parts[1]
     if parts and parts[0] == "conformance":
         return "conformance"
+    if parts[:2] == ("tests", "oidc"):  # one OpenID provider for both modules
+        return "tests/oidc"
     return "/".join(parts)
 
 

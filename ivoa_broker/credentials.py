@@ -28,6 +28,9 @@ def context_for(adapter: Adapter, ctx: CallContext) -> CallContext:
     return replace(ctx, credentials=None)
 
 
-def caller_credentials(token: str | None) -> Secret | None:
-    """The caller's bearer token as a :class:`Secret` (``None`` when anonymous)."""
-    return Secret(token) if token else None
+def caller_credentials(authorization: str | None) -> Secret | None:
+    """The caller's bearer token (from its ``Authorization`` header, already verified
+    by the identity layer) as a :class:`Secret`; ``None`` when there is none."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return Secret(token) if scheme.lower() == "bearer" and token else None

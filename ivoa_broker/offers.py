@@ -180,10 +180,13 @@ class OfferService:
         *,
         hops: tuple[str, ...] = (),
         credentials: Secret | None = None,
+        keep_empty: bool = True,
     ) -> OfferSetView:
         """Fan the request out to every eligible platform and store the offers.
         ``hops``: the federation hop list, this broker last (``labels[HOPS_LABEL]``);
-        ``credentials``: the caller's token, for instances that forward it."""
+        ``credentials``: the caller's token, for instances that forward it.
+        An offer set without offers (``result: NO``) is stored only with ``keep_empty``
+        (``POST /requests`` keeps it, readable with the reasons; ``POST /direct`` does not)."""
         offerset_id = str(uuid.uuid4())
         request = to_execution_request(doc, job_id=offerset_id, owner=owner)
         if hops:
@@ -218,7 +221,8 @@ class OfferService:
                 {"platform": name, "text": why} for name, why in sorted(refusals.items())
             ),
         )
-        await self.store.insert_offerset(offerset, rows)
+        if rows or keep_empty:
+            await self.store.insert_offerset(offerset, rows)
         if rows:
             self.dispatcher.deadlines_changed()
         return OfferSetView(offerset, rows, {})
@@ -422,7 +426,7 @@ class OfferService:
         credentials: Secret | None = None,
     ) -> Job:
         """``POST /direct``: ask for offers and accept the best one in one step."""
-        view = await self.request(owner, doc, credentials=credentials)
+        view = await self.request(owner, doc, credentials=credentials, keep_empty=False)
         if not view.offers:
             reasons = "; ".join(f"{m['platform']}: {m['text']}" for m in view.offerset.messages)
             raise DocumentError(

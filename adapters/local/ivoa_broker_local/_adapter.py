@@ -50,6 +50,7 @@ from ivoa_broker.protocol import (
     NoCapacity,
     NotFound,
     Offer,
+    Phase,
     ResultRef,
     Status,
     TransientError,
@@ -58,9 +59,11 @@ from ivoa_broker.protocol import (
 )
 
 from ._config import LocalConfig
+from ._container import container_refusal
 from ._control import kill_if_alive, signal_supervisor
 from ._jobdir import JobDir, RunnerRecord, is_native_id, native_id_for, tail
-from ._observe import Observer, handle_state, limits_from_spec
+from ._notebook import as_batch, is_notebook, notebook_problem, read_progress
+from ._observe import Observation, Observer, handle_state, limits_from_spec
 from ._policy import Policy
 from ._procs import ProcIdentity, find_session_leader, identify
 from ._results import list_results
@@ -107,7 +110,8 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
     api_version = API_VERSION
     config_model = LocalConfig
     capabilities = Capabilities(
-        kinds=frozenset({"batch"}),
+        # "interactive": only a notebook, which is executed as a batch job (``_notebook.py``)
+        kinds=frozenset({"batch", "interactive"}),
         images=False,
         gpus=False,
         logs=True,
@@ -189,7 +193,18 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         Cheap and side-effect free: ``offers`` returns ``[]`` exactly when this
         returns a reason, and ``submit`` raises ``InvalidRequest`` with it.
         """
-        return self.policy.refusal(request)
+        if request.image:
+            return container_refusal(request)
+        if is_notebook(request):
+            problem = notebook_problem(request)
+            if problem is not None:
+                return problem
+        return self.policy.refusal(self._runnable(request))
+
+    @staticmethod
+    def _runnable(request: ExecutionRequest) -> ExecutionRequest:
+        """The batch job that runs ``request`` (a notebook is executed by ``_nbrun``)."""
+        return as_batch(request, sys.executable) if is_notebook(request) else request
 
     async def offers(self, request: ExecutionRequest, ctx: CallContext) -> list[Offer]:
         """One best-effort offer to start now, or ``[]`` (see :meth:`explain_refusal`)."""
@@ -205,12 +220,13 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             )
         cores = granted.cores or 1.0
         memory = human_bytes(granted.memory_bytes) if granted.memory_bytes else "no memory limit"
+        what = "execute the notebook on a local kernel" if is_notebook(request) else "run now"
         return [
             Offer(
                 adapter=self.name,
                 offer_id=f"{self.name}-{uuid.uuid4().hex}",
                 summary=(
-                    f"run now as a local process ({cores:g} core{'' if cores == 1 else 's'}, "
+                    f"{what} as a local process ({cores:g} core{'' if cores == 1 else 's'}, "
                     f"{memory})"
                 ),
                 resources=granted,
@@ -280,6 +296,7 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         reason = self.explain_refusal(request)
         if reason is not None:
             raise InvalidRequest(reason)
+        request = self._runnable(request)
         if offer.adapter != self.name:
             raise InvalidRequest(
                 f"the offer {offer.offer_id!r} was made by {offer.adapter!r}, not {self.name!r}"
@@ -362,7 +379,7 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         self, handles: Sequence[Handle], ctx: CallContext
     ) -> Mapping[str, Status]:
         """Status of each job; jobs whose directory is gone are omitted (NotFound)."""
-        found = await self._io(self.observer.observe_many, list(handles))
+        found = await self._io(self._observe_many, list(handles))
         result: dict[str, Status] = {}
         recheck: list[Handle] = []
         by_id = {h.native_id: h for h in handles}
@@ -378,6 +395,17 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             again = await self._io(self.observer.observe_many, recheck)
             result.update({k: v.status for k, v in again.items()})
         return result
+
+    def _observe_many(self, handles: list[Handle]) -> dict[str, Observation]:
+        """What ``observe_many`` sees, with a notebook's progress on a running job."""
+        found = self.observer.observe_many(handles)
+        for native_id, seen in found.items():
+            if seen.status.phase is Phase.EXECUTING:
+                progress = read_progress(self.work_dir / native_id)
+                if progress is not None:
+                    status = dataclasses.replace(seen.status, progress=progress)
+                    found[native_id] = dataclasses.replace(seen, status=status)
+        return found
 
     async def status(self, handle: Handle, ctx: CallContext) -> Status:
         found = await self.status_many([handle], ctx)
