@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ivoa_broker.config import JobsSection
+from ivoa_broker.credentials import context_for
 from ivoa_broker.errors import BrokerError, Gone, JobNotFound
 from ivoa_broker.guard import HEALTH_TIMEOUT, Guard
 from ivoa_broker.jobs import JobService
@@ -363,7 +364,11 @@ class Dispatcher:
                 return []
             try:
                 found = await self._call(
-                    adapter, "offers", request, ctx, timeout=self.settings.offer_deadline
+                    adapter,
+                    "offers",
+                    request,
+                    context_for(adapter, ctx),
+                    timeout=self.settings.offer_deadline,
                 )
             except AdapterError as exc:
                 refusals[name] = exc.message
@@ -379,6 +384,37 @@ class Dispatcher:
         now = utcnow()
         offers.sort(key=lambda o: (o.start or now, sum(o.cost.values())))
         return offers, refusals
+
+    async def confirm_offer(
+        self, offer: Offer, request: ExecutionRequest, ctx: CallContext
+    ) -> Offer:
+        """An ExecutionBroker accept, before it is committed: the offering instance's
+        ``accept_offer`` (a remote broker's accept) through the guard. Raises
+        :class:`AdapterError` (``JobNotFound`` for an instance no longer configured)."""
+        adapter = self.adapters.get(offer.adapter)
+        if adapter is None:
+            raise JobNotFound(f"platform {offer.adapter!r} is no longer configured")
+        request = self._for_instance(adapter, request)
+        if request.deadline is None:
+            request = self.with_deadline(request, utcnow(), self._default_duration(request))
+        confirmed: Offer = await self._call(
+            adapter, "accept_offer", offer, request, context_for(adapter, ctx)
+        )
+        return replace(confirmed, adapter=offer.adapter)
+
+    def decline_offers(self, offers: Sequence[Offer], ctx: CallContext) -> None:
+        """Offers that will not be used (rejected, a sibling accepted, an accept
+        undone): each instance's ``reject_offer``, in the background, best effort."""
+        for offer in offers:
+            adapter = self.adapters.get(offer.adapter)
+            if adapter is not None:
+                self._spawn(self._decline(adapter, offer, context_for(adapter, ctx)))
+
+    async def _decline(self, adapter: Adapter, offer: Offer, ctx: CallContext) -> None:
+        try:
+            await self._call(adapter, "reject_offer", offer, ctx)
+        except AdapterError as exc:
+            log.warning("declining an offer of %s failed: %s", adapter.name, exc.message)
 
     async def _submit(
         self, job_id: str, request: ExecutionRequest, offer: Offer, ctx: CallContext

@@ -2,7 +2,8 @@
 
 Every adapter method (``open``, ``aclose``, ``health``, ``explain_refusal``,
 ``offers``, ``submit``, ``status_many``, ``cancel``, ``logs``, ``results``,
-``release``, ``cleanup``, ``list_native``, ``renew``, ``receive_callback``)
+``release``, ``cleanup``, ``list_native``, ``renew``, ``receive_callback``,
+``accept_offer``, ``reject_offer``)
 is called through :meth:`Guard.call` (async methods) or :meth:`Guard.sync`
 (``explain_refusal``). The guard gives each call a timeout and turns whatever
 goes wrong into the contract's errors, with the instance and method named:
@@ -90,6 +91,8 @@ CHECKS: Mapping[str, Callable[[object], bool]] = {
     "list_native": _natives,
     "renew": lambda v: v is None or isinstance(v, datetime),
     "receive_callback": lambda v: True,
+    "accept_offer": lambda v: isinstance(v, Offer),
+    "reject_offer": lambda v: True,
 }
 
 

@@ -16,8 +16,10 @@ and submitted with the accepted offer. From then on the session *is* the job.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -31,7 +33,16 @@ from ivoa_broker.errors import JobNotFound
 from ivoa_broker.hops import HOPS_LABEL
 from ivoa_broker.jobs import JobService, OfferConflict, OfferGone
 from ivoa_broker.phases import TERMINAL
-from ivoa_broker.protocol import CallContext, ExecutionRequest, Offer, Phase, utcnow
+from ivoa_broker.protocol import (
+    CallContext,
+    Conflict,
+    ExecutionRequest,
+    NotFound,
+    Offer,
+    Phase,
+    Secret,
+    utcnow,
+)
 from ivoa_broker.records import Job, Parameter
 from ivoa_broker.store import JobStore, OfferRow, OfferSetRow, SessionRef
 
@@ -59,6 +70,26 @@ _JOB_PHASES: Mapping[SessionPhase, frozenset[Phase]] = {
     SessionPhase.COMPLETED: frozenset({Phase.COMPLETED, Phase.ARCHIVED}),
     SessionPhase.FAILED: frozenset({Phase.ERROR}),
 }
+
+
+#: offer set id -> (the lock its accepts take: platform confirm + local commit, users)
+_ACCEPTING: dict[str, tuple[asyncio.Lock, int]] = {}
+
+
+@contextlib.asynccontextmanager
+async def _one_accept_at_a_time(offerset_id: str) -> AsyncIterator[None]:
+    """Two offers of one set are never confirmed on their platforms at once."""
+    lock, users = _ACCEPTING.get(offerset_id, (asyncio.Lock(), 0))
+    _ACCEPTING[offerset_id] = (lock, users + 1)
+    try:
+        async with lock:
+            yield
+    finally:
+        lock, users = _ACCEPTING[offerset_id]
+        if users <= 1:
+            del _ACCEPTING[offerset_id]
+        else:
+            _ACCEPTING[offerset_id] = (lock, users - 1)
 
 
 def offer_phase(row: OfferRow, now: datetime) -> SessionPhase:
@@ -148,17 +179,19 @@ class OfferService:
         doc: ExecutionRequestDocument,
         *,
         hops: tuple[str, ...] = (),
+        credentials: Secret | None = None,
         keep_empty: bool = True,
     ) -> OfferSetView:
         """Fan the request out to every eligible platform and store the offers.
-        ``hops``: the federation hop list, this broker last (``labels[HOPS_LABEL]``).
+        ``hops``: the federation hop list, this broker last (``labels[HOPS_LABEL]``);
+        ``credentials``: the caller's token, for instances that forward it.
         An offer set without offers (``result: NO``) is stored only with ``keep_empty``
         (``POST /requests`` keeps it, readable with the reasons; ``POST /direct`` does not)."""
         offerset_id = str(uuid.uuid4())
         request = to_execution_request(doc, job_id=offerset_id, owner=owner)
         if hops:
             request = replace(request, labels={**request.labels, HOPS_LABEL: ",".join(hops)})
-        ctx = CallContext(owner=owner, request_id=offerset_id)
+        ctx = CallContext(owner=owner, credentials=credentials, request_id=offerset_id)
         offers, refusals = await self.dispatcher.gather_offers(request, ctx)
         now = utcnow()
         latest = now + timedelta(seconds=self.settings.offer_ttl)
@@ -287,8 +320,17 @@ class OfferService:
 
     # --------------------------------------------------------------- updates
 
-    async def accept(self, session_id: str, owner: str | None) -> Job:
-        """Accept an offer (idempotent); 409 rejected, 410 expired, 404 unknown."""
+    async def accept(
+        self, session_id: str, owner: str | None, credentials: Secret | None = None
+    ) -> Job:
+        """Accept an offer (idempotent); 409 rejected, 410 expired, 404 unknown.
+
+        Atomic for the client across platforms that confirm accepts themselves (a
+        remote broker): the platform's ``accept_offer`` runs first, and only once
+        it has confirmed is the accept committed here; if it refuses, the accept
+        fails with its reason and the offer and its siblings stay as they were.
+        The siblings' platforms are then told (``reject_offer``), in the background.
+        ``credentials``: the caller's token, for instances that forward it."""
         offer = await self.store.get_offer(session_id)
         if offer is None or offer.owner != owner:
             job = await self.store.get(session_id)
@@ -303,7 +345,34 @@ class OfferService:
         request = to_execution_request(doc, job_id=session_id, owner=owner)
         chosen = Offer.from_json(offer.offer)
         params = request_parameters(request, chosen.adapter)
-        return await self.jobs.accept_offer(session_id, owner, params, chosen)
+        ctx = CallContext(owner=owner, credentials=credentials, request_id=session_id)
+        async with _one_accept_at_a_time(offer.offerset_id):
+            current = await self.store.get_offer(session_id)
+            if current is None or offer_phase(current, utcnow()) is not SessionPhase.OFFERED:
+                # accepted meanwhile (idempotent), rejected or expired: the usual answer
+                return await self.jobs.accept_offer(session_id, owner, params, chosen)
+            confirmed = await self._confirm(chosen, request, ctx)
+            try:
+                job = await self.jobs.accept_offer(session_id, owner, params, confirmed)
+            except BaseException:
+                self.dispatcher.decline_offers([confirmed], ctx)  # undo the platform's accept
+                raise
+        siblings = [
+            Offer.from_json(row.offer)
+            for row in await self.store.offers_of(offer.offerset_id)
+            if row.offer_id != session_id and row.phase == SessionPhase.REJECTED.value
+        ]
+        self.dispatcher.decline_offers(siblings, ctx)
+        return job
+
+    async def _confirm(self, chosen: Offer, request: ExecutionRequest, ctx: CallContext) -> Offer:
+        """The platform's own accept; its refusal is the client's 409 (410 if gone)."""
+        try:
+            return await self.dispatcher.confirm_offer(chosen, request, ctx)
+        except NotFound as exc:
+            raise OfferGone(f"the platform no longer has this offer: {exc.message}", "") from None
+        except Conflict as exc:
+            raise OfferConflict(f"the platform refused the accept: {exc.message}", "") from None
 
     async def reject(self, session_id: str, owner: str | None) -> None:
         offer = await self.store.get_offer(session_id)
@@ -311,7 +380,10 @@ class OfferService:
             await self._job_or_missing(session_id, owner)
             raise OfferConflict(f"session {session_id} is not an offer; it cannot be rejected", "")
         stopped = await self.store.reject_offer(session_id, utcnow())
-        if stopped is None or stopped == SessionPhase.REJECTED.value:
+        if stopped is None:
+            self.dispatcher.decline_offers([Offer.from_json(offer.offer)], CallContext(owner))
+            return
+        if stopped == SessionPhase.REJECTED.value:
             return
         if stopped == SessionPhase.EXPIRED.value:
             raise OfferGone(f"offer {session_id} has expired", stopped)
@@ -347,9 +419,14 @@ class OfferService:
         wanted = current + seconds
         return await self.jobs.set_execution_duration(session_id, owner, wanted)
 
-    async def direct(self, owner: str | None, doc: ExecutionRequestDocument) -> Job:
+    async def direct(
+        self,
+        owner: str | None,
+        doc: ExecutionRequestDocument,
+        credentials: Secret | None = None,
+    ) -> Job:
         """``POST /direct``: ask for offers and accept the best one in one step."""
-        view = await self.request(owner, doc, keep_empty=False)
+        view = await self.request(owner, doc, credentials=credentials, keep_empty=False)
         if not view.offers:
             reasons = "; ".join(f"{m['platform']}: {m['text']}" for m in view.offerset.messages)
             raise DocumentError(
@@ -358,7 +435,7 @@ class OfferService:
                 f"no platform can run this request ({reasons or 'no platform configured'})",
                 "",
             )
-        return await self.accept(view.offers[0].offer_id, owner)
+        return await self.accept(view.offers[0].offer_id, owner, credentials)
 
     async def _job_or_missing(self, session_id: str, owner: str | None) -> Job | None:
         """The caller's job with this id; ``None`` if it is the caller's offer; 404 else."""

@@ -976,6 +976,28 @@ class BaseAdapter(ABC, Generic[ConfigT]):
         Default: :class:`Unsupported`."""
         raise Unsupported(f"{self.plugin} has no platform-side lifetime to renew")
 
+    async def accept_offer(
+        self, offer: Offer, request: ExecutionRequest, ctx: CallContext
+    ) -> Offer:
+        """The client accepts ``offer``: make it binding on the platform *before*
+        the broker commits the accept (a remote broker's own accept). Called by
+        the core with the offer's request (``job_id`` = the session id) while the
+        offer is still OFFERED; the offer it returns (its ``terms`` may name what
+        was accepted) is the one ``submit`` gets. Raising makes the local accept
+        fail with the message (:class:`Conflict`: the platform refused, 409;
+        :class:`NotFound`: its offer is gone or expired, 410; others as usual);
+        nothing is committed and no sibling is rejected. Blocks up to the guard's
+        timeout. Default: the offer unchanged (nothing to confirm).
+        """
+        return offer
+
+    async def reject_offer(self, offer: Offer, ctx: CallContext) -> None:
+        """An offer of this instance will not be used: the client rejected it,
+        accepted a sibling, or the core undoes an ``accept_offer`` whose local
+        commit failed. Best effort (the core logs errors and goes on); idempotent.
+        Default: nothing to do."""
+        return None
+
     async def receive_callback(
         self, handle: Handle, secret: str, fields: Mapping[str, str], files: Mapping[str, bytes]
     ) -> None:
@@ -1014,6 +1036,8 @@ OPTIONAL_METHODS: tuple[str, ...] = (
     "list_native",
     "renew",
     "receive_callback",
+    "accept_offer",
+    "reject_offer",
 )
 
 

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Self
 
 import httpx
 
@@ -21,48 +23,68 @@ def free_port() -> int:
 
 
 class BrokerProcess:
-    """Starts the broker in ``workdir`` (its store and work area live there)."""
+    """Starts the broker in ``workdir`` (its store and work area live there).
+
+    ``env`` is added to the test's environment, ``args`` to the command line; ``start``
+    is ``launch`` (spawn) then ``ready`` (wait for ``/availability``), so several brokers
+    can start in parallel.
+    """
 
     def __init__(
         self,
         workdir: Path,
         config: str | None = None,
         port: int | None = None,
-        extra_args: tuple[str, ...] = (),
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
     ):
         self.workdir = workdir
-        self.extra_args = extra_args
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = config
+        self.env = dict(env or {})
+        self.args = tuple(args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "broker.log"
 
-    def start(self, timeout: float = 240.0) -> BrokerProcess:
+    def start(self, timeout: float = 240.0) -> Self:
+        return self.launch().ready(timeout)
+
+    def launch(self) -> Self:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "ivoa_broker.cli", "serve", "--port", str(self.port)]
         if self.config is not None:
             path = self.workdir / "broker.toml"
             path.write_text(self.config)
             args += ["--config", str(path)]
-        args += list(self.extra_args)
+        args += self.args
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 args,
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
+        return self
+
+    def ready(self, timeout: float = 240.0) -> Self:
+        """Wait until ``/availability`` answers (a hang guard: a busy machine is slow)."""
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"broker exited: {self.log_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/availability", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/availability", timeout=10).status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.05)
-        raise RuntimeError(f"broker did not start: {self.log.read_text()[-2000:]}")
+        self.stop()  # no process left running behind a failed start
+        raise RuntimeError(f"broker did not start: {self.log_text()[-2000:]}")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers run (the restart test needs exactly that)."""
@@ -78,3 +100,29 @@ class BrokerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def wait_phase(http: httpx.Client, job_url: str, phases: set[str], limit: float = 240) -> str:
+    """The job's phase once it is one of ``phases`` (UWS blocking GETs meanwhile)."""
+    deadline = time.monotonic() + limit
+    while True:
+        phase = http.get(f"{job_url}/phase").text
+        if phase in phases:
+            return phase
+        assert time.monotonic() < deadline, f"{job_url} stuck in {phase}"
+        http.get(job_url, params={"WAIT": 5, "PHASE": phase})
+
+
+def session_with_connectors(
+    http: httpx.Client, session_id: str, limit: float = 120
+) -> dict[str, Any]:
+    """The ExecutionBroker session document (JSON) once it has its connectors."""
+    deadline = time.monotonic() + limit
+    while True:
+        doc: dict[str, Any] = http.get(
+            f"/sessions/{session_id}", headers={"Accept": "application/json"}
+        ).json()
+        if doc.get("connectors"):
+            return doc
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.5)

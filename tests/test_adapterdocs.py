@@ -21,6 +21,7 @@ BUILT_IN = (
     "jupyterhub",
     "kubernetes",
     "slurm",
+    "binderhub",
 )
 
 

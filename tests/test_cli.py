@@ -11,7 +11,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
     )
 
 

@@ -30,7 +30,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess
     config = (DEPLOY / "broker.toml").read_text()
     process = BrokerProcess(work, config=config)
     # BrokerProcess waits for /availability, which stays public with anonymous off
-    process.start(timeout=60)
+    process.start()
     yield process
     process.stop()
 
@@ -121,7 +121,7 @@ def test_online_backup_restores(deployed: BrokerProcess, tmp_path: Path) -> None
     restored.mkdir()
     shutil.copy(copy, restored / "broker.db")
     shutil.copy(DEPLOY / "tokens.txt.example", restored / "tokens.txt")
-    second = BrokerProcess(restored, config=(DEPLOY / "broker.toml").read_text()).start(60)
+    second = BrokerProcess(restored, config=(DEPLOY / "broker.toml").read_text()).start()
     try:
         listing = httpx.get(
             f"{second.url}/jobs", headers={**_auth(), "Accept": "application/json"}

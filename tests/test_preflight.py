@@ -24,7 +24,7 @@ def _cli(
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         env={**os.environ, **(env or {})},
         check=False,
     )

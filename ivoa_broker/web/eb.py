@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ivoa_broker.auth import Identity
+from ivoa_broker.credentials import caller_credentials
 from ivoa_broker.eb.convert import offer_session, offer_set, refusal, request_document
 from ivoa_broker.eb.display import displayable
 from ivoa_broker.eb.errors import DocumentError
@@ -52,7 +53,7 @@ from ivoa_broker.errors import BrokerError, Forbidden, Unauthorized
 from ivoa_broker.hops import HOPS_HEADER, ID_HEADER, MAX_HOPS, parse_hops
 from ivoa_broker.offers import OfferService, OfferSetView, SessionView, offer_phase
 from ivoa_broker.phases import TERMINAL
-from ivoa_broker.protocol import AdapterError, Offer, Phase, utcnow
+from ivoa_broker.protocol import AdapterError, Offer, Phase, Secret, utcnow
 from ivoa_broker.records import Job
 from ivoa_broker.units import parse_instant
 from ivoa_broker.web.context import Broker, broker
@@ -348,13 +349,20 @@ def _caller(request: Request) -> tuple[Broker, Identity]:
     return b, who
 
 
+def _credentials(request: Request) -> Secret | None:
+    """The caller's own token, for the platforms that forward it (ivoa_broker.credentials)."""
+    return caller_credentials(request.headers.get("authorization"))
+
+
 @_guarded
 async def post_request(request: Request) -> Response:
     b, who = _caller(request)
     hops = _hops(b, request)
     doc = load_request(await request.body(), request.headers.get("content-type"))
     async with b.admit(who, "pending_offersets"):  # 429 over the owner's limit
-        view = await _service(b).request(who.owner, doc, hops=hops)
+        view = await _service(b).request(
+            who.owner, doc, hops=hops, credentials=_credentials(request)
+        )
     model = offerset_document(b, request, view, utcnow())
     location = f"{b.base_url(request)}/offersets/{view.offerset.offerset_id}"
     response = _answer(request, model, 303, location)
@@ -405,7 +413,7 @@ async def post_session(request: Request) -> Response:
     if isinstance(action, PhaseChange):
         if action.target is SessionPhase.ACCEPTED:
             async with b.admit(who, "active_jobs"):  # 429 over the owner's limit
-                await service.accept(session_id, who.owner)
+                await service.accept(session_id, who.owner, _credentials(request))
         elif action.target is SessionPhase.REJECTED:
             await service.reject(session_id, who.owner)
         else:
@@ -422,7 +430,7 @@ async def post_direct(request: Request) -> Response:
     doc = load_request(await request.body(), request.headers.get("content-type"))
     service = _service(b)
     async with b.admit(who, "active_jobs"):  # 429 over the owner's limit
-        job = await service.direct(who.owner, doc)
+        job = await service.direct(who.owner, doc, _credentials(request))
     view = await service.session(job.job_id, who.owner)
     location = f"{b.base_url(request)}/sessions/{job.job_id}"
     return _answer(request, session_document(b, request, view, utcnow()), 303, location)

@@ -79,7 +79,7 @@ def headers(token: str) -> dict[str, str]:
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probe]:
     workdir = tmp_path_factory.mktemp("probe")
     (workdir / "tokens.txt").write_text(f"{ALICE} alice\n{BOB} bob\n")
-    broker = BrokerProcess(workdir, config=CONFIG, extra_args=("--log-level", "debug"))
+    broker = BrokerProcess(workdir, config=CONFIG, args=("--log-level", "debug"))
     broker.start()
     with (
         client(broker.url, ALICE) as alice,

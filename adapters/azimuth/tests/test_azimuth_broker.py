@@ -4,10 +4,6 @@ point) -> the emulated portal -> a machine whose guest reports to the broker's o
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,15 +13,10 @@ import httpx
 import pytest
 from ivoa_broker_azimuth.emulator import EmulatorServer
 
+from tests.server import BrokerProcess
+
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 JSON = {"Accept": "application/json"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -43,52 +34,23 @@ def broker(
     tmp_path_factory: pytest.TempPathFactory, portal: EmulatorServer, broker_cred: tuple[str, str]
 ) -> Iterator[str]:
     """One broker process for the module (it takes a while to import every plug-in)."""
-    tmp_path = tmp_path_factory.mktemp("azimuth-broker")
     cred = broker_cred
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    config = tmp_path / "broker.toml"
-    config.write_text(
-        f'[server]\npublic_url = "{url}"\n'
+    process = BrokerProcess(
+        tmp_path_factory.mktemp("azimuth-broker"), args=("--log-level", "warning")
+    )
+    process.config = (
+        f'[server]\npublic_url = "{process.url}"\n'
         "[auth]\nanonymous = true\n[jobs]\nwait_cap = 10\n"
         '[adapters.azimuth]\nplugin = "azimuth"\n[adapters.azimuth.config]\n'
         f'url = "{portal.url}"\napplication_credential_id = "{cred[0]}"\n'
         f'application_credential_secret = "{cred[1]}"\n'
         "retries = 1\nbackoff_seconds = 0.01\ncache_seconds = 1\n"
     )
-    log = (tmp_path / "broker.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "ivoa_broker.cli", "serve", "--port", str(port)),
-            *("--config", str(config), "--log-level", "warning"),
-        ],
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
     try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                pytest.fail(f"broker exited: {(tmp_path / 'broker.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/availability", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the broker did not start")
-        yield url
+        yield process.start(timeout=600).url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        text = (tmp_path / "broker.log").read_text(errors="replace")
-        assert cred[1] not in text  # the broker's log never shows the credential
+        process.stop()
+        assert cred[1] not in process.log_text()  # the broker's log never shows the credential
 
 
 def test_pyvo_drives_an_azimuth_machine_through_the_broker(broker: str) -> None:

@@ -238,6 +238,7 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
             except AdapterError as exc:
                 record.phase, record.ended_at = "failed", _now()
                 record.message = exc.message
+                record.log = [*record.log, exc.message][-200:]  # the error document shows it
                 self._update(native, record)
                 return
 
@@ -348,7 +349,7 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
         if record.phase == "ready":
             endpoint = record.url
             token = self._store.token(native)
-            if endpoint and token is not None and ctx.owner is not None:
+            if endpoint and token is not None and self.config.endpoint_token_in_url:
                 endpoint = f"{endpoint}?token={token.reveal()}"
             return Status(phase, endpoint=endpoint, **common)
         return Status(

@@ -23,6 +23,11 @@ class BinderHubConfig(AdapterConfig):
     max_cores: float | None = Field(default=8, description="largest session (cores)")
     max_memory_bytes: int | None = Field(default=16 * 2**30, description="largest session")
     log_lines: int = Field(default=10, ge=1, description="build log lines in an error")
+    endpoint_token_in_url: bool = Field(
+        default=True,
+        description="put the session's token (BinderHub's ready event) in the endpoint URL "
+        "(?token=); the broker shows endpoints to the job's owner only",
+    )
 
     def binder_token(self) -> Secret | None:
         return Secret(self.token.get_secret_value()) if self.token else None

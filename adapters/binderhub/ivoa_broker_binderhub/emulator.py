@@ -6,14 +6,18 @@ Follows BinderHub's ``docs/source/api.rst`` and ``binderhub/builder.py`` at comm
 ``waiting, fetching, building, pushing, built, launching, ready, failed`` and whose
 ``message`` ends in a newline; ``ready`` carries the server's ``url`` and ``token``
 (BinderHub's launcher: a token in the server's ``user_options``; here a hub token of
-the launch user scoped to the one server). ``/health`` (``{"ok", "checks"}``, 503 when
-unhealthy), ``/versions`` and ``/_config`` (enabled providers) as BinderHub has them.
+the launch user scoped to the one server) and the ``binder_*`` launch keys, in the
+order of BinderHub's recorded stream ``js/packages/binderhub-client/tests/fixtures/
+fullbuild.eventsource`` (a copy is in the tests; they compare). ``/health``
+(``{"ok", "checks"}``, 503 when unhealthy), ``/versions`` and ``/_config`` (enabled
+providers) as BinderHub has them.
 
-A build checks out the repository when it is a local path or ``file://`` URL (``git
-clone``), waits ``delay`` seconds per phase, fails for repositories listed in
+A build checks out the repository when it is a local path, a ``file://`` URL or served
+on loopback (``git clone``), waits ``delay`` seconds per phase, fails for repositories listed in
 ``fail_repos``, may drop the stream mid-build (``drop_next``), then asks the hub for a
 named server (named like ``launcher.unique_name_from_repo``: the repository path plus
-a random suffix) with the ``binder_*`` user_options BinderHub sends.
+a random suffix) with the ``binder_*`` user_options BinderHub sends. Any route answers
+an injected fault first (``faults``: an HTTP error, garbage, a dropped or slow answer).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import random
 import string
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -35,6 +39,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ivoa_broker.protocol import AdapterError, Secret
+from ivoa_broker.toolkit.faults import Fault, Faults, injected
 
 __all__ = ["BINDERHUB_COMMIT", "PROVIDERS", "BinderEmulator", "repo_url_of", "unique_name"]
 
@@ -66,6 +71,12 @@ def unique_name(repo_url: str) -> str:
     return f"{prefix or 'binder'}-{''.join(random.choices(_SUFFIX, k=8))}"
 
 
+def _fault_status(fault: Fault) -> Response:
+    """Tornado's error page, as BinderHub answers errors outside the event stream."""
+    text = fault.body or f"<html><title>{fault.status}: Emulated failure</title></html>"
+    return Response(text, fault.status, media_type="text/html")
+
+
 def _event(data: Mapping[str, Any]) -> str:
     return f"data: {json.dumps(dict(data))}\n\n"
 
@@ -88,16 +99,33 @@ class BinderEmulator:
     built: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     launched: list[str] = field(default_factory=list)
+    #: injected faults (ivoa_broker.toolkit.faults), taken per call before anything is done
+    faults: Faults = field(default_factory=Faults)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
-                Route("/build/{provider}/{spec:path}", self._build),
-                Route("/health", self._health),
-                Route("/versions", self._versions),
-                Route("/_config", self._config),
+                Route("/build/{provider}/{spec:path}", self._faulty(self._build)),
+                Route("/health", self._faulty(self._health)),
+                Route("/versions", self._faulty(self._versions)),
+                Route("/_config", self._faulty(self._config)),
             ]
         )
+
+    def _faulty(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Every route takes the next matching injected fault first (``faults``)."""
+
+        async def endpoint(request: Request) -> Response:
+            fault = self.faults.take(request.method, request.url.path)
+            if fault is not None:
+                answer = await injected(fault, request, _fault_status)
+                if answer is not None:
+                    return answer
+            return await handler(request)
+
+        return endpoint
 
     def _authorised(self, request: Request) -> bool:
         if self.auth_token is None:
@@ -179,6 +207,8 @@ class BinderEmulator:
             task = asyncio.create_task(self._cull(info["url"], self.cull_repos[repo]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        path = urlparse(info["url"]).path
+        yield _event({"phase": "launching", "message": f"Server ready at {path}\n"})
         yield _event({"phase": "ready", "message": f"server running at {info['url']}\n", **info})
 
     async def _cull(self, url: str, after: float) -> None:
@@ -189,9 +219,11 @@ class BinderEmulator:
                 await asyncio.sleep(0.5)
 
     async def _checkout(self, repo: str, ref: str) -> list[str]:
-        """``git clone`` a local repository (path or file:// URL); remote ones are not fetched."""
+        """``git clone`` a local repository (a path, a file:// URL, or served on loopback
+        over HTTP); others (the internet) are not fetched."""
         path = repo.removeprefix("file://")
-        if not path.startswith("/"):
+        loopback = urlparse(repo).hostname in ("127.0.0.1", "localhost", "::1")
+        if not (path.startswith("/") or loopback):
             return [f"(not fetched: {repo} is not local)"]
         with tempfile.TemporaryDirectory(prefix="binder-") as tmp:
             proc = await asyncio.create_subprocess_exec(
@@ -230,4 +262,11 @@ class BinderEmulator:
                 self.user, [f"access:servers!server={self.user}/{name}"], note="binder"
             )
         url = f"{self.hub_url}/user/{self.user}/{name}/"
-        return {"url": url, "token": token.reveal(), "image": image, "repo_url": repo}
+        # the keys and order of BinderHub's own ready event (tests/fixtures/fullbuild.eventsource)
+        return {
+            "image": image,
+            "repo_url": repo,
+            "token": token.reveal(),
+            **{k: v for k, v in options.items() if k.startswith("binder_")},
+            "url": url,
+        }

@@ -4,12 +4,14 @@ git repositories, adapter configs and the kit's platform controller."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,30 @@ def make_repo(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def serve_repo(repo: Path, name: str) -> Iterator[str]:
+    """A bare copy of ``repo`` served over git's HTTP protocol on loopback (as a
+    Git host serves it); yields its URL ``http://127.0.0.1:<port>/<name>``."""
+    root = repo.parent / f"{repo.name}-served"
+    bare = root / name
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    subprocess.run(["git", "update-server-info"], cwd=bare, check=True)
+    handler = functools.partial(QuietFiles, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{name}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
 def adapter_config(binder_url: str, hub: LocalHub, **overrides: Any) -> BinderHubConfig:
     return BinderHubConfig(
         url=binder_url,
@@ -86,20 +112,31 @@ def adapter_config(binder_url: str, hub: LocalHub, **overrides: Any) -> BinderHu
 class BinderPlatform:
     """The kit's view: the jobs of an adapter's data folder whose build or server exists."""
 
-    def __init__(self, hub: LocalHub, data_dir: Path) -> None:
+    def __init__(self, hub: LocalHub, data_dir: Path, emulator: BinderEmulator) -> None:
         self.hub = hub
         self.data_dir = data_dir
+        self.emulator = emulator
 
     @property
     def controls(self) -> PlatformControls:
-        return PlatformControls(native_ids=True, finish=False)
+        # health is the one operation that asks BinderHub itself in the call (submit
+        # starts the build stream in the background; stop and cleanup go to the hub)
+        faults = {Fault.AUTH, Fault.UNAVAILABLE, Fault.CONNECTION, Fault.GARBAGE}
+        return PlatformControls(native_ids=True, finish=False, faults={"health": frozenset(faults)})
 
     async def native_ids(self) -> set[str]:
         """Every job until its cleanup (its server, build or session token)."""
         return set(RecordStore(self.data_dir).all())
 
     def fail_next(self, op: str, fault: Fault) -> None:
-        raise AssertionError("no faults are injected")
+        assert op == "health", op
+        faults = self.emulator.faults
+        if fault is Fault.GARBAGE:
+            faults.garbage_next(path="/health")
+        elif fault is Fault.CONNECTION:
+            faults.drop_next(path="/health")
+        else:
+            faults.fail_next(fault.http_status or 500, path="/health")
 
     async def finish(self, native_id: str, exit_code: int) -> None:
         raise AssertionError("sessions end by themselves (culled) or by cancel")

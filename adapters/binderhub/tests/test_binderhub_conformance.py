@@ -140,7 +140,9 @@ class TestBinderHubConformance(AdapterConformance):
     ) -> PlatformController:
         if live:
             return LiveBinder()
-        return BinderPlatform(request.getfixturevalue("hub"), tmp_path / "data")
+        return BinderPlatform(
+            request.getfixturevalue("hub"), tmp_path / "data", request.getfixturevalue("emulator")
+        )
 
     @pytest.fixture
     def max_wait(self) -> float:

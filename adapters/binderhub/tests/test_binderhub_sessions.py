@@ -136,3 +136,27 @@ def test_provider_not_enabled_is_refused(binder: BinderHubAdapter) -> None:
         job_id="z", kind="interactive", extensions={"binder.repo": "x", "binder.provider": "svn"}
     )
     assert "svn" in (binder.explain_refusal(request) or "")
+
+
+async def test_a_build_stream_refused_for_a_while_is_retried(
+    binder: BinderHubAdapter, repos: dict[str, Path], emulator: BinderEmulator
+) -> None:
+    emulator.faults.fail_next(503, count=2, prefix="/build/")
+    emulator.faults.drop_next(prefix="/build/")
+    handle = await _start(binder, _req("retry-1", repos["short"], "retry"))
+    history = await wait_for_phase(binder, handle, {Phase.COMPLETED}, ctx=CTX, max_wait=120)
+    assert emulator.faults.pending == 0
+    assert history[-1].phase == Phase.COMPLETED
+    await binder.cleanup(handle, CTX)
+
+
+async def test_a_build_stream_refused_for_good_fails_the_job_with_the_reason(
+    binder: BinderHubAdapter, repos: dict[str, Path], emulator: BinderEmulator
+) -> None:
+    emulator.faults.fail_next(403, prefix="/build/", body="<html>403: Forbidden</html>")
+    launched = len(emulator.launched)
+    handle = await _start(binder, _req("refused-1", repos["session"], "refused"))
+    history = await wait_for_phase(binder, handle, {Phase.ERROR}, ctx=CTX, max_wait=60)
+    assert history[-1].message is not None and "403" in history[-1].message
+    assert len(emulator.launched) == launched
+    await binder.cleanup(handle, CTX)

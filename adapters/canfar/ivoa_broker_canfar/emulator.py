@@ -89,7 +89,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ivoa_broker_canfar._emulator_faults import Dropped, Faults
+from ivoa_broker.toolkit.faults import Fault, Faults, injected
 from ivoa_broker_canfar._emulator_sessions import (
     GIB,
     EmulatedSession,
@@ -179,6 +179,12 @@ _PLATFORM = """
     </interface>
   </capability>
 """
+
+
+def _fault_status(fault: Fault) -> Response:
+    """skaha's error answers are plain text."""
+    text = fault.body if fault.body is not None else f"emulated {fault.status}"
+    return PlainTextResponse(text + "\n", fault.status)
 
 
 @dataclass(frozen=True)
@@ -370,19 +376,9 @@ class SkahaEmulator:
             self.calls.append((request.method, path + (f"?{query}" if query else "")))
             fault = self.faults.take(request.method, path)
             if fault is not None:
-                if fault.kind == "status":
-                    text = fault.body if fault.body is not None else f"emulated {fault.status}"
-                    return PlainTextResponse(text + "\n", fault.status)
-                if fault.kind == "drop":
-                    return Dropped()
-                if fault.kind == "garbage":
-                    return Response(
-                        b"\x00<html><body>Proxy says: \xff{not json</body></html>",
-                        200,
-                        media_type="application/json",
-                    )
-                await request.body()  # a server reads the request before it dawdles
-                await asyncio.sleep(fault.seconds)
+                answer = await injected(fault, request, _fault_status)
+                if answer is not None:
+                    return answer
             user, method = self._user(request)
             self.auth_types.append(
                 (path, request.headers.get("x-skaha-authentication-type"), method)

@@ -3,11 +3,6 @@ the skaha emulator. The broker finds the adapter through its entry point."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,68 +12,25 @@ from canfar_support import TERMINAL
 from ivoa_broker_canfar.emulator import EmulatorServer, SkahaEmulator
 from lxml import etree
 
+from tests.server import BrokerProcess
+
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def broker(tmp_path: Path, skaha: EmulatorServer, token: str) -> Iterator[str]:
-    port = _free_port()
-    config = tmp_path / "broker.toml"
-    config.write_text(
+    config = (
         "[auth]\nanonymous = true\n[jobs]\nwait_cap = 10\n"
         '[adapters.canfar]\nplugin = "canfar"\n[adapters.canfar.config]\n'
         f'url = "{skaha.url}"\ntoken = "{token}"\ndefault_image = "{TERMINAL}"\n'
         "retries = 1\nbackoff_seconds = 0.01\n"
     )
-    log = (tmp_path / "broker.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ivoa_broker.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--config",
-            str(config),
-            "--log-level",
-            "warning",
-        ],
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
+    process = BrokerProcess(tmp_path, config, args=("--log-level", "warning"))
     try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                pytest.fail(f"broker exited: {(tmp_path / 'broker.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/availability", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the broker did not start")
-        yield url
+        yield process.start(timeout=600).url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        text = (tmp_path / "broker.log").read_text(errors="replace")
-        assert token not in text  # the broker's own log never shows the token
+        process.stop()
+        assert token not in process.log_text()  # the broker's own log never shows the token
 
 
 def _phase(xml: bytes) -> str:

@@ -7,31 +7,10 @@ import json
 import docker.errors
 import requests.exceptions
 
-from ivoa_broker.protocol import (
-    AdapterError,
-    AuthError,
-    Conflict,
-    FatalError,
-    InvalidRequest,
-    NotFound,
-    TransientError,
-)
+from ivoa_broker.protocol import AdapterError, FatalError, NotFound, TransientError
+from ivoa_broker.toolkit import error_for_status
 
 __all__ = ["translate"]
-
-
-def _for_status(status: int, message: str) -> AdapterError:
-    if status in (400, 422):
-        return InvalidRequest(message)
-    if status in (401, 403):
-        return AuthError(message)
-    if status in (404, 410):
-        return NotFound(message)
-    if status == 409:
-        return Conflict(message)
-    if status == 429 or status >= 500:
-        return TransientError(message)
-    return FatalError(message)
 
 
 def translate(exc: BaseException, what: str) -> AdapterError:
@@ -43,7 +22,7 @@ def translate(exc: BaseException, what: str) -> AdapterError:
     if isinstance(exc, docker.errors.APIError):
         status = exc.status_code or 500
         explanation = exc.explanation if isinstance(exc.explanation, str) else str(exc)
-        return _for_status(status, f"{what}: engine answered {status}: {explanation}")
+        return error_for_status(status, f"{what}: engine answered {status}: {explanation}")
     # before OSError: requests' exceptions are OSErrors, its JSONDecodeError too
     if isinstance(exc, json.JSONDecodeError | requests.exceptions.InvalidJSONError):
         return FatalError(f"{what}: the engine's answer does not parse", detail=repr(exc))

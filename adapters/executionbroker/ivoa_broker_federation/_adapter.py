@@ -6,9 +6,13 @@
   remote's). The remote's NO reasons become offer warnings, or, without offers, the
   refusal the core shows in ``meta.messages``. A slow or down remote is a named
   :class:`TransientError`.
-* **submit** accepts the remote offer (``phase: ACCEPTED``); a remote refusal or an
-  expired remote offer is :class:`Conflict` with the remote's reason. The Handle's
-  ``native_id`` is the remote session URL, its state the remote UWS job URL.
+* **accept_offer** (before the front commits a client's accept) accepts the remote
+  offer (``phase: ACCEPTED``); a remote 404/410 is :class:`NotFound` (the front answers
+  410), a 409 :class:`Conflict`, with the remote's reason. **reject_offer** declines the
+  unchosen remote offers (or undoes an accept whose local commit failed).
+* **submit** uses the session ``accept_offer`` confirmed, else accepts the remote offer
+  itself (UWS jobs). The Handle's ``native_id`` is the remote session URL, its state the
+  remote UWS job URL.
 * **status / results / cancel / cleanup / renew** go through the remote's UWS view
   of the session (``/jobs/{id}``: phase, jobInfo, results; ``PHASE=ABORT``;
   ``DELETE``) and its session updates (run-time extension).
@@ -24,6 +28,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -98,6 +103,8 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
         self._remote_id = config.remote_id
         self._refusals: OrderedDict[str, str] = OrderedDict()
         self._client: RemoteBroker | None = None
+        #: remote session URL -> the caller's forwarded token (never stored, never logged)
+        self._forwarded: dict[str, Secret] = {}
         self.ledger = Ledger(Path(self.deps.data_dir) / "sessions.json")
 
     # ------------------------------------------------------------ lifecycle
@@ -132,6 +139,9 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
         return None
 
     def _handle_token(self, handle: Handle) -> Secret | None:
+        forwarded = self._forwarded.get(handle.native_id)
+        if forwarded is not None:
+            return forwarded
         account = handle.state.get("account")
         return self._token(account if isinstance(account, str) else None)
 
@@ -242,28 +252,25 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
         state: dict[str, str | None] = {"job": job, "account": request.account}
         return Handle(adapter=self.name, native_id=url, state=state)
 
-    async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
-        self._check_runnable(request)
-        token = self._token(request.account, ctx)
+    def _remote_url(self, offer: Offer) -> str:
         url = str(offer.terms.get("remote_session") or offer.offer_id)
         if not self.remote.owns(url):
             raise InvalidRequest(f"offer {offer.offer_id[:100]} is not one of {self.node}'s")
-        existing = await self.ledger.session_of(request.job_id)
-        if existing is not None:
-            if existing != url:  # leave the unused remote offer declined, not dangling
-                with contextlib.suppress(AdapterError):
-                    await self.remote.update(url, _phase_update("REJECTED"), token)
-            session = await self.remote.get_json(existing, "the session", token)
-            return self._handle(existing, session, request)
-        if offer.expires_at is not None and offer.expires_at <= utcnow():
-            raise Conflict(f"the offer of {self.node} has expired; ask for new offers")
+        return url
+
+    async def _accept_remote(
+        self, url: str, request: ExecutionRequest, token: Secret | None
+    ) -> dict[str, object]:
+        """The remote's accept of its offer ``url`` for ``request.job_id`` (recorded in
+        the ledger first, so a crash in between leaves a findable session)."""
         await self.ledger.add(url, request.job_id)
         try:
             response = await self.remote.update(url, _phase_update("ACCEPTED"), token)
             if response.status_code in (404, 409, 410):
                 said = self.remote.boundary.said(response)
                 why = "has expired" if response.status_code == 410 else "was refused"
-                raise Conflict(
+                gone = NotFound if response.status_code in (404, 410) else Conflict
+                raise gone(
                     f"accepting the offer of {self.node} {why} "
                     f"(HTTP {response.status_code}): {said}",
                     detail=f"HTTP {response.status_code}",
@@ -274,11 +281,69 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
             except ValueError:
                 answer = None
         except TransientError:
-            raise  # the core looks for it with list_native before retrying
+            raise  # maybe accepted: the ledger keeps it findable (list_native)
         except AdapterError:
             await self.ledger.remove(url)
             raise
-        accepted: dict[str, object] = answer if isinstance(answer, dict) else {}
+        return answer if isinstance(answer, dict) else {}
+
+    def _keep_credentials(self, url: str, ctx: CallContext) -> None:
+        """A forwarded caller's token, for the later calls of this session (memory only)."""
+        if self.config.forward_credentials and ctx.credentials is not None:
+            self._forwarded[url] = ctx.credentials
+
+    async def accept_offer(
+        self, offer: Offer, request: ExecutionRequest, ctx: CallContext
+    ) -> Offer:
+        """The remote's accept, before the front broker commits its own."""
+        self._check_runnable(request)
+        url = self._remote_url(offer)
+        if offer.expires_at is not None and offer.expires_at <= utcnow():
+            raise NotFound(f"the offer of {self.node} has expired; ask for new offers")
+        token = self._token(request.account, ctx)
+        accepted = await self._accept_remote(url, request, token)
+        self._keep_credentials(url, ctx)
+        return replace(offer, terms={**offer.terms, "remote_job": uws_job_url(accepted)})
+
+    async def reject_offer(self, offer: Offer, ctx: CallContext) -> None:
+        """Decline the remote offer (or, if this instance accepted it, undo that)."""
+        url = str(offer.terms.get("remote_session") or offer.offer_id)
+        if not self.remote.owns(url):
+            return
+        account = self.config.identity.resolve(ctx.owner)
+        if url in await self.ledger.sessions():
+            job = offer.terms.get("remote_job")
+            state = {"job": job if isinstance(job, str) else None, "account": account}
+            await self.cleanup(Handle(self.name, url, state), ctx)
+            return
+        response = await self.remote.update(
+            url, _phase_update("REJECTED"), self._token(account, ctx)
+        )
+        if response.status_code not in (404, 409, 410):
+            self.remote.boundary.check(response, "rejecting the offer")
+
+    async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
+        self._check_runnable(request)
+        token = self._token(request.account, ctx)
+        url = self._remote_url(offer)
+        job = offer.terms.get("remote_job")
+        if isinstance(job, str) and job:  # accepted by accept_offer already
+            state: dict[str, str | None] = {"job": job, "account": request.account}
+            return Handle(adapter=self.name, native_id=url, state=state)
+        existing = await self.ledger.session_of(request.job_id)
+        if existing is not None:
+            if existing != url:  # leave the unused remote offer declined, not dangling
+                with contextlib.suppress(AdapterError):
+                    await self.remote.update(url, _phase_update("REJECTED"), token)
+            session = await self.remote.get_json(existing, "the session", token)
+            return self._handle(existing, session, request)
+        if offer.expires_at is not None and offer.expires_at <= utcnow():
+            raise Conflict(f"the offer of {self.node} has expired; ask for new offers")
+        try:
+            accepted = await self._accept_remote(url, request, token)
+        except NotFound as exc:  # after the accept, the contract's word is Conflict
+            raise Conflict(exc.message, detail=exc.detail) from None
+        self._keep_credentials(url, ctx)
         return self._handle(url, accepted, request)
 
     # --------------------------------------------------------------- status
@@ -363,6 +428,7 @@ class ExecutionBrokerAdapter(BaseAdapter[FederationConfig]):
             if response.status_code not in (404, 410):
                 self.remote.boundary.check(response, "deleting the job")
         await self.ledger.remove(handle.native_id)
+        self._forwarded.pop(handle.native_id, None)
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
         return await self.ledger.sessions()

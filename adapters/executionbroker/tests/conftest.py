@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from federation_support import (
     FRONT_TOKENS,
+    IMAGE,
     NODE_TOKENS,
     Broker,
     Federation,
@@ -25,8 +26,10 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     a = Broker(
         root / "node-a", node_config("node-a", max_cores=1, max_jobs=8, offer_ttl=20), NODE_TOKENS
     )
-    b = Broker(
-        root / "node-b", node_config("node-b", max_cores=4, max_jobs=32, offer_ttl=6), NODE_TOKENS
+    b = Broker(  # node b also trusts the front's tokens (one issuer: forwarding works)
+        root / "node-b",
+        node_config("node-b", max_cores=4, max_jobs=32, offer_ttl=6),
+        [NODE_TOKENS, FRONT_TOKENS],
     )
     started: list[Broker] = []
     try:
@@ -73,3 +76,25 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Broker, Bro
     finally:
         two.stop()
         one.stop()
+
+
+@pytest.fixture(scope="session")
+def forwarding(
+    federation: Federation, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Broker]:
+    """A front broker with node b as its one platform and no token of its own for it:
+    it forwards each caller's own token (``forward_credentials``)."""
+    block = (
+        '[adapters.b]\nplugin = "executionbroker"\n[adapters.b.config]\n'
+        f'base_url = "{federation.b.url}"\nnode = "node-b"\n'
+        f'default_image = "{IMAGE}"\nforward_credentials = true\n'
+    )
+    front = Broker(
+        tmp_path_factory.mktemp("forwarding"),
+        front_config([block], broker_id="forwarding"),
+        FRONT_TOKENS,
+    )
+    try:
+        yield front.start()
+    finally:
+        front.stop()

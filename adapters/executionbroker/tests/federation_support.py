@@ -6,15 +6,14 @@ its NO reason shows), and front brokers whose only platforms are remote brokers.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
-import httpx
+from tests.server import BrokerProcess, free_port
+
+__all__ = ["BrokerProcess", "free_port"]  # conftest takes free_port from here
+
 
 REPO = Path(__file__).resolve().parents[3]
 PLUGINS = REPO / "tests" / "eb_http" / "plugins"
@@ -29,84 +28,33 @@ NODE_TOKENS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@dataclass
-class Broker:
-    """``ivoa-broker serve`` in ``workdir`` on a fixed port (restartable on the same one)."""
+class Broker(BrokerProcess):
+    """``ivoa-broker serve`` in ``workdir`` with a token file and the test plug-ins on
+    its path; restartable on the same port."""
 
-    workdir: Path
-    config: str
-    #: owner -> bearer token, for every token file line
-    tokens: dict[str, str] | list[dict[str, str]]
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    def __init__(
+        self,
+        workdir: Path,
+        config: str,
+        tokens: dict[str, str] | list[dict[str, str]],
+        port: int | None = None,
+    ) -> None:
+        path = os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))
+        super().__init__(workdir, config, port, env={"PYTHONPATH": path})
+        #: owner -> bearer token, for every token file line
+        self.tokens = tokens
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> Broker:
-        self.launch()
-        return self.ready(timeout)
-
-    def launch(self) -> Broker:
+    def launch(self) -> Self:
         self.workdir.mkdir(parents=True, exist_ok=True)
         maps = self.tokens if isinstance(self.tokens, list) else [self.tokens]
         (self.workdir / "tokens.txt").write_text(
             "".join(f"{token} {owner}\n" for m in maps for owner, token in m.items())
         )
-        (self.workdir / "broker.toml").write_text(self.config)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), env.get("PYTHONPATH")]))
-        args = [sys.executable, "-m", "ivoa_broker.cli", "serve", "--port", str(self.port)]
-        args += ["--config", str(self.workdir / "broker.toml")]
-        with (self.workdir / "broker.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env
-            )
-        return self
-
-    def ready(self, timeout: float = 60.0) -> Broker:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited: {self.log()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/availability", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError(f"broker did not start: {self.log()[-3000:]}")
-
-    def log(self) -> str:
-        path = self.workdir / "broker.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def kill(self) -> None:
-        """SIGKILL: nothing of the broker's shutdown runs."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        return super().launch()
 
 
 def node_config(broker_id: str, max_cores: int, max_jobs: int, offer_ttl: float = 300) -> str:

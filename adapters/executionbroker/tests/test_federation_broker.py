@@ -227,3 +227,84 @@ def test_two_front_brokers_pointing_at_each_other_do_not_loop(
         # the forwarded request reached two once, and two's forward back was refused
         assert len(c.get("/offersets").json().get("offersets", [])) == 1
     assert (two.workdir / "broker-work" / "broker-id").read_text().strip()
+
+
+# ------------------------------------------------- atomic accept, siblings
+
+
+def node_offers(node: Broker, token: str) -> list[dict[str, Any]]:
+    """The offers of the node's newest offer set seen with ``token``."""
+    with client(node.url, token) as c:
+        sets = c.get("/offersets", params={"last": 1}).json().get("offersets", [])
+    offers: list[dict[str, Any]] = sets[0]["offers"] if sets else []
+    return offers
+
+
+def test_a_remote_that_refuses_the_accept_fails_it_and_no_sibling_is_lost(
+    alice: httpx.Client, federation: Federation
+) -> None:
+    offerset = ask(alice, eb_request(name="atomic"))
+    found = offers_by_platform(offerset)
+    # someone on node b rejects the remote offer behind the front's "b" offer
+    with client(federation.b.url, NODE_TOKENS["alice"]) as node:
+        for remote in node_offers(federation.b, NODE_TOKENS["alice"]):
+            rejected = node.post(
+                f"/sessions/{remote['meta']['uuid']}", json={**ACCEPT, "value": "REJECTED"}
+            )
+            assert rejected.status_code == 200, rejected.text
+    b_id, a_id = found["b"]["meta"]["uuid"], found["a"]["meta"]["uuid"]
+    refused = alice.post(f"/sessions/{b_id}", json=ACCEPT)
+    assert refused.status_code == 409, refused.text
+    assert "node-b" in refused.json()["detail"]
+    assert alice.get(f"/jobs/{b_id}").status_code == 404
+    after = alice.get(f"/offersets/{offerset['meta']['uuid']}").json()
+    assert {o["meta"]["uuid"]: o["phase"] for o in after["offers"]} == {
+        b_id: "OFFERED",
+        a_id: "OFFERED",
+    }
+    # the sibling is still there, and runs
+    assert alice.post(f"/sessions/{a_id}", json=ACCEPT).status_code == 200
+    assert wait_job(alice, a_id, {"COMPLETED", "ERROR", "ABORTED"}) == "COMPLETED"
+
+
+def test_accepting_one_offer_rejects_the_unchosen_remote_offers(
+    alice: httpx.Client, federation: Federation
+) -> None:
+    offerset = ask(alice, eb_request(name="siblings"))
+    found = offers_by_platform(offerset)
+    assert alice.post(f"/sessions/{found['a']['meta']['uuid']}", json=ACCEPT).status_code == 200
+    deadline = time.monotonic() + 20
+    while {o["phase"] for o in node_offers(federation.b, NODE_TOKENS["alice"])} != {"REJECTED"}:
+        assert time.monotonic() < deadline, node_offers(federation.b, NODE_TOKENS["alice"])
+        time.sleep(0.3)
+    on_a = {o["phase"] for o in node_offers(federation.a, NODE_TOKENS["alice"])}
+    assert "ACCEPTED" in on_a or on_a & {"RUNNING", "COMPLETED", "WAITING"}, on_a
+    wait_job(alice, found["a"]["meta"]["uuid"], {"COMPLETED", "ERROR", "ABORTED"})
+
+
+# -------------------------------------------------------- forwarded token
+
+
+def test_the_callers_own_token_is_forwarded_where_configured(
+    forwarding: Broker, federation: Federation
+) -> None:
+    """The forwarding front has no token for node b: offers, accept and the run
+    there work only with alice's own token, and the session is alice's on the node."""
+
+    def alices_on_b() -> set[str]:
+        with client(federation.b.url, NODE_TOKENS["alice"]) as node:
+            found = node.get("/sessions", params={"phase": "COMPLETED"}).json()
+        return {s["meta"]["uuid"] for s in found.get("sessions", [])}
+
+    before = alices_on_b()
+    with client(forwarding.url, FRONT_TOKENS["alice"]) as c:
+        offerset = ask(c, eb_request(name="forwarded", code="print('fwd', 6*7)"))
+        assert set(offers_by_platform(offerset)) == {"b"}, messages(offerset)
+        sid = offers_by_platform(offerset)["b"]["meta"]["uuid"]
+        assert c.post(f"/sessions/{sid}", json=ACCEPT).status_code == 200
+        assert wait_job(c, sid, {"COMPLETED", "ERROR", "ABORTED"}) == "COMPLETED"
+        results = c.get(f"/jobs/{sid}/results", headers={"Accept": "application/xml"})
+        hrefs = [part.split('"')[0] for part in results.text.split('xlink:href="')[1:]]
+        assert any("fwd 42" in c.get(h).text for h in hrefs)
+    assert len(alices_on_b() - before) == 1  # alice's own session on the node
+    assert FRONT_TOKENS["alice"] not in forwarding.log_text()

@@ -14,7 +14,7 @@ import pytest
 from hub_support import file_server, notebook
 from ivoa_broker_jupyterhub.localhub import LocalHub
 
-from tests.server import BrokerProcess
+from tests.server import BrokerProcess, session_with_connectors, wait_phase
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 JSON = {"Accept": "application/json"}
@@ -94,16 +94,6 @@ def test_pyvo_runs_a_notebook_through_the_broker(
     bad.delete()
 
 
-def _wait_phase(http: httpx.Client, job: str, phases: set[str], limit: float = 400) -> str:
-    deadline = time.monotonic() + limit
-    while True:
-        phase = http.get(f"{job}/phase").text
-        if phase in phases:
-            return phase
-        assert time.monotonic() < deadline, f"stuck in {phase}"
-        http.get(job, params={"WAIT": 5, "PHASE": phase})
-
-
 def test_execution_broker_notebook_session_is_offered_accepted_and_serves(
     broker: BrokerProcess, notebooks: str, hub: LocalHub
 ) -> None:
@@ -130,14 +120,8 @@ def test_execution_broker_notebook_session_is_offered_accepted_and_serves(
         )
         assert accepted.status_code == 200, accepted.text
         job = f"{broker.url}/jobs/{session}"
-        assert _wait_phase(http, job, {"EXECUTING", "ERROR", "ABORTED"}) == "EXECUTING"
-        deadline = time.monotonic() + 120
-        while True:
-            doc = http.get(f"/sessions/{session}", headers=JSON).json()
-            if doc.get("connectors"):
-                break
-            assert time.monotonic() < deadline, doc
-            time.sleep(0.5)
+        assert wait_phase(http, job, {"EXECUTING", "ERROR", "ABORTED"}, 400) == "EXECUTING"
+        doc = session_with_connectors(http, session)
         (connector,) = doc["connectors"]
         assert connector["status"] == "AVAILABLE"
         location = connector["location"]
@@ -159,7 +143,7 @@ def test_execution_broker_notebook_session_is_offered_accepted_and_serves(
             headers=JSON,
         )
         assert cancelled.status_code == 200, cancelled.text
-        assert _wait_phase(http, job, {"ABORTED", "ERROR", "COMPLETED"}) == "ABORTED"
+        assert wait_phase(http, job, {"ABORTED", "ERROR", "COMPLETED"}, 400) == "ABORTED"
     with httpx.Client(timeout=60) as outside:
         deadline = time.monotonic() + 60
         while (

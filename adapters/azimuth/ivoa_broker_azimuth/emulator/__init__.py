@@ -47,8 +47,9 @@ Run it with ``python -m ivoa_broker_azimuth.emulator --port 8766``.
 
 from __future__ import annotations
 
+from ivoa_broker.toolkit.faults import Faults
+
 from ._app import AzimuthEmulator
-from ._faults import Faults
 from ._model import AppTemplate, ClusterType, Image, Size, Tenancy
 from ._server import EmulatorServer
 from ._settings import EmulatorSettings

@@ -26,7 +26,8 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from ._faults import Dropped, Faults
+from ivoa_broker.toolkit.faults import Fault, Faults, injected
+
 from ._guest import kill_guest, run_guest
 from ._model import (
     ClusterType,
@@ -52,6 +53,16 @@ _PATTERN = "This value does not match the required pattern."
 _REQUIRED = "This field is required."
 _EXPIRED = "Your session has expired."
 _QUOTA = "Requested operation would exceed at least one quota. Please check your tenancy quotas."
+
+
+_GARBAGE = b"<html>\x00\xff"
+
+
+def _fault_status(fault: Fault) -> Response:
+    """DRF's error answers: JSON ``detail`` (or the fault's own text body)."""
+    body = fault.body or json.dumps({"detail": "Emulated failure."})
+    media = "application/json" if fault.body is None else "text/plain"
+    return PlainTextResponse(body, status_code=fault.status, media_type=media)
 
 
 @dataclass
@@ -204,18 +215,9 @@ class AzimuthEmulator:
                 self.calls.append((request.method, path))
                 fault = self.faults.take(request.method, path)
                 if fault is not None:
-                    if fault.kind == "status":
-                        body = fault.body or json.dumps({"detail": "Emulated failure."})
-                        return PlainTextResponse(
-                            body,
-                            status_code=fault.status,
-                            media_type="application/json" if fault.body is None else "text/plain",
-                        )
-                    if fault.kind == "garbage":
-                        return Response(b"<html>\x00\xff", media_type="application/json")
-                    if fault.kind == "drop":
-                        return Dropped()
-                    await asyncio.sleep(fault.seconds)
+                    answer = await injected(fault, request, _fault_status, garbage=_GARBAGE)
+                    if answer is not None:
+                        return answer
             for name, value in request.path_params.items():
                 if name not in ("rest", "fqdn") and not _ID.match(str(value)):
                     return JSONResponse({"detail": "Not found."}, status_code=404)

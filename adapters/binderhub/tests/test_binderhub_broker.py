@@ -1,0 +1,151 @@
+"""The whole chain through a real broker process (``ivoa-broker serve``, the adapter
+found by its entry point) on the BinderHub emulator and the real hub behind it:
+pyvo runs Binder sessions through UWS (one culled, so it completes; one whose build
+fails, with the build log in the error), and an ExecutionBroker request for a
+notebook from a repository is offered by binderhub, accepted, and its endpoint
+really serves."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from binder_support import make_repo, serve_repo
+from ivoa_broker_jupyterhub.localhub import LocalHub
+
+from conftest import BINDER_TOKEN
+from tests.server import BrokerProcess, session_with_connectors, wait_phase
+
+K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
+JSON = {"Accept": "application/json"}
+ALICE = {"Authorization": "Bearer alice-binder-0123456789"}
+UPDATE = "uri:enum-value-update"
+
+
+@pytest.fixture(scope="module")
+def broker(
+    binder_url: str, hub: LocalHub, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrokerProcess]:
+    workdir = tmp_path_factory.mktemp("binder-broker")
+    (workdir / "tokens.txt").write_text("alice-binder-0123456789 alice\n")
+    config = (
+        '[auth]\nanonymous = false\ntoken_file = "tokens.txt"\n'
+        "[jobs]\nwait_cap = 10\noffer_deadline = 20\n"
+        '[adapters.binder]\nplugin = "binderhub"\n[adapters.binder.config]\n'
+        f'url = "{binder_url}"\ntoken = "{BINDER_TOKEN}"\n'
+        f'hub_url = "{hub.url}"\nhub_token = "{hub.token.reveal()}"\n'
+    )
+    process = BrokerProcess(workdir, config=config).start(timeout=120)
+    yield process
+    process.stop()
+    log = process.log.read_text(errors="replace")
+    assert hub.token.reveal() not in log
+    assert BINDER_TOKEN not in log
+
+
+def _pyvo_session() -> Any:
+    import pyvo
+
+    session = pyvo.utils.http.create_session()
+    session.headers.update(ALICE)
+    return session
+
+
+def test_pyvo_runs_binder_sessions_through_the_broker(
+    broker: BrokerProcess, repos: dict[str, Path], hub: LocalHub
+) -> None:
+    from pyvo.dal import DALQueryError
+    from pyvo.dal.tap import AsyncTAPJob
+
+    session = _pyvo_session()
+
+    def create(repo: Path) -> AsyncTAPJob:
+        created = session.post(
+            f"{broker.url}/jobs",
+            data={
+                "kind": "interactive",
+                "binder.repo": str(repo),
+                "binder.ref": "main",
+                "platform": "binder",
+            },
+            allow_redirects=False,
+        )
+        assert created.status_code == 303, created.text
+        return AsyncTAPJob(created.headers["Location"], session=session)
+
+    culled, broken = create(repos["short"]), create(repos["broken"])
+    culled.run()
+    broken.run()
+    # the emulator culls "short" sessions a second after they are ready: it ends
+    culled.wait(timeout=240)
+    culled.raise_if_error()
+    assert culled.phase == "COMPLETED", session.get(culled.url).text
+    info = session.get(culled.url).text
+    assert f"{hub.url}/user/binder/" in info  # the session's endpoint, as the hub named it
+    broken.wait(timeout=240)
+    assert broken.phase == "ERROR"
+    with pytest.raises(DALQueryError, match=r"no environment\.yml"):
+        broken.raise_if_error()
+    for job in (culled, broken):
+        assert hub.token.reveal() not in session.get(job.url).text
+        job.delete()
+
+
+def test_execution_broker_notebook_from_a_repository_is_accepted_and_serves(
+    broker: BrokerProcess, tmp_path: Path, hub: LocalHub
+) -> None:
+    with serve_repo(make_repo(tmp_path / "tutorial"), "tutorial.git") as url:
+        _accept_and_use_a_notebook_session(broker, url, hub)
+
+
+def _accept_and_use_a_notebook_session(broker: BrokerProcess, url: str, hub: LocalHub) -> None:
+    request = {
+        "executable": {  # the notebook's location is a repository URL
+            "kind": f"{K}executable/jupyter-notebook.yaml",
+            "meta": {"name": "tutorial"},
+            "location": url,
+        },
+        "compute": {"kind": f"{K}compute/simple-compute-resource.yaml", "cores": {"min": 1}},
+        "schedule": {"requested": {"duration": "PT10M"}},
+    }
+    with httpx.Client(base_url=broker.url, headers=ALICE, timeout=60) as http:
+        answer = http.post("/requests", json=request, headers=JSON)
+        assert answer.status_code == 303, answer.text
+        offers = answer.json()
+        assert offers["result"] == "YES", offers
+        (offer,) = offers["offers"]
+        assert "Binder session" in offer["meta"]["description"]
+        session = offer["meta"]["uuid"]
+        accepted = http.post(
+            f"/sessions/{session}", json={"kind": UPDATE, "path": "phase", "value": "ACCEPTED"}
+        )
+        assert accepted.status_code == 200, accepted.text
+        job = f"{broker.url}/jobs/{session}"
+        assert wait_phase(http, job, {"EXECUTING", "ERROR", "ABORTED"}) == "EXECUTING"
+        doc = session_with_connectors(http, session)
+        (connector,) = doc["connectors"]
+        location = connector["location"]
+        assert location.startswith(f"{hub.url}/user/binder/")
+        assert hub.token.reveal() not in location
+        server = location.split("?")[0]
+        token = httpx.URL(location).params["token"]
+        with httpx.Client(timeout=60) as outside:
+            served = outside.get(f"{server}api/status", headers={"Authorization": f"token {token}"})
+            assert served.status_code == 200, served.text
+            assert outside.get(f"{server}api/status").status_code in (302, 401, 403)
+        cancelled = http.post(
+            f"/sessions/{session}", json={"kind": UPDATE, "path": "phase", "value": "CANCELLED"}
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        assert wait_phase(http, job, {"ABORTED", "ERROR", "COMPLETED"}) == "ABORTED"
+    with httpx.Client(timeout=60) as outside:
+        deadline = time.monotonic() + 60
+        while (
+            outside.get(f"{server}api/status", headers={"Authorization": f"token {token}"})
+        ).status_code == 200:
+            assert time.monotonic() < deadline, "the session's server still serves"
+            time.sleep(0.5)
