@@ -36,7 +36,6 @@ import re
 import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -297,8 +296,7 @@ async def end_latency(url: str, rounds: int) -> tuple[float, float]:
     """A real job end: the job prints the wall clock as its last act; the time
     until the blocked WAIT returns COMPLETED is the broker's share."""
     samples: list[float] = []
-    command = [("cmd", "sh"), ("args", "-c"), ("args", "sleep 0.1; date +%s.%N"),
-               ("PHASE", "RUN")]
+    command = {"cmd": "sh", "args": ["-c", "sleep 0.1; date +%s.%N"], "PHASE": "RUN"}
     async with httpx.AsyncClient(base_url=url, timeout=60) as c:
         for _ in range(rounds):
             job = (await c.post("/jobs", data=command)).headers["location"]

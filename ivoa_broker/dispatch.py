@@ -454,7 +454,6 @@ class Dispatcher:
             except AdapterError as exc:
                 log.warning("cancel after late submit of %s failed: %s", job_id, exc.message)
         self._live[offer.adapter][job_id] = handle
-        await self.jobs.record_info(job_id, {"platform": offer.adapter})
         self.wake(offer.adapter, handle.native_id)
 
     async def _look_for(self, adapter: Adapter, job_id: str, ctx: CallContext) -> dict[str, str]:
@@ -570,8 +569,10 @@ class Dispatcher:
                 name=f"launch-{item.job_id}",
             )
             self._launching[item.job_id] = task
-            task.add_done_callback(lambda _, j=item.job_id: self._launching.pop(j, None))
-            await asyncio.wait({task})
+            try:
+                await asyncio.wait({task})
+            finally:
+                self._launching.pop(item.job_id, None)
             if item.job_id in queue:  # still no room: it went back to the front
                 return
 
@@ -667,11 +668,8 @@ class Dispatcher:
             return
         self._misses.pop(job_id, None)
         seen = _seen_key(status)
-        if status.phase not in TERMINAL:
-            # nothing changed since the last pass: nothing to record (flat in the
-            # number of running jobs)
-            if self._seen.get(job_id) == seen:
-                return
+        if status.phase not in TERMINAL and self._seen.get(job_id) == seen:
+            return  # nothing changed since the last pass: nothing to record
         if status.endpoint:
             await self._record_endpoint(job_id, status.endpoint)
         if status.progress is not None and status.phase not in TERMINAL:

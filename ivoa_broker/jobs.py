@@ -342,9 +342,12 @@ class JobService:
             self.events.fire(job_id)
 
     async def record_submitted(self, job_id: str, platform: str, handle: str) -> bool:
-        """The platform accepted the job. False if the job was aborted meanwhile."""
+        """The platform accepted the job (jobInfo ``platform`` names it, in the same
+        write). False if the job was aborted meanwhile."""
+        job = await self.store.get(job_id)
+        info = {**(job.job_info if job else {}), "platform": platform}
         return await self.store.move(
-            job_id, [Phase.QUEUED], Phase.QUEUED, platform=platform, handle=handle
+            job_id, [Phase.QUEUED], Phase.QUEUED, platform=platform, handle=handle, job_info=info
         )
 
     async def record_released(self, job_id: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -185,6 +185,7 @@ class Slots(FakeAdapter):
         super().__init__("slots")
         self.slots = slots
         self.order: list[str] = []
+        self.started = asyncio.Event()
 
     def busy(self) -> list[str]:
         return [n for n, s in self.native.items() if s in ("queued", "running")]
@@ -193,6 +194,7 @@ class Slots(FakeAdapter):
         if f"n-{request.job_id}" not in self.native and len(self.busy()) >= self.slots:
             raise NoCapacity(f"all {self.slots} slots are busy")
         self.order.append(request.job_id)
+        self.started.set()
         return await super().submit(request, offer, ctx)
 
 
@@ -207,13 +209,14 @@ async def test_waiting_jobs_start_when_room_frees(tmp_path: Path) -> None:
         while done < len(jobs):  # the test plays the platform: finish what runs
             running = slots.busy()
             assert 0 < len(running) <= 2
+            slots.started.clear()
             for native_id in running:
                 slots.set(native_id, "done", 0)
                 done += 1
             for native_id in running:
                 await rig.settle(native_id.removeprefix("n-"), Phase.COMPLETED)
-            if done < len(jobs):
-                await asyncio.wait_for(_until(lambda: bool(slots.busy())), 5)
+            if done < len(jobs):  # the queue starts the next ones by itself
+                await asyncio.wait_for(slots.started.wait(), 5)
         assert slots.order == [j.job_id for j in jobs]  # first come, first served
     finally:
         await rig.close()
@@ -238,17 +241,13 @@ async def test_queue_is_fair_across_owners(tmp_path: Path) -> None:
         assert shown.phase is Phase.QUEUED
         for _ in range(2):
             (running,) = slots.busy()
+            slots.started.clear()
             slots.set(running, "done", 0)
             await rig.settle(running.removeprefix("n-"), Phase.COMPLETED)
-            await asyncio.wait_for(_until(lambda: bool(slots.busy())), 5)
+            await asyncio.wait_for(slots.started.wait(), 5)
         assert slots.order == [first.job_id, alice[0].job_id, bob.job_id]
     finally:
         await rig.close()
-
-
-async def _until(ok: Callable[[], bool]) -> None:
-    while not ok():
-        await asyncio.sleep(0.01)
 
 
 # ------------------------------------------------------------- submit retries

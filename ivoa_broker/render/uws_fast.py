@@ -63,8 +63,7 @@ def _attr(value: str) -> str:
 
 
 def _element(local: str, text: str) -> str:
-    if not text:
-        return f"<uws:{local}/>"
+    # lxml writes an element whose text is "" (not None) as <a></a>, like this
     return f"<uws:{local}>{_text(text)}</uws:{local}>"
 
 
@@ -87,7 +86,7 @@ def _parameters(parameters: Sequence[Parameter]) -> str:
     for p in parameters:
         ref = ' byReference="true"' if p.by_reference else ""
         head = f'<uws:parameter id="{_attr(p.name)}"{ref}'
-        out.append(f"{head}>{_text(p.value)}</uws:parameter>" if p.value else f"{head}/>")
+        out.append(f"{head}>{_text(p.value)}</uws:parameter>")
     out.append("</uws:parameters>")
     return "".join(out)
 
@@ -138,10 +137,10 @@ def job_text(job: Job, job_url: str) -> bytes:
         parts.append(f'<uws:jobInfo xmlns:ib="{_JOB_INFO_NS}">')
         for name, value in job.job_info.items():
             head = f'<ib:item name="{_attr(name)}"'
-            parts.append(f"{head}>{_text(value)}</ib:item>" if value else f"{head}/>")
+            parts.append(f"{head}>{_text(value)}</ib:item>")
         parts.append("</uws:jobInfo>")
     parts.append("</uws:job>")
-    return "".join(parts).encode("utf-8", "surrogatepass")
+    return "".join(parts).encode()
 
 
 class _Fragments:
@@ -182,6 +181,4 @@ def jobs_text(jobs: Sequence[JobSummary], jobs_url: str) -> bytes:
     if not jobs:
         return f'{_DECL}<uws:jobs {_NS} version="1.1"/>'.encode()
     body = "".join(_FRAGMENTS.get(j, jobs_url) for j in jobs)
-    return f'{_DECL}<uws:jobs {_NS} version="1.1">{body}</uws:jobs>'.encode(
-        "utf-8", "surrogatepass"
-    )
+    return f'{_DECL}<uws:jobs {_NS} version="1.1">{body}</uws:jobs>'.encode()

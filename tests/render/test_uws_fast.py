@@ -19,7 +19,7 @@ from .samples import JOB_URL, JOBS_URL, SAMPLE_JOBS, SUMMARIES, T0
 # every character class the escaping distinguishes: markup, quotes, whitespace
 # that attributes escape, controls XML cannot carry, surrogates, non-ASCII
 _AWKWARD = st.sampled_from(
-    list("&<>\"'\t\n\r\x00\x01\x0b\x1f\x7f\ud800\udfff\ufffe\uffff]") + ["é", "日", "😀", "]]>"]
+    [*"&<>\"'\t\n\r\x00\x01\x0b\x1f\x7f\ud800\udfff\ufffe\uffff]", "é", "日", "😀", "]]>"]
 )
 TEXT = st.lists(st.one_of(st.characters(), _AWKWARD), max_size=12).map("".join)
 MAYBE = st.none() | TEXT

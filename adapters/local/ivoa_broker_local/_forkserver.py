@@ -35,7 +35,7 @@ if __package__:
     from . import _runner
 else:  # run as a script (python -I <file>): the runner sits next to it
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import _runner  # type: ignore[no-redef]
+    import _runner  # type: ignore[import-not-found,no-redef]
 
 __all__ = ["DEFAULT_SIGNALS", "main"]
 

@@ -218,13 +218,14 @@ def launch(jobdir: JobDir, spec: dict[str, Any], python: str) -> RunnerRecord:
     pid: int | None = None
     try:
         jobdir.out.mkdir(mode=0o755)
-        write_json_atomic(jobdir.spec_file, spec)
+        # not fsynced: after a power loss no job survives anyway (a new boot id)
+        write_json_atomic(jobdir.spec_file, spec, durable=False)
         ident = start_supervisor(jobdir, str(spec["job_id"]), python)
         pid = ident.pid
         record = RunnerRecord(
             pid=pid, start_ticks=ident.start_ticks, boot_id=ident.boot_id, started_at=utcnow()
         )
-        write_json_atomic(jobdir.runner_file, record.to_json())
+        write_json_atomic(jobdir.runner_file, record.to_json(), durable=False)
         return record
     except BaseException:
         if pid is not None:
