@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -227,7 +227,9 @@ def _create_many(url: str, count: int) -> list[str]:
 # ------------------------------------------------------------------ reads and writes
 
 
-def bench_service(code: Code, seconds: float, rounds: int, conns: int) -> dict[str, float]:
+def bench_service(
+    code: Code, seconds: float, rounds: int, conns: int, samples: int = 60, cold_jobs: int = 5000
+) -> dict[str, float]:
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -244,7 +246,7 @@ def bench_service(code: Code, seconds: float, rounds: int, conns: int) -> dict[s
                 out["create/s"] = max(
                     wrk(srv.url + "/jobs", seconds, conns, script) for _ in range(rounds)
                 )
-                ids = _create_many(srv.url, 5000)
+                ids = _create_many(srv.url, cold_jobs)
                 cold = _cycle_script(work / "cold.lua", ids, "/jobs/")
                 broker_hot, broker_cold, bare_rates = [], [], []
                 for _ in range(rounds):  # alternate, so background load hits all alike
@@ -256,11 +258,11 @@ def bench_service(code: Code, seconds: float, rounds: int, conns: int) -> dict[s
                 out["bare GET/s"] = max(bare_rates)
             finally:
                 base.stop()
-            out["abort p50"], out["abort p99"] = asyncio.run(abort_latency(srv.url, 100))
-            out["end p50"], out["end p99"] = asyncio.run(end_latency(srv.url, 60))
-            true = asyncio.run(true_latency(srv.url, 60))
+            out["abort p50"], out["abort p99"] = asyncio.run(abort_latency(srv.url, samples))
+            out["end p50"], out["end p99"] = asyncio.run(end_latency(srv.url, samples))
+            true = asyncio.run(true_latency(srv.url, samples))
             out["true p50"], out["true p99"] = pct(true, 0.5), pct(true, 0.99)
-            direct = direct_true(60)
+            direct = direct_true(samples)
             out["direct p50"], out["direct p99"] = pct(direct, 0.5), pct(direct, 0.99)
         finally:
             srv.stop()
@@ -410,14 +412,27 @@ async def _idle(srv: Server, counts: tuple[int, ...], window: float) -> dict[str
 # ------------------------------------------------------------------------- listing
 
 
-def bench_listing(
-    code: Code, count: int, seconds: float, rounds: int, conns: int, cold: bool
-) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+_POPULATED: dict[int, tuple[Path, list[str]]] = {}
+
+
+def populated(code: Code, count: int, cache: Path) -> tuple[Path, list[str]]:
+    """A store file holding ``count`` jobs (made once per run, then copied)."""
+    if count not in _POPULATED:
+        work = cache / f"store-{count}"
+        work.mkdir(parents=True)
         first = broker(work, code)  # creates the schema
         first.stop()
-        ids = populate(work / "broker.db", count)
+        _POPULATED[count] = (work / "broker.db", populate(work / "broker.db", count))
+    return _POPULATED[count]
+
+
+def bench_listing(
+    code: Code, count: int, seconds: float, rounds: int, conns: int, cold: bool, cache: Path
+) -> dict[str, float]:
+    template, ids = populated(code, count, cache)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copy(template, work / "broker.db")
         srv = broker(work, code)
         try:
             sample = httpx.get(srv.url + "/jobs", params={"LAST": 100}).content
@@ -492,45 +507,31 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=3, help="length of one wrk round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--big", type=int, default=1_000_000, help="jobs stored, large case")
-    parser.add_argument("--many", type=int, default=200, help="jobs at once (makespan)")
-    parser.add_argument("--idle", default="30,300", help="running jobs for the idle CPU rows")
-    parser.add_argument("--idle-window", type=float, default=10.0)
-    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout to measure")
-    parser.add_argument("--plain-http", action="store_true", help="hide httptools and uvloop")
-    parser.add_argument("--no-dachs", action="store_true")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench: needs wrk (apt-get install wrk)")
-    random.seed(1)
-    with tempfile.TemporaryDirectory() as shim:
-        code = Code(args.code.resolve(), args.plain_http, Path(shim))
-        loads = [load()]
-        svc = bench_service(code, args.seconds, args.rounds, args.connections)
-        many = bench_many(code, args.many)
-        idle_counts = tuple(int(n) for n in args.idle.split(","))
-        idle = bench_idle(code, idle_counts, args.idle_window)
-        loads.append(load())
-        small = bench_listing(code, 1000, args.seconds, args.rounds, args.connections, False)
-        big = bench_listing(code, args.big, args.seconds, args.rounds, args.connections, True)
-        dachs: dict[str, float] | None = None
-        if not args.no_dachs:
-            with dachs_server() as tap:
-                if tap is not None:
-                    dachs = bench_dachs(tap, args.seconds, args.rounds, args.connections)
-        loads.append(load())
+def sections(
+    args: argparse.Namespace, cache: Path
+) -> list[tuple[str, Callable[[Code], dict[str, float]]]]:
+    idle_counts = tuple(int(n) for n in args.idle.split(","))
+    s, r, c = args.seconds, args.rounds, args.connections
+    return [
+        ("svc", lambda code: bench_service(code, s, r, c, args.samples, args.cold_jobs)),
+        ("many", lambda code: bench_many(code, args.many)),
+        ("idle", lambda code: bench_idle(code, idle_counts, args.idle_window)),
+        ("small", lambda code: bench_listing(code, 1000, s, r, c, False, cache)),
+        ("big", lambda code: bench_listing(code, args.big, s, r, c, True, cache)),
+    ]
+
+
+def rows_of(
+    m: dict[str, dict[str, float]], args: argparse.Namespace
+) -> list[tuple[str, str, str]]:
+    svc, many, idle, small, big = m["svc"], m["many"], m["idle"], m["small"], m["big"]
     bare_rate = svc["bare GET/s"]
     big_k = f"{args.big // 1000}k" if args.big < 1_000_000 else f"{args.big / 1e6:g}M"
     rows = [
         ("POST /jobs (create)", f"{svc['create/s']:.0f} /s", ""),
         ("GET /jobs/{id}, same job (hot)", f"{svc['GET job/s']:.0f} /s",
          f"{svc['GET job/s'] / bare_rate:.2f} x bare"),
-        ("GET /jobs/{id}, 5000 jobs cycled (cold)", f"{svc['GET cold/s']:.0f} /s",
+        (f"GET /jobs/{{id}}, {args.cold_jobs} jobs cycled (cold)", f"{svc['GET cold/s']:.0f} /s",
          f"{svc['GET cold/s'] / bare_rate:.2f} x bare"),
         (f"GET /jobs/{{id}}, cold, {big_k} stored", f"{big['GET cold/s']:.0f} /s",
          f"{big['GET cold/s'] / bare_rate:.2f} x bare"),
@@ -553,33 +554,99 @@ def main() -> None:
          f"{many['makespan s'] / many['pool s']:.0f} x a pool of {args.many} "
          f"({many['pool s']:.2f} s)"),
     ]
-    rows += [(f"broker CPU, {n} jobs sleeping", f"{idle[f'idle {n} %']:.2f} %", "")
-             for n in idle_counts]
+    rows += [(f"broker CPU, {k.split()[1]} jobs sleeping", f"{v:.2f} %", "")
+             for k, v in idle.items()]
     rows += [
         ("server RSS, 1k stored", f"{small['rss MiB']:.0f} MiB", ""),
         (f"server RSS, {big_k} stored", f"{big['rss MiB']:.0f} MiB",
          f"{big['rss MiB'] / small['rss MiB']:.2f} x the 1k case"),
     ]
+    return rows
+
+
+def dachs_rows(
+    dachs: dict[str, float], m: dict[str, dict[str, float]]
+) -> list[tuple[str, str, str]]:
+    svc, small = m["svc"], m["small"]
+    return [
+        ("DaCHS GET job", f"{dachs['GET job/s']:.0f} /s",
+         f"broker {svc['GET job/s'] / dachs['GET job/s']:.1f} x"),
+        ("DaCHS list (LAST=100)", f"{dachs['list/s']:.0f} /s",
+         f"broker {small['list/s'] / dachs['list/s']:.1f} x (1k stored)"),
+        ("DaCHS create", f"{dachs['create/s']:.0f} /s",
+         f"broker {svc['create/s'] / dachs['create/s']:.1f} x"),
+        ("DaCHS ABORT -> WAIT returns, p50", f"{dachs['abort p50']:.1f} ms",
+         f"broker {dachs['abort p50'] / svc['abort p50']:.0f} x faster"),
+    ]
+
+
+def table(rows: list[tuple[str, ...]], head: tuple[str, ...]) -> str:
+    width = max(len(r[0]) for r in [*rows, head])
+    cells = [max(len(r[i]) for r in [*rows, head]) for i in range(1, len(head) - 1)]
+    lines = []
+    for n, row in enumerate([head, *rows]):
+        mid = " | ".join(v.rjust(w) for v, w in zip(row[1:-1], cells, strict=True))
+        lines.append(f"{row[0].ljust(width)} | {mid} | {row[-1]}".rstrip())
+        if n == 0:
+            lines.append(f"{'-' * width}-|-" + "-|-".join("-" * w for w in cells) + "-|------")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=3, help="length of one wrk round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--big", type=int, default=1_000_000, help="jobs stored, large case")
+    parser.add_argument("--many", type=int, default=200, help="jobs at once (makespan)")
+    parser.add_argument("--idle", default="30,300", help="running jobs for the idle CPU rows")
+    parser.add_argument("--idle-window", type=float, default=10.0)
+    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout to measure")
+    parser.add_argument("--plain-http", action="store_true", help="hide httptools and uvloop")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="also measure this older checkout (h11, asyncio), section by "
+                             "section alternating with --code, and print both")
+    parser.add_argument("--samples", type=int, default=60, help="jobs per latency row")
+    parser.add_argument("--cold-jobs", type=int, default=5000, help="jobs cycled, cold GET")
+    parser.add_argument("--no-dachs", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench: needs wrk (apt-get install wrk)")
+    random.seed(1)
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = Path(scratch)
+        code = Code(args.code.resolve(), args.plain_http, cache / "shim")
+        codes = {"after": code}
+        if args.before is not None:
+            codes = {"before": Code(args.before.resolve(), True, cache / "shim-before"), **codes}
+        found: dict[str, dict[str, dict[str, float]]] = {label: {} for label in codes}
+        loads = [load()]
+        for name, run in sections(args, cache):
+            for label, c in codes.items():  # alternate: background load hits both alike
+                found[label][name] = run(c)
+                print(f"# {label} {name}: {found[label][name]} ({load()})", flush=True)
+        loads.append(load())
+        dachs: dict[str, float] | None = None
+        if not args.no_dachs:
+            with dachs_server() as tap:
+                if tap is not None:
+                    dachs = bench_dachs(tap, args.seconds, args.rounds, args.connections)
+        loads.append(load())
+    after = found["after"]
+    rows = rows_of(after, args)
     if dachs is not None:
-        rows += [
-            ("DaCHS GET job", f"{dachs['GET job/s']:.0f} /s",
-             f"broker {svc['GET job/s'] / dachs['GET job/s']:.1f} x"),
-            ("DaCHS list (LAST=100)", f"{dachs['list/s']:.0f} /s",
-             f"broker {small['list/s'] / dachs['list/s']:.1f} x (1k stored)"),
-            ("DaCHS create", f"{dachs['create/s']:.0f} /s",
-             f"broker {svc['create/s'] / dachs['create/s']:.1f} x"),
-            ("DaCHS ABORT -> WAIT returns, p50", f"{dachs['abort p50']:.1f} ms",
-             f"broker {dachs['abort p50'] / svc['abort p50']:.0f} x faster"),
-        ]
-    width = max(len(r[0]) for r in rows)
+        rows += dachs_rows(dachs, after)
     print(f"ivoa-broker benchmark of {code.root}"
           f"{' (h11, asyncio)' if args.plain_http else ''}: wrk, {args.rounds} rounds of "
           f"{args.seconds:g} s, {args.connections} connections")
-    print("machine: " + "; ".join(loads) + " (start; after the job rows; end)")
-    print(f"{'measure'.ljust(width)} | {'value':>12} | ratio")
-    print(f"{'-' * width}-|-{'-' * 12}-|------")
-    for name, value, ratio in rows:
-        print(f"{name.ljust(width)} | {value:>12} | {ratio}")
+    print("machine: " + "; ".join(loads) + " (start; after the broker rows; end)")
+    print(table(rows, ("measure", "value", "ratio")))
+    if "before" in found:
+        old = rows_of(found["before"], args)
+        both = [(a[0], b[1], a[1], f"{b[2] or '-'} -> {a[2] or '-'}")
+                for a, b in zip(rows, old, strict=False)]
+        print(f"\nbefore ({codes['before'].root}, h11 on asyncio) and after, same run:")
+        print(table(both, ("measure", "before", "after", "ratio before -> after")))
 
 
 if __name__ == "__main__":

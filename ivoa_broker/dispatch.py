@@ -615,18 +615,21 @@ class Dispatcher:
                 continue
             full = not woken or time.monotonic() >= full_at
             try:
-                if not await self.poll(name, None if full else woken):
-                    full = True
+                if not full and not await self.poll(name, woken):
+                    full = True  # it named a task we do not watch: look at all
                 if full:
+                    await self.poll(name)
                     full_at = time.monotonic() + interval
                 backoff = interval
             except AdapterError as exc:
                 backoff = min(backoff * 2, MAX_BACKOFF)
+                full_at = time.monotonic() + backoff
                 log.warning("polling %s failed (%s); next try in %.1f s", name, exc, backoff)
                 await self._count_misses(name, list(self._live[name]), exc.message)
             except Exception:  # keep polling whatever happens
                 log.exception("poller of %s failed", name)
                 backoff = min(backoff * 2, MAX_BACKOFF)
+                full_at = time.monotonic() + backoff
 
     @staticmethod
     async def _nap(wake: asyncio.Event, seconds: float) -> None:
