@@ -16,9 +16,12 @@ serve: $(SERVE_STAMP)
 	$(PY) -m ivoa_broker.cli serve $(ARGS)
 
 ## Install platforms and test dependencies, then run the whole test suite
-## (ARGS="tests/test_units.py -q" runs a selection).
+## (ARGS="tests/test_units.py -q" runs a selection) on WORKERS pytest-xdist workers: each
+## platform's tests stay on one worker, which starts that platform once (see conftest.py);
+## WORKERS=0 runs everything in this process.
+WORKERS ?= 3
 test: $(TEST_STAMP)
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup --no-loadscope-reorder $(ARGS)
 
 venv: $(PY)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
@@ -10,10 +11,12 @@ from ivoa_broker_jupyterhub._naming import (
     valid_server,
 )
 
+# job ids as the broker makes them (uuid4), always the same ones: pytest-xdist workers must collect
+# the same parameters
+UUIDS = [str(uuid.UUID(int=random.Random(seed).getrandbits(128), version=4)) for seed in range(20)]
 
-@pytest.mark.parametrize(
-    "job_id", [str(uuid.uuid4()) for _ in range(20)] + ["conf-abc123", "a", "x1-y2"]
-)
+
+@pytest.mark.parametrize("job_id", [*UUIDS, "conf-abc123", "a", "x1-y2"])
 def test_server_names_are_hub_safe_slugs_and_read_back(job_id: str) -> None:
     name = server_name("ivb", job_id)
     assert valid_server(name), name
