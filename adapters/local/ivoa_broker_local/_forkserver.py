@@ -61,12 +61,14 @@ def _start_ticks(pid: int) -> int:
     return int(raw[raw.rfind(b")") + 2 :].split()[19])
 
 
-def _become_supervisor(job_dir: Path, inherited: tuple[int, ...]) -> int:
+def _become_supervisor(job_dir: Path, inherited: tuple[int, ...], ready: int) -> int:
     """In the forked child: the supervisor's clean start, then its work."""
     signal.set_wakeup_fd(-1)
     for fd in inherited:
         os.close(fd)
     os.setsid()
+    os.write(ready, b"+")  # the spawner answers only once we lead our own session
+    os.close(ready)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -122,13 +124,20 @@ def _reap() -> None:
 def _fork(job_dir: Path, inherited: tuple[int, ...]) -> dict[str, Any]:
     if not (job_dir / _runner.SPEC_FILE).is_file():
         return {"error": f"no {_runner.SPEC_FILE} in {job_dir}"}
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child never returns (coverage cannot see it)
         code = 1
         try:
-            code = _become_supervisor(job_dir, inherited)
+            os.close(ready_r)
+            code = _become_supervisor(job_dir, inherited, ready_w)
         finally:
             os._exit(code)
+    os.close(ready_w)
+    try:
+        os.read(ready_r, 1)  # b"+" once it has its session (b"" if it died first)
+    finally:
+        os.close(ready_r)
     # only serve() reaps, and not before this returns: the child's stat is still there
     return {"pid": pid, "start_ticks": _start_ticks(pid)}
 
