@@ -52,7 +52,7 @@ async def test_supervisors_outlive_their_spawner(tmp_path: Path) -> None:
 def test_a_spawner_refuses_a_directory_without_a_spec(tmp_path: Path) -> None:
     spawner = Spawner(sys.executable)
     try:
-        with pytest.raises(OSError, match="no job.json"):
+        with pytest.raises(OSError, match=r"no job\.json"):
             spawner.spawn(tmp_path)
     finally:
         spawner.close()
