@@ -288,7 +288,10 @@ async def abort_latency(url: str, rounds: int) -> tuple[float, float]:
 
 async def _wait_terminal(c: httpx.AsyncClient, job: str) -> bytes:
     while True:
-        doc = (await c.get(job, params={"WAIT": 30})).content
+        try:
+            doc = (await c.get(job, params={"WAIT": 30})).content
+        except httpx.RemoteProtocolError:  # a kept-alive connection closed as we reused it
+            continue
         found = UWS_PHASE.search(doc)
         if found and found.group(1) in TERMINAL:
             return doc
