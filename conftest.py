@@ -45,6 +45,8 @@ def xdist_group_of(path: Path) -> str:
         return parts[1]
     if parts and parts[0] == "conformance":
         return "conformance"
+    if parts[:2] == ("tests", "oidc"):  # one OpenID provider for both modules
+        return "tests/oidc"
     return "/".join(parts)
 
 

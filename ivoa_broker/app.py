@@ -18,7 +18,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ivoa_broker import storelock
-from ivoa_broker.auth import Authenticator, read_token_file
+from ivoa_broker.auth import Authenticator
+from ivoa_broker.auth.limits import Limits
+from ivoa_broker.auth.middleware import IdentityMiddleware
+from ivoa_broker.auth.policy import AccessPolicy
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.hops import broker_id
@@ -28,8 +31,9 @@ from ivoa_broker.metrics import Metrics
 from ivoa_broker.protocol import AdapterDeps, utcnow
 from ivoa_broker.registry import discover, start_instances
 from ivoa_broker.store import JobStore
-from ivoa_broker.web import callbacks, eb, health, uws, vosi
+from ivoa_broker.web import callbacks, eb, health, pages, uws, vosi
 from ivoa_broker.web.context import Broker, broker
+from ivoa_broker.web.csrf import CsrfGuard
 from ivoa_broker.web.errors import HANDLERS
 from ivoa_broker.web.proxy import ProxyHeaders, TrustedProxies
 from ivoa_broker.web.routing import merge_methods
@@ -59,6 +63,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             root_path=settings.server.root_path,
         )
     ]
+    middleware.append(Middleware(CsrfGuard, allowed_origins=settings.server.cors_origins))
+    middleware.append(Middleware(IdentityMiddleware))
     if settings.server.cors_origins:
         middleware.append(
             Middleware(
@@ -71,14 +77,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     return Starlette(
         routes=merge_methods(
-            [
-                Route("/", index, methods=["GET"]),
-                *vosi.ROUTES,
-                *health.ROUTES,
-                *uws.ROUTES,
-                *eb.ROUTES,
-                *callbacks.ROUTES,
-            ]
+            pages.with_pages(
+                [
+                    Route("/", index, methods=["GET"]),
+                    *vosi.ROUTES,
+                    *health.ROUTES,
+                    *uws.ROUTES,
+                    *eb.ROUTES,
+                    *callbacks.ROUTES,
+                ]
+            )
         ),
         middleware=middleware,
         exception_handlers=HANDLERS,
@@ -109,8 +117,9 @@ async def serve_metrics(metrics: Metrics, host: str, port: int, stack: AsyncExit
 
 async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     """Open the store, start adapter instances, re-attach jobs, start loops."""
-    tokens = read_token_file(settings.auth.token_file) if settings.auth.token_file else {}
-    auth = Authenticator(tokens, anonymous=settings.anonymous)
+    auth = Authenticator.from_settings(settings.auth, anonymous=settings.anonymous)
+    stack.push_async_callback(auth.aclose)
+    policy = AccessPolicy({name: spec.access() for name, spec in settings.adapters.items()})
     lock = storelock.hold(Path(settings.server.database))
     stack.callback(lock.release)
     store = await JobStore.open(Path(settings.server.database))
@@ -149,6 +158,7 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
         log.warning("platform %s not started: %s", problem.instance, problem.message)
     dispatcher = Dispatcher(jobs, store, adapters, settings.jobs)
     dispatcher.guard.observe = metrics.call
+    dispatcher.access = policy.permitted
     holder["d"] = dispatcher
     await dispatcher.begin()
     stack.push_async_callback(dispatcher.close)
@@ -160,6 +170,8 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
         jobs=jobs,
         dispatcher=dispatcher,
         auth=auth,
+        policy=policy,
+        limits=Limits(settings.auth.limits, settings.auth.retry_after, store),
         plugins=plugins,
         problems=problems,
         started=utcnow().replace(microsecond=0),

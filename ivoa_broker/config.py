@@ -9,9 +9,9 @@ database = "broker.db"                       # relative to the working directory
 work_dir = "broker-work"                     # adapters' data directories live here
 broker_id = "node-a"                         # optional; id in federation hop lists
 
-[auth]
+[auth]                      # identity, admins, limits: see ivoa_broker/auth/settings.py
 anonymous = true            # default: true when serving on loopback, else false
-token_file = "tokens.txt"   # lines "TOKEN OWNER"; '#' starts a comment
+token_file = "tokens.txt"   # lines "TOKEN OWNER [GROUP,...]"; '#' starts a comment
 
 [jobs]
 default_execution_duration = 3600   # seconds; 0 = unlimited
@@ -26,6 +26,7 @@ offer_ttl = 300                     # seconds an ExecutionBroker offer stays OFF
 
 [adapters.local]                    # one table per adapter instance
 plugin = "local"
+allow_groups = ["astro"]            # optional access policy (ivoa_broker/auth/policy.py)
 [adapters.local.config]             # validated by the plug-in's config_model
 max_jobs = 8
 ```
@@ -49,6 +50,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ivoa_broker.auth.settings import AccessSection, AuthSection
 
 ENV_PREFIX = "IVOA_BROKER__"
 
@@ -105,12 +108,6 @@ class ServerSection(BaseModel):
         return value.rstrip("/")
 
 
-class AuthSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    anonymous: bool | None = None
-    token_file: Path | None = None
-
-
 class JobsSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default_execution_duration: int = Field(default=3600, ge=0)
@@ -131,6 +128,16 @@ class AdapterInstance(BaseModel):
     #: raw settings for the plug-in's config_model; may hold platform secrets, so
     #: never shown in reprs (the plug-in's model wraps them in SecretStr)
     config: dict[str, Any] = Field(default_factory=dict, repr=False)
+    #: access policy (ivoa_broker.auth.policy): only these groups (None: everybody),
+    #: these owners besides, never these owners or groups
+    allow_groups: list[str] | None = None
+    allow_owners: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+    def access(self) -> AccessSection:
+        return AccessSection(
+            allow_groups=self.allow_groups, allow_owners=self.allow_owners, deny=self.deny
+        )
 
 
 class _File(BaseSettings):
@@ -222,6 +229,14 @@ def load_settings(path: Path | None) -> Settings:
     auth = parsed.auth
     if auth.token_file is not None:
         auth = auth.model_copy(update={"token_file": _relative_to(base, auth.token_file)})
+    if any(o.client_secret_file is not None for o in auth.oidc):
+        oidc = [
+            o.model_copy(update={"client_secret_file": _relative_to(base, o.client_secret_file)})
+            if o.client_secret_file is not None
+            else o
+            for o in auth.oidc
+        ]
+        auth = auth.model_copy(update={"oidc": oidc})
     adapters = parsed.adapters or dict(DEFAULT_ADAPTERS)
     return Settings(server=server, auth=auth, jobs=parsed.jobs, adapters=adapters)
 

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -64,6 +64,7 @@ T = TypeVar("T")
 SUBMIT_ATTEMPTS = 4
 SUBMIT_BACKOFF = 0.5
 CALL_TIMEOUT = 60.0
+Access = Callable[[str | None, list[str]], tuple[list[str], dict[str, str]]]
 MAX_BACKOFF = 60.0
 #: seconds between attempts to start a platform's waiting jobs when no job of
 #: it has ended meanwhile (capacity freed elsewhere, by another broker)
@@ -107,6 +108,9 @@ class Dispatcher:
         self._loops: list[asyncio.Task[None]] = []
         self._closed = False
         self.guard = Guard(call_timeout)
+        #: the access policy's hook (ivoa_broker.auth.policy): owner, instance names ->
+        #: the names that owner may use, and notes on the others (for admins)
+        self.access: Access | None = None
         jobs.attach(self)
 
     @property
@@ -352,6 +356,9 @@ class Dispatcher:
             request = self.with_deadline(request, utcnow(), self._default_duration(request))
         names = [request.platform] if request.platform else list(self.adapters)
         refusals: dict[str, str] = {}
+        if self.access is not None:
+            names, notes = self.access(request.owner, names)
+            refusals.update(notes)
         base_request = request
 
         async def ask(name: str) -> list[Offer]:
@@ -676,7 +683,10 @@ class Dispatcher:
         if status.endpoint:
             await self._record_endpoint(job_id, status.endpoint)
         if status.progress is not None and status.phase not in TERMINAL:
-            await self.jobs.record_info(job_id, {"progress": _progress_text(status)})
+            info = {"progress": _progress_text(status)}
+            if status.progress.fraction is not None:
+                info["progress_fraction"] = f"{max(0.0, min(status.progress.fraction, 1.0)):.3f}"
+            await self.jobs.record_info(job_id, info)
         if status.phase in TERMINAL:
             await self._finish(name, job_id, handle, status)
         elif status.phase is Phase.EXECUTING:

@@ -24,7 +24,29 @@ class BadRequest(BrokerError):
 
 
 class Unauthorized(BrokerError):
+    """No identity: ``challenges`` are the ``WWW-Authenticate`` values to send."""
+
     status = 401
+
+    def __init__(self, message: str, challenges: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.challenges = challenges or ['Bearer realm="ivoa-broker"']
+
+
+class NotPermitted(BrokerError):
+    """The caller may not use this (access policy): 403 with the reason."""
+
+    status = 403
+
+
+class TooManyRequests(BrokerError):
+    """A per-owner limit is reached: 429, try again after ``retry_after`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Forbidden(BrokerError):

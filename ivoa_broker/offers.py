@@ -143,10 +143,17 @@ class OfferService:
     # ------------------------------------------------------------ offer sets
 
     async def request(
-        self, owner: str | None, doc: ExecutionRequestDocument, *, hops: tuple[str, ...] = ()
+        self,
+        owner: str | None,
+        doc: ExecutionRequestDocument,
+        *,
+        hops: tuple[str, ...] = (),
+        keep_empty: bool = True,
     ) -> OfferSetView:
         """Fan the request out to every eligible platform and store the offers.
-        ``hops``: the federation hop list, this broker last (``labels[HOPS_LABEL]``)."""
+        ``hops``: the federation hop list, this broker last (``labels[HOPS_LABEL]``).
+        An offer set without offers (``result: NO``) is stored only with ``keep_empty``
+        (``POST /requests`` keeps it, readable with the reasons; ``POST /direct`` does not)."""
         offerset_id = str(uuid.uuid4())
         request = to_execution_request(doc, job_id=offerset_id, owner=owner)
         if hops:
@@ -181,7 +188,8 @@ class OfferService:
                 {"platform": name, "text": why} for name, why in sorted(refusals.items())
             ),
         )
-        await self.store.insert_offerset(offerset, rows)
+        if rows or keep_empty:
+            await self.store.insert_offerset(offerset, rows)
         if rows:
             self.dispatcher.deadlines_changed()
         return OfferSetView(offerset, rows, {})
@@ -341,7 +349,7 @@ class OfferService:
 
     async def direct(self, owner: str | None, doc: ExecutionRequestDocument) -> Job:
         """``POST /direct``: ask for offers and accept the best one in one step."""
-        view = await self.request(owner, doc)
+        view = await self.request(owner, doc, keep_empty=False)
         if not view.offers:
             reasons = "; ".join(f"{m['platform']}: {m['text']}" for m in view.offerset.messages)
             raise DocumentError(

@@ -81,10 +81,17 @@ def check(
         except TokenError as exc:
             problems.append(f"{source}: auth.token_file: {exc}")
             identities = -1
+    identities += len(settings.auth.oidc) if identities >= 0 else 0
+    for number, oidc in enumerate(settings.auth.oidc):
+        if oidc.client_secret_file is not None and not oidc.client_secret_file.is_file():
+            problems.append(
+                f"{source}: auth.oidc.{number}.client_secret_file: cannot read "
+                f"{oidc.client_secret_file}"
+            )
     if not settings.anonymous and identities == 0:
         problems.append(
             f"{source}: auth.anonymous: anonymous use is off but no identity is configured "
-            "(set auth.token_file, or anonymous = true)"
+            "(set auth.token_file or [[auth.oidc]], or anonymous = true)"
         )
     return Preflight(replace(settings, adapters=adapters or dict(settings.adapters)), problems)
 

@@ -690,6 +690,47 @@ class JobStore:
         rows = await self._rows(sql, args)
         return [SessionRef(r[0], from_db_instant(r[1]), bool(r[2])) for r in rows]
 
+    # ---------------------------------------------- identity: limits and admins (auth/)
+
+    async def count_active_jobs(self, owner: str | None) -> int:
+        """An owner's jobs that have not ended (per-owner limits, ivoa_broker.auth.limits)."""
+        row = await self._row(
+            "SELECT count(*) FROM jobs WHERE owner IS ? AND phase IN "
+            "('PENDING', 'QUEUED', 'EXECUTING', 'HELD', 'SUSPENDED')",
+            (owner,),
+        )
+        return int(row[0]) if row else 0
+
+    async def count_pending_offersets(self, owner: str | None, now: datetime) -> int:
+        """An owner's offer sets with an offer still OFFERED and unexpired."""
+        row = await self._row(
+            "SELECT count(DISTINCT offerset_id) FROM offers "
+            "WHERE owner IS ? AND phase = 'OFFERED' AND expires > ?",
+            (owner, db_instant(now)),
+        )
+        return int(row[0]) if row else 0
+
+    async def list_every_job(
+        self, *, phases: Collection[Phase] | None, after: datetime | None, limit: int
+    ) -> list[JobSummary]:
+        """Every owner's jobs, newest first (the admins' job list)."""
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if phases:
+            where.append(f"phase IN ({', '.join('?' * len(phases))})")
+            args.extend(p.value for p in phases)
+        else:
+            where.append("phase != 'ARCHIVED'")
+        if after is not None:
+            where.append("creation_time > ?")
+            args.append(db_instant(after))
+        rows = await self._rows(
+            "SELECT job_id, phase, creation_time, run_id, owner FROM jobs "
+            f"WHERE {' AND '.join(where)} ORDER BY creation_time DESC, job_id DESC LIMIT ?",
+            [*args, limit],
+        )
+        return [JobSummary(r[0], Phase(r[1]), from_db_instant(r[2]), r[3], r[4]) for r in rows]
+
 
 _OFFER_COLUMNS = "offer_id, offerset_id, owner, seq, created, phase, expires, offer"
 

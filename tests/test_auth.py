@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ivoa_broker.auth import Authenticator, TokenError, read_token_file
+from ivoa_broker.auth import Authenticator, TokenError, TokenFile, read_token_file
 from ivoa_broker.errors import Unauthorized
 from tests.server import BrokerProcess
 from tests.web.helpers import UWS, create, doc
@@ -17,20 +17,49 @@ ALICE = "alice-token-0123456789abcdef"
 BOB = "bob-token-0123456789abcdefgh"
 
 
-def test_token_file(tmp_path: Path) -> None:
+async def test_token_file(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
-    path.write_text(f"# comment\n\n{ALICE} alice\n{BOB} bob@example.org\n")
-    auth = Authenticator(read_token_file(path), anonymous=False)
-    assert auth.identify(f"Bearer {ALICE}").owner == "alice"
-    assert auth.identify(f"bearer {BOB}").owner == "bob@example.org"
+    path.write_text(f"# comment\n\n{ALICE} alice astro,radio\n{BOB} bob@example.org\n")
+    auth = Authenticator(TokenFile(path), anonymous=False, admin_groups=["radio"])
+    alice = await auth.identify(f"Bearer {ALICE}")
+    assert (alice.owner, alice.groups, alice.admin) == ("alice", {"astro", "radio"}, True)
+    assert (await auth.identify(f"bearer {BOB}")).owner == "bob@example.org"
+    assert auth.identify_static(f"Bearer {BOB}").owner == "bob@example.org"
     for header in (None, "Bearer nope", "Basic xyz", "Bearer "):
         with pytest.raises(Unauthorized):
-            auth.identify(header)
+            await auth.identify(header)
     assert ALICE not in repr(auth)
-    assert ALICE not in repr(auth.identify(f"Bearer {ALICE}"))
+    assert ALICE not in repr(alice)
+    assert ALICE not in repr(auth.tokens)
     path.write_text("short alice\n")
     with pytest.raises(TokenError, match="line 1"):
         read_token_file(path)
+
+
+async def test_token_file_keeps_digests_and_reloads_on_change(tmp_path: Path) -> None:
+    path = tmp_path / "tokens"
+    path.write_text(f"{ALICE} alice\n")
+    tokens = TokenFile(path)
+    assert ALICE.encode() not in repr(vars(tokens)).encode()
+    assert all(ALICE not in repr(e) for e in read_token_file(path).values())
+    assert tokens.lookup(ALICE) is not None
+    path.write_text(f"{BOB} bob\n")
+    assert tokens.lookup(ALICE) is None
+    found = tokens.lookup(BOB)
+    assert found is not None and found.owner == "bob"
+    path.write_text("broken\n")  # a file that no longer parses keeps the previous tokens
+    assert tokens.lookup(BOB) is not None
+    path.unlink()
+    assert tokens.lookup(BOB) is not None
+
+
+async def test_anonymous_and_static_tokens() -> None:
+    auth = Authenticator({ALICE: "alice"}, True)
+    assert (await auth.identify(None)).owner is None
+    assert (await auth.identify(f"Bearer {ALICE}")).owner == "alice"
+    with pytest.raises(Unauthorized) as caught:
+        await auth.identify("Bearer unknown-token-0123456789")
+    assert 'error="invalid_token"' in caught.value.challenges[0]
 
 
 @pytest.fixture(scope="module")

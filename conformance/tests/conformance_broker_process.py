@@ -39,6 +39,10 @@ offer_seconds = 20
 """
 
 
+#: seconds the broker may take to answer /availability after it is started
+START_TIMEOUT = 120.0
+
+
 def broker_command() -> str | None:
     return shutil.which("ivoa-broker")
 
@@ -83,7 +87,8 @@ class BrokerProcess:
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        deadline = time.monotonic() + 30
+        # generous: on a loaded 2-core machine (xdist workers) start-up alone took 48 s
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("ivoa-broker serve exited: " + self.log_tail())
@@ -94,7 +99,9 @@ class BrokerProcess:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError("ivoa-broker serve did not answer in 30 s: " + self.log_tail())
+        raise RuntimeError(
+            f"ivoa-broker serve did not answer in {START_TIMEOUT:.0f} s: " + self.log_tail()
+        )
 
     def log_tail(self) -> str:
         path = self.workdir / "serve.log"

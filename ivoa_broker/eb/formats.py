@@ -26,6 +26,7 @@ import yaml
 from lxml import etree
 from pydantic import BaseModel, ValidationError
 
+from ivoa_broker.accept import Offered, choose
 from ivoa_broker.eb import xmlbind
 from ivoa_broker.eb.errors import DocumentError, from_validation_error
 from ivoa_broker.eb.model import (
@@ -125,55 +126,30 @@ def request_format(content_type: str | None) -> Format:
     )
 
 
-_Q = re.compile(r"^\s*q\s*=\s*([0-9](?:\.[0-9]{0,3})?)\s*$", re.IGNORECASE)
-
-
-def _q(params: list[str]) -> float:
-    for param in params:
-        match = _Q.match(param)
-        if match:
-            return min(float(match.group(1)), 1.0)
-    return 1.0
+#: what an ExecutionBroker answer may be, in order of preference (YAML first)
+OFFERED: tuple[Offered, ...] = tuple(
+    Offered((CONTENT_TYPES[fmt], *(m for m, f in MEDIA_TYPES.items() if f is fmt)))
+    for fmt in _PREFERENCE
+)
+_BY_MEDIA = {offered.media: fmt for offered, fmt in zip(OFFERED, _PREFERENCE, strict=True)}
 
 
 def response_format(accept: str | None) -> Format:
-    """The format to answer in, from ``Accept`` (q-values honoured); 406 if none fits.
+    """The format to answer in, from ``Accept`` (:func:`ivoa_broker.accept.choose`); 406
+    if none fits.
 
-    No ``Accept`` (or an empty one) gives YAML; among equal q-values YAML wins,
-    then JSON, then XML.
+    No ``Accept`` (or an empty one) gives YAML; among equal q-values a type named
+    explicitly beats a wildcard, then YAML wins, then JSON, then XML.
     """
-    if accept is None or not accept.strip():
-        return Format.YAML
-    # per format: (specificity, q); a more specific range overrides a wildcard
-    score: dict[Format, tuple[int, float]] = {}
-    for entry in accept.split(",")[:64]:
-        media, *params = entry.split(";")
-        media = media.strip().lower()
-        q = _q(params)
-        if media == "*/*":
-            matches, specificity = list(Format), 0
-        elif media == "application/*":
-            matches, specificity = list(Format), 1
-        elif media == "text/*":
-            matches, specificity = [Format.YAML, Format.XML], 1
-        elif media in MEDIA_TYPES:
-            matches, specificity = [MEDIA_TYPES[media]], 2
-        else:
-            continue
-        for fmt in matches:
-            old = score.get(fmt)
-            if old is None or specificity > old[0] or (specificity == old[0] and q > old[1]):
-                score[fmt] = (specificity, q)
-    qs = {fmt: q for fmt, (_, q) in score.items()}
-    best = max(qs.values(), default=0.0)
-    if best <= 0.0:
+    chosen = choose(accept, OFFERED)
+    if chosen is None:
         raise DocumentError(
             406,
             "Not acceptable",
             "this service answers in application/yaml, application/json or application/xml",
             None,
         )
-    return next(fmt for fmt in _PREFERENCE if qs.get(fmt, 0.0) == best)
+    return _BY_MEDIA[chosen.media]
 
 
 # ---------------------------------------------------------------------- parsing

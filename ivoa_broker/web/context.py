@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from starlette.requests import Request
 
 from ivoa_broker.auth import Authenticator, Identity
+from ivoa_broker.auth.limits import Kind, Limits
+from ivoa_broker.auth.middleware import IDENTITY, IDENTITY_ERROR
+from ivoa_broker.auth.policy import AccessPolicy
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.jobs import JobService
@@ -55,6 +60,10 @@ class Broker:
     problems: list[InstanceProblem]
     started: datetime
     notes: list[str] = field(default_factory=list)
+    #: per-platform access (ivoa_broker.auth.policy); default: no restrictions
+    policy: AccessPolicy = field(default_factory=lambda: AccessPolicy({}))
+    #: per-owner limits (ivoa_broker.auth.limits); None: unlimited
+    limits: Limits | None = None
     #: this broker's id in federation hop lists (ivoa_broker.hops)
     broker_id: str = ""
     rendered: RenderedJobs = field(default_factory=RenderedJobs)
@@ -71,7 +80,20 @@ class Broker:
         return f"{self.jobs_url(request)}/{job_id}"
 
     def identify(self, request: Request) -> Identity:
-        return self.auth.identify(request.headers.get("authorization"))
+        """The caller, as the identity middleware found it (raises its 401/503)."""
+        error = request.scope.get(IDENTITY_ERROR)
+        if error is not None:
+            raise error
+        found = request.scope.get(IDENTITY)
+        if isinstance(found, Identity):
+            return found
+        return self.auth.identify_static(request.headers.get("authorization"))
+
+    def admit(self, who: Identity, kind: Kind) -> AbstractAsyncContextManager[None]:
+        """The per-owner limit around the insert of a job or offer set (429)."""
+        if self.limits is None:
+            return contextlib.nullcontext()
+        return self.limits.admit(who, kind)
 
 
 def broker(request: Request) -> Broker:

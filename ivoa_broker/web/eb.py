@@ -78,7 +78,9 @@ _TITLES = {
     404: "Not found",
     409: "Conflict",
     410: "Gone",
+    403: "Forbidden",
     413: "Too large",
+    429: "Too many requests",
     422: "Unprocessable",
     503: "Unavailable",
 }
@@ -154,6 +156,19 @@ def _job_messages(b: Broker, request: Request, job: Job) -> list[MessageItem]:
     ]
     if job.error is not None:
         out.append(MessageItem(level=MessageLevel.ERROR, message=job.error.message[:MAX_TEXT]))
+    progress = job.job_info.get("progress")
+    if progress and job.phase not in TERMINAL and job.phase is not Phase.ARCHIVED:
+        values: dict[str, str] = {"message": progress[:MAX_TEXT]}
+        if "progress_fraction" in job.job_info:
+            values["fraction"] = job.job_info["progress_fraction"]
+        out.append(
+            MessageItem(
+                level=MessageLevel.INFO,
+                template="progress",
+                values=values,
+                message=f"progress: {progress}"[:MAX_TEXT],
+            )
+        )
     for result in job.results[: MAX_MESSAGES - 8]:
         href = result.href or f"{job_url}/results/{result.id}"
         out.append(
@@ -308,7 +323,8 @@ async def post_request(request: Request) -> Response:
     b, who = _caller(request)
     hops = _hops(b, request)
     doc = load_request(await request.body(), request.headers.get("content-type"))
-    view = await _service(b).request(who.owner, doc, hops=hops)
+    async with b.admit(who, "pending_offersets"):  # 429 over the owner's limit
+        view = await _service(b).request(who.owner, doc, hops=hops)
     model = offerset_document(b, request, view, utcnow())
     location = f"{b.base_url(request)}/offersets/{view.offerset.offerset_id}"
     response = _answer(request, model, 303, location)
@@ -358,7 +374,8 @@ async def post_session(request: Request) -> Response:
     )
     if isinstance(action, PhaseChange):
         if action.target is SessionPhase.ACCEPTED:
-            await service.accept(session_id, who.owner)
+            async with b.admit(who, "active_jobs"):  # 429 over the owner's limit
+                await service.accept(session_id, who.owner)
         elif action.target is SessionPhase.REJECTED:
             await service.reject(session_id, who.owner)
         else:
@@ -374,7 +391,8 @@ async def post_direct(request: Request) -> Response:
     b, who = _caller(request)
     doc = load_request(await request.body(), request.headers.get("content-type"))
     service = _service(b)
-    job = await service.direct(who.owner, doc)
+    async with b.admit(who, "active_jobs"):  # 429 over the owner's limit
+        job = await service.direct(who.owner, doc)
     view = await service.session(job.job_id, who.owner)
     location = f"{b.base_url(request)}/sessions/{job.job_id}"
     return _answer(request, session_document(b, request, view, utcnow()), 303, location)
@@ -446,6 +464,11 @@ def _openapi_text() -> bytes:
 async def openapi(request: Request) -> Response:
     """The OpenAPI document (equal to the packaged ``eb/openapi.yaml``, a test checks)."""
     return Response(_openapi_text(), media_type="application/yaml")
+
+
+#: for the HTML pages (web/pages.py), which read the same records
+service = _service
+path_uuid = _session_id
 
 
 ROUTES: list[BaseRoute] = [

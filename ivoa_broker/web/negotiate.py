@@ -1,4 +1,6 @@
-"""Content negotiation: XML by default (IVOA clients), JSON when asked for."""
+"""Content negotiation of the UWS/VOSI side: XML by default (IVOA clients), JSON when asked
+for, HTML pages only when a browser prefers them. The rule itself is
+:func:`ivoa_broker.accept.choose`, shared with the ExecutionBroker side."""
 
 from __future__ import annotations
 
@@ -8,40 +10,35 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ivoa_broker.accept import Offered, choose
+
 XML = "application/xml"
 JSON = "application/json"
+HTML = "text/html"
 TEXT = "text/plain; charset=utf-8"
 
+_XML = Offered((XML, "text/xml"))
+_JSON = Offered((JSON,))
+_HTML = Offered((HTML, "application/xhtml+xml"))
+#: in order of preference: a wildcard gets XML, HTML only when named and preferred
+UWS_OFFERED = (_XML, _JSON)
+UWS_WITH_PAGE = (_XML, _JSON, _HTML)
 
-def _ranked(accept: str) -> list[tuple[float, str]]:
-    ranked: list[tuple[float, str]] = []
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        quality = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if media:
-            ranked.append((quality, media.lower()))
-    return ranked
+
+def preferred(request: Request, *, page: bool = False) -> str:
+    """``XML``, ``JSON`` or (when the route has a ``page``) ``HTML``; XML when nothing fits."""
+    chosen = choose(request.headers.get("accept"), UWS_WITH_PAGE if page else UWS_OFFERED)
+    return chosen.media if chosen is not None else XML
 
 
 def wants_json(request: Request) -> bool:
     """True only when the client prefers application/json over any XML type."""
-    accept = request.headers.get("accept", "")
-    if "json" not in accept:
-        return False
-    best_json = best_xml = 0.0
-    for quality, media in _ranked(accept):
-        if media == JSON:
-            best_json = max(best_json, quality)
-        elif media in (XML, "text/xml", "*/*", "application/*"):
-            best_xml = max(best_xml, quality if media.endswith("xml") else quality - 0.001)
-    return best_json > 0 and best_json >= best_xml
+    return preferred(request) == JSON
+
+
+def wants_html(request: Request) -> bool:
+    """True when the client (a browser) prefers an HTML page over XML and JSON."""
+    return preferred(request, page=True) == HTML
 
 
 def document(request: Request, xml: Any, as_json: Any, status: int = 200) -> Response:

@@ -86,7 +86,11 @@ async def list_jobs(request: Request) -> Response:
         last = _int(last_text, "LAST")
         if last <= 0:
             raise BadRequest(f"LAST must be a whole number > 0; got {last_text!r}")
-    summaries = await b.jobs.list(who.owner, phases=phases or None, after=after, last=last)
+    if who.admin:  # admins list every owner's jobs
+        limit = min(last, b.settings.jobs.list_limit) if last else b.settings.jobs.list_limit
+        summaries = await b.store.list_every_job(phases=phases or None, after=after, limit=limit)
+    else:
+        summaries = await b.jobs.list(who.owner, phases=phases or None, after=after, last=last)
     url = b.jobs_url(request)
     return document(request, lambda: jobs_xml(summaries, url), lambda: jobs_json(summaries, url))
 
@@ -102,14 +106,18 @@ async def create_job(request: Request) -> Response:
         raise BadRequest("ACTION is not allowed when creating a job")
     duration = single(pairs, "executionduration")
     destruction = single(pairs, "destruction")
-    job = await b.jobs.create(
-        who.owner,
-        [Parameter(k, v) for k, v in pairs if k not in CONTROL_PARAMETERS],
-        run_id=single(pairs, "runid"),
-        execution_duration=_int(duration, "EXECUTIONDURATION") if duration is not None else None,
-        destruction=_instant(destruction, "DESTRUCTION") if destruction is not None else None,
-        run=phase is not None,
-    )
+    b.policy.check(who, single(pairs, "platform"))  # 403 for a platform not permitted
+    async with b.admit(who, "active_jobs"):  # 429 over the owner's limit
+        job = await b.jobs.create(
+            who.owner,
+            [Parameter(k, v) for k, v in pairs if k not in CONTROL_PARAMETERS],
+            run_id=single(pairs, "runid"),
+            execution_duration=(
+                _int(duration, "EXECUTIONDURATION") if duration is not None else None
+            ),
+            destruction=_instant(destruction, "DESTRUCTION") if destruction is not None else None,
+            run=phase is not None,
+        )
     return _see_other(b.job_url(request, job.job_id))
 
 
@@ -240,6 +248,7 @@ async def post_parameters(request: Request) -> Response:
         raise BadRequest(f"{', '.join(c.upper() for c in control)} cannot be set as parameters")
     if not pairs:
         raise BadRequest("POST to parameters needs at least one name=value")
+    b.policy.check(who, single(pairs, "platform"))  # 403 for a platform not permitted
     await b.jobs.set_parameters(job_id, who.owner, [Parameter(k, v) for k, v in pairs])
     return _see_other(b.job_url(request, job_id))
 

@@ -50,6 +50,7 @@ from ivoa_broker.protocol import (
     NoCapacity,
     NotFound,
     Offer,
+    Phase,
     ResultRef,
     Status,
     TransientError,
@@ -58,8 +59,10 @@ from ivoa_broker.protocol import (
 )
 
 from ._config import LocalConfig
+from ._container import container_refusal
 from ._control import kill_if_alive, signal_supervisor
 from ._jobdir import JobDir, RunnerRecord, is_native_id, native_id_for, tail
+from ._notebook import as_batch, is_notebook, notebook_problem, read_progress
 from ._observe import Observation, Observer, handle_state, limits_from_spec
 from ._policy import Policy
 from ._procs import ProcIdentity, find_session_leader, identify
@@ -107,7 +110,8 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
     api_version = API_VERSION
     config_model = LocalConfig
     capabilities = Capabilities(
-        kinds=frozenset({"batch"}),
+        # "interactive": only a notebook, which is executed as a batch job (``_notebook.py``)
+        kinds=frozenset({"batch", "interactive"}),
         images=False,
         gpus=False,
         logs=True,
@@ -192,7 +196,18 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         Cheap and side-effect free: ``offers`` returns ``[]`` exactly when this
         returns a reason, and ``submit`` raises ``InvalidRequest`` with it.
         """
-        return self.policy.refusal(request)
+        if request.image:
+            return container_refusal(request)
+        if is_notebook(request):
+            problem = notebook_problem(request)
+            if problem is not None:
+                return problem
+        return self.policy.refusal(self._runnable(request))
+
+    @staticmethod
+    def _runnable(request: ExecutionRequest) -> ExecutionRequest:
+        """The batch job that runs ``request`` (a notebook is executed by ``_nbrun``)."""
+        return as_batch(request, sys.executable) if is_notebook(request) else request
 
     async def offers(self, request: ExecutionRequest, ctx: CallContext) -> list[Offer]:
         """One best-effort offer to start now, or ``[]`` (see :meth:`explain_refusal`)."""
@@ -208,12 +223,13 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             )
         cores = granted.cores or 1.0
         memory = human_bytes(granted.memory_bytes) if granted.memory_bytes else "no memory limit"
+        what = "execute the notebook on a local kernel" if is_notebook(request) else "run now"
         return [
             Offer(
                 adapter=self.name,
                 offer_id=f"{self.name}-{uuid.uuid4().hex}",
                 summary=(
-                    f"run now as a local process ({cores:g} core{'' if cores == 1 else 's'}, "
+                    f"{what} as a local process ({cores:g} core{'' if cores == 1 else 's'}, "
                     f"{memory})"
                 ),
                 resources=granted,
@@ -283,6 +299,7 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         reason = self.explain_refusal(request)
         if reason is not None:
             raise InvalidRequest(reason)
+        request = self._runnable(request)
         if offer.adapter != self.name:
             raise InvalidRequest(
                 f"the offer {offer.offer_id!r} was made by {offer.adapter!r}, not {self.name!r}"
@@ -383,7 +400,7 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         def look() -> tuple[list[str], dict[str, Observation]]:
             # a quiet job is still checked to have its directory (one stat)
             here = [h.native_id for h in quiet if os.path.isdir(self.work_dir / h.native_id)]
-            return here, self.observer.observe_many(unknown) if unknown else {}
+            return here, self._observe_many(unknown) if unknown else {}
 
         here, found = await self._io(look)
         result: dict[str, Status] = {n: self._quiet[n] for n in here if n in self._quiet}
@@ -395,7 +412,8 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
                 self._track(native_id, seen.running)
                 if native_id not in self._active:  # ended between the read and the watch
                     recheck.append(by_id[native_id])
-                elif self._watcher.watching(native_id):
+                elif self._watcher.watching(native_id) and seen.status.progress is None:
+                    # (a notebook reports progress while it runs: it is read each time)
                     self._quiet[native_id] = seen.status
             else:
                 self._active.discard(native_id)
@@ -403,6 +421,17 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             again = await self._io(self.observer.observe_many, recheck)
             result.update({k: v.status for k, v in again.items()})
         return result
+
+    def _observe_many(self, handles: list[Handle]) -> dict[str, Observation]:
+        """What ``observe_many`` sees, with a notebook's progress on a running job."""
+        found = self.observer.observe_many(handles)
+        for native_id, seen in found.items():
+            if seen.status.phase is Phase.EXECUTING:
+                progress = read_progress(self.work_dir / native_id)
+                if progress is not None:
+                    status = dataclasses.replace(seen.status, progress=progress)
+                    found[native_id] = dataclasses.replace(seen, status=status)
+        return found
 
     async def status(self, handle: Handle, ctx: CallContext) -> Status:
         found = await self.status_many([handle], ctx)

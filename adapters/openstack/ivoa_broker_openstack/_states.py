@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from ivoa_broker.protocol import Phase, Status
+from ivoa_broker.protocol import Phase, Progress, Status
 
 from ._client import ServerInfo
 
-__all__ = ["GONE", "STATE_MAP", "ExitMarker", "job_status"]
+__all__ = ["BUILD_STEPS", "GONE", "STATE_MAP", "ExitMarker", "build_progress", "job_status"]
 
 #: native state reported for a server that Nova no longer lists
 GONE = "GONE"
@@ -133,4 +133,21 @@ def job_status(
     message = None
     if server.task_state:
         message = f"task state: {server.task_state}"
-    return Status(phase=phase, native_state=native, message=message, started_at=started)
+    progress = build_progress(server) if native == "BUILD" else None
+    return Status(
+        phase=phase, native_state=native, message=message, started_at=started, progress=progress
+    )
+
+
+#: Nova's task states while a server builds, in order (compute API, server task states)
+BUILD_STEPS = ("scheduling", "block_device_mapping", "networking", "spawning")
+
+
+def build_progress(server: ServerInfo) -> Progress:
+    """Where a BUILD server is: Nova's task state, and how far along the build steps."""
+    task = server.task_state or "scheduling"
+    if task in BUILD_STEPS:
+        fraction: float | None = BUILD_STEPS.index(task) / len(BUILD_STEPS)
+    else:
+        fraction = None
+    return Progress(f"server build: {task.replace('_', ' ')}", fraction)

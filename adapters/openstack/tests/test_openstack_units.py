@@ -349,3 +349,29 @@ def test_readme_state_table_matches_state_map() -> None:
             if name and "anything" not in name:
                 documented[name] = Phase[cells[1]]
     assert documented == dict(STATE_MAP)
+
+
+@pytest.mark.parametrize(
+    ("task", "message", "fraction"),
+    [
+        (None, "server build: scheduling", 0.0),
+        ("scheduling", "server build: scheduling", 0.0),
+        ("networking", "server build: networking", 0.5),
+        ("spawning", "server build: spawning", 0.75),
+        ("something_new", "server build: something new", None),
+    ],
+)
+def test_a_building_server_reports_progress(
+    task: str | None, message: str, fraction: float | None
+) -> None:
+    st = job_status(
+        server("BUILD", task_state=task), None, cancel_requested=False, now=NOW,
+        poweroff_grace=GRACE,
+    )
+    assert st.phase is Phase.QUEUED
+    assert st.progress is not None
+    assert (st.progress.message, st.progress.fraction) == (message, fraction)
+    active = job_status(
+        server("ACTIVE"), None, cancel_requested=False, now=NOW, poweroff_grace=GRACE
+    )
+    assert active.progress is None
