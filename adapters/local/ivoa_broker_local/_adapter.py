@@ -412,7 +412,7 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
                 self._track(native_id, seen.running)
                 if native_id not in self._active:  # ended between the read and the watch
                     recheck.append(by_id[native_id])
-                elif self._watcher.watching(native_id) and seen.status.progress is None:
+                elif self._watcher.watching(native_id) and not self._reports_progress(native_id):
                     # (a notebook reports progress while it runs: it is read each time)
                     self._quiet[native_id] = seen.status
             else:
@@ -421,6 +421,11 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             again = await self._io(self.observer.observe_many, recheck)
             result.update({k: v.status for k, v in again.items()})
         return result
+
+    def _reports_progress(self, native_id: str) -> bool:
+        """A job whose status changes while it runs (a notebook): never answered from memory."""
+        spec = JobDir(self.work_dir, native_id).read_spec() or {}
+        return any(str(a).endswith(".ipynb") or "_nbrun" in str(a) for a in spec.get("argv", []))
 
     def _observe_many(self, handles: list[Handle]) -> dict[str, Observation]:
         """What ``observe_many`` sees, with a notebook's progress on a running job."""
