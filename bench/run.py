@@ -1,14 +1,29 @@
-"""Benchmarks of the broker, measured in one run beside a bare Starlette endpoint.
+"""Benchmarks of the broker, measured in one run beside its ceilings.
 
-Prints a table: job creation/s, GET job/s (and its ratio to the bare endpoint served the same
-way), GET /jobs?LAST=100 with 1k and 100k jobs stored, WAIT wake-up latency after a phase change
-(p50/p99), and the server's resident memory with 1k and 100k jobs stored. Every server is a
-separate uvicorn process on loopback. Throughput comes from `wrk` (Debian package `wrk`; a C
-load generator, so the client is not the bottleneck), in alternating rounds of broker and bare
-endpoint so that background load hits both alike; the best round of each is reported.
-WAIT latency is measured with httpx. Numbers depend on the machine; compare the ratios.
+Rows (every server a separate uvicorn process on loopback, started the same way):
 
-    python bench/run.py [--seconds 3] [--rounds 3] [--connections 16] [--big 100000]
+* throughput from ``wrk`` (Debian ``wrk``; a C load generator, so the client is
+  not the bottleneck), in alternating rounds of broker and ceiling so background
+  load hits both alike, best round reported: create, GET job hot and cold,
+  ``GET /jobs?LAST=100`` with 1k and ``--big`` stored (and a cold GET there);
+  the ceiling is a bare Starlette endpoint serving **the broker's own job
+  document** (the same bytes);
+* latencies with httpx: WAIT wake-up after a real job end (the job prints the
+  instant it ends; the blocked ``GET ?WAIT`` returns), after an ABORT, and a
+  ``true`` through the broker (POST with ``PHASE=RUN`` until a WAIT returns
+  COMPLETED) against running ``true`` directly, p50/p99;
+* 200 ``true`` jobs at once (``max_jobs`` 200): makespan against a pool of 200
+  direct ``true``;
+* broker CPU while 30 and 300 jobs ``sleep`` (``/proc/<pid>/stat`` over a window);
+* side by side with GAVO DaCHS (its TAP ``/async`` UWS) when it is installed:
+  GET job, list, create, WAIT wake-up (ABORT), each as a ratio.
+
+Numbers depend on the machine and its load (printed with the table); compare
+ratios from one run. ``--code DIR`` measures another checkout (``git worktree add
+/tmp/before <commit>``) with this script, ``--plain-http`` hides httptools and
+uvloop from it (uvicorn then runs h11 on asyncio, as before they were declared).
+
+    python bench/run.py [--seconds 3] [--rounds 3] [--big 1000000] [--code DIR]
 """
 
 from __future__ import annotations
@@ -16,22 +31,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+UWS_PHASE = re.compile(rb"<uws:phase>([A-Z]+)</uws:phase>")
+TERMINAL = {b"COMPLETED", b"ERROR", b"ABORTED"}
+SHIM = "raise ImportError('hidden by bench/run.py --plain-http')\n"
 
 
 def free_port() -> int:
@@ -42,7 +62,7 @@ def free_port() -> int:
 
 POST_LUA = """
 wrk.method = "POST"
-wrk.body = "cmd=echo&args=x"
+wrk.body = "{body}"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 """
 
@@ -61,13 +81,42 @@ def wrk(url: str, seconds: float, connections: int, script: Path | None = None) 
     return float(match.group(1))
 
 
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+class Code:
+    """Which checkout runs, and how (the PYTHONPATH of every server)."""
+
+    def __init__(self, root: Path, plain_http: bool, shim_dir: Path) -> None:
+        self.root = root
+        self.plain_http = plain_http
+        self.shim_dir = shim_dir
+        if plain_http:
+            shim_dir.mkdir(parents=True, exist_ok=True)
+            for name in ("httptools", "uvloop"):
+                (shim_dir / f"{name}.py").write_text(SHIM)
+
+    def pythonpath(self, root: Path | None = None) -> str:
+        root = root or self.root
+        paths = [str(root), str(root / "adapters" / "local")]
+        if self.plain_http:
+            paths.insert(0, str(self.shim_dir))
+        return os.pathsep.join(paths)
+
+
 class Server:
-    def __init__(self, args: list[str], cwd: Path, probe: str) -> None:
+    def __init__(self, args: list[str], cwd: Path, probe: str, pythonpath: str,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [*args, "--port", str(self.port)], cwd=cwd, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            [*args, "--port", str(self.port)],
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=(cwd / f"server-{self.port}.log").open("wb"),
+            env={**os.environ, **(env or {}), "PYTHONPATH": pythonpath},
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -85,36 +134,78 @@ class Server:
                     return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(10)
+        self.proc.wait(20)
 
 
-def broker(workdir: Path) -> Server:
-    return Server([sys.executable, "-m", "ivoa_broker.cli", "serve", "--log-level", "warning"],
-                  workdir, "/availability")
+def broker(workdir: Path, code: Code, max_jobs: int | None = None) -> Server:
+    args = [sys.executable, "-m", "ivoa_broker.cli", "serve", "--log-level", "warning"]
+    if max_jobs is not None:
+        config = workdir / "broker.toml"
+        config.write_text(
+            f'[adapters.local]\nplugin = "local"\n[adapters.local.config]\nmax_jobs = {max_jobs}\n'
+        )
+        args += ["--config", str(config)]
+    return Server(args, workdir, "/availability", code.pythonpath())
 
 
-def bare(workdir: Path) -> Server:
-    return Server([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--log-level",
-                   "warning"], workdir, "/jobs/x")
+def bare(workdir: Path, code: Code, body: bytes) -> Server:
+    body_file = workdir / "bare-body.xml"
+    body_file.write_bytes(body)
+    return Server(
+        [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--log-level", "warning"],
+        workdir,
+        "/jobs/x",
+        code.pythonpath(ROOT),  # this bench's endpoint, served like the broker
+        env={"BENCH_BODY_FILE": str(body_file)},
+    )
 
 
-def populate(db: Path, count: int) -> None:
-    """Fill a job store directly (creating 100k jobs over HTTP would take minutes)."""
+def populate(db: Path, count: int) -> list[str]:
+    """Fill a job store directly (creating 1M jobs over HTTP would take hours);
+    returns 5000 of the ids, spread over the whole table."""
     con = sqlite3.connect(db)
     now = datetime.now(UTC)
-    rows = []
+    destruction = (now + timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    sample: list[str] = []
+    step = max(count // 5000, 1)
+    batch = []
     for i in range(count):
+        job_id = str(uuid.uuid4())
+        if i % step == 0 and len(sample) < 5000:
+            sample.append(job_id)
         t = (now - timedelta(seconds=count - i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        rows.append((str(uuid.uuid4()), None, "COMPLETED", t, t, t, 3600,
-                     (now + timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                     '[["cmd","echo",false],["args","x",false]]'))
+        batch.append((job_id, None, "COMPLETED", t, t, t, 3600, destruction,
+                      '[["cmd","echo",false],["args","x",false]]'))
+        if len(batch) == 50_000:
+            _insert(con, batch)
+            batch = []
+    _insert(con, batch)
+    con.commit()
+    con.close()
+    return sample
+
+
+def _insert(con: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
     con.executemany(
         "INSERT INTO jobs (job_id, owner, phase, creation_time, start_time, end_time, "
         "execution_duration, destruction, parameters) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    con.commit()
-    con.close()
+
+
+def _cycle_script(path: Path, ids: list[str], prefix: str) -> Path:
+    path.write_text(
+        "local ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
+        "request = function()\n"
+        f"  return wrk.format('GET', '{prefix}' .. ids[math.random(#ids)])\n"
+        "end\n"
+    )
+    return path
 
 
 def _create_many(url: str, count: int) -> list[str]:
@@ -133,44 +224,52 @@ def _create_many(url: str, count: int) -> list[str]:
     return asyncio.run(make())
 
 
-def bench_service(seconds: float, rounds: int, conns: int) -> dict[str, float]:
+# ------------------------------------------------------------------ reads and writes
+
+
+def bench_service(
+    code: Code, seconds: float, rounds: int, conns: int, samples: int = 60, cold_jobs: int = 5000
+) -> dict[str, float]:
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        srv = broker(Path(tmp))
-        base = bare(Path(tmp))
+        work = Path(tmp)
+        srv = broker(work, code)
         try:
-            script = Path(tmp) / "post.lua"
-            script.write_text(POST_LUA)
-            out["create/s"] = max(
-                wrk(srv.url + "/jobs", seconds, conns, script) for _ in range(rounds)
-            )
             job = httpx.post(srv.url + "/jobs", data={"cmd": "echo", "args": "x"})
             job_url = job.headers["location"]
-            ids = _create_many(srv.url, 5000)
-            cold = Path(tmp) / "cold.lua"
-            cold.write_text(
-                "local ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
-                "request = function()\n"
-                "  return wrk.format('GET', '/jobs/' .. ids[math.random(#ids)])\n"
-                "end\n"
-            )
-            out["GET cold/s"] = max(
-                wrk(srv.url + "/jobs", seconds, conns, cold) for _ in range(rounds)
-            )
-            broker_rates, bare_rates = [], []
-            for _ in range(rounds):  # alternate, so background load hits both alike
-                broker_rates.append(wrk(job_url, seconds, conns))
-                bare_rates.append(wrk(base.url + "/jobs/x", seconds, conns))
-            out["GET job/s"] = max(broker_rates)
-            out["bare GET/s"] = max(bare_rates)
-            out["wake p50 ms"], out["wake p99 ms"] = asyncio.run(wake_latency(srv.url, 200))
+            document = httpx.get(job_url).content
+            out["doc bytes"] = len(document)
+            base = bare(work, code, document)
+            try:
+                script = work / "post.lua"
+                script.write_text(POST_LUA.format(body="cmd=echo&args=x"))
+                out["create/s"] = max(
+                    wrk(srv.url + "/jobs", seconds, conns, script) for _ in range(rounds)
+                )
+                ids = _create_many(srv.url, cold_jobs)
+                cold = _cycle_script(work / "cold.lua", ids, "/jobs/")
+                broker_hot, broker_cold, bare_rates = [], [], []
+                for _ in range(rounds):  # alternate, so background load hits all alike
+                    broker_hot.append(wrk(job_url, seconds, conns))
+                    bare_rates.append(wrk(base.url + "/jobs/x", seconds, conns))
+                    broker_cold.append(wrk(srv.url + "/jobs", seconds, conns, cold))
+                out["GET job/s"] = max(broker_hot)
+                out["GET cold/s"] = max(broker_cold)
+                out["bare GET/s"] = max(bare_rates)
+            finally:
+                base.stop()
+            out["abort p50"], out["abort p99"] = asyncio.run(abort_latency(srv.url, samples))
+            out["end p50"], out["end p99"] = asyncio.run(end_latency(srv.url, samples))
+            true = asyncio.run(true_latency(srv.url, samples))
+            out["true p50"], out["true p99"] = pct(true, 0.5), pct(true, 0.99)
+            direct = direct_true(samples)
+            out["direct p50"], out["direct p99"] = pct(direct, 0.5), pct(direct, 0.99)
         finally:
             srv.stop()
-            base.stop()
     return out
 
 
-async def wake_latency(url: str, rounds: int) -> tuple[float, float]:
+async def abort_latency(url: str, rounds: int) -> tuple[float, float]:
     """Time from sending PHASE=ABORT to the blocked WAIT request returning."""
     samples: list[float] = []
     async with httpx.AsyncClient(base_url=url, timeout=60) as waiter, \
@@ -184,23 +283,316 @@ async def wake_latency(url: str, rounds: int) -> tuple[float, float]:
             await actor.post(job + "/phase", data={"PHASE": "ABORT"})
             await blocked
             samples.append((time.perf_counter() - sent) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+    return pct(samples, 0.5), pct(samples, 0.99)
 
 
-def bench_listing(count: int, seconds: float, rounds: int, conns: int) -> dict[str, float]:
+async def _wait_terminal(c: httpx.AsyncClient, job: str) -> bytes:
+    while True:
+        try:
+            doc = (await c.get(job, params={"WAIT": 30})).content
+        except httpx.RemoteProtocolError:  # a kept-alive connection closed as we reused it
+            continue
+        found = UWS_PHASE.search(doc)
+        if found and found.group(1) in TERMINAL:
+            return doc
+
+
+async def end_latency(url: str, rounds: int) -> tuple[float, float]:
+    """A real job end: the job prints the wall clock as its last act; the time
+    until the blocked WAIT returns COMPLETED is the broker's share."""
+    samples: list[float] = []
+    command = {"cmd": "sh", "args": ["-c", "sleep 0.1; date +%s.%N"], "PHASE": "RUN"}
+    async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+        for _ in range(rounds):
+            job = (await c.post("/jobs", data=command)).headers["location"]
+            while True:  # block until the end (a WAIT may return at EXECUTING first)
+                r = await c.get(job, params={"WAIT": 30})
+                returned = time.time()
+                found = UWS_PHASE.search(r.content)
+                if found and found.group(1) in TERMINAL:
+                    break
+            assert found.group(1) == b"COMPLETED", r.text
+            ended = float((await c.get(job + "/results/stdout")).text.strip())
+            samples.append((returned - ended) * 1000)
+    return pct(samples, 0.5), pct(samples, 0.99)
+
+
+async def true_latency(url: str, rounds: int) -> list[float]:
+    """``true`` through the broker: POST with PHASE=RUN until WAIT says COMPLETED."""
+    samples: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+        for _ in range(rounds):
+            began = time.perf_counter()
+            job = (await c.post("/jobs", data={"cmd": "true", "PHASE": "RUN"})).headers[
+                "location"
+            ]
+            doc = await _wait_terminal(c, job)
+            samples.append((time.perf_counter() - began) * 1000)
+            assert b"<uws:phase>COMPLETED</uws:phase>" in doc, doc
+    return samples
+
+
+def direct_true(rounds: int) -> list[float]:
+    samples = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        subprocess.run(["true"], check=True)
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+# ----------------------------------------------------------------- many jobs at once
+
+
+def bench_many(code: Code, count: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        first = broker(Path(tmp))  # creates the schema
+        srv = broker(Path(tmp), code, max_jobs=count)
+        try:
+            makespan = asyncio.run(_makespan(srv.url, count))
+        finally:
+            srv.stop()
+    return {"makespan s": makespan, "pool s": asyncio.run(_pool(count))}
+
+
+async def _makespan(url: str, count: int) -> float:
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
+        began = time.perf_counter()
+
+        async def one() -> bytes:
+            r = await c.post("/jobs", data={"cmd": "true", "PHASE": "RUN"})
+            return await _wait_terminal(c, r.headers["location"])
+
+        docs = await asyncio.gather(*(one() for _ in range(count)))
+        took = time.perf_counter() - began
+    assert all(b"<uws:phase>COMPLETED</uws:phase>" in d for d in docs)
+    return took
+
+
+async def _pool(count: int) -> float:
+    began = time.perf_counter()
+    procs = [await asyncio.create_subprocess_exec("true") for _ in range(count)]
+    await asyncio.gather(*(p.wait() for p in procs))
+    return time.perf_counter() - began
+
+
+def bench_idle(code: Code, counts: tuple[int, ...], window: float) -> dict[str, float]:
+    """Broker CPU (percent of one core) while ``n`` jobs sleep, for each n."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = broker(Path(tmp), code, max_jobs=max(counts))
+        try:
+            out.update(asyncio.run(_idle(srv, counts, window)))
+        finally:
+            srv.stop()
+    return out
+
+
+async def _idle(srv: Server, counts: tuple[int, ...], window: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    jobs: list[str] = []
+    async with httpx.AsyncClient(base_url=srv.url, timeout=120) as c:
+        try:
+            for n in counts:
+                while len(jobs) < n:
+                    r = await c.post("/jobs", data={"cmd": "sleep", "args": "3600",
+                                                    "PHASE": "RUN"})
+                    jobs.append(r.headers["location"])
+                for job in jobs:  # every one running
+                    while b"<uws:phase>EXECUTING</uws:phase>" not in (
+                        await c.get(job, params={"WAIT": 5})
+                    ).content:
+                        pass
+                await asyncio.sleep(2.0)  # let the start-up work settle
+                before = srv.cpu_seconds()
+                await asyncio.sleep(window)
+                out[f"idle {n} %"] = (srv.cpu_seconds() - before) / window * 100
+        finally:
+            await asyncio.gather(*(c.delete(j) for j in jobs))
+    return out
+
+
+# ------------------------------------------------------------------------- listing
+
+
+_POPULATED: dict[int, tuple[Path, list[str]]] = {}
+
+
+def populated(code: Code, count: int, cache: Path) -> tuple[Path, list[str]]:
+    """A store file holding ``count`` jobs (made once per run, then copied)."""
+    if count not in _POPULATED:
+        work = cache / f"store-{count}"
+        work.mkdir(parents=True)
+        first = broker(work, code)  # creates the schema
         first.stop()
-        populate(Path(tmp) / "broker.db", count)
-        srv = broker(Path(tmp))
+        _POPULATED[count] = (work / "broker.db", populate(work / "broker.db", count))
+    return _POPULATED[count]
+
+
+def bench_listing(
+    code: Code, count: int, seconds: float, rounds: int, conns: int, cold: bool, cache: Path
+) -> dict[str, float]:
+    template, ids = populated(code, count, cache)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copy(template, work / "broker.db")
+        srv = broker(work, code)
         try:
             sample = httpx.get(srv.url + "/jobs", params={"LAST": 100}).content
             assert sample.count(b"<uws:jobref") == 100
-            per_s = max(wrk(srv.url + "/jobs?LAST=100", seconds, conns) for _ in range(rounds))
-            return {"list/s": per_s, "rss MiB": srv.rss_mib()}
+            out = {"list/s": max(
+                wrk(srv.url + "/jobs?LAST=100", seconds, conns) for _ in range(rounds)
+            )}
+            if cold:
+                script = _cycle_script(work / "cold.lua", ids, "/jobs/")
+                out["GET cold/s"] = max(
+                    wrk(srv.url + "/jobs", seconds, conns, script) for _ in range(rounds)
+                )
+            out["rss MiB"] = srv.rss_mib()
+            return out
         finally:
             srv.stop()
+
+
+# ---------------------------------------------------------------------------- DaCHS
+
+
+@contextmanager
+def dachs_server() -> Iterator[str | None]:
+    """A private DaCHS (the conformance tests' fixture); its TAP URL, or None."""
+    sys.path.insert(0, str(ROOT / "conformance" / "tests"))
+    try:
+        import conformance_dachs  # type: ignore[import-not-found]
+    except ImportError:
+        yield None
+        return
+    if conformance_dachs.missing() is not None:
+        yield None
+        return
+    with conformance_dachs.DaCHS() as server:
+        yield server.tap
+
+
+def bench_dachs(tap: str, seconds: float, rounds: int, conns: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    query = {"LANG": "ADQL", "REQUEST": "doQuery", "QUERY": "SELECT TOP 1 * FROM tap_schema.tables"}
+    job = httpx.post(tap + "/async", data=query).headers["location"]
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        body = "LANG=ADQL&REQUEST=doQuery&QUERY=SELECT%20TOP%201%20*%20FROM%20tap_schema.tables"
+        script.write_text(POST_LUA.format(body=body))
+        out["GET job/s"] = max(wrk(job, seconds, conns) for _ in range(rounds))
+        out["create/s"] = max(wrk(tap + "/async", seconds, conns, script) for _ in range(rounds))
+        out["list/s"] = max(wrk(tap + "/async?LAST=100", seconds, conns) for _ in range(rounds))
+    out["abort p50"], out["abort p99"] = asyncio.run(_dachs_abort(tap, 20, query))
+    return out
+
+
+async def _dachs_abort(tap: str, rounds: int, query: dict[str, str]) -> tuple[float, float]:
+    samples: list[float] = []
+    async with httpx.AsyncClient(timeout=60) as waiter, httpx.AsyncClient(timeout=60) as actor:
+        for _ in range(rounds):
+            job = (await actor.post(tap + "/async", data=query)).headers["location"]
+            blocked = asyncio.create_task(waiter.get(job, params={"WAIT": 20}))
+            await asyncio.sleep(0.02)
+            sent = time.perf_counter()
+            await actor.post(job + "/phase", data={"PHASE": "ABORT"})
+            await blocked
+            samples.append((time.perf_counter() - sent) * 1000)
+    return pct(samples, 0.5), pct(samples, 0.99)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def sections(
+    args: argparse.Namespace, cache: Path
+) -> list[tuple[str, Callable[[Code], dict[str, float]]]]:
+    idle_counts = tuple(int(n) for n in args.idle.split(","))
+    s, r, c = args.seconds, args.rounds, args.connections
+    return [
+        ("svc", lambda code: bench_service(code, s, r, c, args.samples, args.cold_jobs)),
+        ("many", lambda code: bench_many(code, args.many)),
+        ("idle", lambda code: bench_idle(code, idle_counts, args.idle_window)),
+        ("small", lambda code: bench_listing(code, 1000, s, r, c, False, cache)),
+        ("big", lambda code: bench_listing(code, args.big, s, r, c, True, cache)),
+    ]
+
+
+def rows_of(
+    m: dict[str, dict[str, float]], args: argparse.Namespace
+) -> list[tuple[str, str, str]]:
+    svc, many, idle, small, big = m["svc"], m["many"], m["idle"], m["small"], m["big"]
+    bare_rate = svc["bare GET/s"]
+    big_k = f"{args.big // 1000}k" if args.big < 1_000_000 else f"{args.big / 1e6:g}M"
+    rows = [
+        ("POST /jobs (create)", f"{svc['create/s']:.0f} /s", ""),
+        ("GET /jobs/{id}, same job (hot)", f"{svc['GET job/s']:.0f} /s",
+         f"{svc['GET job/s'] / bare_rate:.2f} x bare"),
+        (f"GET /jobs/{{id}}, {args.cold_jobs} jobs cycled (cold)", f"{svc['GET cold/s']:.0f} /s",
+         f"{svc['GET cold/s'] / bare_rate:.2f} x bare"),
+        (f"GET /jobs/{{id}}, cold, {big_k} stored", f"{big['GET cold/s']:.0f} /s",
+         f"{big['GET cold/s'] / bare_rate:.2f} x bare"),
+        (f"bare Starlette GET ({svc['doc bytes']:.0f} B, same doc)", f"{bare_rate:.0f} /s",
+         "1.00 x bare"),
+        ("GET /jobs?LAST=100, 1k stored", f"{small['list/s']:.0f} /s", ""),
+        (f"GET /jobs?LAST=100, {big_k} stored", f"{big['list/s']:.0f} /s",
+         f"{small['list/s'] / big['list/s']:.2f} x slower than 1k"),
+        ("job end -> WAIT returns, p50", f"{svc['end p50']:.1f} ms", ""),
+        ("job end -> WAIT returns, p99", f"{svc['end p99']:.1f} ms", ""),
+        ("ABORT -> WAIT returns, p50", f"{svc['abort p50']:.1f} ms", ""),
+        ("ABORT -> WAIT returns, p99", f"{svc['abort p99']:.1f} ms", ""),
+        ("`true` via broker, p50", f"{svc['true p50']:.1f} ms",
+         f"+{svc['true p50'] - svc['direct p50']:.1f} ms over direct "
+         f"({svc['direct p50']:.1f} ms)"),
+        ("`true` via broker, p99", f"{svc['true p99']:.1f} ms",
+         f"+{svc['true p99'] - svc['direct p99']:.1f} ms over direct "
+         f"({svc['direct p99']:.1f} ms)"),
+        (f"{args.many} `true` at once, makespan", f"{many['makespan s']:.2f} s",
+         f"{many['makespan s'] / many['pool s']:.0f} x a pool of {args.many} "
+         f"({many['pool s']:.2f} s)"),
+    ]
+    rows += [(f"broker CPU, {k.split()[1]} jobs sleeping", f"{v:.2f} %", "")
+             for k, v in idle.items()]
+    rows += [
+        ("server RSS, 1k stored", f"{small['rss MiB']:.0f} MiB", ""),
+        (f"server RSS, {big_k} stored", f"{big['rss MiB']:.0f} MiB",
+         f"{big['rss MiB'] / small['rss MiB']:.2f} x the 1k case"),
+    ]
+    return rows
+
+
+def dachs_rows(
+    dachs: dict[str, float], m: dict[str, dict[str, float]]
+) -> list[tuple[str, str, str]]:
+    svc, small = m["svc"], m["small"]
+    return [
+        ("DaCHS GET job", f"{dachs['GET job/s']:.0f} /s",
+         f"broker {svc['GET job/s'] / dachs['GET job/s']:.1f} x"),
+        ("DaCHS list (LAST=100)", f"{dachs['list/s']:.0f} /s",
+         f"broker {small['list/s'] / dachs['list/s']:.1f} x (1k stored)"),
+        ("DaCHS create", f"{dachs['create/s']:.0f} /s",
+         f"broker {svc['create/s'] / dachs['create/s']:.1f} x"),
+        ("DaCHS ABORT -> WAIT returns, p50", f"{dachs['abort p50']:.1f} ms",
+         f"broker {dachs['abort p50'] / svc['abort p50']:.0f} x faster"),
+    ]
+
+
+def table(rows: list[tuple[str, ...]], head: tuple[str, ...]) -> str:
+    width = max(len(r[0]) for r in [*rows, head])
+    cells = [max(len(r[i]) for r in [*rows, head]) for i in range(1, len(head) - 1)]
+    lines = []
+    for n, row in enumerate([head, *rows]):
+        mid = " | ".join(v.rjust(w) for v, w in zip(row[1:-1], cells, strict=True))
+        lines.append(f"{row[0].ljust(width)} | {mid} | {row[-1]}".rstrip())
+        if n == 0:
+            lines.append(f"{'-' * width}-|-" + "-|-".join("-" * w for w in cells) + "-|------")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -208,36 +600,56 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3, help="length of one wrk round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--big", type=int, default=100_000, help="jobs stored, large case")
+    parser.add_argument("--big", type=int, default=1_000_000, help="jobs stored, large case")
+    parser.add_argument("--many", type=int, default=200, help="jobs at once (makespan)")
+    parser.add_argument("--idle", default="30,300", help="running jobs for the idle CPU rows")
+    parser.add_argument("--idle-window", type=float, default=10.0)
+    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout to measure")
+    parser.add_argument("--plain-http", action="store_true", help="hide httptools and uvloop")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="also measure this older checkout (h11, asyncio), section by "
+                             "section alternating with --code, and print both")
+    parser.add_argument("--samples", type=int, default=60, help="jobs per latency row")
+    parser.add_argument("--cold-jobs", type=int, default=5000, help="jobs cycled, cold GET")
+    parser.add_argument("--no-dachs", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench: needs wrk (apt-get install wrk)")
-    svc = bench_service(args.seconds, args.rounds, args.connections)
-    small = bench_listing(1000, args.seconds, args.rounds, args.connections)
-    big = bench_listing(args.big, args.seconds, args.rounds, args.connections)
-    rows = [
-        ("POST /jobs (create)", f"{svc['create/s']:.0f} /s", ""),
-        ("GET /jobs/{id}, same job (hot)", f"{svc['GET job/s']:.0f} /s",
-         f"{svc['GET job/s'] / svc['bare GET/s']:.2f} x bare (aim >= 0.50)"),
-        ("GET /jobs/{id}, 5000 jobs cycled (cold)", f"{svc['GET cold/s']:.0f} /s",
-         f"{svc['GET cold/s'] / svc['bare GET/s']:.2f} x bare"),
-        ("bare Starlette GET", f"{svc['bare GET/s']:.0f} /s", "1.00 x bare"),
-        ("GET /jobs?LAST=100, 1k stored", f"{small['list/s']:.0f} /s", ""),
-        (f"GET /jobs?LAST=100, {args.big // 1000}k stored", f"{big['list/s']:.0f} /s",
-         f"{small['list/s'] / big['list/s']:.2f} x slower than 1k (aim <= 2)"),
-        ("WAIT wake-up p50", f"{svc['wake p50 ms']:.1f} ms", "aim < 20 ms"),
-        ("WAIT wake-up p99", f"{svc['wake p99 ms']:.1f} ms", ""),
-        ("server RSS, 1k stored", f"{small['rss MiB']:.0f} MiB", ""),
-        (f"server RSS, {args.big // 1000}k stored", f"{big['rss MiB']:.0f} MiB",
-         f"{big['rss MiB'] / small['rss MiB']:.2f} x the 1k case"),
-    ]
-    width = max(len(r[0]) for r in rows)
-    print(f"ivoa-broker benchmark: wrk, {args.rounds} rounds of {args.seconds:g} s, "
-          f"{args.connections} connections, {os.cpu_count()} CPUs")
-    print(f"{'measure'.ljust(width)} | {'value':>12} | ratio")
-    print(f"{'-' * width}-|-{'-' * 12}-|------")
-    for name, value, ratio in rows:
-        print(f"{name.ljust(width)} | {value:>12} | {ratio}")
+    random.seed(1)
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = Path(scratch)
+        code = Code(args.code.resolve(), args.plain_http, cache / "shim")
+        codes = {"after": code}
+        if args.before is not None:
+            codes = {"before": Code(args.before.resolve(), True, cache / "shim-before"), **codes}
+        found: dict[str, dict[str, dict[str, float]]] = {label: {} for label in codes}
+        loads = [load()]
+        for name, run in sections(args, cache):
+            for label, c in codes.items():  # alternate: background load hits both alike
+                found[label][name] = run(c)
+                print(f"# {label} {name}: {found[label][name]} ({load()})", flush=True)
+        loads.append(load())
+        dachs: dict[str, float] | None = None
+        if not args.no_dachs:
+            with dachs_server() as tap:
+                if tap is not None:
+                    dachs = bench_dachs(tap, args.seconds, args.rounds, args.connections)
+        loads.append(load())
+    after = found["after"]
+    rows = rows_of(after, args)
+    if dachs is not None:
+        rows += dachs_rows(dachs, after)
+    print(f"ivoa-broker benchmark of {code.root}"
+          f"{' (h11, asyncio)' if args.plain_http else ''}: wrk, {args.rounds} rounds of "
+          f"{args.seconds:g} s, {args.connections} connections")
+    print("machine: " + "; ".join(loads) + " (start; after the broker rows; end)")
+    print(table(rows, ("measure", "value", "ratio")))
+    if "before" in found:
+        old = rows_of(found["before"], args)
+        both = [(a[0], b[1], a[1], f"{b[2] or '-'} -> {a[2] or '-'}")
+                for a, b in zip(rows, old, strict=False)]
+        print(f"\nbefore ({codes['before'].root}, h11 on asyncio) and after, same run:")
+        print(table(both, ("measure", "before", "after", "ratio before -> after")))
 
 
 if __name__ == "__main__":

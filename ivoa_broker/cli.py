@@ -9,6 +9,7 @@ problem and exit code 2, before anything listens.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -218,6 +219,20 @@ def list_adapters(settings: Settings, source: str) -> int:
     return 1 if broken or not preflight.ok else 0
 
 
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def http_protocol() -> str:
+    """uvicorn's HTTP parser: httptools (C, a declared dependency), h11 without it."""
+    return "httptools" if _importable("httptools") else "h11"
+
+
+def event_loop() -> str:
+    """uvicorn's event loop: uvloop (a declared dependency), asyncio without it."""
+    return "uvloop" if _importable("uvloop") else "asyncio"
+
+
 def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -235,6 +250,8 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
             "platforms": ",".join(settings.adapters),
             "anonymous": settings.anonymous,
             "version": __version__,
+            "http": http_protocol(),
+            "loop": event_loop(),
         },
     )
     uvicorn.run(
@@ -245,6 +262,8 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
         log_config=uvicorn_log_config(args.log_level, server.log_format),
         # forwarding headers are applied by the app itself, only from trusted proxies
         proxy_headers=False,
+        http=http_protocol(),
+        loop=event_loop(),
         timeout_keep_alive=int(server.timeout_keep_alive),
         # h11 always (its limits are the documented ones), with a deadline for each
         # request head (ivoa_broker.web.connections)

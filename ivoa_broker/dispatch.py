@@ -6,6 +6,10 @@
   in one batch, every ``poll_interval`` (with jitter) or at once when the
   adapter calls ``deps.wake``. An instance with no live jobs sleeps on its
   wake event: nothing polls idle platforms.
+* A platform without room (``NoCapacity``) does not end the job: it waits
+  QUEUED in the broker's own queue (:mod:`ivoa_broker.capacity`, fair across
+  owners, its place in jobInfo as ``queue_position``) and is launched again
+  when a job of that platform ends, or after ``QUEUE_RETRY`` seconds.
 * The reaper sleeps until the earliest execution deadline, destruction time or
   offer expiry in the store (or until a deadline changes) and enforces it.
 * ``recover()`` re-attaches every live job after a restart and sweeps orphans.
@@ -27,6 +31,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from ivoa_broker.capacity import CapacityQueue, Waiting
 from ivoa_broker.config import JobsSection
 from ivoa_broker.credentials import context_for
 from ivoa_broker.errors import BrokerError, Gone, JobNotFound
@@ -64,6 +69,11 @@ SUBMIT_BACKOFF = 0.5
 CALL_TIMEOUT = 60.0
 Access = Callable[[str | None, list[str]], tuple[list[str], dict[str, str]]]
 MAX_BACKOFF = 60.0
+#: seconds between attempts to start a platform's waiting jobs when no job of
+#: it has ended meanwhile (capacity freed elsewhere, by another broker)
+QUEUE_RETRY = 5.0
+#: at most this often (seconds) the queue positions in jobInfo are rewritten
+POSITION_REFRESH = 1.0
 
 
 class Dispatcher:
@@ -83,6 +93,16 @@ class Dispatcher:
         self._live: dict[str, dict[str, Handle]] = {name: {} for name in self.adapters}
         self._misses: dict[str, int] = {}
         self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.adapters}
+        #: native ids an adapter named when it woke us (polled first, alone)
+        self._woken: dict[str, set[str]] = {name: set() for name in self.adapters}
+        #: what the last poll saw per job, to skip statuses that did not change
+        self._seen: dict[str, tuple[Any, ...]] = {}
+        self._queues: dict[str, CapacityQueue] = {name: CapacityQueue() for name in self.adapters}
+        self._room: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.adapters}
+        self._shown: dict[str, int] = {}
+        self._reason: dict[str, str] = {}
+        self._freed: dict[str, int] = {name: 0 for name in self.adapters}
+        self._shown_at: dict[str, float] = {}
         self._deadlines = asyncio.Event()
         #: set (and replaced) each time the reaper expires offers; for observers
         self.offers_expired = asyncio.Event()
@@ -108,6 +128,7 @@ class Dispatcher:
         await self.recover()
         for name in self.adapters:
             self._loops.append(asyncio.create_task(self._poll_loop(name), name=f"poll-{name}"))
+            self._loops.append(asyncio.create_task(self._pump_loop(name), name=f"queue-{name}"))
         self._loops.append(asyncio.create_task(self._reaper(), name="reaper"))
 
     async def close(self) -> None:
@@ -125,6 +146,8 @@ class Dispatcher:
         ``loop.call_soon_threadsafe``."""
         event = self._wake.get(adapter)
         if event is not None:
+            if native_id:
+                self._woken[adapter].add(native_id)
             event.set()
 
     def deadlines_changed(self) -> None:
@@ -186,6 +209,8 @@ class Dispatcher:
 
     async def stop(self, job_id: str) -> None:
         """Ask the platform to stop the job; the poller collects what is left."""
+        if self._dequeue(job_id):
+            await self.jobs.record_queue(job_id, None, None)
         launching = self._launching.get(job_id)
         if launching is not None:
             # submit is in flight: let it finish, then it sees cancel_requested
@@ -201,7 +226,7 @@ class Dispatcher:
             await self._call(adapter, "cancel", handle, CallContext())
         except AdapterError as exc:
             log.warning("cancel of job %s on %s failed: %s", job_id, platform, exc.message)
-        self.wake(platform)
+        self.wake(platform, handle.native_id)
 
     async def extended(self, job_id: str) -> None:
         """A running job's execution duration grew: renew it on platforms that
@@ -234,17 +259,21 @@ class Dispatcher:
         job row goes). Not to be confused with the adapter's ``release``."""
         for live in self._live.values():
             live.pop(job_id, None)
+        self._dequeue(job_id)
+        self._seen.pop(job_id, None)
         platform, handle_json = await self.store.handle_of(job_id)
         if platform in self.adapters and handle_json is not None:
             self._spawn(self._cleanup(platform, Handle.from_json(handle_json)))
 
     # --------------------------------------------------------------- launch
 
-    async def _launch_safely(self, job_id: str, chosen: Offer | None) -> None:
+    async def _launch_safely(
+        self, job_id: str, chosen: Offer | None, from_queue: str | None = None
+    ) -> None:
         """A launch that fails in any unforeseen way ends the job in ERROR with
         the reason: a job is never left QUEUED with nothing working on it."""
         try:
-            await self._launch(job_id, chosen)
+            await self._launch(job_id, chosen, from_queue)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -257,7 +286,9 @@ class Dispatcher:
                     ),
                 )
 
-    async def _launch(self, job_id: str, chosen: Offer | None = None) -> None:
+    async def _launch(
+        self, job_id: str, chosen: Offer | None = None, from_queue: str | None = None
+    ) -> None:
         job = await self.store.get(job_id)
         if job is None or job.phase is not Phase.QUEUED:
             return
@@ -269,7 +300,9 @@ class Dispatcher:
         ctx = CallContext(owner=job.owner, request_id=job_id)
         request = self.with_deadline(request, utcnow(), job.execution_duration)
         if chosen is not None and chosen.adapter in self.adapters:
-            await self._stage_and_submit(job_id, request, chosen, ctx)
+            await self._stage_and_submit(
+                job_id, request, chosen, ctx, keep=True, from_queue=from_queue
+            )
             return
         offers, refusals = await self.gather_offers(request, ctx)
         if not offers:
@@ -278,16 +311,23 @@ class Dispatcher:
                 job_id, JobError("fatal", f"no platform can run this job ({reasons})")
             )
             return
-        await self._stage_and_submit(job_id, request, offers[0], ctx)
+        await self._stage_and_submit(job_id, request, offers[0], ctx, from_queue=from_queue)
 
     async def _stage_and_submit(
-        self, job_id: str, request: ExecutionRequest, offer: Offer, ctx: CallContext
+        self,
+        job_id: str,
+        request: ExecutionRequest,
+        offer: Offer,
+        ctx: CallContext,
+        *,
+        keep: bool = False,
+        from_queue: str | None = None,
     ) -> None:
         """Submit, with the ``http(s)`` inputs downloaded first for an adapter that
         asks for it (``Capabilities.staged_inputs``; the rule: ``staging.py``)."""
         adapter = self.adapters[offer.adapter]
         if not adapter.capabilities.staged_inputs or not any(map(fetchable, request.inputs)):
-            await self._submit(job_id, request, offer, ctx)
+            await self._submit(job_id, request, offer, ctx, keep=keep, from_queue=from_queue)
             return
         try:
             async with stage_inputs(
@@ -295,7 +335,10 @@ class Dispatcher:
                 max_bytes=self.settings.input_max_bytes,
                 timeout=self.settings.input_timeout,
             ) as staged:
-                await self._submit(job_id, replace(request, staged_inputs=staged), offer, ctx)
+                staged_request = replace(request, staged_inputs=staged)
+                await self._submit(
+                    job_id, staged_request, offer, ctx, keep=keep, from_queue=from_queue
+                )
         except StagingError as exc:
             await self.jobs.record_error(job_id, JobError("fatal", str(exc)))
 
@@ -417,10 +460,26 @@ class Dispatcher:
             log.warning("declining an offer of %s failed: %s", adapter.name, exc.message)
 
     async def _submit(
-        self, job_id: str, request: ExecutionRequest, offer: Offer, ctx: CallContext
+        self,
+        job_id: str,
+        request: ExecutionRequest,
+        offer: Offer,
+        ctx: CallContext,
+        *,
+        keep: bool = False,
+        from_queue: str | None = None,
     ) -> None:
+        """Submit to ``offer``'s platform; ``keep``: an accepted offer (a retry
+        from the queue submits to it again); ``from_queue``: the platform whose
+        capacity queue this job was taken from (it may not be overtaken)."""
         adapter = self.adapters[offer.adapter]
         request = self._for_instance(adapter, request)
+        waiting = Waiting(job_id, ctx.owner, offer if keep else None)
+        freed = self._freed[offer.adapter]
+        if from_queue != offer.adapter and self._queues[offer.adapter]:
+            # others wait for room there already: no overtaking, join the queue
+            await self._enqueue(offer.adapter, waiting, None, freed=freed)
+            return
         delay = SUBMIT_BACKOFF
         found: dict[str, str] = {}
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
@@ -446,8 +505,12 @@ class Dispatcher:
                     await asyncio.sleep(delay)
                     delay *= 2
             except NoCapacity as exc:
-                await self.jobs.record_phase(
-                    job_id, Phase.HELD, f"{offer.adapter}: {exc.message}; RUN again later"
+                await self._enqueue(
+                    offer.adapter,
+                    waiting,
+                    exc.message,
+                    front=from_queue == offer.adapter,
+                    freed=freed,
                 )
                 return
             except AdapterError as exc:
@@ -456,6 +519,10 @@ class Dispatcher:
                     JobError(exc.uws_error_type, f"{offer.adapter}: {exc.message}"),
                 )
                 return
+        if self._shown.pop(job_id, None) is not None:
+            # out of the queue, before the poller can see the job (it would
+            # write jobInfo back from an older read)
+            await self.jobs.record_queue(job_id, None, None)
         for native_id in found:
             if native_id != handle.native_id:  # the retry made another: remove the first
                 await self._abandon(adapter, job_id, {native_id: job_id}, ctx)
@@ -468,8 +535,7 @@ class Dispatcher:
             except AdapterError as exc:
                 log.warning("cancel after late submit of %s failed: %s", job_id, exc.message)
         self._live[offer.adapter][job_id] = handle
-        await self.jobs.record_info(job_id, {"platform": offer.adapter})
-        self.wake(offer.adapter)
+        self.wake(offer.adapter, handle.native_id)
 
     async def _look_for(self, adapter: Adapter, job_id: str, ctx: CallContext) -> dict[str, str]:
         """The native objects of ``job_id`` on an adapter that can list them."""
@@ -501,6 +567,113 @@ class Dispatcher:
                         exc.message,
                     )
 
+    # ------------------------------------------------------- capacity queue
+
+    async def _enqueue(
+        self, name: str, item: Waiting, why: str | None, *, front: bool = False, freed: int = -1
+    ) -> None:
+        """The job waits QUEUED for room on ``name`` (``why``: the platform's words).
+
+        ``freed``: the platform's count of ended jobs when the refused submit
+        began; if a job ended since, the room it left may have been missed, so
+        the pump looks again at once."""
+        queue = self._queues[name]
+        queue.push(item, front=front)
+        if why is not None:
+            self._reason[name] = why
+        if not front:  # a new arrival learns its place at once; the others in a moment
+            place = queue.positions().get(item.job_id)
+            if place is not None:
+                self._shown[item.job_id] = place
+                await self.jobs.record_queue(item.job_id, place, self._queue_message(name))
+        if freed != self._freed[name]:
+            self._room[name].set()
+
+    def _room_freed(self, name: str) -> None:
+        """A job of ``name`` ended or left it: its waiting jobs may start."""
+        self._freed[name] += 1
+        if self._queues[name]:
+            self._room[name].set()
+
+    def _queue_message(self, name: str) -> str:
+        why = self._reason.get(name) or "no free slot"
+        return f"{name}: {why}; waiting in the broker's queue for room"
+
+    def _dequeue(self, job_id: str) -> bool:
+        """Take ``job_id`` out of every capacity queue; whether it waited in one."""
+        found = False
+        for queue in self._queues.values():
+            found = queue.remove(job_id) or found
+        self._shown.pop(job_id, None)
+        return found
+
+    def queue_position(self, job_id: str) -> int | None:
+        """Where ``job_id`` waits for room (1 = next), or None if it does not."""
+        for queue in self._queues.values():
+            if job_id in queue:
+                return queue.positions().get(job_id)
+        return None
+
+    async def _pump_loop(self, name: str) -> None:
+        """Start waiting jobs of ``name`` when room frees: at once when one of its
+        jobs ends (``_room``), else every ``QUEUE_RETRY`` seconds; and keep the
+        shown queue positions current (at most once per ``POSITION_REFRESH``)."""
+        room, queue = self._room[name], self._queues[name]
+        retry_at = 0.0
+        while not self._closed:
+            if not queue:
+                await room.wait()
+            else:
+                due = retry_at
+                if self._positions_stale(name):
+                    due = min(due, self._shown_at.get(name, 0.0) + POSITION_REFRESH)
+                await self._nap(room, max(due - time.monotonic(), 0.01))
+            woken = room.is_set()
+            room.clear()
+            try:
+                if woken or time.monotonic() >= retry_at:
+                    await self._pump(name)
+                    retry_at = time.monotonic() + QUEUE_RETRY
+                await self._show_positions(name)
+            except Exception:  # keep pumping whatever happens
+                log.exception("capacity queue of %s failed", name)
+
+    async def _pump(self, name: str) -> None:
+        """Launch waiting jobs in fair order until the platform is full again."""
+        queue = self._queues[name]
+        while not self._closed:
+            item = queue.pop()
+            if item is None:
+                return
+            task = asyncio.create_task(
+                self._launch_safely(item.job_id, item.offer, from_queue=name),
+                name=f"launch-{item.job_id}",
+            )
+            self._launching[item.job_id] = task
+            try:
+                await asyncio.wait({task})
+            finally:
+                self._launching.pop(item.job_id, None)
+            if item.job_id in queue:  # still no room: it went back to the front
+                return
+
+    def _positions_stale(self, name: str) -> bool:
+        shown = self._shown
+        return any(shown.get(j) != n for j, n in self._queues[name].positions().items())
+
+    async def _show_positions(self, name: str) -> None:
+        """Rewrite ``queue_position`` of waiting jobs whose place changed (at most
+        once per ``POSITION_REFRESH`` seconds per platform)."""
+        now = time.monotonic()
+        if now - self._shown_at.get(name, 0.0) < POSITION_REFRESH:
+            return
+        self._shown_at[name] = now
+        message = self._queue_message(name)
+        for job_id, place in self._queues[name].positions().items():
+            if self._shown.get(job_id) != place:
+                self._shown[job_id] = place
+                await self.jobs.record_queue(job_id, place, message)
+
     # -------------------------------------------------------------- polling
 
     async def _poll_loop(self, name: str) -> None:
@@ -508,25 +681,36 @@ class Dispatcher:
         interval = max(adapter.poll_interval.total_seconds(), 0.05)
         backoff = interval
         wake = self._wake[name]
+        full_at = 0.0  # when the next pass over every live job is due
         while not self._closed:
             if not self._live[name]:
                 await wake.wait()
             else:
-                late = await self._nap(wake, backoff * random.uniform(0.9, 1.1))
-                self.metrics.poll_late(name, late)
+                nap = backoff * random.uniform(0.9, 1.1)
+                if full_at:
+                    nap = min(nap, max(full_at - time.monotonic(), 0.0))
+                self.metrics.poll_late(name, await self._nap(wake, nap))
             wake.clear()
+            woken, self._woken[name] = self._woken[name], set()
             if not self._live[name]:
                 continue
+            full = not woken or time.monotonic() >= full_at
             try:
-                await self.poll(name)
+                if not full and not await self.poll(name, woken):
+                    full = True  # it named a task we do not watch: look at all
+                if full:
+                    await self.poll(name)
+                    full_at = time.monotonic() + interval
                 backoff = interval
             except AdapterError as exc:
                 backoff = min(backoff * 2, MAX_BACKOFF)
+                full_at = time.monotonic() + backoff
                 log.warning("polling %s failed (%s); next try in %.1f s", name, exc, backoff)
                 await self._count_misses(name, list(self._live[name]), exc.message)
             except Exception:  # keep polling whatever happens
                 log.exception("poller of %s failed", name)
                 backoff = min(backoff * 2, MAX_BACKOFF)
+                full_at = time.monotonic() + backoff
 
     @staticmethod
     async def _nap(wake: asyncio.Event, seconds: float) -> float | None:
@@ -539,10 +723,18 @@ class Dispatcher:
             return time.monotonic() - due
         return None
 
-    async def poll(self, name: str) -> None:
-        """One batched status call for every live job of one adapter instance."""
+    async def poll(self, name: str, only: set[str] | None = None) -> bool:
+        """One batched status call for every live job of one adapter instance,
+        or ``only`` for those native ids when the adapter named them in its
+        wake-up (an event for a job: the others have not changed). False, and
+        nothing polled, if ``only`` names a task the broker does not watch (the
+        caller then polls everything)."""
         adapter = self.adapters[name]
         live = dict(self._live[name])
+        if only is not None:
+            live = {j: h for j, h in live.items() if h.native_id in only}
+            if len(live) != len(only):
+                return False
         by_native = {h.native_id: job_id for job_id, h in live.items()}
         statuses = await self._call(adapter, "status_many", list(live.values()), CallContext())
         for native_id, job_id in by_native.items():
@@ -557,12 +749,16 @@ class Dispatcher:
                     )
                 continue
             await self._apply(name, job_id, handle, status)
+        return True
 
     async def _apply(self, name: str, job_id: str, handle: Handle, status: Status) -> None:
         if status.phase is Phase.UNKNOWN:
             await self._count_misses(name, [job_id], status.message or "status unknown")
             return
         self._misses.pop(job_id, None)
+        seen = _seen_key(status)
+        if status.phase not in TERMINAL and self._seen.get(job_id) == seen:
+            return  # nothing changed since the last pass: nothing to record
         if status.endpoint:
             await self._record_endpoint(job_id, status.endpoint)
         if status.progress is not None and status.phase not in TERMINAL:
@@ -576,6 +772,8 @@ class Dispatcher:
             await self.jobs.record_started(job_id, status.started_at or status.observed_at)
         elif status.phase in (Phase.HELD, Phase.SUSPENDED, Phase.QUEUED):
             await self.jobs.record_phase(job_id, status.phase, status.message)
+        if status.phase not in TERMINAL and job_id in self._live[name]:
+            self._seen[job_id] = seen
 
     async def _record_endpoint(self, job_id: str, endpoint: str) -> None:
         """An interactive session is ready: its URL goes into jobInfo and, as the
@@ -621,6 +819,8 @@ class Dispatcher:
             await self.jobs.record_released(job_id)
         self._live[name].pop(job_id, None)
         self._misses.pop(job_id, None)
+        self._seen.pop(job_id, None)
+        self._room_freed(name)
         try:  # free what still costs (a stopped VM); results stay until cleanup
             await self._call(adapter, "release", handle, CallContext())
         except AdapterError as exc:
@@ -635,6 +835,8 @@ class Dispatcher:
             if count >= self.settings.unknown_threshold:
                 self._live[name].pop(job_id, None)
                 self._misses.pop(job_id, None)
+                self._seen.pop(job_id, None)
+                self._room_freed(name)
                 await self.jobs.record_error(
                     job_id,
                     JobError(
@@ -733,6 +935,7 @@ class Dispatcher:
         for _ in range(5):
             try:
                 await self._call(adapter, "cleanup", handle, CallContext())
+                self._room_freed(platform)
                 return
             except TransientError:
                 await asyncio.sleep(delay)
@@ -781,6 +984,18 @@ def end_info(status: Status) -> dict[str, str]:
             if value is not None:
                 info[f"usage_{key}"] = f"{value:g}" if isinstance(value, float) else str(value)
     return info
+
+
+def _seen_key(status: Status) -> tuple[Any, ...]:
+    """What of a status, if unchanged, needs no recording again."""
+    return (
+        status.phase,
+        status.native_state,
+        status.message,
+        status.started_at,
+        status.endpoint,
+        status.progress,
+    )
 
 
 def _progress_text(status: Status) -> str:

@@ -47,6 +47,10 @@ class Executor(Protocol):
     def deadlines_changed(self) -> None: ...
 
 
+#: the jobInfo entries of a job waiting in the broker's capacity queue
+QUEUE_INFO = ("queue_position", "queue_message")
+
+
 class ChangeEvents:
     """One asyncio.Event per watched job, set and dropped on every change.
 
@@ -371,9 +375,12 @@ class JobService:
             self.events.fire(job_id)
 
     async def record_submitted(self, job_id: str, platform: str, handle: str) -> bool:
-        """The platform accepted the job. False if the job was aborted meanwhile."""
+        """The platform accepted the job (jobInfo ``platform`` names it, in the same
+        write). False if the job was aborted meanwhile."""
+        job = await self.store.get(job_id)
+        info = {**(job.job_info if job else {}), "platform": platform}
         return await self.store.move(
-            job_id, [Phase.QUEUED], Phase.QUEUED, platform=platform, handle=handle
+            job_id, [Phase.QUEUED], Phase.QUEUED, platform=platform, handle=handle, job_info=info
         )
 
     async def record_released(self, job_id: str) -> None:
@@ -443,6 +450,20 @@ class JobService:
             await self.store.update(job_id, job_info={**job.job_info, **info})
             if significant:
                 self.events.fire(job_id)
+
+    async def record_queue(self, job_id: str, position: int | None, message: str | None) -> None:
+        """The job's place in the broker's capacity queue: jobInfo ``queue_position``
+        (1 = next to start) and ``queue_message``; ``None`` removes both (it left
+        the queue). Bookkeeping: WAIT clients are not woken."""
+        job = await self.store.get(job_id)
+        if job is None:
+            return
+        info = {k: v for k, v in job.job_info.items() if k not in QUEUE_INFO}
+        if position is not None and job.phase is Phase.QUEUED:
+            info["queue_position"] = str(position)
+            info["queue_message"] = message or ""
+        if info != job.job_info:
+            await self.store.update(job_id, job_info=info)
 
     # -------------------------------------------------------------- helpers
 

@@ -156,14 +156,96 @@ class RichStatus(FakeAdapter):
 # ------------------------------------------------------------------ capacity
 
 
-async def test_no_capacity_holds_the_job_and_run_again_retries(tmp_path: Path) -> None:
+async def test_no_capacity_keeps_the_job_queued_with_its_place(tmp_path: Path) -> None:
     rig = await make_rig(tmp_path, FullPlatform("full"))
     try:
         job = await rig.jobs.create("alice", ECHO, run=True)
-        held = await rig.settle(job.job_id, Phase.HELD)
-        assert "all 4 slots are busy" in held.job_info["platform_message"]
-        await rig.jobs.run(job.job_id, "alice")  # UWS: RUN is allowed again from HELD
-        await rig.settle(job.job_id, Phase.HELD)
+        await rig.dispatcher.launched(job.job_id)
+        queued = await rig.until(
+            job.job_id, lambda j: "queue_position" in j.job_info, "a queue position"
+        )
+        assert queued.phase is Phase.QUEUED  # not HELD: the broker waits, not the client
+        assert queued.job_info["queue_position"] == "1"
+        assert "all 4 slots are busy" in queued.job_info["queue_message"]
+        assert rig.dispatcher.queue_position(job.job_id) == 1
+        await rig.jobs.abort(job.job_id, "alice")  # leaving the queue forgets the place
+        aborted = await rig.settle(job.job_id, Phase.ABORTED)
+        assert "queue_position" not in aborted.job_info
+        assert rig.dispatcher.queue_position(job.job_id) is None
+    finally:
+        await rig.close()
+
+
+class Slots(FakeAdapter):
+    """A platform with ``slots`` places: submit refuses with NoCapacity beyond them."""
+
+    plugin = "slots"
+
+    def __init__(self, slots: int) -> None:
+        super().__init__("slots")
+        self.slots = slots
+        self.order: list[str] = []
+        self.started = asyncio.Event()
+
+    def busy(self) -> list[str]:
+        return [n for n, s in self.native.items() if s in ("queued", "running")]
+
+    async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
+        if f"n-{request.job_id}" not in self.native and len(self.busy()) >= self.slots:
+            raise NoCapacity(f"all {self.slots} slots are busy")
+        self.order.append(request.job_id)
+        self.started.set()
+        return await super().submit(request, offer, ctx)
+
+
+async def test_waiting_jobs_start_when_room_frees(tmp_path: Path) -> None:
+    slots = Slots(2)
+    rig = await make_rig(tmp_path, slots)
+    try:
+        jobs = [await rig.jobs.create("alice", ECHO, run=True) for _ in range(6)]
+        for job in jobs:
+            await rig.dispatcher.launched(job.job_id)
+        done = 0
+        while done < len(jobs):  # the test plays the platform: finish what runs
+            running = slots.busy()
+            assert 0 < len(running) <= 2
+            slots.started.clear()
+            for native_id in running:
+                slots.set(native_id, "done", 0)
+                done += 1
+            for native_id in running:
+                await rig.settle(native_id.removeprefix("n-"), Phase.COMPLETED)
+            if done < len(jobs):  # the queue starts the next ones by itself
+                await asyncio.wait_for(slots.started.wait(), 5)
+        assert slots.order == [j.job_id for j in jobs]  # first come, first served
+    finally:
+        await rig.close()
+
+
+async def test_queue_is_fair_across_owners(tmp_path: Path) -> None:
+    slots = Slots(1)
+    rig = await make_rig(tmp_path, slots)
+    try:
+        first = await rig.jobs.create("alice", ECHO, run=True)
+        await rig.dispatcher.launched(first.job_id)
+        alice = [await rig.jobs.create("alice", ECHO, run=True) for _ in range(3)]
+        for job in alice:
+            await rig.dispatcher.launched(job.job_id)
+        bob = await rig.jobs.create("bob", ECHO, run=True)
+        await rig.dispatcher.launched(bob.job_id)
+        # bob's one job comes before alice's second and third waiting jobs
+        assert rig.dispatcher.queue_position(bob.job_id) == 2
+        shown = await rig.until(
+            bob.job_id, lambda j: j.job_info.get("queue_position") == "2", "place 2"
+        )
+        assert shown.phase is Phase.QUEUED
+        for _ in range(2):
+            (running,) = slots.busy()
+            slots.started.clear()
+            slots.set(running, "done", 0)
+            await rig.settle(running.removeprefix("n-"), Phase.COMPLETED)
+            await asyncio.wait_for(slots.started.wait(), 5)
+        assert slots.order == [first.job_id, alice[0].job_id, bob.job_id]
     finally:
         await rig.close()
 

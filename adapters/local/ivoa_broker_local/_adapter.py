@@ -135,6 +135,9 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         self.observer = Observer(self.work_dir, error_tail_bytes=cfg.error_tail_bytes)
         self._watcher = ExitWatcher(self._on_exit)
         self._ended: dict[str, asyncio.Event] = {}
+        #: the status of each job whose supervisor is watched and has not ended:
+        #: answered without reading anything (its pidfd fires when that changes)
+        self._quiet: dict[str, Status] = {}
         self._active: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -414,14 +417,16 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
 
     def _track(self, native_id: str, ident: ProcIdentity) -> None:
         """Count the job as running and watch for its end (if it still runs)."""
-        self._ended.setdefault(native_id, asyncio.Event())
+        ended = self._ended.setdefault(native_id, asyncio.Event())
         if self._watcher.watch(native_id, ident):
             self._active.add(native_id)
-        else:
-            self._active.discard(native_id)
-            self._ended[native_id].set()
+        elif not ended.is_set():
+            # it ended before the watch began (a forked supervisor of a short job
+            # can): the end is news all the same
+            self._on_exit(native_id)
 
     def _on_exit(self, native_id: str) -> None:
+        self._quiet.pop(native_id, None)
         self._active.discard(native_id)
         event = self._ended.get(native_id)
         if event is not None:
@@ -436,23 +441,49 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
     async def status_many(
         self, handles: Sequence[Handle], ctx: CallContext
     ) -> Mapping[str, Status]:
-        """Status of each job; jobs whose directory is gone are omitted (NotFound)."""
-        found = await self._io(self._observe_many, list(handles))
-        result: dict[str, Status] = {}
+        """Status of each job; jobs whose directory is gone are omitted (NotFound).
+
+        A job whose supervisor is watched and still running is answered from
+        memory (no file or ``/proc`` read): a poll over many sleeping jobs costs
+        nothing per job; their ends arrive as pidfd events.
+        """
+        quiet: list[Handle] = []
+        unknown: list[Handle] = []
+        for handle in handles:
+            if handle.native_id in self._quiet and self._watcher.watching(handle.native_id):
+                quiet.append(handle)
+            else:
+                unknown.append(handle)
+
+        def look() -> tuple[list[str], dict[str, Observation]]:
+            # a quiet job is still checked to have its directory (one stat)
+            here = [h.native_id for h in quiet if os.path.isdir(self.work_dir / h.native_id)]
+            return here, self._observe_many(unknown) if unknown else {}
+
+        here, found = await self._io(look)
+        result: dict[str, Status] = {n: self._quiet[n] for n in here if n in self._quiet}
         recheck: list[Handle] = []
-        by_id = {h.native_id: h for h in handles}
+        by_id = {h.native_id: h for h in unknown}
         for native_id, seen in found.items():
             result[native_id] = seen.status
             if seen.running is not None:
                 self._track(native_id, seen.running)
                 if native_id not in self._active:  # ended between the read and the watch
                     recheck.append(by_id[native_id])
+                elif self._watcher.watching(native_id) and not self._reports_progress(native_id):
+                    # (a notebook reports progress while it runs: it is read each time)
+                    self._quiet[native_id] = seen.status
             else:
                 self._active.discard(native_id)
         if recheck:
             again = await self._io(self.observer.observe_many, recheck)
             result.update({k: v.status for k, v in again.items()})
         return result
+
+    def _reports_progress(self, native_id: str) -> bool:
+        """A job whose status changes while it runs (a notebook): never answered from memory."""
+        spec = JobDir(self.work_dir, native_id).read_spec() or {}
+        return any(str(a).endswith(".ipynb") or "_nbrun" in str(a) for a in spec.get("argv", []))
 
     def _observe_many(self, handles: list[Handle]) -> dict[str, Observation]:
         """What ``observe_many`` sees, with a notebook's progress on a running job."""
@@ -558,6 +589,7 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
                         await self._io(kill_if_alive, ident)
                 await self._io(self._remove_dir, jobdir.path)
         self._watcher.unwatch(handle.native_id)
+        self._quiet.pop(handle.native_id, None)
         self._active.discard(handle.native_id)
         self._ended.pop(handle.native_id, None)
         lock = self._locks.get(handle.native_id)

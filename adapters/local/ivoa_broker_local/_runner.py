@@ -84,14 +84,18 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` so readers see all of it or nothing."""
+def write_json_atomic(path: Path, data: Any, *, durable: bool = True) -> None:
+    """Write ``data`` as JSON to ``path`` so readers see all of it or nothing;
+    ``durable`` also survives a power loss (fsync of file and directory)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -108,8 +112,22 @@ def _become_subreaper() -> bool:
         return False
 
 
+def _listed_children(pid: int) -> list[int]:
+    """Direct children of ``pid`` from ``/proc/<pid>/task/*/children`` (cheap; the
+    kernel may miss a child that is being created or is exiting: [] then means
+    "look properly")."""
+    listed: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                listed += [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+    return listed
+
+
 def _children_of(pid: int) -> list[int]:
-    """Direct children of ``pid`` (from /proc; Linux)."""
+    """Direct children of ``pid`` (from a scan of /proc; Linux)."""
     found: list[int] = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -269,7 +287,12 @@ class _Supervisor:
         """Kill and reap every process still descended from the supervisor."""
         me = os.getpid()
         while True:
-            for pid in _children_of(me):
+            try:  # the usual case, nothing left: no /proc reading at all
+                if os.waitpid(-1, os.WNOHANG)[0]:
+                    continue
+            except ChildProcessError:
+                return
+            for pid in _listed_children(me) or _children_of(me):
                 _kill(pid, signal.SIGKILL, group=False)
             try:
                 os.waitpid(-1, 0)

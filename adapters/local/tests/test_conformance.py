@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from ivoa_broker_local import LocalAdapter, LocalConfig
 from ivoa_broker_local._jobdir import is_native_id
-from ivoa_broker_local._procs import kill_session
-from ivoa_broker_local._runner import RUNNER_ENV
+from ivoa_broker_local._procs import ProcIdentity, is_alive, kill_session
 
 from ivoa_broker.protocol import AdapterDeps
 from ivoa_broker.testing import (
@@ -56,8 +55,10 @@ class LocalPlatform:
         for job in self.work_dir.iterdir():
             runner = job / "runner.json"
             if runner.is_file():
-                pid = int(json.loads(runner.read_text())["pid"])
-                kill_session(pid, signal.SIGKILL, marker=f"{RUNNER_ENV}={job.name}".encode())
+                data = json.loads(runner.read_text())
+                ident = ProcIdentity(int(data["pid"]), int(data["start_ticks"]), data["boot_id"])
+                if is_alive(ident):  # the very supervisor (not a recycled pid): its session
+                    kill_session(ident.pid, signal.SIGKILL)
             shutil.rmtree(job)
 
     async def finish(self, native_id: str, exit_code: int) -> None:
