@@ -223,11 +223,6 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def http_protocol() -> str:
-    """uvicorn's HTTP parser: httptools (C, a declared dependency), h11 without it."""
-    return "httptools" if _importable("httptools") else "h11"
-
-
 def event_loop() -> str:
     """uvicorn's event loop: uvloop (a declared dependency), asyncio without it."""
     return "uvloop" if _importable("uvloop") else "asyncio"
@@ -250,7 +245,7 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
             "platforms": ",".join(settings.adapters),
             "anonymous": settings.anonymous,
             "version": __version__,
-            "http": http_protocol(),
+            "http": "h11",
             "loop": event_loop(),
         },
     )
@@ -262,11 +257,11 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
         log_config=uvicorn_log_config(args.log_level, server.log_format),
         # forwarding headers are applied by the app itself, only from trusted proxies
         proxy_headers=False,
-        http=http_protocol(),
         loop=event_loop(),
         timeout_keep_alive=int(server.timeout_keep_alive),
-        # h11 always (its limits are the documented ones), with a deadline for each
-        # request head (ivoa_broker.web.connections)
+        # h11 always, not httptools: its limits are the documented ones, and the deadline
+        # for each request head (ivoa_broker.web.connections) is written for its protocol
+        # class; httptools stays installed for the bench's ceiling (docs/benchmarks.md)
         http=bounded_protocol(server.timeout_request_head),
         h11_max_incomplete_event_size=server.max_header_bytes,
         limit_concurrency=server.limit_concurrency,

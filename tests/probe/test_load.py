@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.probe.conftest import ALICE, BOB, Probe, async_client, client, create, settle
 from tests.server import BrokerProcess
@@ -84,7 +83,6 @@ def test_sigkill_under_load_loses_no_answered_job(tmp_path: Path) -> None:
 
         async def load() -> None:
             async with async_client(broker.url, ALICE) as client:
-
                 enough = asyncio.Event()
 
                 async def one(i: int) -> None:
@@ -116,11 +114,6 @@ def test_sigkill_under_load_loses_no_answered_job(tmp_path: Path) -> None:
         broker.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="capacity queue (issue 23 item 2, engineer perf): jobs beyond a platform's "
-    "slots go HELD and stay HELD; the lead flips this after merging perf",
-)
 def test_jobs_beyond_capacity_start_when_room_frees(tmp_path: Path) -> None:
     config = '[adapters.local]\nplugin = "local"\n[adapters.local.config]\nmax_jobs = 2\n'
     broker = BrokerProcess(tmp_path, config=config).start()

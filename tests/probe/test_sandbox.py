@@ -1,20 +1,12 @@
 """Probe: a job cannot read the broker's secrets or another owner's results.
 
-Both need the local sandbox (issue 23 item 3, engineer sandbox): today a local job runs
-as the broker's own user. Marked xfail(strict=True): the lead flips them after merging.
+Both rest on the local adapter's default bubblewrap sandbox (its ``_sandbox.py``): a job
+runs as ``nobody`` in its own namespaces and sees only its own folder and the system.
 """
 
 from __future__ import annotations
 
-import pytest
-
 from tests.probe.conftest import ALICE, BOB, Probe, create, settle
-
-SANDBOX = pytest.mark.xfail(
-    strict=True,
-    reason="local sandbox (issue 23 item 3, engineer sandbox): jobs run as the broker's "
-    "user and read its files; the lead flips this after merging sandbox",
-)
 
 
 def _stdout(probe: Probe, client_token: str, job: str) -> str:
@@ -23,7 +15,6 @@ def _stdout(probe: Probe, client_token: str, job: str) -> str:
     return response.text if response.status_code == 200 else ""
 
 
-@SANDBOX
 def test_a_job_cannot_read_the_token_file(probe: Probe) -> None:
     tokens = probe.broker.workdir / "tokens.txt"
     job = create(probe.bob, {"cmd": "cat", "args": str(tokens), "PHASE": "RUN"})
@@ -32,7 +23,6 @@ def test_a_job_cannot_read_the_token_file(probe: Probe) -> None:
     assert ALICE not in out and BOB not in out
 
 
-@SANDBOX
 def test_a_job_cannot_read_another_owners_results(probe: Probe) -> None:
     marker = "alice-private-result-5d1e"
     mine = create(probe.alice, {"cmd": "echo", "args": marker, "PHASE": "RUN"})

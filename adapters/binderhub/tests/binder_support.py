@@ -24,6 +24,9 @@ from pydantic import SecretStr
 
 from ivoa_broker.testing import Fault, PlatformControls
 
+#: the BinderHub API token the emulator requires (conftest and tests share it)
+BINDER_TOKEN = "binder-secret-token"
+
 
 def free_port() -> int:
     with socket.socket() as sock:

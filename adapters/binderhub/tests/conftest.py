@@ -8,13 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from binder_support import make_repo, serve_emulator
+from binder_support import BINDER_TOKEN, make_repo, serve_emulator
 from ivoa_broker_binderhub.emulator import BinderEmulator
 from ivoa_broker_jupyterhub.localhub import LocalHub, find_installation
 
 from ivoa_broker.protocol import Secret
-
-BINDER_TOKEN = "binder-secret-token"
 
 
 @pytest.fixture(scope="session")

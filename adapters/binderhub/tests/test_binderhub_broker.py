@@ -14,10 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from binder_support import make_repo, serve_repo
+from binder_support import BINDER_TOKEN, make_repo, serve_repo
 from ivoa_broker_jupyterhub.localhub import LocalHub
 
-from conftest import BINDER_TOKEN
 from tests.server import BrokerProcess, session_with_connectors, wait_phase
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"

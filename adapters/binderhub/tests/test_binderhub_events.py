@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from binder_support import adapter_config
-from conftest import BINDER_TOKEN
+from binder_support import BINDER_TOKEN, adapter_config
 from ivoa_broker_binderhub import BinderHubAdapter
 from ivoa_broker_binderhub._client import BinderClient
 from ivoa_broker_binderhub._records import Record
