@@ -251,6 +251,17 @@ class JobService:
             raise JobNotFound(f"job {job_id} has no result {result_id[:200]!r}")
         return stored
 
+    async def list_every_owner(
+        self,
+        *,
+        phases: Collection[Phase] | None = None,
+        after: datetime | None = None,
+        last: int | None = None,
+    ) -> list[JobSummary]:
+        """Every owner's jobs (for the admins group), newest ``last`` within the list limit."""
+        limit = min(last, self.settings.list_limit) if last else self.settings.list_limit
+        return await self.store.list_every_job(phases=phases, after=after, limit=limit)
+
     async def list(
         self,
         owner: str | None,

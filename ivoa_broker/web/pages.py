@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 from ivoa_broker.eb.errors import DocumentError
 from ivoa_broker.eb.formats import to_data
 from ivoa_broker.eb.model import ExecutionSession, SessionPhase
-from ivoa_broker.errors import BadRequest, BrokerError, Forbidden
+from ivoa_broker.errors import BadRequest, BrokerError, Forbidden, JobNotFound
 from ivoa_broker.phases import TERMINAL
 from ivoa_broker.protocol import AdapterError, Phase, utcnow
 from ivoa_broker.render import format_instant
@@ -144,13 +144,16 @@ def _tail(path: str) -> str:
         return f.read().decode("utf-8", errors="replace")
 
 
-async def _logs(b: Broker, job_id: str) -> list[tuple[str, str]]:
+async def _logs(b: Broker, job_id: str, owner: str | None) -> list[tuple[str, str]]:
     """The ends of the job's ``stdout`` and ``stderr`` results, where the platform stages
     them as files (the local platform does)."""
     out: list[tuple[str, str]] = []
     for name in ("stdout", "stderr"):
-        stored = await b.store.get_result(job_id, name)
-        if stored is None or stored.path is None:
+        try:
+            stored = await b.jobs.result(job_id, owner, name)
+        except JobNotFound:
+            continue
+        if stored.path is None:
             continue
         try:
             text = await asyncio.to_thread(_tail, stored.path)
@@ -188,7 +191,7 @@ async def job_page(request: Request) -> Response:
         fraction=fraction,
         endpoint=endpoint if endpoint and endpoint.startswith(("http://", "https://")) else None,
         info=sorted((k, v) for k, v in job.job_info.items() if k not in hidden),
-        logs=await _logs(b, job.job_id),
+        logs=await _logs(b, job.job_id, job.owner),
     )
 
 

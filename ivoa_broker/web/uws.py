@@ -67,8 +67,7 @@ async def list_jobs(request: Request) -> Response:
         if last <= 0:
             raise BadRequest(f"LAST must be a whole number > 0; got {last_text!r}")
     if who.admin:  # admins list every owner's jobs
-        limit = min(last, b.settings.jobs.list_limit) if last else b.settings.jobs.list_limit
-        summaries = await b.store.list_every_job(phases=phases or None, after=after, limit=limit)
+        summaries = await b.jobs.list_every_owner(phases=phases or None, after=after, last=last)
     else:
         summaries = await b.jobs.list(who.owner, phases=phases or None, after=after, last=last)
     url = b.jobs_url(request)
