@@ -61,6 +61,9 @@ def _rank(group: str) -> int:
     return len(LONGEST_FIRST) + 1
 
 
+# first: xdist's own hook turns the xdist_group marks into node ids (``name@group``); marks
+# added after it are ignored, and then every worker would start every platform
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     groups = {id(item): xdist_group_of(item.path) for item in items}
     if config.pluginmanager.hasplugin("xdist"):
