@@ -28,7 +28,7 @@ log = logging.getLogger("ivoa_broker.journal")
 REASON_LIMIT = 300
 
 #: jobInfo keys a move may bring, in the order they explain it best
-_INFO_REASONS = ("abort_reason", "end_reason", "platform_message", "exit_code", "signal")
+_INFO_REASONS = ("end_reason", "platform_message", "exit_code", "signal")
 
 
 class Journal:
@@ -80,10 +80,14 @@ class Journal:
 
 
 def reason_of(job: Job, fields: Mapping[str, Any]) -> str:
-    """Why a move happened, from what it writes: the new error, else new jobInfo entries."""
+    """Why a move happened, from what it writes: the new error, else the abort's reason
+    (its own column), else new jobInfo entries."""
     error = fields.get("error")
     if isinstance(error, JobError) and error != job.error:
         return error.message
+    abort_reason = fields.get("abort_reason")
+    if isinstance(abort_reason, str) and abort_reason and abort_reason != job.abort_reason:
+        return abort_reason
     info = fields.get("job_info")
     if isinstance(info, Mapping):
         new = {k: v for k, v in info.items() if job.job_info.get(k) != v}

@@ -66,9 +66,15 @@ def capabilities_xsd(xsd_dir: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     """One broker for the session: default settings (local adapter, anonymous),
-    short WAIT cap so blocking tests stay quick."""
+    short WAIT cap so blocking tests stay quick. Its sandboxed jobs may read this run's
+    temporary folder (tests gate jobs on files they create there), nothing else of it."""
     workdir = tmp_path_factory.mktemp("broker")
-    process = BrokerProcess(workdir, config="[jobs]\nwait_cap = 5\n").start()
+    config = (
+        "[jobs]\nwait_cap = 5\n"
+        '[adapters.local]\nplugin = "local"\n'
+        f"[adapters.local.config]\nsandbox_paths = [{str(tmp_path_factory.getbasetemp())!r}]\n"
+    )
+    process = BrokerProcess(workdir, config=config).start()
     yield process
     process.stop()
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -122,7 +123,10 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     if reason:
         pytest.skip(reason)
     base = tmp_path_factory.mktemp("image")
-    engine = _engine(base / "podman")
+    # podman refuses a runroot longer than 50 characters, and xdist's temporary folders are
+    # longer: the engine's state lives in a short private folder of its own
+    state = Path(tempfile.mkdtemp(prefix="ivbi-", dir="/tmp"))
+    engine = _engine(state / "podman")
     image = f"localhost/ivoa-broker-test:{uuid.uuid4().hex[:8]}"
     built = subprocess.run(
         ["bash", str(DEPLOY / "image.sh"), image],
@@ -153,7 +157,7 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     finally:
         engine.run("rm", "--force", "--time", "5", name, check=False)
         engine.run("rmi", "--all", "--force", check=False, timeout=300)
-        shutil.rmtree(base / "podman", ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def _wait_healthy(engine: Engine, name: str, url: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from pathlib import Path
 
 import httpx
 
@@ -11,15 +12,25 @@ from tests.server import BrokerProcess
 from tests.web.helpers import UWS, create, doc, wait_until
 
 
+def _gated(folder: Path) -> str:
+    """The local platform, sandboxed as by default, its jobs able to read ``folder`` (the
+    job waits there for a file the test makes)."""
+    return (
+        '[adapters.local]\nplugin = "local"\n'
+        f'[adapters.local.config]\nsandbox_paths = ["{folder}"]\n'
+    )
+
+
 def test_sigkill_restart_reattaches_running_job(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    started = tmp_path / "started"
-    release = tmp_path / "release"
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    release = gate / "release"
     script = (
-        f"echo before; touch {started}; "
+        "echo before; touch $IVOA_BROKER_OUTPUT_DIR/started; "
         f"while [ ! -e {release} ]; do sleep 0.1; done; "
         "echo after; echo result > $IVOA_BROKER_OUTPUT_DIR/final.txt"
     )
-    first = BrokerProcess(tmp_path).start()
+    first = BrokerProcess(tmp_path, config=_gated(gate)).start()
     with httpx.Client(base_url=first.url, timeout=30) as http:
         done = create(http, {"cmd": "echo", "args": "early", "RUNID": "r-done", "PHASE": "RUN"})
         wait_until(http, done, {"COMPLETED"})
@@ -28,14 +39,14 @@ def test_sigkill_restart_reattaches_running_job(tmp_path) -> None:  # type: igno
             http, {"cmd": "sh", "args": ["-c", script], "RUNID": "r-run", "PHASE": "RUN"}
         )
         deadline = time.monotonic() + 15
-        while not started.exists():
+        while not any(tmp_path.rglob("started")):  # in the job's own output folder
             assert time.monotonic() < deadline
             time.sleep(0.05)
         before = {u: http.get(u).content for u in (done, pending)}
     first.kill()
 
     release.touch()  # the job finishes while no broker is running
-    second = BrokerProcess(tmp_path, port=first.port).start()
+    second = BrokerProcess(tmp_path, config=_gated(gate), port=first.port).start()
     try:
         with httpx.Client(base_url=second.url, timeout=30) as http:
             for url, body in before.items():

@@ -94,6 +94,8 @@ def test_no_secret_in_the_log_at_debug_level(probe: Probe, secret_job: str) -> N
     probe.alice.get("/availability", params={"token": SECRET, "password": SECRET})
     log = probe.log.read_text(errors="replace")
     assert "level=debug" in log, "the probe broker must run at debug level"
+    # the submit line names the job's environment, by name only
+    assert "environment names API_TOKEN" in log
     assert "access_token=***" in log
     for value in (SECRET, ALICE, BOB):
         assert value not in log

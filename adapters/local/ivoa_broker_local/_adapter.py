@@ -64,14 +64,22 @@ from ._control import kill_if_alive, signal_supervisor
 from ._inputs import INPUT_DIR, INPUT_DIR_ENV, spec_entries
 from ._inputs import SPEC_KEY as STAGED_INPUTS_KEY
 from ._jobdir import JobDir, RunnerRecord, is_native_id, native_id_for, tail
-from ._notebook import as_batch, is_notebook, notebook_problem, read_progress, runtime_paths
+from ._notebook import (
+    STATE_ENV,
+    as_batch,
+    is_notebook,
+    notebook_problem,
+    read_progress,
+    runtime_paths,
+    state_dir,
+)
 from ._observe import Observation, Observer, handle_state, limits_from_spec
 from ._policy import Policy
 from ._procs import ProcIdentity, find_session_leader, identify
 from ._results import list_results
 from ._runner import JOB_ID_ENV, OUTPUT_DIR_ENV, SANDBOXED_KEY, write_json_atomic
 from ._sandbox import Sandbox, SandboxUnavailable, probe, wrap
-from ._spawn import launch, runner_marker
+from ._spawn import STATE_DIRS_KEY, launch, runner_marker
 from ._states import (
     STATE_MAP,
     Limits,
@@ -305,9 +313,18 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         if request.staged_inputs:
             env[INPUT_DIR_ENV] = str(jobdir.path / INPUT_DIR)
         argv = list(request.command)
+        state = state_dir(argv, jobdir.path)
+        if state is not None:  # a notebook job: its runner's progress and kernel files
+            env[STATE_ENV] = str(state)
         if self.sandbox is not None:  # the one launch hook of the sandbox
             argv, env = wrap(
-                self.sandbox, jobdir.path, jobdir.out, argv, env, runtime_paths(argv)
+                self.sandbox,
+                jobdir.path,
+                jobdir.out,
+                argv,
+                env,
+                runtime_paths(argv),
+                writable=[state] if state is not None else [],
             )
         return {
             "job_id": request.job_id,
@@ -315,6 +332,7 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             "argv": argv,
             "env": env,
             SANDBOXED_KEY: self.sandbox is not None,
+            STATE_DIRS_KEY: [state.name] if state is not None else [],
             STAGED_INPUTS_KEY: spec_entries(request),
             "memory_bytes": limits.memory_bytes,
             "cpu_seconds": limits.cpu_seconds,

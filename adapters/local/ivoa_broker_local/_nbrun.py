@@ -2,14 +2,16 @@
 
 Run by the job supervisor as ``python -m ivoa_broker_local._nbrun <location>`` (see
 :mod:`ivoa_broker_local._notebook`), with the job directory as working directory and
-``$IVOA_BROKER_OUTPUT_DIR`` set. In order:
+``$IVOA_BROKER_OUTPUT_DIR`` set, and ``$IVOA_BROKER_NOTEBOOK_STATE`` naming the runner's own
+writable folder (:data:`STATE_ENV`; the working directory when unset). In order:
 
 1. read the notebook from ``<location>``: an ``http(s)://`` URL or a ``data:`` URL
    (base64 or percent-encoded JSON), at most :data:`MAX_NOTEBOOK_BYTES`;
 2. execute its code cells one by one with nbclient on the ``python3`` kernel (ipykernel in
    this interpreter), the kernel's working directory the output folder, so files the
-   notebook writes become results; before each cell, ``progress.json`` in the job directory
-   says which cell runs (``{"message", "fraction"}``, written atomically);
+   notebook writes become results; before each cell, ``progress.json`` in the state folder
+   says which cell runs (``{"message", "fraction"}``, written atomically); the kernel's
+   connection files and IPython's profile stay there too, out of the results;
 3. write the executed notebook (with outputs) to the output folder as ``<name>.ipynb``,
    also when a cell fails;
 4. exit 0, or 1 after printing ``cell N failed: <error name>: <value>`` to stderr (the
@@ -28,10 +30,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_NOTEBOOK_BYTES", "PROGRESS_FILE", "main", "read_location"]
+__all__ = ["MAX_NOTEBOOK_BYTES", "PROGRESS_FILE", "STATE_ENV", "main", "read_location"]
 
 MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024
 PROGRESS_FILE = "progress.json"
+#: the environment variable naming the runner's writable state folder
+STATE_ENV = "IVOA_BROKER_NOTEBOOK_STATE"
 FETCH_TIMEOUT_SECONDS = 30.0
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -111,13 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m ivoa_broker_local._nbrun <notebook location>", file=sys.stderr)
         return 2
     out_dir = Path(os.environ.get("IVOA_BROKER_OUTPUT_DIR", "out")).absolute()
-    # the kernel's connection files and IPython's profile stay inside the job directory
-    os.environ.setdefault("JUPYTER_RUNTIME_DIR", str(Path.cwd() / ".jupyter-runtime"))
-    os.environ.setdefault("IPYTHONDIR", str(Path.cwd() / ".ipython"))
+    state = Path(os.environ.get(STATE_ENV) or Path.cwd()).absolute()
+    # the kernel's connection files and IPython's profile stay in the state folder
+    os.environ.setdefault("JUPYTER_RUNTIME_DIR", str(state / ".jupyter-runtime"))
+    os.environ.setdefault("IPYTHONDIR", str(state / ".ipython"))
     os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return run(args[0], out_dir, Path.cwd() / PROGRESS_FILE)
+        return run(args[0], out_dir, state / PROGRESS_FILE)
     except (OSError, ValueError) as exc:
         print(f"cannot run the notebook: {exc}", file=sys.stderr)
         return 2

@@ -22,12 +22,25 @@ from pathlib import Path
 from ivoa_broker.protocol import ExecutionRequest, Progress
 
 from . import _nbrun
-from ._nbrun import PROGRESS_FILE
+from ._nbrun import PROGRESS_FILE, STATE_ENV
 
 #: the runner script, run by path (``python -m`` would import the package and the core)
 NBRUN = Path(_nbrun.__file__).resolve()
 
-__all__ = ["as_batch", "is_notebook", "notebook_problem", "read_progress"]
+__all__ = [
+    "STATE_DIR",
+    "STATE_ENV",
+    "as_batch",
+    "is_notebook",
+    "notebook_problem",
+    "read_progress",
+    "runtime_paths",
+    "state_dir",
+]
+
+#: the runner's writable folder inside the job directory (progress, kernel files): the
+#: only part of the job directory besides ``out/`` a sandboxed notebook job may write
+STATE_DIR = "notebook"
 
 _SCHEMES = ("http://", "https://", "data:")
 _NEEDS = ("nbclient", "nbformat", "ipykernel")
@@ -79,10 +92,17 @@ def runtime_paths(argv: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((str(NBRUN), sys.prefix, sys.base_prefix)))
 
 
+def state_dir(argv: list[str] | tuple[str, ...], job_dir: Path) -> Path | None:
+    """The runner's state folder of a notebook job (``None`` for any other command)."""
+    if len(argv) < 2 or argv[1] != str(NBRUN):
+        return None
+    return job_dir / STATE_DIR
+
+
 def read_progress(job_dir: Path) -> Progress | None:
     """The progress the notebook runner last wrote (blocking; ``None`` if none)."""
     try:
-        data = json.loads((job_dir / PROGRESS_FILE).read_text())
+        data = json.loads((job_dir / STATE_DIR / PROGRESS_FILE).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("message"), str):

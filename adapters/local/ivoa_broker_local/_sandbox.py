@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,11 +145,26 @@ class Sandbox:
         return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
-def _executable(argv0: str, env: Mapping[str, str]) -> str | None:
-    """The absolute path the command's first word runs, as the job's PATH finds it."""
+def _executable(argv0: str, env: Mapping[str, str], shown: Callable[[str], bool]) -> str | None:
+    """The absolute path the command's first word runs, as the job's PATH finds it.
+
+    A match the sandbox already shows wins over an earlier one it hides: on a host whose
+    ``PATH`` starts with a version manager's shims (pyenv, asdf), ``python3`` is a script
+    that needs the manager's whole tree, and the system's ``/usr/bin/python3`` is what
+    the job can actually run. Only when no shown match exists is the first match used
+    (and bound into the sandbox).
+    """
     if "/" in argv0:
         return argv0
-    return shutil.which(argv0, path=env.get("PATH", os.defpath))
+    first: str | None = None
+    for folder in env.get("PATH", os.defpath).split(os.pathsep):
+        candidate = shutil.which(argv0, path=folder) if folder else None
+        if candidate is None:
+            continue
+        if shown(candidate):
+            return candidate
+        first = first or candidate
+    return first
 
 
 def wrap(
@@ -159,6 +174,7 @@ def wrap(
     argv: Sequence[str],
     env: Mapping[str, str],
     runtime: Sequence[str] = (),
+    writable: Sequence[Path] = (),
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and environment that run ``argv`` inside ``sandbox``.
 
@@ -166,17 +182,25 @@ def wrap(
     directory. The command's executable is bound read-only at its own path when
     the system part of the sandbox does not show it, and so is each path of
     ``runtime`` (what the adapter's own runners need, e.g. the notebook runner's
-    interpreter). ``HOME`` and ``TMPDIR`` point at the private ``/tmp``.
+    interpreter). Each folder of ``writable`` (inside ``job_dir``, e.g. the notebook
+    runner's state) is bound read-write. ``HOME`` and ``TMPDIR`` point at the private
+    ``/tmp``.
     """
     args = sandbox.base_args()
     args += ["--ro-bind", str(job_dir), str(job_dir), "--bind", str(out_dir), str(out_dir)]
+    for folder in writable:
+        args += ["--bind", str(folder), str(folder)]
     for path in runtime:
         if not sandbox.visible(path):
             args += ["--ro-bind", path, path]
     command = list(argv)
-    found = _executable(command[0], env)
     shown = (job_dir, *(Path(path) for path in runtime))
-    if found is not None and not sandbox.visible(found) and not _inside_any(found, shown):
+
+    def is_shown(path: str) -> bool:
+        return sandbox.visible(path) or _inside_any(path, shown)
+
+    found = _executable(command[0], env, is_shown)
+    if found is not None and not is_shown(found):
         args += ["--ro-bind", found, found]
         command[0] = found
     args += ["--chdir", str(out_dir), "--", *_EXEC_SHIM, *command]

@@ -39,6 +39,7 @@ from ._runner import JOB_ID_ENV, RUNNER_ENV, RUNNER_FILE, write_json_atomic
 __all__ = [
     "FORKSERVER_SCRIPT",
     "RUNNER_SCRIPT",
+    "STATE_DIRS_KEY",
     "Spawner",
     "launch",
     "runner_marker",
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: the job spec key naming folders of the job directory made before the command starts
+#: (writable by the job even in the sandbox, e.g. the notebook runner's state)
+STATE_DIRS_KEY = "state_dirs"
 
 RUNNER_SCRIPT = Path(_runner.__file__).resolve()
 FORKSERVER_SCRIPT = Path(_forkserver.__file__).resolve()
@@ -219,6 +224,8 @@ def launch(jobdir: JobDir, spec: dict[str, Any], python: str) -> RunnerRecord:
     pid: int | None = None
     try:
         jobdir.out.mkdir(mode=0o755)
+        for name in spec.get(STATE_DIRS_KEY, ()):
+            (jobdir.path / Path(name).name).mkdir(mode=0o700)
         place_inputs(jobdir.path, spec)  # the core's staged inputs, into in/
         # not fsynced: after a power loss no job survives anyway (a new boot id)
         write_json_atomic(jobdir.spec_file, spec, durable=False)

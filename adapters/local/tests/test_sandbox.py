@@ -322,6 +322,30 @@ def test_the_wrapped_command_line_names_no_path_but_the_jobs_and_the_system(
     assert env["HOME"] == env["TMPDIR"] == "/tmp"
 
 
+def test_a_command_found_first_in_hidden_shims_runs_the_systems_copy(tmp_path: Path) -> None:
+    # a pyenv-style shim folder first on PATH: its script needs the manager's whole tree,
+    # which the sandbox hides; the system's own copy further down PATH is what runs
+    _sandbox_or_skip()
+    sandbox = probe("bwrap")
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / "sh").write_text("#!/bin/false\n")
+    (shims / "sh").chmod(0o755)
+    (shims / "only-here").write_text("#!/bin/sh\necho bound\n")
+    (shims / "only-here").chmod(0o755)
+    job = tmp_path / "work" / "j-1"
+    (job / "out").mkdir(parents=True)
+    path = f"{shims}{os.pathsep}{os.defpath}"
+    argv, env = wrap(sandbox, job, job / "out", ["sh", "-c", "echo system"], {"PATH": path})
+    assert str(shims / "sh") not in argv
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "system\n"), done.stderr
+    # a command only the hidden folder has is still bound and run, as before
+    argv, env = wrap(sandbox, job, job / "out", ["only-here"], {"PATH": path})
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "bound\n"), done.stderr
+
+
 def test_sandbox_paths_must_be_absolute() -> None:
     with pytest.raises(ValueError, match="must be absolute"):
         LocalConfig(sandbox_paths=(Path("relative/tools"),))
