@@ -149,6 +149,11 @@ def test_make_test_runs_the_suite_runner_in_the_clone(clone: Path) -> None:
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    # pip's build warnings go to stderr; pytest's summary is the last line pytest wrote
-    summary = [line for line in done.stdout.splitlines() if line.strip()]
+    # pip's build warnings go to stderr and make's own "Leaving directory" lines to
+    # stdout; pytest's summary is the last line pytest wrote
+    summary = [
+        line
+        for line in done.stdout.splitlines()
+        if line.strip() and not re.match(r"make(\[\d+\])?: ", line)
+    ]
     assert summary and re.search(r"\b\d+ passed\b", summary[-1]), output[-2000:]
