@@ -152,7 +152,9 @@ def test_bearer_tokens_work_as_before(broker: BrokerProcess) -> None:
 # ------------------------------------------------------------------ the flow
 
 
-def test_a_browser_is_sent_to_the_sign_in_and_back(broker: BrokerProcess, browser: httpx.Client) -> None:
+def test_a_browser_is_sent_to_the_sign_in_and_back(
+    broker: BrokerProcess, browser: httpx.Client
+) -> None:
     r = browser.get("/jobs/abc", params={"PHASE": "RUN"})
     assert r.status_code == 303
     back = quote("/jobs/abc?PHASE=RUN", safe="")
