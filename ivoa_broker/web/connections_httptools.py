@@ -107,6 +107,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _head_expired(self) -> None:
-        if not self._in_body and not self.transport.is_closing():
-            log_expired(self.logger, self.client, self.head_timeout)
-            self.transport.close()
+        if self._in_body or self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # a pipelined head is late while the previous answer is still being sent
+            # (a long WAIT): that answer is not cut; the head gets another period
+            self._deadline.arm()
+            return
+        log_expired(self.logger, self.client, self.head_timeout)
+        self.transport.close()

@@ -61,8 +61,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def connect(kind: HttpKind, head_timeout: float = 30.0) -> tuple[Any, Transport]:
-    config = Config(app, log_config=None, h11_max_incomplete_event_size=LIMIT)
+def connect(kind: HttpKind, head_timeout: float = 30.0, asgi: Any = None) -> tuple[Any, Transport]:
+    config = Config(
+        asgi or app, log_config=None, h11_max_incomplete_event_size=LIMIT, timeout_keep_alive=1
+    )
     cls = bounded_protocol(head_timeout, LIMIT, kind)
     protocol: Any = cls(  # type: ignore[call-arg]
         config=config, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop()
@@ -196,4 +198,21 @@ async def test_httptools_names_the_framing_it_refuses() -> None:
     written = await settled(transport)
     assert written.startswith(b"HTTP/1.1 400"), written
     assert b"Transfer-Encoding" in written
+    assert transport.closed
+
+
+async def slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await receive()
+    await asyncio.sleep(0.4)  # a long answer (a WAIT)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok slow"})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_late_pipelined_head_does_not_cut_the_answer_in_progress(kind: HttpKind) -> None:
+    protocol, transport = connect(kind, head_timeout=0.1, asgi=slow_app)
+    protocol.data_received(head() + b"GET /next HTTP/1.1\r\nHo")
+    written = await settled(transport, b"ok slow")
+    assert written.startswith(b"HTTP/1.1 200"), written
+    await settled(transport, b"never")  # then the late head's deadline closes it
     assert transport.closed
