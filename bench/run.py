@@ -407,11 +407,10 @@ async def _idle(srv: Server, counts: tuple[int, ...], window: float) -> dict[str
                     r = await c.post("/jobs", data={"cmd": "sleep", "args": "3600",
                                                     "PHASE": "RUN"})
                     jobs.append(r.headers["location"])
-                for job in jobs:  # every one running
-                    while b"<uws:phase>EXECUTING</uws:phase>" not in (
-                        await c.get(job, params={"WAIT": 5})
-                    ).content:
-                        pass
+                for job in jobs:  # every one running (WAIT on the phase it is leaving)
+                    while (phase := (await c.get(job + "/phase")).text) != "EXECUTING":
+                        assert phase in ("PENDING", "QUEUED"), f"{job}: {phase}"
+                        await c.get(job, params={"WAIT": 5, "PHASE": phase})
                 await asyncio.sleep(2.0)  # let the start-up work settle
                 before = srv.cpu_seconds()
                 await asyncio.sleep(window)
