@@ -15,6 +15,10 @@ from typing import Any, Self
 
 import httpx
 
+from ivoa_broker.testing.broker_http import wait_phase, wait_session
+
+__all__ = ["BrokerProcess", "free_port", "session_with_connectors", "wait_phase"]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -121,27 +125,10 @@ class BrokerProcess:
             _LAUNCHED.discard(self.proc)
 
 
-def wait_phase(http: httpx.Client, job_url: str, phases: set[str], limit: float = 240) -> str:
-    """The job's phase once it is one of ``phases`` (UWS blocking GETs meanwhile)."""
-    deadline = time.monotonic() + limit
-    while True:
-        phase = http.get(f"{job_url}/phase").text
-        if phase in phases:
-            return phase
-        assert time.monotonic() < deadline, f"{job_url} stuck in {phase}"
-        http.get(job_url, params={"WAIT": 5, "PHASE": phase})
-
-
 def session_with_connectors(
     http: httpx.Client, session_id: str, limit: float = 120
 ) -> dict[str, Any]:
     """The ExecutionBroker session document (JSON) once it has its connectors."""
-    deadline = time.monotonic() + limit
-    while True:
-        doc: dict[str, Any] = http.get(
-            f"/sessions/{session_id}", headers={"Accept": "application/json"}
-        ).json()
-        if doc.get("connectors"):
-            return doc
-        assert time.monotonic() < deadline, doc
-        time.sleep(0.5)
+    return wait_session(
+        http, session_id, until=lambda doc: bool(doc.get("connectors")), limit=limit
+    )

@@ -11,8 +11,6 @@ one line per run).
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,46 +21,28 @@ import httpx
 import pytest
 
 from ivoa_broker.testing.postgres import PostgresServer
+from tests.nginx import needs_nginx, running_nginx
 from tests.server import BrokerProcess, free_port
 
 pyvo = pytest.importorskip("pyvo")
 from pyvo.dal.tap import AsyncTAPJob  # noqa: E402
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-pytestmark = pytest.mark.skipif(
-    not Path(NGINX).exists(), reason="needs nginx (apt-get install nginx-light)"
-)
+pytestmark = needs_nginx
 
-CONF = """
-daemon off;
-worker_processes 1;
-pid {state}/nginx.pid;
-error_log {state}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log {state}/access.log;
-    client_body_temp_path {state}/body;
-    proxy_temp_path {state}/proxy;
-    fastcgi_temp_path {state}/fastcgi;
-    uwsgi_temp_path {state}/uwsgi;
-    scgi_temp_path {state}/scgi;
+UPSTREAM = """
     upstream brokers {{
         server 127.0.0.1:{a} max_fails=0;
         server 127.0.0.1:{b} max_fails=0;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
+    }}"""
+LOCATION = """
+        location / {
             proxy_pass http://brokers;
             proxy_read_timeout 120s;
             proxy_next_upstream error timeout;
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-    }}
-}}
-"""
+        }"""
 
 
 @dataclass
@@ -112,34 +92,11 @@ def cluster(
         replicas.append(BrokerProcess(top / name, config=config))
     for replica in replicas:
         replica.start()
-    state = top / "nginx"
-    state.mkdir()
-    port = free_port()
-    (state / "nginx.conf").write_text(
-        CONF.format(state=state, port=port, a=replicas[0].port, b=replicas[1].port)
-    )
-    with (state / "stderr.log").open("wb") as err:
-        nginx = subprocess.Popen(
-            [NGINX, "-c", str(state / "nginx.conf"), "-p", str(state)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    balanced = f"http://127.0.0.1:{port}"
+    upstream = UPSTREAM.format(a=replicas[0].port, b=replicas[1].port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{balanced}/availability", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if nginx.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"nginx did not start: {(state / 'stderr.log').read_text()}")
-            time.sleep(0.1)
-        yield Cluster(balanced, replicas, schema, markers, postgres_server)
+        with running_nginx(top / "nginx", LOCATION, http=upstream, connections=256) as balanced:
+            yield Cluster(balanced, replicas, schema, markers, postgres_server)
     finally:
-        nginx.terminate()
-        nginx.wait(10)
         for replica in replicas:
             replica.stop()
 

@@ -14,6 +14,10 @@ Public names:
   REST service on ``httpx.MockTransport`` for REST platforms;
 * :func:`new_job_id`, :func:`expected_error`.
 
+For the end-to-end test through a real broker process over HTTP,
+:mod:`ivoa_broker.testing.broker_http` has ``wait_phase`` (a job) and ``wait_session``
+(an ExecutionBroker session): UWS blocking GETs, no sleep loops.
+
 The pytest plugin (:mod:`ivoa_broker.testing.plugin`, loaded automatically once
 ``ivoa-broker`` is installed) adds ``--adapter-live`` and the ``live`` marker.
 """

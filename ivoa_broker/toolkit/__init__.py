@@ -9,6 +9,11 @@
 * :func:`retrying` - retries on :class:`~ivoa_broker.protocol.TransientError`
   with exponential backoff and jitter (tenacity), honouring ``retry_after``.
 
+Modules imported on their own (they are for some adapters only):
+:mod:`ivoa_broker.toolkit.faults` (fault injection for platform emulators),
+:mod:`ivoa_broker.toolkit.cloudinit` (the cloud-init user data of a batch machine:
+run, report to the callback route, power off).
+
 Example::
 
     boundary = HttpBoundary("Slurm REST", secrets=[config.token])

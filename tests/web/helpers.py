@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 from lxml import etree
 
+from ivoa_broker.testing.broker_http import wait_phase
+
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -42,13 +44,7 @@ def phase(http: httpx.Client, url: str) -> str:
 
 def wait_until(http: httpx.Client, url: str, phases: set[str], limit: float = 30) -> str:
     """Block with WAIT until the job's phase is one of ``phases``."""
-    import time
-
-    deadline = time.monotonic() + limit
-    while (current := phase(http, url)) not in phases:
-        assert time.monotonic() < deadline, f"job stuck in {current}"
-        http.get(url, params={"WAIT": 5})
-    return current
+    return wait_phase(http, url, phases, limit)
 
 
 QUICK = {"cmd": "echo", "args": "hello"}

@@ -8,9 +8,6 @@ folders on a free port, and stops it at the end.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,37 +15,15 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.server import BrokerProcess, free_port
+from tests.nginx import needs_nginx, running_nginx
+from tests.server import BrokerProcess
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 #: the operator's example, run verbatim (only the upstream port differs)
 LOCATION = Path(__file__).resolve().parents[2] / "deploy" / "nginx-location.conf"
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XLINK = "{http://www.w3.org/1999/xlink}href"
 
-pytestmark = pytest.mark.skipif(
-    not Path(NGINX).exists(), reason="needs nginx (apt-get install nginx-light)"
-)
-
-CONF = """
-daemon off;
-worker_processes 1;
-pid {state}/nginx.pid;
-error_log {state}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log {state}/access.log;
-    client_body_temp_path {state}/body;
-    proxy_temp_path {state}/proxy;
-    fastcgi_temp_path {state}/fastcgi;
-    uwsgi_temp_path {state}/uwsgi;
-    scgi_temp_path {state}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        {location}
-    }}
-}}
-"""
+pytestmark = needs_nginx
 
 
 @pytest.fixture(scope="module")
@@ -57,34 +32,12 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     broker = BrokerProcess(
         work, config='[server]\nforwarded_allow_ips = "127.0.0.1"\n[jobs]\nwait_cap = 10\n'
     ).start()
-    state = work / "nginx"
-    state.mkdir()
-    port = free_port()
     location = LOCATION.read_text().replace("127.0.0.1:8080", f"127.0.0.1:{broker.port}")
     assert str(broker.port) in location
-    (state / "nginx.conf").write_text(CONF.format(state=state, port=port, location=location))
-    with (state / "stderr.log").open("wb") as err:
-        nginx = subprocess.Popen(
-            [NGINX, "-c", str(state / "nginx.conf"), "-p", str(state)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    url = f"http://127.0.0.1:{port}/broker"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/availability", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if nginx.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"nginx did not start: {(state / 'stderr.log').read_text()}")
-            time.sleep(0.1)
-        yield url
+        with running_nginx(work / "nginx", location, probe="/broker/availability") as url:
+            yield f"{url}/broker"
     finally:
-        nginx.terminate()
-        nginx.wait(10)
         broker.stop()
 
 

@@ -40,6 +40,7 @@ from ivoa_broker.protocol import (
     deadline_after,
     utcnow,
 )
+from ivoa_broker.toolkit.cloudinit import MAX_USER_DATA_BYTES, render_user_data
 
 from ._client import AzimuthClient
 from ._config import AzimuthConfig
@@ -49,7 +50,6 @@ from ._native import Kind, native_id, parse_native
 from ._sizes import choose_size, granted, quota_blocker
 from ._staging import RESULT_NAME, Staging, sha256
 from ._states import STATE_MAP, app_status, cluster_status, machine_status
-from ._userdata import MAX_USER_DATA_BYTES, render_user_data
 
 __all__ = ["AzimuthAdapter"]
 
@@ -322,6 +322,7 @@ class AzimuthAdapter(BaseAdapter[AzimuthConfig]):
             env=request.env,
             inputs=request.inputs,
             container_runtime=self.config.container_runtime,
+            watchdog=True,
             time_limit=request.seconds_left(),
         )
         if len(userdata.encode()) > MAX_USER_DATA_BYTES:

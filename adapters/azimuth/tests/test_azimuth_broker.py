@@ -4,7 +4,6 @@ point) -> the emulated portal -> a machine whose guest reports to the broker's o
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +12,7 @@ import httpx
 import pytest
 from ivoa_broker_azimuth.emulator import EmulatorServer
 
+from ivoa_broker.testing.broker_http import wait_session
 from tests.server import BrokerProcess
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
@@ -100,16 +100,6 @@ def _accept(http: httpx.Client, session: str) -> dict[str, Any]:
     return data
 
 
-def _wait_session(http: httpx.Client, session: str, phases: set[str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        doc: dict[str, Any] = http.get(f"/sessions/{session}", headers=JSON).json()
-        if doc["phase"] in phases:
-            return doc
-        assert time.monotonic() < deadline, doc["phase"]
-        time.sleep(0.2)
-
-
 def test_execution_broker_container_offer_accepted_and_run(broker: str) -> None:
     request = {
         "executable": {
@@ -127,7 +117,7 @@ def test_execution_broker_container_offer_accepted_and_run(broker: str) -> None:
         session = offer["meta"]["uuid"]
         accepted = _accept(http, session)
         assert accepted["meta"]["uuid"] == session
-        done = _wait_session(http, session, {"COMPLETED", "FAILED", "CANCELLED"})
+        done = wait_session(http, session, {"COMPLETED", "FAILED", "CANCELLED"}, limit=60)
         assert done["phase"] == "COMPLETED", done
         results = {
             m["values"]["id"]: m["values"]["url"]
@@ -152,10 +142,10 @@ def test_execution_broker_notebook_gets_an_app_endpoint(broker: str) -> None:
         [offer] = [o for o in offerset["offers"] if o["meta"]["name"] == "azimuth"]
         session = offer["meta"]["uuid"]
         _accept(http, session)
-        running = _wait_session(http, session, {"RUNNING", "FAILED", "CANCELLED"})
+        running = wait_session(http, session, {"RUNNING", "FAILED", "CANCELLED"}, limit=60)
         assert running["phase"] == "RUNNING", running
         text = str(running)
         assert "/kubernetes_apps/" in text and "/services/jupyterhub/" in text
         cancel = {"kind": "uri:enum-value-update", "path": "phase", "value": "CANCELLED"}
         assert http.post(f"/sessions/{session}", json=cancel, headers=JSON).status_code == 200
-        _wait_session(http, session, {"CANCELLED"})
+        wait_session(http, session, {"CANCELLED"}, limit=60)

@@ -12,9 +12,8 @@ from canfar_support import TERMINAL
 from ivoa_broker_canfar.emulator import EmulatorServer, SkahaEmulator
 from lxml import etree
 
+from ivoa_broker.testing.broker_http import wait_phase
 from tests.server import BrokerProcess
-
-UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 
 
 @pytest.fixture
@@ -33,12 +32,6 @@ def broker(tmp_path: Path, skaha: EmulatorServer, token: str) -> Iterator[str]:
         assert token not in process.log_text()  # the broker's own log never shows the token
 
 
-def _phase(xml: bytes) -> str:
-    found = etree.fromstring(xml).find(f"{UWS}phase")
-    assert found is not None
-    return str(found.text)
-
-
 def test_uws_job_runs_on_the_emulated_canfar(
     broker: str, emulator: SkahaEmulator, user: tuple[str, str]
 ) -> None:
@@ -54,11 +47,7 @@ def test_uws_job_runs_on_the_emulated_canfar(
         )
         assert created.status_code == 303, created.text
         job = created.headers["location"]
-        phase = ""
-        for _ in range(30):
-            phase = _phase(http.get(job, params={"WAIT": "10", "PHASE": phase or "QUEUED"}).content)
-            if phase in ("COMPLETED", "ERROR", "ABORTED"):
-                break
+        phase = wait_phase(http, job, {"COMPLETED", "ERROR", "ABORTED"}, 300)
         assert phase == "COMPLETED", http.get(job).text
         [native] = emulator.native_ids(user[0])
         assert emulator.sessions[native].name.startswith("ivb-")

@@ -3,7 +3,6 @@ HTTP) -> the docker adapter (found through its entry point) -> dockerd / Podman.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 from docker_engines import IMAGE, ContainerEngines
 
+from ivoa_broker.testing.broker_http import wait_phase
 from tests.server import BrokerProcess
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
@@ -91,17 +91,6 @@ def _request(image: str, *argv: str) -> dict[str, Any]:
     }
 
 
-def _phase_of(http: httpx.Client, url: str, wanted: set[str]) -> str:
-    deadline = time.monotonic() + 90
-    phase = ""
-    while time.monotonic() < deadline:
-        phase = str(http.get(url, headers=JSON).json()["phase"])
-        if phase in wanted:
-            return phase
-        http.get(url, params={"WAIT": "5", "PHASE": phase})
-    return phase
-
-
 def test_execution_broker_docker_container_request_is_offered_and_accepted(
     broker: BrokerProcess,
 ) -> None:
@@ -119,7 +108,8 @@ def test_execution_broker_docker_container_request_is_offered_and_accepted(
             headers=JSON,
         )
         assert accepted.status_code == 200, accepted.text
-        assert _phase_of(http, f"/jobs/{first}", {"COMPLETED", "ERROR", "ABORTED"}) == "COMPLETED"
+        phase = wait_phase(http, f"/jobs/{first}", {"COMPLETED", "ERROR", "ABORTED"}, 90)
+        assert phase == "COMPLETED"
         done = http.get(f"/sessions/{first}", headers=JSON).json()
         assert done["phase"] == "COMPLETED"
         results = {

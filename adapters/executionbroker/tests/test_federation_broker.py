@@ -13,6 +13,8 @@ import requests
 from federation_support import FRONT_TOKENS, IMAGE, NODE_TOKENS, Broker, Federation, bearer
 from pyvo.dal.tap import AsyncTAPJob
 
+from ivoa_broker.testing.broker_http import wait_phase
+
 KIND = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 ACCEPT = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
 JSON = {"Accept": "application/json"}
@@ -62,13 +64,7 @@ def messages(doc: dict[str, Any]) -> list[str]:
 
 
 def wait_job(c: httpx.Client, job_id: str, phases: set[str], limit: float = 60) -> str:
-    deadline = time.monotonic() + limit
-    phase = ""
-    while time.monotonic() < deadline:
-        phase = c.get(f"/jobs/{job_id}/phase", params={"WAIT": 5}).text.strip()
-        if phase in phases:
-            return phase
-    raise AssertionError(f"job {job_id} still {phase}, not in {phases}")
+    return wait_phase(c, f"/jobs/{job_id}", phases, limit)
 
 
 def offers_by_platform(offerset: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -96,34 +96,27 @@ class UserInfo:
         )
 
 
-class HubClient:
-    """The hub's REST API (``{url}/hub/api``) with a service token.
-
-    ``transport`` replaces httpx's own (tests put a fault injector there).
-    Use as an async context manager, or call :meth:`aclose`.
-    """
+class _TokenApi:
+    """What both clients share: one httpx client sending ``token``, closed with the
+    client (an async context manager, or :meth:`aclose`), and :meth:`_call`, every
+    request through the one error boundary (:mod:`._errors`)."""
 
     def __init__(
         self,
-        url: str,
+        base_url: str,
         token: Secret,
         *,
-        timeout: float = 30.0,
+        timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
         self._token = token
-        self._timeout = timeout
         self._http = httpx.AsyncClient(
-            base_url=f"{self.url}/hub/api",
+            base_url=base_url,
             headers={"Authorization": f"token {token.reveal()}"},
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
         )
-
-    def __repr__(self) -> str:
-        return f"HubClient(url={self.url!r})"
 
     async def __aenter__(self) -> Self:
         return self
@@ -142,6 +135,29 @@ class HubClient:
         if response.status_code not in ok:
             raise error_for_response(response, what)
         return response
+
+
+class HubClient(_TokenApi):
+    """The hub's REST API (``{url}/hub/api``) with a service token.
+
+    ``transport`` replaces httpx's own (tests put a fault injector there).
+    Use as an async context manager, or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: Secret,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._timeout = timeout
+        super().__init__(f"{self.url}/hub/api", token, timeout=timeout, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"HubClient(url={self.url!r})"
 
     @staticmethod
     def _json(response: httpx.Response, what: str) -> Any:
@@ -325,39 +341,15 @@ class ExecutionOutcome:
     error: str | None = None
 
 
-class ServerClient:
+class ServerClient(_TokenApi):
     """One single-user server (``{hub}/user/{user}/{server}/``): contents and kernels."""
 
     def __init__(self, base_url: str, token: Secret, *, timeout: float = 30.0) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self._token = token
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers={"Authorization": f"token {token.reveal()}"},
-            timeout=timeout,
-            follow_redirects=False,
-        )
+        super().__init__(self.base_url, token, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"ServerClient(base_url={self.base_url!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def _call(
-        self, method: str, path: str, what: str, *, ok: Sequence[int] = (200,), **kw: Any
-    ) -> httpx.Response:
-        with translated(what):
-            response = await self._http.request(method, path, **kw)
-        if response.status_code not in ok:
-            raise error_for_response(response, what)
-        return response
 
     async def status(self) -> Mapping[str, Any]:
         data = (await self._call("GET", "api/status", "server status")).json()

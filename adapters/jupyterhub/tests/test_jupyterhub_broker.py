@@ -14,7 +14,8 @@ import pytest
 from hub_support import file_server, notebook
 from ivoa_broker_jupyterhub.localhub import LocalHub
 
-from tests.server import BrokerProcess, session_with_connectors, wait_phase
+from ivoa_broker.testing.broker_http import wait_phase, wait_session
+from tests.server import BrokerProcess
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 JSON = {"Accept": "application/json"}
@@ -121,7 +122,7 @@ def test_execution_broker_notebook_session_is_offered_accepted_and_serves(
         assert accepted.status_code == 200, accepted.text
         job = f"{broker.url}/jobs/{session}"
         assert wait_phase(http, job, {"EXECUTING", "ERROR", "ABORTED"}, 400) == "EXECUTING"
-        doc = session_with_connectors(http, session)
+        doc = wait_session(http, session, until=lambda d: bool(d.get("connectors")))
         (connector,) = doc["connectors"]
         assert connector["status"] == "AVAILABLE"
         location = connector["location"]

@@ -12,9 +12,9 @@ import pytest
 from ivoa_broker_kubernetes.emulator import EmulatorServer, KubernetesEmulator
 from k8s_support import TOKEN
 
+from ivoa_broker.testing.broker_http import wait_phase
 from tests.eb_http.docs import JSON, command, offerset, phase_update, update
 from tests.server import BrokerProcess
-from tests.web.helpers import wait_until
 
 INSTANCE = "k8s"
 
@@ -101,7 +101,7 @@ def test_execution_broker_request_is_offered_and_accepted(broker: BrokerProcess)
         accepted = update(eb, session, phase_update("ACCEPTED"))
         assert accepted.status_code == 200, accepted.text
         job_url = f"{broker.url}/jobs/{session}"
-        assert wait_until(eb, job_url, {"COMPLETED", "ERROR"}, limit=60) == "COMPLETED"
+        assert wait_phase(eb, job_url, {"COMPLETED", "ERROR"}, limit=60) == "COMPLETED"
         done = eb.get(f"/sessions/{session}", headers=JSON).json()
         results = {
             m["values"]["id"]: m["values"]["url"]

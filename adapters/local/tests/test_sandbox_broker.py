@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ivoa_broker.testing.broker_http import wait_phase
 from tests.server import BrokerProcess
 
 CONFIG = """
@@ -36,9 +37,7 @@ def test_a_broker_without_sandbox_says_so_and_runs_nothing(unsandboxable: Broker
         created = http.post("/jobs", data={"cmd": "true", "PHASE": "RUN"}, follow_redirects=False)
         assert created.status_code == 303
         url = created.headers["location"]
-        while (phase := http.get(url + "/phase").text) not in ("ERROR", "COMPLETED"):
-            http.get(url, params={"WAIT": 5})
-        assert phase == "ERROR"
+        assert wait_phase(http, url, {"ERROR", "COMPLETED"}) == "ERROR"
         assert "cannot sandbox jobs" in http.get(url + "/error").text
     log = Path(unsandboxable.log).read_text()
     assert "jobs cannot be sandboxed" in log
@@ -66,8 +65,7 @@ def _run(http: httpx.Client, script: str) -> str:
     )
     assert created.status_code == 303, created.text
     url = created.headers["location"]
-    while (phase := http.get(url + "/phase").text) not in ("ERROR", "COMPLETED"):
-        http.get(url, params={"WAIT": 5})
+    phase = wait_phase(http, url, {"ERROR", "COMPLETED"})
     assert phase == "COMPLETED", http.get(url + "/error").text
     return http.get(url + "/results/stdout").text
 

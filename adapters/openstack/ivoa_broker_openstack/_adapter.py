@@ -44,12 +44,12 @@ from ivoa_broker.protocol import (
     deadline_after,
     utcnow,
 )
+from ivoa_broker.toolkit.cloudinit import MAX_USER_DATA_BYTES, render_user_data
 
 from ._client import FlavorInfo, OpenStackClient, ServerInfo
 from ._config import OpenStackConfig
 from ._flavors import choose_flavor, granted, quota_blocker
 from ._states import STATE_MAP, ExitMarker, job_status
-from ._userdata import MAX_USER_DATA_BYTES, render_user_data
 
 __all__ = ["META_INSTANCE", "META_JOB", "META_SECRET_HASH", "OpenStackAdapter"]
 

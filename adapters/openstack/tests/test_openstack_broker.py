@@ -5,7 +5,6 @@ the finished server is deleted. The broker finds the adapter through its entry p
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,9 @@ from ivoa_broker_openstack._client import OpenStackClient
 from ivoa_broker_openstack.testing import GuestStandIn
 from openstack_support import Stack
 
-from tests.server import BrokerProcess
+from tests.server import BrokerProcess, free_port
 
 INSTANCE = "cloud"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _config(port: int, stack: Stack) -> str:
@@ -73,7 +66,7 @@ async def test_pyvo_job_runs_on_a_nova_server_through_the_broker(
     openstack_stack: Stack, admin_client: OpenStackClient, tmp_path: Path
 ) -> None:
     pytest.importorskip("pyvo")
-    port = _free_port()
+    port = free_port()
     broker = BrokerProcess(tmp_path, config=_config(port, openstack_stack), port=port).start()
     guest = GuestStandIn(
         admin_client,

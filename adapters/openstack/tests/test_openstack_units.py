@@ -21,7 +21,6 @@ from ivoa_broker_openstack._client import (
 )
 from ivoa_broker_openstack._flavors import choose_flavor, flavor_gpus, quota_blocker
 from ivoa_broker_openstack._states import STATE_MAP, ExitMarker, job_status
-from ivoa_broker_openstack._userdata import render_user_data
 from ivoa_broker_openstack.testing import parse_curl_post
 from pydantic import SecretStr
 
@@ -38,6 +37,7 @@ from ivoa_broker.protocol import (
     Resources,
     TransientError,
 )
+from ivoa_broker.toolkit.cloudinit import render_user_data
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=300)

@@ -8,17 +8,16 @@ like apptainer and runs ``cmd...`` on the node (no container runtime can be inst
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from lxml import etree
-from slurm_cluster import LocalCluster, free_ports, job_root
+from slurm_cluster import LocalCluster, job_root
+
+from ivoa_broker.testing.broker_http import wait_phase
+from tests.server import BrokerProcess
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 KINDS = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
@@ -28,44 +27,20 @@ SHIM = Path(__file__).resolve().parent / "fake-apptainer"
 
 @pytest.fixture(scope="module")
 def broker(slurm: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("slurm-broker")
-    [port] = free_ports(1)
-    config = workdir / "broker.toml"
-    config.write_text(
+    config = (
         "[auth]\nanonymous = true\n[jobs]\nwait_cap = 10\n"
         '[adapters.slurm]\nplugin = "slurm"\n[adapters.slurm.config]\n'
         f'mode = "cli"\njob_root = "{job_root(slurm)}"\n'
         f'container_runner = "apptainer"\ncontainer_runner_path = "{SHIM}"\n'
         f'[adapters.slurm.config.env]\nSLURM_CONF = "{slurm.slurm_conf}"\n'
     )
-    log = (workdir / "broker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ivoa_broker.cli", "serve", "--port", str(port),
-         "--config", str(config), "--log-level", "warning"],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    process = BrokerProcess(
+        tmp_path_factory.mktemp("slurm-broker"), config, args=("--log-level", "warning")
+    )
     try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                pytest.fail(f"broker exited: {(workdir / 'broker.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/availability", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the broker did not start")
-        yield url
+        yield process.start().url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        process.stop()
 
 
 def test_pyvo_drives_a_slurm_job_through_the_broker(broker: str, slurm: LocalCluster) -> None:
@@ -138,16 +113,7 @@ def test_execution_broker_request_gets_a_slurm_offer_and_runs(broker: str) -> No
             headers=JSON,
         )
         assert accepted.status_code == 200, accepted.text
-        phase = ""
-        for _ in range(30):
-            doc = etree.fromstring(
-                eb.get(
-                    f"/jobs/{session}", params={"WAIT": "10", "PHASE": phase or "QUEUED"}
-                ).content
-            )
-            phase = str(doc.findtext(f"{UWS}phase"))
-            if phase in ("COMPLETED", "ERROR", "ABORTED"):
-                break
+        phase = wait_phase(eb, f"/jobs/{session}", {"COMPLETED", "ERROR", "ABORTED"}, 300)
         assert phase == "COMPLETED", eb.get(f"/jobs/{session}").text
         done = eb.get(f"/sessions/{session}", headers=JSON).json()
         assert done["phase"] == "COMPLETED"

@@ -42,6 +42,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ivoa_broker.toolkit.faults import Dropped
+
 from ._api import Api, status_response
 from ._cluster import Cluster, ClusterSettings, NodeSpec
 from ._errors import ApiError
@@ -60,22 +62,6 @@ __all__ = [
 
 T = TypeVar("T")
 _DISCOVERY = ("/api/v1", "/apis/batch", "/apis/batch/v1")
-
-
-class _Dropped(Response):
-    def __init__(self) -> None:
-        super().__init__(status_code=200)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", b"1000"), (b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": b'{"kind":', "more_body": True})
-        raise ConnectionAbortedError("emulated dropped connection")
 
 
 class KubernetesEmulator:
@@ -223,7 +209,7 @@ class KubernetesEmulator:
             if fault.kind == "garbage":
                 return Response(b"<html>\xff{not json", 200, media_type="application/json")
             if fault.kind == "drop":
-                return _Dropped()
+                return Dropped(b'{"kind":', "application/json")
             if fault.kind == "slow":
                 await request.body()
                 await asyncio.sleep(fault.seconds)

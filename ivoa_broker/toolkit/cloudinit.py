@@ -1,16 +1,19 @@
-"""The cloud-init user data a batch machine boots with: run, report, power off.
+"""The cloud-init user data a batch virtual machine boots with: run, report, power off.
 
-cloud-init runs a ``#!`` user-data script once, as root, late in boot. The script:
+For adapters of clouds whose machines boot from an image with cloud-init (OpenStack's
+Nova, Azimuth on top of it). cloud-init runs a ``#!`` user-data script once, as root,
+late in boot. The script:
 
-1. makes a work directory with ``out/`` (``$IVOA_BROKER_OUTPUT_DIR``: files left there become
-   results);
+1. makes a work directory with ``out/`` (``$IVOA_BROKER_OUTPUT_DIR``: files left there
+   become results);
 2. downloads the job's inputs (``inputs/``), exports the job's environment;
 3. runs the command, or the OCI image with docker/podman (``out/`` mounted at ``/out``),
-   with stdout/stderr to files; a watchdog stops it at the request's deadline (TERM, then
-   KILL ten seconds later) and the report says ``timed_out=1``;
+   with stdout/stderr to files; with ``watchdog`` the task runs under a watchdog that
+   stops it at ``time_limit`` seconds (TERM, then KILL ten seconds later; 0 or ``None``:
+   never) and the report says ``timed_out=1`` (else ``0``);
 4. POSTs ``exit_code`` and the files as multipart to the callback URL, with the per-job
    secret as a bearer token read from a mode-600 file (never on a command line); retries;
-5. powers the machine off (``poweroff``), which Azimuth shows as SHUTOFF.
+5. powers the machine off (``poweroff``), which Nova shows as SHUTOFF.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ __all__ = ["MAX_USER_DATA_BYTES", "render_user_data"]
 #: Nova's limit is 65535 bytes of base64; 3/4 of that is the raw limit
 MAX_USER_DATA_BYTES = 49_000
 
-_TEMPLATE = """#!/bin/sh
+_HEAD = """#!/bin/sh
 # ivoa-broker job {job_id_comment}: run the task, report to the broker, power off.
 IVOA_BROKER_JOB_ID={job_id}
 IVOA_CALLBACK_URL={callback_url}
@@ -39,7 +42,14 @@ run_task() {{
 {inputs}
 {run}
 }}
-run_task >"$W/stdout" 2>"$W/stderr" </dev/null &
+"""
+
+_FOREGROUND = """run_task >"$W/stdout" 2>"$W/stderr" </dev/null
+rc=$?
+set -- -F "exit_code=$rc" \\
+"""
+
+_WATCHED = """run_task >"$W/stdout" 2>"$W/stderr" </dev/null &
 task=$!
 watchdog=
 if [ {limit} -gt 0 ]; then
@@ -53,7 +63,9 @@ rc=$?
 timed_out=0
 [ -f "$W/.timed_out" ] && timed_out=1
 set -- -F "exit_code=$rc" -F "timed_out=$timed_out" \\
-  -F "stdout=@$W/stdout;type=text/plain" -F "stderr=@$W/stderr;type=text/plain"
+"""
+
+_REPORT = """  -F "stdout=@$W/stdout;type=text/plain" -F "stderr=@$W/stderr;type=text/plain"
 for f in "$W"/out/*; do
   [ -f "$f" ] || continue
   n=$(basename "$f")
@@ -86,9 +98,15 @@ def render_user_data(
     env: Mapping[str, str],
     inputs: Sequence[str],
     container_runtime: str = "auto",
+    watchdog: bool = False,
     time_limit: int | None = None,
 ) -> str:
-    """The shell script for cloud-init. Every value is shell-quoted."""
+    """The shell script for cloud-init. Every value is shell-quoted.
+
+    ``container_runtime``: ``auto`` (podman if the image has it, else docker), or the
+    runtime to use. ``watchdog``: run the task under a watchdog (``time_limit``
+    seconds, 0 or ``None``: no limit) and report ``timed_out``.
+    """
     q = shlex.quote
     env_lines = "\n".join(f"export {k}={q(v)}" for k, v in sorted(env.items())) or ":"
     fetch = []
@@ -106,7 +124,8 @@ def render_user_data(
         )
     else:
         run = "  " + shlex.join(command)
-    return _TEMPLATE.format(
+    template = _HEAD + (_WATCHED if watchdog else _FOREGROUND) + _REPORT
+    return template.format(
         job_id_comment=job_id.replace("\n", " "),
         job_id=q(job_id),
         callback_url=q(callback_url),
