@@ -2,8 +2,10 @@
 PostgreSQL (one server per test run, started by ivoa_broker.testing.postgres; one
 fresh schema per test).
 
-Tests that take ``store_url`` (or use ``both_stores``) run once per store. The
-server is a session fixture: each xdist worker that runs such tests starts its own.
+Tests that take ``store`` (an open :class:`JobStore`), ``store_url``, or use
+``both_stores`` (every rig of the test on that store) run once per store, with the
+ids ``[sqlite]`` and ``[postgresql]``. The server is a session fixture: each xdist
+worker that runs such tests starts its own.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from ivoa_broker.store import JobStore
 from ivoa_broker.testing.postgres import PostgresServer, PostgresUnavailable
 from tests import rig
 
@@ -56,6 +60,16 @@ async def store_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     yield await new_schema(server)
+
+
+@pytest.fixture
+async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[JobStore]:
+    """An open, migrated store: a file in the test's folder, or a fresh PostgreSQL schema."""
+    opened = await JobStore.open(store_url or tmp_path / "jobs.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture
