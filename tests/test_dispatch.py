@@ -27,6 +27,9 @@ from ivoa_broker.records import Parameter
 from tests.fakes import FakeAdapter
 from tests.rig import make_rig
 
+#: every test on SQLite and on PostgreSQL (tests/stores.py)
+pytestmark = pytest.mark.usefixtures("both_stores")
+
 ECHO = [Parameter("cmd", "echo"), Parameter("args", "hi")]
 
 
