@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -212,7 +213,10 @@ class JobService:
             ),
             parameters=tuple(parameters),
         )
-        stopped = await self.store.accept_offer(offer_id, job, now)
+        # the accepted offer is the launch intent from the start: a broker that dies
+        # before the launch resumes on that platform, not on fresh offers
+        intent = json.dumps(offer.to_json())
+        stopped = await self.store.accept_offer(offer_id, job, now, intent)
         if stopped is None:
             self.journal.created(job, "offer accepted")
             self.events.fire(offer_id)

@@ -49,16 +49,21 @@ class Platform(FakeAdapter):
 
     def __init__(self, name: str, *, later: bool = False, adopt: bool = True) -> None:
         super().__init__(name)
-        self.capabilities = Capabilities(results=True, adopt=adopt)
+        self.capabilities = Capabilities(results=True, adopt=adopt, images=True)
         self.later = later
         self.cut = False
         self.listed = 0
+        self.made = 0
+        self.taken: list[Offer] = []  # the offers submits were made with
 
     async def offers(self, request: ExecutionRequest, ctx: CallContext) -> list[Offer]:
         start = utcnow() + timedelta(hours=1 if self.later else 0)
-        return [Offer(self.name, f"o-{self.name}", "fake", Resources(cores=1), start=start)]
+        self.made += 1
+        offer_id = f"{self.name}-{self.made}"
+        return [Offer(self.name, offer_id, "fake", Resources(cores=1), start=start)]
 
     async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
+        self.taken.append(offer)
         handle = await super().submit(request, offer, ctx)
         if self.cut:
             await asyncio.Event().wait()  # the answer is lost with the broker
@@ -178,6 +183,36 @@ async def test_a_task_of_a_job_aborted_meanwhile_is_swept(tmp_path: Path) -> Non
         assert a.cleaned == [f"n-{job_id}"]
         assert a.submitted == []
         assert (await rig.store.get(job_id)).phase is Phase.ABORTED  # type: ignore[union-attr]
+    finally:
+        await rig.close()
+
+
+async def test_an_accepted_offer_not_yet_launched_goes_to_its_platform(tmp_path: Path) -> None:
+    """ExecutionBroker: the broker dies right after the accept is committed, before the
+    launch began. The accepted offer is the job's intent from the accept's own
+    transaction, so the job is submitted with that very offer (a reservation, a
+    remote broker's confirmed accept), not with a fresh one."""
+    from tests.test_offers import doc
+
+    a, b = Platform("a"), Platform("b", later=True)
+    rig = await make_rig(tmp_path, [a, b])
+    try:
+        view = await rig.offers.request("alice", doc())
+        chosen = next(o for o in view.offers if o.offer.get("adapter") == "b")
+        rig.dispatcher.start = lambda job_id, offer=None: None  # type: ignore[method-assign]
+        job = await rig.offers.accept(chosen.offer_id, "alice")  # then: killed
+    finally:
+        await rig.close()
+    assert a.submitted == [] and b.submitted == []
+    a2, b2 = Platform("a"), Platform("b", later=True)  # a ranks first for fresh offers
+    rig = await restart(tmp_path, a2, b2)
+    try:
+        platform, _ = await rig.store.handle_of(job.job_id)
+        assert platform == "b"
+        assert [r.job_id for r in b2.submitted] == [job.job_id]
+        assert [o.offer_id for o in b2.taken] == [chosen.offer["offer_id"]]
+        assert b2.made == 0  # no fresh offers asked for
+        assert a2.submitted == []
     finally:
         await rig.close()
 

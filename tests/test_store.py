@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -263,3 +264,20 @@ async def test_job_ids_names_the_jobs_that_may_own_a_task(store: JobStore) -> No
         await store.update(jid, handle=f'{{"native_id": "n-{jid}"}}')
     ids = ["j001", "j002", "j003", "j004", "j005", "nope"]
     assert await store.job_ids(ids) == {"j001", "j002", "j004"}
+
+
+async def test_an_accepted_offer_is_the_launch_intent_of_its_job(store: JobStore) -> None:
+    """In the accept's own transaction: no moment where the job exists without it."""
+    from ivoa_broker.store import OfferRow, OfferSetRow
+
+    offers = [
+        OfferRow(f"o{i}", "s1", "alice", i, T0, "OFFERED", T0 + timedelta(days=1), {"i": i})
+        for i in range(2)
+    ]
+    await store.insert_offerset(OfferSetRow("s1", "alice", T0, {}), offers)
+    intent = '{"adapter": "b", "offer_id": "x"}'
+    accepted = replace(job(1, phase=Phase.QUEUED), job_id="o1")
+    assert await store.accept_offer("o1", accepted, T0, intent) is None
+    assert await store.intent_of("o1") == intent
+    assert await store.accept_offer("o1", accepted, T0, "other") == "ACCEPTED"
+    assert await store.intent_of("o1") == intent  # a refused accept writes nothing

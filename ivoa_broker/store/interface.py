@@ -147,9 +147,12 @@ class OfferRepository(Protocol):
 
     async def get_offer(self, offer_id: str) -> OfferRow | None: ...
 
-    async def accept_offer(self, offer_id: str, job: Job, now: datetime) -> str | None:
-        """OFFERED -> ACCEPTED, siblings -> REJECTED, job inserted, atomically;
-        ``None`` on success, else the phase that stopped it, ``""`` if none."""
+    async def accept_offer(
+        self, offer_id: str, job: Job, now: datetime, intent: str | None = None
+    ) -> str | None:
+        """OFFERED -> ACCEPTED, siblings -> REJECTED, job inserted (with ``intent`` as
+        its launch intent), atomically; ``None`` on success, else the phase that
+        stopped it, ``""`` if none."""
         ...
 
     async def reject_offer(self, offer_id: str, now: datetime) -> str | None:

@@ -112,10 +112,14 @@ class OfferQueries:
             return "EXPIRED", offerset_id
         return None, offerset_id
 
-    async def accept_offer(self, offer_id: str, job: Job, now: datetime) -> str | None:
+    async def accept_offer(
+        self, offer_id: str, job: Job, now: datetime, intent: str | None = None
+    ) -> str | None:
         """Accept an offer atomically: compare-and-set OFFERED -> ACCEPTED (only before
         it expires), its siblings OFFERED -> REJECTED, and the job row (same id)
-        inserted, all in one transaction.
+        inserted with ``intent`` as its launch intent (the accepted offer's JSON:
+        a broker that dies before launching it resumes on that platform), all in
+        one transaction.
 
         Returns ``None`` if this call accepted it, else the phase that stopped it
         (``ACCEPTED`` when it was accepted before; ``EXPIRED`` also when its
@@ -137,6 +141,10 @@ class OfferQueries:
                     (offerset_id, offer_id),
                 )
                 await tx.execute(INSERT_JOB, job_values(job))
+                if intent is not None:
+                    await tx.execute(
+                        "UPDATE jobs SET launch_intent = ? WHERE job_id = ?", (intent, job.job_id)
+                    )
                 return None
         finally:
             self.cache.drop(job.job_id)
