@@ -217,6 +217,41 @@ async def test_an_accepted_offer_not_yet_launched_goes_to_its_platform(tmp_path:
         await rig.close()
 
 
+class SlowOffers(Platform):
+    """Offers only once ``go`` is set (the launch is held between offers and submit)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.asked = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def offers(self, request: ExecutionRequest, ctx: CallContext) -> list[Offer]:
+        self.asked.set()
+        await self.go.wait()
+        return await super().offers(request, ctx)
+
+
+async def test_a_job_aborted_elsewhere_before_the_submit_is_not_submitted(
+    tmp_path: Path,
+) -> None:
+    """The intent is a compare-and-set on QUEUED: a job another replica aborted while
+    this one gathered offers never reaches a platform."""
+    slow = SlowOffers("slow")
+    rig = await make_rig(tmp_path, [slow])
+    try:
+        job = await rig.jobs.create("alice", ECHO, run=True)
+        await asyncio.wait_for(slow.asked.wait(), GUARD)
+        assert await rig.store.move(
+            job.job_id, [Phase.QUEUED], Phase.ABORTED, cancel_requested=True, abort_reason="x"
+        )  # as another replica's abort writes it
+        slow.go.set()
+        await asyncio.wait_for(rig.dispatcher.launched(job.job_id), GUARD)
+        assert slow.submitted == [] and slow.native == {}
+        assert await rig.store.intent_of(job.job_id) is None
+    finally:
+        await rig.close()
+
+
 class Full(Platform):
     async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
         raise NoCapacity("no free slot")
