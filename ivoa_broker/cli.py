@@ -69,7 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrator.add_argument("--config", type=Path, help="TOML config file (for [store])")
     migrator.add_argument("--store", help="store URL or SQLite path (default: from the config)")
     copier = sub.add_parser(
-        "copy-store", help="copy every job and offer into another, empty store"
+        "copy-store",
+        help="copy every job and offer into another, empty store",
+        description="Copy jobs (with their launch intents and Handles), results, offer "
+        "sets and offers into another, empty store; stop the broker serving the source "
+        "first. Leases are not copied: they are runtime state (which running replica "
+        "does the once-only work, for a few seconds), meaningless to the brokers that "
+        "will serve the target; the first of them to start takes the lease.",
     )
     copier.add_argument("--config", type=Path, help="TOML config file (not needed)")
     copier.add_argument("--from", dest="source", required=True, help="sqlite:///a.db or a URL")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -58,7 +59,7 @@ from ivoa_broker.protocol import (
 )
 from ivoa_broker.records import JobError, JobResult
 from ivoa_broker.staging import StagingError, fetchable, stage_inputs
-from ivoa_broker.store import JobStore, StoredResult
+from ivoa_broker.store import Store, StoredResult
 from ivoa_broker.task_params import parse_request
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class Dispatcher:
     def __init__(
         self,
         jobs: JobService,
-        store: JobStore,
+        store: Store,
         adapters: Mapping[str, Adapter],
         settings: JobsSection,
         *,
@@ -299,9 +300,26 @@ class Dispatcher:
             return
         ctx = CallContext(owner=job.owner, request_id=job_id)
         request = self.with_deadline(request, utcnow(), job.execution_duration)
+        resume = False
+        if chosen is None:
+            # a submit may have reached a platform before the broker died (the Handle
+            # not yet stored): that platform again, never another one
+            intent = await self.store.intent_of(job_id)
+            if intent is not None:
+                chosen, resume = Offer.from_json(json.loads(intent)), True
+                if chosen.adapter not in self.adapters:
+                    await self.jobs.record_error(
+                        job_id,
+                        JobError(
+                            "fatal",
+                            f"the job was being submitted to {chosen.adapter!r}, which is not "
+                            "configured any more; its state there is unknown",
+                        ),
+                    )
+                    return
         if chosen is not None and chosen.adapter in self.adapters:
             await self._stage_and_submit(
-                job_id, request, chosen, ctx, keep=True, from_queue=from_queue
+                job_id, request, chosen, ctx, keep=True, from_queue=from_queue, resume=resume
             )
             return
         offers, refusals = await self.gather_offers(request, ctx)
@@ -322,12 +340,15 @@ class Dispatcher:
         *,
         keep: bool = False,
         from_queue: str | None = None,
+        resume: bool = False,
     ) -> None:
         """Submit, with the ``http(s)`` inputs downloaded first for an adapter that
         asks for it (``Capabilities.staged_inputs``; the rule: ``staging.py``)."""
         adapter = self.adapters[offer.adapter]
         if not adapter.capabilities.staged_inputs or not any(map(fetchable, request.inputs)):
-            await self._submit(job_id, request, offer, ctx, keep=keep, from_queue=from_queue)
+            await self._submit(
+                job_id, request, offer, ctx, keep=keep, from_queue=from_queue, resume=resume
+            )
             return
         try:
             async with stage_inputs(
@@ -337,7 +358,13 @@ class Dispatcher:
             ) as staged:
                 staged_request = replace(request, staged_inputs=staged)
                 await self._submit(
-                    job_id, staged_request, offer, ctx, keep=keep, from_queue=from_queue
+                    job_id,
+                    staged_request,
+                    offer,
+                    ctx,
+                    keep=keep,
+                    from_queue=from_queue,
+                    resume=resume,
                 )
         except StagingError as exc:
             await self.jobs.record_error(job_id, JobError("fatal", str(exc)))
@@ -468,20 +495,33 @@ class Dispatcher:
         *,
         keep: bool = False,
         from_queue: str | None = None,
+        resume: bool = False,
     ) -> None:
         """Submit to ``offer``'s platform; ``keep``: an accepted offer (a retry
         from the queue submits to it again); ``from_queue``: the platform whose
-        capacity queue this job was taken from (it may not be overtaken)."""
+        capacity queue this job was taken from (it may not be overtaken);
+        ``resume``: the launch intent said a submit went there before the broker
+        died without storing the Handle: what carries the job id there is adopted
+        (``list_native``), else the idempotent submit is repeated there.
+
+        The launch intent (this offer) is stored before ``submit`` is called."""
         adapter = self.adapters[offer.adapter]
         request = self._for_instance(adapter, request)
         waiting = Waiting(job_id, ctx.owner, offer if keep else None)
         freed = self._freed[offer.adapter]
-        if from_queue != offer.adapter and self._queues[offer.adapter]:
+        found: dict[str, str] = {}
+        if resume:
+            found.update(await self._look_for(adapter, job_id, ctx))
+            if found:
+                log.info("job %s found on %s after a restart", job_id, offer.adapter)
+                await self.jobs.record_info(job_id, {"adopted": ",".join(sorted(found))})
+        if not found and from_queue != offer.adapter and self._queues[offer.adapter]:
             # others wait for room there already: no overtaking, join the queue
             await self._enqueue(offer.adapter, waiting, None, freed=freed)
             return
+        if not await self.jobs.record_intent(job_id, json.dumps(offer.to_json())):
+            return  # no longer QUEUED (aborted meanwhile): nothing to submit
         delay = SUBMIT_BACKOFF
-        found: dict[str, str] = {}
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             try:
                 handle = await self._call(adapter, "submit", request, offer, ctx)
@@ -505,6 +545,9 @@ class Dispatcher:
                     await asyncio.sleep(delay)
                     delay *= 2
             except NoCapacity as exc:
+                if not keep:
+                    # refused, nothing remains there: the next try may go elsewhere
+                    await self.jobs.record_intent(job_id, None)
                 await self._enqueue(
                     offer.adapter,
                     waiting,

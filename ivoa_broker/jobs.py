@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from ivoa_broker.journal import Journal
 from ivoa_broker.phases import BLOCKING, TERMINAL, Action, allowed, can_move
 from ivoa_broker.protocol import Offer, Phase, utcnow
 from ivoa_broker.records import Job, JobError, JobSummary, Parameter
-from ivoa_broker.store import JobFields, JobStore, StoredResult
+from ivoa_broker.store import JobFields, Store, StoredResult
 from ivoa_broker.task_params import check_parameters
 from ivoa_broker.units import parse_duration
 
@@ -120,9 +121,7 @@ class OfferGone(OfferConflict):
 
 
 class JobService:
-    def __init__(
-        self, store: JobStore, settings: JobsSection, journal: Journal | None = None
-    ) -> None:
+    def __init__(self, store: Store, settings: JobsSection, journal: Journal | None = None) -> None:
         self.store = store
         self.settings = settings
         self.events = ChangeEvents()
@@ -214,7 +213,10 @@ class JobService:
             ),
             parameters=tuple(parameters),
         )
-        stopped = await self.store.accept_offer(offer_id, job, now)
+        # the accepted offer is the launch intent from the start: a broker that dies
+        # before the launch resumes on that platform, not on fresh offers
+        intent = json.dumps(offer.to_json())
+        stopped = await self.store.accept_offer(offer_id, job, now, intent)
         if stopped is None:
             self.journal.created(job, "offer accepted")
             self.events.fire(offer_id)
@@ -393,6 +395,14 @@ class JobService:
         return await self.store.move(
             job_id, [Phase.QUEUED], Phase.QUEUED, platform=platform, handle=handle, job_info=info
         )
+
+    async def record_intent(self, job_id: str, intent: str | None) -> bool:
+        """The launch intent: the offer (JSON) a submit is about to go to, stored
+        *before* ``submit`` is called, so a broker that dies before the Handle is
+        stored resumes on that platform (``None`` clears it: the platform refused,
+        nothing remains there). False, and nothing written, if the job left QUEUED
+        (then nothing must be submitted). Bookkeeping: WAIT clients are not woken."""
+        return await self.store.move(job_id, [Phase.QUEUED], Phase.QUEUED, launch_intent=intent)
 
     async def record_released(self, job_id: str) -> None:
         """The platform confirmed the end of an aborted job: its resources are free

@@ -44,7 +44,7 @@ from ivoa_broker.protocol import (
     utcnow,
 )
 from ivoa_broker.records import Job, Parameter
-from ivoa_broker.store import JobStore, OfferRow, OfferSetRow, SessionRef
+from ivoa_broker.store import OfferRow, OfferSetRow, SessionRef, Store
 
 __all__ = [
     "OFFER_PHASES",
@@ -164,7 +164,7 @@ class OfferService:
     """The ExecutionBroker lifecycle layer (stateless: build one where needed)."""
 
     def __init__(
-        self, store: JobStore, jobs: JobService, dispatcher: Dispatcher, settings: JobsSection
+        self, store: Store, jobs: JobService, dispatcher: Dispatcher, settings: JobsSection
     ) -> None:
         self.store = store
         self.jobs = jobs

@@ -9,7 +9,9 @@ and orphan sweeps, is done by the replica that holds the ``dispatcher`` lease
 
 - A job queued on a replica that does not lead is launched by the leader, which
   hears the change (a ``NOTIFY``) and adopts every QUEUED job with no platform
-  handle yet; stopping and releasing go straight to the platform from any replica.
+  handle yet (one with a launch intent on the platform it names, never another:
+  the dead leader's submit may have reached it); stopping and releasing go
+  straight to the platform from any replica.
 - The leader renews its lease every ``ttl / 3`` seconds; if it dies, another
   replica takes the lease over once it has expired (at most ``ttl`` plus
   ``ttl / 3``), then re-attaches every live job from the store and sweeps

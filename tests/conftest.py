@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.server import BrokerProcess
-from tests.stores import both_stores, postgres_server, store_url  # noqa: F401 (fixtures)
+from tests.stores import (  # noqa: F401 (fixtures)
+    both_stores,
+    fresh_store_url,
+    postgres_schemas,
+    postgres_server,
+    store,
+    store_url,
+)
 
 # Timing is not what property tests check: no per-example deadline (CI machines are shared).
 settings.register_profile("broker", deadline=None, suppress_health_check=[HealthCheck.too_slow])

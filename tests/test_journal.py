@@ -90,7 +90,8 @@ def test_a_move_is_logged_and_counted(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def rig(tmp_path: Path, both_stores: str | None) -> AsyncIterator[Rig]:
+    """A rig on SQLite and on PostgreSQL (tests/stores.py)."""
     r = await make_rig(tmp_path)
     yield r
     await r.close()

@@ -102,7 +102,8 @@ def test_waiters_gauge_reads_its_count_at_scrape_time() -> None:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def rig(tmp_path: Path, both_stores: str | None) -> AsyncIterator[Rig]:
+    """A rig on SQLite and on PostgreSQL (tests/stores.py)."""
     r = await make_rig(tmp_path)
     yield r
     await r.close()

@@ -26,6 +26,9 @@ from ivoa_broker.protocol import (
 from tests.rig import Rig
 from tests.test_offers import ContainerFake, doc, make_rig
 
+#: every test on SQLite and on PostgreSQL (tests/stores.py)
+pytestmark = pytest.mark.usefixtures("both_stores")
+
 TOKEN = Secret("caller-token-0123456789")
 
 

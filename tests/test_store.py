@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,14 +12,6 @@ from ivoa_broker.records import Job, JobError, JobResult, Parameter
 from ivoa_broker.store import JobStore, StoredResult
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[JobStore]:
-    """Every test of this module runs on SQLite and on PostgreSQL."""
-    s = await JobStore.open(store_url or tmp_path / "jobs.db")
-    yield s
-    await s.close()
 
 
 @pytest.fixture
@@ -232,3 +225,59 @@ async def test_result_sizes_beyond_32_bits(store: JobStore) -> None:
     big = 5 * 2**32
     await store.add_results("j001", [StoredResult(JobResult("big", "x/y", big), "/b")])
     assert (await store.get("j001")).results[0].size == big  # type: ignore[union-attr]
+
+
+async def test_launch_intent_round_trip_survives_reopen(
+    tmp_path: Path, store_url: str | None
+) -> None:
+    """The launch intent is written before submit and read after a crash: it must
+    outlive the process that wrote it, and be kept apart from the Handle."""
+    where = store_url or tmp_path / "i.db"
+    first = await JobStore.open(where)
+    await first.insert(job(1, phase=Phase.QUEUED))
+    await first.insert(job(2, phase=Phase.QUEUED))
+    assert await first.intent_of("j001") is None
+    intent = '{"adapter": "slurm-a", "offer_id": "o1"}'
+    assert await first.move("j001", [Phase.QUEUED], Phase.QUEUED, launch_intent=intent)
+    assert not await first.move("j002", [Phase.EXECUTING], Phase.QUEUED, launch_intent=intent)
+    await first.close()
+    second = await JobStore.open(where)
+    try:
+        assert await second.intent_of("j001") == intent
+        assert await second.intent_of("j002") is None  # the compare-and-set refused it
+        assert await second.intent_of("nope") is None
+        assert await second.handle_of("j001") == (None, None)
+        assert await second.update("j001", launch_intent=None)
+        assert await second.intent_of("j001") is None
+    finally:
+        await second.close()
+
+
+async def test_job_ids_names_the_jobs_that_may_own_a_task(store: JobStore) -> None:
+    """The orphan sweep keeps the tasks of these: a Handle, or still QUEUED (a submit
+    may be on its way); an ended job without a Handle owns none."""
+    for n, phase in enumerate(
+        [Phase.QUEUED, Phase.EXECUTING, Phase.ABORTED, Phase.ABORTED, Phase.ARCHIVED], 1
+    ):
+        await store.insert(job(n, phase=phase))
+    for jid in ("j002", "j004", "j005"):
+        await store.update(jid, handle=f'{{"native_id": "n-{jid}"}}')
+    ids = ["j001", "j002", "j003", "j004", "j005", "nope"]
+    assert await store.job_ids(ids) == {"j001", "j002", "j004"}
+
+
+async def test_an_accepted_offer_is_the_launch_intent_of_its_job(store: JobStore) -> None:
+    """In the accept's own transaction: no moment where the job exists without it."""
+    from ivoa_broker.store import OfferRow, OfferSetRow
+
+    offers = [
+        OfferRow(f"o{i}", "s1", "alice", i, T0, "OFFERED", T0 + timedelta(days=1), {"i": i})
+        for i in range(2)
+    ]
+    await store.insert_offerset(OfferSetRow("s1", "alice", T0, {}), offers)
+    intent = '{"adapter": "b", "offer_id": "x"}'
+    accepted = replace(job(1, phase=Phase.QUEUED), job_id="o1")
+    assert await store.accept_offer("o1", accepted, T0, intent) is None
+    assert await store.intent_of("o1") == intent
+    assert await store.accept_offer("o1", accepted, T0, "other") == "ACCEPTED"
+    assert await store.intent_of("o1") == intent  # a refused accept writes nothing

@@ -6,6 +6,12 @@ rows go in one transaction on the target (all or nothing), parents before
 children (jobs before results, offer sets before offers), in primary-key order
 and in batches, so a large store is never read into memory whole. Stop the
 broker that serves the source first: rows written during the copy may be missed.
+
+``leases`` are not copied, by design: a lease is runtime state (which running
+replica does the once-only work, renewed every few seconds), not data. Its
+holder is a process of the source's broker, which is stopped; copied, it would
+only make the target's first replica wait for it to expire. The target starts
+without leases and its first replica takes them.
 """
 
 from __future__ import annotations
@@ -17,14 +23,15 @@ from ivoa_broker.store.migrations import migrate
 from ivoa_broker.store.rows import StoreError
 from ivoa_broker.store.sql import open_database
 
-#: tables, their columns (schema version 4; leases are not copied) and keys, in fill order
+#: tables, their columns (schema version 5) and keys, in fill order; ``leases`` are
+#: not copied (runtime state, see :func:`copy_store`)
 TABLES: tuple[tuple[str, str, str], ...] = (
     (
         "jobs",
         "job_id, owner, run_id, phase, creation_time, start_time, end_time, quote, "
         "execution_duration, destruction, parameters, error_type, error_message, "
         "error_detail, platform, handle, job_info, run_deadline, cancel_requested, "
-        "abort_reason, released",
+        "abort_reason, released, launch_intent",
         "job_id",
     ),
     ("results", "job_id, seq, result_id, mime_type, size, href, path", "job_id, result_id"),

@@ -55,7 +55,17 @@ class JobRepository(Protocol):
         """One owner's jobs, newest first; ARCHIVED only when asked for."""
         ...
 
+    async def list_every_job(
+        self, *, phases: Collection[Phase] | None, after: datetime | None, limit: int
+    ) -> list[JobSummary]:
+        """Every owner's jobs, newest first (the admins' job list)."""
+        ...
+
     async def count(self) -> int: ...
+
+    async def count_active_jobs(self, owner: str | None) -> int:
+        """An owner's jobs that have not ended (per-owner limits)."""
+        ...
 
     async def count_by_phase(self) -> dict[tuple[str, str], int]:
         """Jobs by (phase, platform); platform '' before submission."""
@@ -92,8 +102,15 @@ class JobRepository(Protocol):
         """(platform, handle JSON) of a job; (None, None) if none."""
         ...
 
+    async def intent_of(self, job_id: str) -> str | None:
+        """The job's launch intent: the offer JSON (naming the platform instance) a
+        submit was about to go to, written before ``submit`` is called; ``None``
+        if no submit was started (or the job does not exist)."""
+        ...
+
     async def job_ids(self, job_ids: Iterable[str]) -> set[str]:
-        """Which of ``job_ids`` exist and are not archived."""
+        """Which of ``job_ids`` may own a platform task: not archived, and with a
+        Handle or still QUEUED (the others' tasks are orphans)."""
         ...
 
     async def next_deadline(self) -> datetime | None:
@@ -130,9 +147,12 @@ class OfferRepository(Protocol):
 
     async def get_offer(self, offer_id: str) -> OfferRow | None: ...
 
-    async def accept_offer(self, offer_id: str, job: Job, now: datetime) -> str | None:
-        """OFFERED -> ACCEPTED, siblings -> REJECTED, job inserted, atomically;
-        ``None`` on success, else the phase that stopped it, ``""`` if none."""
+    async def accept_offer(
+        self, offer_id: str, job: Job, now: datetime, intent: str | None = None
+    ) -> str | None:
+        """OFFERED -> ACCEPTED, siblings -> REJECTED, job inserted (with ``intent`` as
+        its launch intent), atomically; ``None`` on success, else the phase that
+        stopped it, ``""`` if none."""
         ...
 
     async def reject_offer(self, offer_id: str, now: datetime) -> str | None:
@@ -141,6 +161,10 @@ class OfferRepository(Protocol):
 
     async def expire_offers(self, now: datetime) -> list[str]:
         """OFFERED -> EXPIRED past expiry; the ids."""
+        ...
+
+    async def count_pending_offersets(self, owner: str | None, now: datetime) -> int:
+        """An owner's offer sets with an offer still OFFERED and unexpired."""
         ...
 
     async def list_offersets(

@@ -198,15 +198,23 @@ class JobQueries:
         row = await self.db.row("SELECT platform, handle FROM jobs WHERE job_id = ?", (job_id,))
         return (None, None) if row is None else (row[0], row[1])
 
+    async def intent_of(self, job_id: str) -> str | None:
+        """The launch intent of a job (the offer JSON its submit went to), if any."""
+        row = await self.db.row("SELECT launch_intent FROM jobs WHERE job_id = ?", (job_id,))
+        return None if row is None else row[0]
+
     async def job_ids(self, job_ids: Iterable[str]) -> set[str]:
-        """Which of ``job_ids`` exist (and are not archived)."""
+        """Which of ``job_ids`` may own a platform task (the orphan sweep keeps
+        those): not archived, and with a Handle or still QUEUED (a submit may be
+        on its way). A job that ended without a Handle (aborted while a broker
+        that then died was submitting) owns nothing: its task is an orphan."""
         ids = list(job_ids)
         found: set[str] = set()
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             sql = (
                 f"SELECT job_id FROM jobs WHERE job_id IN ({marks(len(chunk))}) "
-                "AND phase != 'ARCHIVED'"
+                "AND phase != 'ARCHIVED' AND (handle IS NOT NULL OR phase = 'QUEUED')"
             )
             found.update(r[0] for r in await self.db.rows(sql, chunk))
         return found
@@ -356,6 +364,7 @@ _CONVERT: Mapping[str, Any] = {
     "cancel_requested": lambda v: int(bool(v)),
     "abort_reason": _plain,
     "released": _instant_column,
+    "launch_intent": _plain,
 }
 
 

@@ -10,7 +10,10 @@ starting together migrate once, and a failed step leaves the database as it was.
    out of the user-visible jobInfo JSON (existing rows are carried over);
 3. PostgreSQL only: triggers that ``NOTIFY`` every change to a job, its results
    or an offer, so every replica hears of it (SQLite: nothing to do);
-4. ``leases``: who does the once-only work, until when (:mod:`.leases`).
+4. ``leases``: who does the once-only work, until when (:mod:`.leases`);
+5. ``launch_intent``: the offer (so the platform instance) a job is being submitted
+   to, stored before ``submit`` is called, so a broker that dies before the Handle
+   is stored resumes on that platform, never on another.
 """
 
 from __future__ import annotations
@@ -180,11 +183,16 @@ def _v4(d: Dialect) -> list[str]:
     ]
 
 
+def _v5(d: Dialect) -> list[str]:
+    return ["ALTER TABLE jobs ADD COLUMN launch_intent TEXT"]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, results, offer sets, offers", _v1),
     Migration(2, "abort_reason and released in their own columns", _v2, _v2_backfill),
     Migration(3, "change notification triggers (PostgreSQL)", _v3),
     Migration(4, "leases for once-only work", _v4),
+    Migration(5, "launch intent (the platform a submit went to)", _v5),
 )
 
 LATEST = MIGRATIONS[-1].version

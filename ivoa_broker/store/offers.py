@@ -95,10 +95,31 @@ class OfferQueries:
                 return offerset_id, str(row[1]), str(row[2])
         return None
 
-    async def accept_offer(self, offer_id: str, job: Job, now: datetime) -> str | None:
+    async def _settle(self, tx: Tx, offer_id: str, now: datetime) -> tuple[str | None, str]:
+        """The first steps of accept and reject, in their transaction: lock the
+        offer's set (:meth:`_lock_set`), then check that the offer is still OFFERED
+        and unexpired; one past its expiry is marked EXPIRED here (the reaper may
+        not have got to it yet). Returns (what stopped it, the set's id): ``None``
+        when the offer may be settled now, else its phase, ``""`` if there is none."""
+        locked = await self._lock_set(tx, offer_id)
+        if locked is None:
+            return "", ""
+        offerset_id, phase, expires = locked
+        if phase != "OFFERED":
+            return phase, offerset_id
+        if expires <= db_instant(now):
+            await tx.execute("UPDATE offers SET phase = 'EXPIRED' WHERE offer_id = ?", (offer_id,))
+            return "EXPIRED", offerset_id
+        return None, offerset_id
+
+    async def accept_offer(
+        self, offer_id: str, job: Job, now: datetime, intent: str | None = None
+    ) -> str | None:
         """Accept an offer atomically: compare-and-set OFFERED -> ACCEPTED (only before
         it expires), its siblings OFFERED -> REJECTED, and the job row (same id)
-        inserted, all in one transaction.
+        inserted with ``intent`` as its launch intent (the accepted offer's JSON:
+        a broker that dies before launching it resumes on that platform), all in
+        one transaction.
 
         Returns ``None`` if this call accepted it, else the phase that stopped it
         (``ACCEPTED`` when it was accepted before; ``EXPIRED`` also when its
@@ -108,17 +129,9 @@ class OfferQueries:
         self.cache.drop(job.job_id)
         try:
             async with self.db.transaction() as tx:
-                locked = await self._lock_set(tx, offer_id)
-                if locked is None:
-                    return ""
-                offerset_id, phase, expires = locked
-                if phase != "OFFERED":
-                    return phase
-                if expires <= db_instant(now):
-                    await tx.execute(
-                        "UPDATE offers SET phase = 'EXPIRED' WHERE offer_id = ?", (offer_id,)
-                    )
-                    return "EXPIRED"
+                stopped, offerset_id = await self._settle(tx, offer_id, now)
+                if stopped is not None:
+                    return stopped
                 await tx.execute(
                     "UPDATE offers SET phase = 'ACCEPTED' WHERE offer_id = ?", (offer_id,)
                 )
@@ -128,6 +141,10 @@ class OfferQueries:
                     (offerset_id, offer_id),
                 )
                 await tx.execute(INSERT_JOB, job_values(job))
+                if intent is not None:
+                    await tx.execute(
+                        "UPDATE jobs SET launch_intent = ? WHERE job_id = ?", (intent, job.job_id)
+                    )
                 return None
         finally:
             self.cache.drop(job.job_id)
@@ -136,19 +153,12 @@ class OfferQueries:
         """OFFERED -> REJECTED (compare-and-set); ``None`` on success, else the phase
         that stopped it (``EXPIRED`` once its expiry has passed), ``""`` if none."""
         async with self.db.transaction() as tx:
-            locked = await self._lock_set(tx, offer_id)
-            if locked is None:
-                return ""
-            _, phase, expires = locked
-            if phase != "OFFERED":
-                return phase
-            if expires <= db_instant(now):
+            stopped, _ = await self._settle(tx, offer_id, now)
+            if stopped is None:
                 await tx.execute(
-                    "UPDATE offers SET phase = 'EXPIRED' WHERE offer_id = ?", (offer_id,)
+                    "UPDATE offers SET phase = 'REJECTED' WHERE offer_id = ?", (offer_id,)
                 )
-                return "EXPIRED"
-            await tx.execute("UPDATE offers SET phase = 'REJECTED' WHERE offer_id = ?", (offer_id,))
-            return None
+            return stopped
 
     async def expire_offers(self, now: datetime) -> list[str]:
         """OFFERED -> EXPIRED for every offer whose expiry has passed; their ids."""

@@ -23,7 +23,9 @@ class JobFields(TypedDict, total=False):
 
     ``error=None`` clears the error; ``run_deadline=None`` stops enforcing one;
     ``abort_reason`` and ``released`` are the lifecycle flags of an aborted job
-    (why it was stopped; when its platform confirmed that it let go).
+    (why it was stopped; when its platform confirmed that it let go);
+    ``launch_intent`` is the offer JSON a submit is going to (written before
+    ``submit`` is called; ``None``: no submit may have reached a platform).
     """
 
     run_id: str | None
@@ -41,6 +43,7 @@ class JobFields(TypedDict, total=False):
     cancel_requested: bool
     abort_reason: str | None
     released: datetime | None
+    launch_intent: str | None
 
 
 @dataclass(frozen=True)

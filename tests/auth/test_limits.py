@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -46,34 +45,31 @@ def _job(owner: str, phase: Phase = Phase.PENDING) -> Job:
     )
 
 
-async def test_exactly_n_admitted_under_concurrency(tmp_path: Path) -> None:
-    store = await JobStore.open(tmp_path / "jobs.db")
-    try:
-        await store.insert(_job("alice", Phase.COMPLETED))  # ended: not counted
-        await store.insert(_job("bob"))  # another owner: not counted
-        limits = Limits(SECTION, 30, store)
-        alice = Identity("alice")
-        refused: list[int] = []
+async def test_exactly_n_admitted_under_concurrency(store: JobStore) -> None:
+    """On SQLite and on PostgreSQL (the shared ``store`` fixture, tests/stores.py)."""
+    await store.insert(_job("alice", Phase.COMPLETED))  # ended: not counted
+    await store.insert(_job("bob"))  # another owner: not counted
+    limits = Limits(SECTION, 30, store)
+    alice = Identity("alice")
+    refused: list[int] = []
 
-        async def one() -> bool:
-            try:
-                async with limits.admit(alice, "active_jobs"):
-                    await asyncio.sleep(0)  # let the others race the insert
-                    await store.insert(_job("alice"))
-                    return True
-            except TooManyRequests as exc:
-                refused.append(exc.retry_after)
-                return False
-
-        results = await asyncio.gather(*(one() for _ in range(10)))
-        assert results.count(True) == 2
-        assert refused == [30] * 8
-        assert await store.count_active_jobs("alice") == 2
-        assert await store.count_pending_offersets("alice", utcnow()) == 0
-        everyone = await store.list_every_job(phases=None, after=None, limit=100)
-        assert sorted({j.owner or "" for j in everyone}) == ["alice", "bob"]
-        with pytest.raises(TooManyRequests, match="2 active jobs of at most 2"):
+    async def one() -> bool:
+        try:
             async with limits.admit(alice, "active_jobs"):
-                pass
-    finally:
-        await store.close()
+                await asyncio.sleep(0)  # let the others race the insert
+                await store.insert(_job("alice"))
+                return True
+        except TooManyRequests as exc:
+            refused.append(exc.retry_after)
+            return False
+
+    results = await asyncio.gather(*(one() for _ in range(10)))
+    assert results.count(True) == 2
+    assert refused == [30] * 8
+    assert await store.count_active_jobs("alice") == 2
+    assert await store.count_pending_offersets("alice", utcnow()) == 0
+    everyone = await store.list_every_job(phases=None, after=None, limit=100)
+    assert sorted({j.owner or "" for j in everyone}) == ["alice", "bob"]
+    with pytest.raises(TooManyRequests, match="2 active jobs of at most 2"):
+        async with limits.admit(alice, "active_jobs"):
+            pass

@@ -11,6 +11,7 @@ from pathlib import Path
 from ivoa_broker.protocol import Phase
 from ivoa_broker.records import JobError, JobResult
 from ivoa_broker.store import JobStore, OfferRow, OfferSetRow, StoredResult
+from ivoa_broker.store.leases import Leases
 from ivoa_broker.testing.postgres import PostgresServer
 from tests.store.test_migrations import v1_database
 from tests.stores import new_schema
@@ -35,6 +36,8 @@ async def filled(path: Path) -> list[object]:
         await store.move("j002", [Phase.PENDING], Phase.ERROR, error=JobError("fatal", "boom"))
         await store.move("j003", [Phase.PENDING], Phase.ABORTED, abort_reason="why", released=T0)
         await store.update("j004", handle='{"native_id": "n4"}', platform="local")
+        await store.update("j006", launch_intent='{"adapter": "local", "offer_id": "o"}')
+        assert await Leases(store.db, "source-replica").acquire("dispatcher", 60, T0)
         await store.add_results("j005", [StoredResult(JobResult("out", "text/plain", 2**33), "/o")])
         offers = [
             OfferRow(f"o{i}", "s1", "alice", i, T0, "OFFERED", T0 + timedelta(days=1), {"i": i})
@@ -51,6 +54,7 @@ async def snapshot(store: JobStore) -> list[object]:
     return [
         jobs,
         await store.handle_of("j004"),
+        await store.intent_of("j006"),
         await store.get_result("j005", "out"),
         await store.get_offerset("s1"),
         await store.offers_of("s1"),
@@ -67,6 +71,8 @@ async def test_copy_sqlite_to_postgresql(tmp_path: Path, postgres_server: Postgr
     copied = await JobStore.open(target)
     try:
         assert await snapshot(copied) == before
+        # runtime state, not data: the target's first replica takes the lease at once
+        assert await Leases(copied.db, "target").holder_of("dispatcher") is None
     finally:
         await copied.close()
     again = cli("copy-store", "--from", f"sqlite:///{source}", "--to", target)
@@ -79,7 +85,7 @@ async def test_migrate_command_upgrades_an_old_store(tmp_path: Path) -> None:
     v1_database(path)
     out = cli("migrate", "--store", str(path))
     assert out.returncode == 0, out.stderr
-    assert "migrations applied: 2, 3, 4" in out.stdout
+    assert "migrations applied: 2, 3, 4, 5" in out.stdout
     again = cli("migrate", "--store", f"sqlite:///{path}")
     assert "none (up to date)" in again.stdout
 
@@ -92,4 +98,4 @@ async def test_migrate_command_on_postgresql_reads_the_config(
     config.write_text(f'[store]\nurl = "{url}"\n')
     out = cli("migrate", "--config", str(config))
     assert out.returncode == 0, out.stderr
-    assert "migrations applied: 1, 2, 3, 4" in out.stdout
+    assert "migrations applied: 1, 2, 3, 4, 5" in out.stdout

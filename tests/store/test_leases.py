@@ -4,22 +4,11 @@ release, and the keeper's callbacks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from ivoa_broker.store import JobStore
 from ivoa_broker.store.leases import LeaseKeeper, Leases
 from tests.test_store import T0
-
-
-@pytest.fixture
-async def store(tmp_path: Path, store_url: str | None) -> AsyncIterator[JobStore]:
-    s = await JobStore.open(store_url or tmp_path / "jobs.db")
-    yield s
-    await s.close()
 
 
 async def test_one_holder_until_it_expires(store: JobStore) -> None:

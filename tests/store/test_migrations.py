@@ -125,8 +125,8 @@ async def test_v1_sqlite_database_upgrades_in_place(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_up_to_date_applies_nothing(tmp_path: Path, store_url: str | None) -> None:
-    where = store_url or tmp_path / "new.db"
+async def test_up_to_date_applies_nothing(tmp_path: Path, fresh_store_url: str | None) -> None:
+    where = fresh_store_url or tmp_path / "new.db"
     db = await open_database(where)
     try:
         assert await migrate(db) == list(range(1, LATEST + 1))
@@ -135,8 +135,8 @@ async def test_up_to_date_applies_nothing(tmp_path: Path, store_url: str | None)
         await db.close()
 
 
-async def test_newer_database_is_refused(tmp_path: Path, store_url: str | None) -> None:
-    where = store_url or tmp_path / "new.db"
+async def test_newer_database_is_refused(tmp_path: Path, fresh_store_url: str | None) -> None:
+    where = fresh_store_url or tmp_path / "new.db"
     db = await open_database(where)
     try:
         await migrate(db)
