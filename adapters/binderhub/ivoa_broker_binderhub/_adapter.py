@@ -328,13 +328,17 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
         return True
 
     async def _find_server(self, record: Record) -> ServerInfo | None:
-        """The hub server of ``record``: by name, else (a launch was asked for) the newest
-        one of its build that no record claims and no tag gives to another job."""
+        """The hub server of ``record``: by name, else (a launch was asked for) the one
+        tagged with its job, else one of its build, started since the submit, that no
+        record claims and no tag gives to another job."""
         if record.server_user is not None and record.server_name is not None:
             user = await self.hub.user(record.server_user)
             return None if user is None else user.servers.get(record.server_name)
         if record.phase != "launching":
             return None  # BinderHub launches nothing for a build whose stream is gone
+        tagged = await self.tags.of_job(record.job_id)  # killed after the tag, before the record
+        if tagged:
+            return tagged[0]
         claimed = {
             (r.server_user, r.server_name) for r in self._store.all().values() if r.server_name
         }

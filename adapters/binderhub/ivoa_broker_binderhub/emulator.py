@@ -49,7 +49,7 @@ from ivoa_broker.protocol import AdapterError, Secret
 from ivoa_broker.toolkit.faults import Fault, Faults, injected
 
 from ._hub import Hub
-from ._naming import unique_name
+from ._naming import name_prefix, unique_name
 
 __all__ = ["BINDERHUB_COMMIT", "PROVIDERS", "BinderEmulator", "repo_url_of", "unique_name"]
 
@@ -195,7 +195,7 @@ class BinderEmulator:
         elif repo in self.fail_repos:
             yield _event({"phase": "failed", "message": "Build failed\n"})
             return
-        image = f"emulator/{unique_name(repo)[:-9]}:{ref or 'latest'}"
+        image = f"emulator/{name_prefix(repo)}:{ref or 'latest'}"
         yield _event(
             {"phase": "built", "message": "Found built image, launching...\n", "imageName": image}
         )

@@ -10,9 +10,11 @@ import uuid
 from pathlib import Path
 
 import httpx
-from binder_support import adapter_config, hub_servers, ready_endpoint
+from binder_support import adapter_config, hub_servers, make_repo, ready_endpoint, serve_repo
 from ivoa_broker_binderhub import BinderHubAdapter
 from ivoa_broker_binderhub._naming import name_prefix
+from ivoa_broker_binderhub._records import RecordStore
+from ivoa_broker_binderhub.emulator import BinderEmulator
 from ivoa_broker_jupyterhub.client import HubClient
 from ivoa_broker_jupyterhub.localhub import LocalHub
 
@@ -46,6 +48,16 @@ async def test_a_session_whose_record_was_lost_is_found_rebuilt_and_removed(
     user = httpx.URL(endpoint).path.strip("/").split("/")[-1]
     assert user.startswith(name_prefix(str(repos["session"])) + "-")
     assert (user, "") in await hub_servers(hub)
+    # killed after the tag, before the ready record: the record still says "launching"
+    store = RecordStore(data)
+    record = store.load(handle.native_id)
+    assert record is not None and record.tagged
+    record.phase, record.server_user, record.server_name, record.url = "launching", None, None, None
+    store.save(handle.native_id, record)
+    async with _adapter(binder_url, hub, data) as restarted:
+        again = await ready_endpoint(restarted, handle, CTX)
+        assert httpx.URL(again).path == httpx.URL(endpoint).path  # the tagged one, not a new one
+
     shutil.rmtree(data)  # the adapter's records are lost
 
     async with _adapter(binder_url, hub, data) as fresh:
@@ -69,3 +81,38 @@ async def test_a_session_whose_record_was_lost_is_found_rebuilt_and_removed(
         await sweeper.cleanup(Handle(adapter="binder", native_id=handle.native_id), CTX)
     async with HubClient(hub.url, hub.token) as client:
         assert await client.user(user) is None  # the temporary user, its tokens with it
+
+
+async def test_a_named_server_of_a_signed_in_user_is_found_and_removed_alone(
+    binder_url: str, hub: LocalHub, emulator: BinderEmulator, tmp_path: Path
+) -> None:
+    """Authentication and named servers on: BinderHub names a server of its user
+    (``binder``); cleanup from the native id removes that server, never the user."""
+    data = tmp_path / "data"
+    job = f"named-{uuid.uuid4().hex[:8]}"
+    emulator.mode = "named"
+    try:
+        with serve_repo(make_repo(tmp_path / "nb"), "nb.git") as repo:
+            request = ExecutionRequest(
+                job_id=job,
+                owner="alice",
+                kind="interactive",
+                extensions={"binder.repo": repo, "binder.ref": "main"},
+            )
+            async with _adapter(binder_url, hub, data) as first:
+                (offer,) = await first.offers(request, CTX)
+                handle = await first.submit(request, offer, CTX)
+                endpoint = await ready_endpoint(first, handle, CTX)
+    finally:
+        emulator.mode = "anonymous"
+    server = httpx.URL(endpoint).path.strip("/").split("/")[-1]
+    assert endpoint.startswith(f"{hub.url}/user/{emulator.user}/nb-")
+    assert (emulator.user, server) in await hub_servers(hub)
+    shutil.rmtree(data)
+    async with _adapter(binder_url, hub, data) as sweeper:
+        assert (await sweeper.list_native(CTX)).get(handle.native_id) == job
+        await sweeper.cleanup(Handle(adapter="binder", native_id=handle.native_id), CTX)
+    async with HubClient(hub.url, hub.token) as client:
+        user = await client.user(emulator.user)
+        assert user is not None and server not in user.servers
+        assert not [t for t in await client.tokens(emulator.user) if server in str(t["scopes"])]
