@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -20,6 +21,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+#: every broker a test launched and has not stopped: killed when the test process ends, so
+#: a test that fails between start and stop leaves no broker behind
+_LAUNCHED: set[subprocess.Popen[bytes]] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_LAUNCHED):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    _LAUNCHED.clear()
 
 
 class BrokerProcess:
@@ -66,6 +81,7 @@ class BrokerProcess:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
+        _LAUNCHED.add(self.proc)
         return self
 
     def ready(self, timeout: float = 240.0) -> Self:
@@ -91,6 +107,7 @@ class BrokerProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+        _LAUNCHED.discard(self.proc)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -100,6 +117,8 @@ class BrokerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc is not None:
+            _LAUNCHED.discard(self.proc)
 
 
 def wait_phase(http: httpx.Client, job_url: str, phases: set[str], limit: float = 240) -> str:
