@@ -30,6 +30,7 @@ from ivoa_broker_binderhub import BinderHubAdapter
 from ivoa_broker_binderhub._client import BinderClient
 from ivoa_broker_binderhub._hub import Hub
 from ivoa_broker_binderhub._naming import name_prefix
+from ivoa_broker_binderhub._tags import SessionTags
 from ivoa_broker_jupyterhub.localhub import LocalHub
 
 from ivoa_broker.protocol import AdapterDeps, CallContext, ExecutionRequest, Handle, Secret
@@ -170,39 +171,35 @@ def _accept_and_use_a_notebook_session(broker: BrokerProcess, url: str, hub: Loc
 
 
 async def test_the_sweep_after_a_restart_removes_an_orphan_and_nothing_else(
-    broker: BrokerProcess, binder_url: str, hub: LocalHub, repos: dict[str, Path], tmp_path: Path
+    broker: BrokerProcess, binder_url: str, hub: LocalHub, repos: dict[str, Path]
 ) -> None:
     """A session launched for a job the broker does not know, its record lost (the broker
     killed before it wrote either), is swept after a restart; another broker's session
-    on the same hub, a BinderHub launch of someone's browser and another user's server
-    are neither listed nor touched. Runs last: it restarts the module's broker."""
+    on the same hub (a BinderHub launch of someone's browser, untagged, then tagged by
+    another instance) and another user's server are neither listed nor touched. Runs
+    last: it restarts the module's broker."""
     ctx = CallContext(owner="alice")
-    orphan, foreign = f"orphan-{uuid.uuid4().hex[:8]}", f"foreign-{uuid.uuid4().hex[:8]}"
+    orphan = f"orphan-{uuid.uuid4().hex[:8]}"
     # the broker's own instance (its name, its tag and its data folder)
     ours = BinderHubAdapter(
         "binder",
         adapter_config(binder_url, hub, hub_tag=TAG),
         AdapterDeps(data_dir=broker.workdir / "broker-work" / "binder"),
     )
-    theirs = BinderHubAdapter(
-        "binder",
-        adapter_config(binder_url, hub, hub_tag="another-broker"),
-        AdapterDeps(data_dir=tmp_path / "other"),
-    )
     browser = BinderClient(binder_url, Secret(BINDER_TOKEN))
     spec = f"git/{quote(str(repos['session']), safe='')}/main"
-    async with ours, theirs, Hub(hub.url, hub.token) as client:
+    async with ours, Hub(hub.url, hub.token) as client:
 
-        async def launch(adapter: BinderHubAdapter, job: str) -> tuple[Handle, str]:
+        async def launch() -> tuple[Handle, str]:
             request = ExecutionRequest(
-                job_id=job,
+                job_id=orphan,
                 owner="alice",
                 kind="interactive",
                 extensions={"binder.repo": str(repos["session"]), "binder.ref": "main"},
             )
-            (offer,) = await adapter.offers(request, ctx)
-            handle = await adapter.submit(request, offer, ctx)
-            return handle, await ready_endpoint(adapter, handle, ctx)
+            (offer,) = await ours.offers(request, ctx)
+            handle = await ours.submit(request, offer, ctx)
+            return handle, await ready_endpoint(ours, handle, ctx)
 
         async def browse() -> str:
             events = [dict(e) async for e in browser.build(spec)]
@@ -213,20 +210,24 @@ async def test_the_sweep_after_a_restart_removes_an_orphan_and_nothing_else(
             options = {"repo_url": str(repos["session"]), "binder_request": f"v2/{spec}"}
             await client.start_server("alice-lab", "lab", options)
 
-        (handle, url), (other, other_url), browsed, _ = await asyncio.gather(
-            launch(ours, orphan), launch(theirs, foreign), browse(), other_user()
-        )
+        (handle, url), browsed, _ = await asyncio.gather(launch(), browse(), other_user())
         await browser.aclose()
         ours._store.remove(handle.native_id)  # the record lost
+        user_of = {u: httpx.URL(u).path.strip("/").split("/")[-1] for u in (url, browsed)}
+        spared = {(user_of[browsed], ""), ("alice-lab", "lab")}
+        assert spared | {(user_of[url], "")} <= await hub_servers(hub)
         native = await ours.list_native(ctx)
         assert native[handle.native_id] == orphan
-        assert foreign not in native.values()
-        assert other.native_id not in native
-        user_of = {
-            u: httpx.URL(u).path.strip("/").split("/")[-1] for u in (url, other_url, browsed)
-        }
-        spared = {(user_of[other_url], ""), (user_of[browsed], ""), ("alice-lab", "lab")}
-        assert spared | {(user_of[url], "")} <= await hub_servers(hub)
+        assert not {n for n, j in native.items() if j == orphan} - {handle.native_id}
+
+        async def tagged_users() -> set[str]:
+            return {t.server.user for t in await ours.tags.ours()}
+
+        assert user_of[url] in await tagged_users()
+        assert user_of[browsed] not in await tagged_users()  # the browser's launch: no tag
+        # and now it is another broker's session on the same hub
+        await SessionTags(client, "another-broker").put("foreign-job", user_of[browsed], "")
+        assert user_of[browsed] not in await tagged_users()
 
         broker.kill()
         broker.launch().ready(timeout=120)
@@ -241,7 +242,6 @@ async def test_the_sweep_after_a_restart_removes_an_orphan_and_nothing_else(
         assert log.count("removing orphan") == 1, log[-3000:]
         assert f"removing orphan {handle.native_id}" in log
         # tidy up what is not the broker's
-        await theirs.cleanup(other, ctx)
         for user in (user_of[browsed], "alice-lab"):
             found = await client.user(user)
             assert found is not None
