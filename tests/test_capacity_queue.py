@@ -3,7 +3,9 @@
 A real broker process with a ``local`` platform of 4 slots gets 12 jobs at once
 (``PHASE=RUN``). The ones beyond the slots stay QUEUED in the broker with their
 place in jobInfo, and every job reaches COMPLETED without any client action
-(no RUN again, no retry): only blocking GETs with WAIT.
+(no RUN again, no retry): only blocking GETs with WAIT. The jobs wait for a gate
+file the test makes once it has looked at them, so the slots are surely full when
+it looks, however slow the machine.
 """
 
 from __future__ import annotations
@@ -25,17 +27,26 @@ IB = "{urn:ivoa-broker}"
 #: a hang guard, not a timed assertion
 GUARD_SECONDS = 120.0
 
-CONFIG = f"""
+
+def _config(gates: Path) -> str:
+    # the sandboxed jobs may read the gates' folder, nothing else of the test's
+    return f"""
 [adapters.local]
 plugin = "local"
 [adapters.local.config]
 max_jobs = {SLOTS}
+sandbox_paths = ["{gates}"]
 """
 
 
 @pytest.fixture(scope="module")
-def small_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    broker = BrokerProcess(tmp_path_factory.mktemp("capacity"), CONFIG).start()
+def gates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gates")
+
+
+@pytest.fixture(scope="module")
+def small_broker(tmp_path_factory: pytest.TempPathFactory, gates: Path) -> Iterator[BrokerProcess]:
+    broker = BrokerProcess(tmp_path_factory.mktemp("capacity"), _config(gates)).start()
     try:
         yield broker
     finally:
@@ -57,12 +68,14 @@ async def _until_terminal(client: httpx.AsyncClient, url: str) -> tuple[str, dic
             return phase, info
 
 
-async def _fill(base: str, owner_tokens: list[str]) -> None:
+async def _fill(base: str, owner_tokens: list[str], gate: Path) -> None:
+    wait = f"while [ ! -e {gate} ]; do sleep 0.05; done"
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         made = await asyncio.gather(
             *(
                 client.post(
-                    "/jobs", data={"cmd": "sleep", "args": "0.3", "PHASE": "RUN", "RUNID": t}
+                    "/jobs",
+                    data={"cmd": "sh", "args": ["-c", wait], "PHASE": "RUN", "RUNID": t},
                 )
                 for t in owner_tokens
             )
@@ -76,6 +89,7 @@ async def _fill(base: str, owner_tokens: list[str]) -> None:
         assert all(phase in ("QUEUED", "EXECUTING", "COMPLETED") for phase, _ in first_look)
         assert all(int(info["queue_position"]) >= 1 for info in waiting)
         assert all("waiting in the broker's queue" in info["queue_message"] for info in waiting)
+        await asyncio.to_thread(gate.touch)
         ends = await asyncio.wait_for(
             asyncio.gather(*(_until_terminal(client, u) for u in urls)), GUARD_SECONDS
         )
@@ -84,12 +98,12 @@ async def _fill(base: str, owner_tokens: list[str]) -> None:
     assert not any("queue_position" in info for _, info in ends)
 
 
-def test_three_times_the_slots_all_complete(small_broker: BrokerProcess) -> None:
-    asyncio.run(_fill(small_broker.url, [f"job-{i}" for i in range(JOBS)]))
+def test_three_times_the_slots_all_complete(small_broker: BrokerProcess, gates: Path) -> None:
+    asyncio.run(_fill(small_broker.url, [f"job-{i}" for i in range(JOBS)], gates / "first"))
 
 
-def test_log_has_no_capacity_errors(small_broker: BrokerProcess, tmp_path: Path) -> None:
-    asyncio.run(_fill(small_broker.url, [f"again-{i}" for i in range(JOBS)]))
+def test_log_has_no_capacity_errors(small_broker: BrokerProcess, gates: Path) -> None:
+    asyncio.run(_fill(small_broker.url, [f"again-{i}" for i in range(JOBS)], gates / "second"))
     log = small_broker.log.read_text(errors="replace")
     assert "capacity queue of" not in log  # the pump never failed
     assert "Traceback" not in log
