@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,10 +89,13 @@ def pct(samples: list[float], q: float) -> float:
 class Code:
     """Which checkout runs, and how (the PYTHONPATH of every server)."""
 
-    def __init__(self, root: Path, plain_http: bool, shim_dir: Path) -> None:
+    def __init__(
+        self, root: Path, plain_http: bool, shim_dir: Path, http: str | None = None
+    ) -> None:
         self.root = root
         self.plain_http = plain_http
         self.shim_dir = shim_dir
+        self.http = http  # serve --http (None: the checkout's default)
         if plain_http:
             shim_dir.mkdir(parents=True, exist_ok=True)
             for name in ("httptools", "uvloop"):
@@ -118,13 +121,15 @@ class Server:
             stderr=(cwd / f"server-{self.port}.log").open("wb"),
             env={**os.environ, **(env or {}), "PYTHONPATH": pythonpath},
         )
-        deadline = time.monotonic() + 60
+        began = time.monotonic()
+        deadline = began + 600
         while time.monotonic() < deadline:
             try:
                 httpx.get(self.url + probe, timeout=1)
+                self.start_s = time.monotonic() - began  # until the first answer
                 return
             except httpx.TransportError:
-                time.sleep(0.1)
+                time.sleep(0.02)
         raise RuntimeError(f"server {args} did not start")
 
     def rss_mib(self) -> float:
@@ -146,6 +151,8 @@ class Server:
 
 def broker(workdir: Path, code: Code, max_jobs: int | None = None) -> Server:
     args = [sys.executable, "-m", "ivoa_broker.cli", "serve", "--log-level", "warning"]
+    if code.http is not None:
+        args += ["--http", code.http]
     if max_jobs is not None:
         config = workdir / "broker.toml"
         config.write_text(
@@ -167,18 +174,20 @@ def bare(workdir: Path, code: Code, body: bytes) -> Server:
     )
 
 
-def populate(db: Path, count: int) -> list[str]:
+def populate(db: Path, count: int, samples: int = 50_000) -> list[str]:
     """Fill a job store directly (creating 1M jobs over HTTP would take hours);
-    returns 5000 of the ids, spread over the whole table."""
+    returns ``samples`` of the ids, spread over the whole table (far more than the
+    record cache holds, so a GET cycling over them is a cold read)."""
     con = sqlite3.connect(db)
     now = datetime.now(UTC)
     destruction = (now + timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     sample: list[str] = []
-    step = max(count // 5000, 1)
+    samples = min(samples, count)
+    step = max(count // samples, 1)
     batch = []
     for i in range(count):
         job_id = str(uuid.uuid4())
-        if i % step == 0 and len(sample) < 5000:
+        if i % step == 0 and len(sample) < samples:
             sample.append(job_id)
         t = (now - timedelta(seconds=count - i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         batch.append((job_id, None, "COMPLETED", t, t, t, 3600, destruction,
@@ -192,7 +201,7 @@ def populate(db: Path, count: int) -> list[str]:
     return sample
 
 
-def _insert(con: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+def _insert(con: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
     con.executemany(
         "INSERT INTO jobs (job_id, owner, phase, creation_time, start_time, end_time, "
         "execution_duration, destruction, parameters) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -398,11 +407,10 @@ async def _idle(srv: Server, counts: tuple[int, ...], window: float) -> dict[str
                     r = await c.post("/jobs", data={"cmd": "sleep", "args": "3600",
                                                     "PHASE": "RUN"})
                     jobs.append(r.headers["location"])
-                for job in jobs:  # every one running
-                    while b"<uws:phase>EXECUTING</uws:phase>" not in (
-                        await c.get(job, params={"WAIT": 5})
-                    ).content:
-                        pass
+                for job in jobs:  # every one running (WAIT on the phase it is leaving)
+                    while (phase := (await c.get(job + "/phase")).text) != "EXECUTING":
+                        assert phase in ("PENDING", "QUEUED"), f"{job}: {phase}"
+                        await c.get(job, params={"WAIT": 5, "PHASE": phase})
                 await asyncio.sleep(2.0)  # let the start-up work settle
                 before = srv.cpu_seconds()
                 await asyncio.sleep(window)
@@ -443,12 +451,19 @@ def bench_listing(
             out = {"list/s": max(
                 wrk(srv.url + "/jobs?LAST=100", seconds, conns) for _ in range(rounds)
             )}
-            if cold:
+            if cold:  # cycled over far more jobs than the cache holds, beside the ceiling
                 script = _cycle_script(work / "cold.lua", ids, "/jobs/")
-                out["GET cold/s"] = max(
-                    wrk(srv.url + "/jobs", seconds, conns, script) for _ in range(rounds)
-                )
+                base = bare(work, code, httpx.get(f"{srv.url}/jobs/{ids[0]}").content)
+                try:
+                    cold_rates, bare_rates = [], []
+                    for _ in range(rounds):
+                        cold_rates.append(wrk(srv.url + "/jobs", seconds, conns, script))
+                        bare_rates.append(wrk(base.url + "/jobs/x", seconds, conns))
+                finally:
+                    base.stop()
+                out["GET cold/s"], out["bare GET/s"] = max(cold_rates), max(bare_rates)
             out["rss MiB"] = srv.rss_mib()
+            out["start s"] = srv.start_s
             return out
         finally:
             srv.stop()
@@ -473,33 +488,86 @@ def dachs_server() -> Iterator[str | None]:
         yield server.tap
 
 
-def bench_dachs(tap: str, seconds: float, rounds: int, conns: int) -> dict[str, float]:
+DACHS_QUERY = {
+    "LANG": "ADQL", "REQUEST": "doQuery", "QUERY": "SELECT TOP 1 * FROM tap_schema.tables"
+}
+DACHS_BODY = "LANG=ADQL&REQUEST=doQuery&QUERY=SELECT%20TOP%201%20*%20FROM%20tap_schema.tables"
+
+
+def bench_dachs(
+    code: Code, tap: str, seconds: float, rounds: int, conns: int, samples: int
+) -> dict[str, float]:
+    """The broker and DaCHS side by side, each measure in alternating rounds (so the
+    background load hits both alike): GET of one job, the list with 100 jobs stored
+    (both start from none), create, and ABORT -> WAIT returns (DaCHS has no job of its
+    own to end quickly; both are timed on the same action)."""
     out: dict[str, float] = {}
-    query = {"LANG": "ADQL", "REQUEST": "doQuery", "QUERY": "SELECT TOP 1 * FROM tap_schema.tables"}
-    job = httpx.post(tap + "/async", data=query).headers["location"]
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "post.lua"
-        body = "LANG=ADQL&REQUEST=doQuery&QUERY=SELECT%20TOP%201%20*%20FROM%20tap_schema.tables"
-        script.write_text(POST_LUA.format(body=body))
-        out["GET job/s"] = max(wrk(job, seconds, conns) for _ in range(rounds))
-        out["create/s"] = max(wrk(tap + "/async", seconds, conns, script) for _ in range(rounds))
-        out["list/s"] = max(wrk(tap + "/async?LAST=100", seconds, conns) for _ in range(rounds))
-    out["abort p50"], out["abort p99"] = asyncio.run(_dachs_abort(tap, 20, query))
+        work = Path(tmp)
+        srv = broker(work, code)
+        try:
+            mine = srv.url + "/jobs"
+            theirs = tap + "/async"
+            for _ in range(100):  # the lists hold 100 jobs each
+                httpx.post(mine, data={"cmd": "echo", "args": "x"})
+                httpx.post(theirs, data=DACHS_QUERY)
+            urls = {
+                "broker": _created(mine, {"cmd": "echo"}),
+                "dachs": _created(theirs, DACHS_QUERY),
+            }
+            posts = {"broker": work / "post-broker.lua", "dachs": work / "post-dachs.lua"}
+            posts["broker"].write_text(POST_LUA.format(body="cmd=echo&args=x"))
+            posts["dachs"].write_text(POST_LUA.format(body=DACHS_BODY))
+            runs: dict[str, list[float]] = {}
+            for _ in range(rounds):
+                for who in ("broker", "dachs"):
+                    runs.setdefault(f"{who} GET job/s", []).append(wrk(urls[who], seconds, conns))
+            for _ in range(rounds):
+                for who, base in (("broker", mine), ("dachs", theirs)):
+                    runs.setdefault(f"{who} list/s", []).append(
+                        wrk(base + "?LAST=100", seconds, conns)
+                    )
+            for _ in range(rounds):
+                for who, base in (("broker", mine), ("dachs", theirs)):
+                    runs.setdefault(f"{who} create/s", []).append(
+                        wrk(base, seconds, conns, posts[who])
+                    )
+            out.update({k: max(v) for k, v in runs.items()})
+            mine_abort, theirs_abort = asyncio.run(_side_by_side_abort(mine, theirs, samples))
+            out["broker abort p50"] = pct(mine_abort, 0.5)
+            out["dachs abort p50"] = pct(theirs_abort, 0.5)
+            out["broker abort p99"] = pct(mine_abort, 0.99)
+            out["dachs abort p99"] = pct(theirs_abort, 0.99)
+        finally:
+            srv.stop()
     return out
 
 
-async def _dachs_abort(tap: str, rounds: int, query: dict[str, str]) -> tuple[float, float]:
-    samples: list[float] = []
+def _absolute(base: str, location: str) -> str:
+    return str(httpx.URL(base).join(location))
+
+
+def _created(base: str, data: dict[str, str]) -> str:
+    """POST a new job; its absolute URL."""
+    return _absolute(base, httpx.post(base, data=data).headers["location"])
+
+
+async def _side_by_side_abort(
+    mine: str, theirs: str, rounds: int
+) -> tuple[list[float], list[float]]:
+    """ABORT -> WAIT returns, one sample of each server in turn."""
+    found: dict[str, list[float]] = {mine: [], theirs: []}
     async with httpx.AsyncClient(timeout=60) as waiter, httpx.AsyncClient(timeout=60) as actor:
         for _ in range(rounds):
-            job = (await actor.post(tap + "/async", data=query)).headers["location"]
-            blocked = asyncio.create_task(waiter.get(job, params={"WAIT": 20}))
-            await asyncio.sleep(0.02)
-            sent = time.perf_counter()
-            await actor.post(job + "/phase", data={"PHASE": "ABORT"})
-            await blocked
-            samples.append((time.perf_counter() - sent) * 1000)
-    return pct(samples, 0.5), pct(samples, 0.99)
+            for base, data in ((mine, {"cmd": "echo"}), (theirs, DACHS_QUERY)):
+                job = _absolute(base, (await actor.post(base, data=data)).headers["location"])
+                blocked = asyncio.create_task(waiter.get(job, params={"WAIT": 20}))
+                await asyncio.sleep(0.05)  # let the waiter block
+                sent = time.perf_counter()
+                await actor.post(job + "/phase", data={"PHASE": "ABORT"})
+                await blocked
+                found[base].append((time.perf_counter() - sent) * 1000)
+    return found[mine], found[theirs]
 
 
 # ----------------------------------------------------------------------------- main
@@ -510,76 +578,112 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
+SECTIONS = ("svc", "many", "idle", "small", "big", "dachs")
+
+
 def sections(
     args: argparse.Namespace, cache: Path
 ) -> list[tuple[str, Callable[[Code], dict[str, float]]]]:
     idle_counts = tuple(int(n) for n in args.idle.split(","))
     s, r, c = args.seconds, args.rounds, args.connections
-    return [
+    every = [
         ("svc", lambda code: bench_service(code, s, r, c, args.samples, args.cold_jobs)),
         ("many", lambda code: bench_many(code, args.many)),
         ("idle", lambda code: bench_idle(code, idle_counts, args.idle_window)),
         ("small", lambda code: bench_listing(code, 1000, s, r, c, False, cache)),
         ("big", lambda code: bench_listing(code, args.big, s, r, c, True, cache)),
     ]
+    wanted = set(args.only.split(",")) if args.only else set(SECTIONS)
+    return [(name, run) for name, run in every if name in wanted]
 
 
-def rows_of(
-    m: dict[str, dict[str, float]], args: argparse.Namespace
-) -> list[tuple[str, str, str]]:
-    svc, many, idle, small, big = m["svc"], m["many"], m["idle"], m["small"], m["big"]
-    bare_rate = svc["bare GET/s"]
+Row = tuple[str, str, str]
+
+
+def rows_of(m: dict[str, dict[str, float]], args: argparse.Namespace) -> list[Row]:
+    """The table's rows for the sections that ran (a row needing one that did not is
+    left out)."""
+    svc, many, idle = m.get("svc"), m.get("many"), m.get("idle")
+    small, big = m.get("small"), m.get("big")
+    bare_rate = svc["bare GET/s"] if svc else None
     big_k = f"{args.big // 1000}k" if args.big < 1_000_000 else f"{args.big / 1e6:g}M"
-    rows = [
-        ("POST /jobs (create)", f"{svc['create/s']:.0f} /s", ""),
-        ("GET /jobs/{id}, same job (hot)", f"{svc['GET job/s']:.0f} /s",
-         f"{svc['GET job/s'] / bare_rate:.2f} x bare"),
-        (f"GET /jobs/{{id}}, {args.cold_jobs} jobs cycled (cold)", f"{svc['GET cold/s']:.0f} /s",
-         f"{svc['GET cold/s'] / bare_rate:.2f} x bare"),
-        (f"GET /jobs/{{id}}, cold, {big_k} stored", f"{big['GET cold/s']:.0f} /s",
-         f"{big['GET cold/s'] / bare_rate:.2f} x bare"),
-        (f"bare Starlette GET ({svc['doc bytes']:.0f} B, same doc)", f"{bare_rate:.0f} /s",
-         "1.00 x bare"),
-        ("GET /jobs?LAST=100, 1k stored", f"{small['list/s']:.0f} /s", ""),
-        (f"GET /jobs?LAST=100, {big_k} stored", f"{big['list/s']:.0f} /s",
-         f"{small['list/s'] / big['list/s']:.2f} x slower than 1k"),
-        ("job end -> WAIT returns, p50", f"{svc['end p50']:.1f} ms", ""),
-        ("job end -> WAIT returns, p99", f"{svc['end p99']:.1f} ms", ""),
-        ("ABORT -> WAIT returns, p50", f"{svc['abort p50']:.1f} ms", ""),
-        ("ABORT -> WAIT returns, p99", f"{svc['abort p99']:.1f} ms", ""),
-        ("`true` via broker, p50", f"{svc['true p50']:.1f} ms",
-         f"+{svc['true p50'] - svc['direct p50']:.1f} ms over direct "
-         f"({svc['direct p50']:.1f} ms)"),
-        ("`true` via broker, p99", f"{svc['true p99']:.1f} ms",
-         f"+{svc['true p99'] - svc['direct p99']:.1f} ms over direct "
-         f"({svc['direct p99']:.1f} ms)"),
-        (f"{args.many} `true` at once, makespan", f"{many['makespan s']:.2f} s",
-         f"{many['makespan s'] / many['pool s']:.0f} x a pool of {args.many} "
-         f"({many['pool s']:.2f} s)"),
-    ]
-    rows += [(f"broker CPU, {k.split()[1]} jobs sleeping", f"{v:.2f} %", "")
-             for k, v in idle.items()]
-    rows += [
-        ("server RSS, 1k stored", f"{small['rss MiB']:.0f} MiB", ""),
-        (f"server RSS, {big_k} stored", f"{big['rss MiB']:.0f} MiB",
-         f"{big['rss MiB'] / small['rss MiB']:.2f} x the 1k case"),
-    ]
+
+    def of_bare(rate: float) -> str:
+        return f"{rate / bare_rate:.2f} x bare" if bare_rate else ""
+
+    rows: list[Row] = []
+    if svc:
+        rows += [
+            ("POST /jobs (create)", f"{svc['create/s']:.0f} /s", ""),
+            ("GET /jobs/{id}, same job (hot)", f"{svc['GET job/s']:.0f} /s",
+             of_bare(svc["GET job/s"])),
+            (f"GET /jobs/{{id}}, {args.cold_jobs} jobs cycled (cold)",
+             f"{svc['GET cold/s']:.0f} /s", of_bare(svc["GET cold/s"])),
+        ]
+    if big:
+        rows.append((f"GET /jobs/{{id}}, cold, {big_k} stored", f"{big['GET cold/s']:.0f} /s",
+                     f"{big['GET cold/s'] / big['bare GET/s']:.2f} x bare "
+                     f"({big['bare GET/s']:.0f} /s, same section)"))
+    if svc:
+        rows.append((f"bare Starlette GET ({svc['doc bytes']:.0f} B, same doc)",
+                     f"{svc['bare GET/s']:.0f} /s", "1.00 x bare"))
+    if small:
+        rows.append(("GET /jobs?LAST=100, 1k stored", f"{small['list/s']:.0f} /s", ""))
+    if big:
+        rows.append((f"GET /jobs?LAST=100, {big_k} stored", f"{big['list/s']:.0f} /s",
+                     f"{small['list/s'] / big['list/s']:.2f} x slower than 1k" if small else ""))
+    if svc:
+        rows += [
+            ("job end -> WAIT returns, p50", f"{svc['end p50']:.1f} ms", ""),
+            ("job end -> WAIT returns, p99", f"{svc['end p99']:.1f} ms", ""),
+            ("ABORT -> WAIT returns, p50", f"{svc['abort p50']:.1f} ms", ""),
+            ("ABORT -> WAIT returns, p99", f"{svc['abort p99']:.1f} ms", ""),
+            ("`true` via broker, p50", f"{svc['true p50']:.1f} ms",
+             f"+{svc['true p50'] - svc['direct p50']:.1f} ms over direct "
+             f"({svc['direct p50']:.1f} ms)"),
+            ("`true` via broker, p99", f"{svc['true p99']:.1f} ms",
+             f"+{svc['true p99'] - svc['direct p99']:.1f} ms over direct "
+             f"({svc['direct p99']:.1f} ms)"),
+        ]
+    if many:
+        rows.append((f"{args.many} `true` at once, makespan", f"{many['makespan s']:.2f} s",
+                     f"{many['makespan s'] / many['pool s']:.0f} x a pool of {args.many} "
+                     f"({many['pool s']:.2f} s)"))
+    if idle:
+        rows += [(f"broker CPU, {k.split()[1]} jobs sleeping ({args.idle_window:g} s)",
+                  f"{v:.2f} %", "of one core") for k, v in idle.items()]
+    if small:
+        rows += [
+            ("server RSS, 1k stored", f"{small['rss MiB']:.0f} MiB", ""),
+            ("start-up until it answers, 1k stored", f"{small['start s']:.2f} s", ""),
+        ]
+    if big:
+        rows += [
+            (f"server RSS, {big_k} stored", f"{big['rss MiB']:.0f} MiB",
+             f"{big['rss MiB'] / small['rss MiB']:.2f} x the 1k case" if small else ""),
+            (f"start-up until it answers, {big_k} stored", f"{big['start s']:.2f} s",
+             f"{big['start s'] / small['start s']:.2f} x the 1k case" if small else ""),
+        ]
     return rows
 
 
-def dachs_rows(
-    dachs: dict[str, float], m: dict[str, dict[str, float]]
-) -> list[tuple[str, str, str]]:
-    svc, small = m["svc"], m["small"]
+def dachs_rows(d: dict[str, float]) -> list[Row]:
+    """Side by side with DaCHS (same run, alternating rounds): the broker's figure,
+    DaCHS's, and how many times better the broker is."""
     return [
-        ("DaCHS GET job", f"{dachs['GET job/s']:.0f} /s",
-         f"broker {svc['GET job/s'] / dachs['GET job/s']:.1f} x"),
-        ("DaCHS list (LAST=100)", f"{dachs['list/s']:.0f} /s",
-         f"broker {small['list/s'] / dachs['list/s']:.1f} x (1k stored)"),
-        ("DaCHS create", f"{dachs['create/s']:.0f} /s",
-         f"broker {svc['create/s'] / dachs['create/s']:.1f} x"),
-        ("DaCHS ABORT -> WAIT returns, p50", f"{dachs['abort p50']:.1f} ms",
-         f"broker {dachs['abort p50'] / svc['abort p50']:.0f} x faster"),
+        ("GET job: broker / DaCHS", f"{d['broker GET job/s']:.0f} / {d['dachs GET job/s']:.0f} /s",
+         f"broker {d['broker GET job/s'] / d['dachs GET job/s']:.1f} x"),
+        ("list, 100 jobs (LAST=100): broker / DaCHS",
+         f"{d['broker list/s']:.0f} / {d['dachs list/s']:.0f} /s",
+         f"broker {d['broker list/s'] / d['dachs list/s']:.1f} x"),
+        ("create: broker / DaCHS", f"{d['broker create/s']:.0f} / {d['dachs create/s']:.0f} /s",
+         f"broker {d['broker create/s'] / d['dachs create/s']:.1f} x"),
+        ("ABORT -> WAIT returns, p50: broker / DaCHS",
+         f"{d['broker abort p50']:.1f} / {d['dachs abort p50']:.1f} ms",
+         f"broker {d['dachs abort p50'] / d['broker abort p50']:.0f} x faster"),
+        ("ABORT -> WAIT returns, p99: broker / DaCHS",
+         f"{d['broker abort p99']:.1f} / {d['dachs abort p99']:.1f} ms",
+         f"broker {d['dachs abort p99'] / d['broker abort p99']:.0f} x faster"),
     ]
 
 
@@ -606,9 +710,16 @@ def main() -> None:
     parser.add_argument("--idle-window", type=float, default=10.0)
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout to measure")
     parser.add_argument("--plain-http", action="store_true", help="hide httptools and uvloop")
+    parser.add_argument("--http", choices=["h11", "httptools"], default=None,
+                        help="serve --http of the measured checkout (default: its own)")
     parser.add_argument("--before", type=Path, default=None,
                         help="also measure this older checkout (h11, asyncio), section by "
                              "section alternating with --code, and print both")
+    parser.add_argument("--compare-http", action="store_true",
+                        help="measure --code twice, serve --http h11 and httptools, section "
+                             "by section alternating, and print both")
+    parser.add_argument("--only", default="",
+                        help=f"comma-separated sections to run (of {','.join(SECTIONS)})")
     parser.add_argument("--samples", type=int, default=60, help="jobs per latency row")
     parser.add_argument("--cold-jobs", type=int, default=5000, help="jobs cycled, cold GET")
     parser.add_argument("--no-dachs", action="store_true")
@@ -618,10 +729,15 @@ def main() -> None:
     random.seed(1)
     with tempfile.TemporaryDirectory() as scratch:
         cache = Path(scratch)
-        code = Code(args.code.resolve(), args.plain_http, cache / "shim")
+        root = args.code.resolve()
+        code = Code(root, args.plain_http, cache / "shim", args.http)
         codes = {"after": code}
         if args.before is not None:
             codes = {"before": Code(args.before.resolve(), True, cache / "shim-before"), **codes}
+        elif args.compare_http:
+            codes = {"h11": Code(root, args.plain_http, cache / "shim", "h11"),
+                     "httptools": Code(root, args.plain_http, cache / "shim", "httptools")}
+        primary = list(codes)[-1]
         found: dict[str, dict[str, dict[str, float]]] = {label: {} for label in codes}
         loads = [load()]
         for name, run in sections(args, cache):
@@ -630,26 +746,32 @@ def main() -> None:
                 print(f"# {label} {name}: {found[label][name]} ({load()})", flush=True)
         loads.append(load())
         dachs: dict[str, float] | None = None
-        if not args.no_dachs:
+        wanted = not args.only or "dachs" in args.only.split(",")
+        if wanted and not args.no_dachs:
             with dachs_server() as tap:
-                if tap is not None:
-                    dachs = bench_dachs(tap, args.seconds, args.rounds, args.connections)
+                if tap is None:
+                    print("# dachs: not installed, no side-by-side rows", flush=True)
+                else:
+                    dachs = bench_dachs(codes[primary], tap, args.seconds, args.rounds,
+                                        args.connections, min(args.samples, 30))
+                    print(f"# {primary} dachs: {dachs} ({load()})", flush=True)
         loads.append(load())
-    after = found["after"]
-    rows = rows_of(after, args)
+    rows = rows_of(found[primary], args)
     if dachs is not None:
-        rows += dachs_rows(dachs, after)
-    print(f"ivoa-broker benchmark of {code.root}"
-          f"{' (h11, asyncio)' if args.plain_http else ''}: wrk, {args.rounds} rounds of "
+        rows += dachs_rows(dachs)
+    how = f" (serve --http {code.http})" if code.http else ""
+    how = " (h11, asyncio)" if args.plain_http else how
+    print(f"ivoa-broker benchmark of {code.root}{how}: wrk, {args.rounds} rounds of "
           f"{args.seconds:g} s, {args.connections} connections")
     print("machine: " + "; ".join(loads) + " (start; after the broker rows; end)")
-    print(table(rows, ("measure", "value", "ratio")))
-    if "before" in found:
-        old = rows_of(found["before"], args)
-        both = [(a[0], b[1], a[1], f"{b[2] or '-'} -> {a[2] or '-'}")
-                for a, b in zip(rows, old, strict=False)]
-        print(f"\nbefore ({codes['before'].root}, h11 on asyncio) and after, same run:")
-        print(table(both, ("measure", "before", "after", "ratio before -> after")))
+    print(table(list(rows), ("measure", "value", "ratio")))
+    if len(codes) == 2:
+        first, second = codes
+        old = {r[0]: r for r in rows_of(found[first], args)}
+        both = [(r[0], old[r[0]][1], r[1], f"{old[r[0]][2] or '-'} -> {r[2] or '-'}")
+                for r in rows_of(found[second], args) if r[0] in old]
+        print(f"\n{first} and {second}, same run, each section alternating:")
+        print(table(list(both), ("measure", first, second, f"ratio {first} -> {second}")))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from ivoa_broker.auth import Authenticator
 from ivoa_broker.auth.limits import Limits
 from ivoa_broker.auth.middleware import IdentityMiddleware
 from ivoa_broker.auth.policy import AccessPolicy
+from ivoa_broker.auth.sessions import Sealer, SessionCookies, load_secret
 from ivoa_broker.config import Settings
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.hops import broker_id
@@ -32,7 +33,7 @@ from ivoa_broker.metrics import Metrics
 from ivoa_broker.protocol import AdapterDeps, utcnow
 from ivoa_broker.registry import discover, start_instances
 from ivoa_broker.store import JobStore
-from ivoa_broker.web import callbacks, eb, health, pages, uws, vosi
+from ivoa_broker.web import callbacks, eb, health, pages, signin, uws, vosi
 from ivoa_broker.web.context import Broker, broker
 from ivoa_broker.web.csrf import CsrfGuard
 from ivoa_broker.web.errors import HANDLERS
@@ -64,7 +65,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ProxyHeaders,
             trusted=TrustedProxies(settings.server.forwarded_allow_ips),
             root_path=settings.server.root_path,
-        )
+        ),
+        Middleware(signin.SignInRedirect),
     ]
     middleware.append(Middleware(CsrfGuard, allowed_origins=settings.server.cors_origins))
     middleware.append(Middleware(IdentityMiddleware))
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     *uws.ROUTES,
                     *eb.ROUTES,
                     *callbacks.ROUTES,
+                    *signin.ROUTES,
                 ]
             )
         ),
@@ -122,6 +125,9 @@ async def start_broker(settings: Settings, stack: AsyncExitStack) -> Broker:
     """Open the store, start adapter instances, re-attach jobs, start loops."""
     auth = Authenticator.from_settings(settings.auth, anonymous=settings.anonymous)
     stack.push_async_callback(auth.aclose)
+    if auth.configured:  # the HTML pages' sign-in (web/signin.py)
+        secret = load_secret(settings.auth.session, Path(settings.server.work_dir))
+        auth.sessions = SessionCookies(Sealer(secret), settings.auth.session.lifetime)
     policy = AccessPolicy({name: spec.access() for name, spec in settings.adapters.items()})
     where = settings.store_location
     if isinstance(where, Path):  # SQLite serves one process; PostgreSQL any number

@@ -44,6 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "headers are believed (default: none; '*' trusts every peer)",
     )
     serve.add_argument(
+        "--http",
+        choices=["auto", "h11", "httptools"],
+        help="uvicorn's HTTP/1.1 protocol (default: server.http, 'auto' = httptools "
+        "when installed, else h11; the same limits apply to both)",
+    )
+    serve.add_argument(
         "--root-path",
         help="path prefix under which a prefix-stripping reverse proxy serves the broker",
     )
@@ -131,6 +137,7 @@ def _server_overrides(args: argparse.Namespace) -> dict[str, object]:
         "work_dir": args.work_dir,
         "forwarded_allow_ips": args.forwarded_allow_ips,
         "root_path": args.root_path,
+        "http": args.http,
     }
     return {k: v for k, v in values.items() if v is not None}
 
@@ -233,9 +240,14 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
 
     from ivoa_broker.app import create_app
     from ivoa_broker.logs import configure, uvicorn_log_config
-    from ivoa_broker.web.connections import bounded_protocol
+    from ivoa_broker.web.connections import bounded_protocol, chosen_http
 
     server = settings.server
+    try:
+        http = chosen_http(server.http)
+    except RuntimeError as exc:
+        print(f"ivoa-broker: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     configure(args.log_level, server.log_format)
     logging.getLogger("ivoa_broker").info(
         "serving",
@@ -245,7 +257,7 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
             "platforms": ",".join(settings.adapters),
             "anonymous": settings.anonymous,
             "version": __version__,
-            "http": "h11",
+            "http": http,
             "loop": event_loop(),
         },
     )
@@ -259,10 +271,10 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,
         loop=event_loop(),
         timeout_keep_alive=int(server.timeout_keep_alive),
-        # h11 always, not httptools: its limits are the documented ones, and the deadline
-        # for each request head (ivoa_broker.web.connections) is written for its protocol
-        # class; httptools stays installed for the bench's ceiling (docs/benchmarks.md)
-        http=bounded_protocol(server.timeout_request_head),
+        # either protocol with the same limits (ivoa_broker.web.connections): a deadline
+        # for each request head, 431 past max_header_bytes (h11 enforces that size
+        # itself from h11_max_incomplete_event_size; httptools' class counts)
+        http=bounded_protocol(server.timeout_request_head, server.max_header_bytes, http),
         h11_max_incomplete_event_size=server.max_header_bytes,
         limit_concurrency=server.limit_concurrency,
         timeout_graceful_shutdown=5,

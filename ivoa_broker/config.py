@@ -84,14 +84,17 @@ class ServerSection(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     #: serve Prometheus metrics on this separate port as well (None: /metrics only)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
-    #: HTTP keep-alive and slow-client limits, seconds (uvicorn/h11)
+    #: uvicorn's HTTP/1.1 protocol: "httptools" (C parser), "h11" (pure Python) or
+    #: "auto" (httptools when installed); the limits below apply to both
+    http: Literal["auto", "h11", "httptools"] = "auto"
+    #: HTTP keep-alive and slow-client limits, seconds
     timeout_keep_alive: float = Field(default=5.0, gt=0)
     #: a request's line and headers must arrive within this many seconds of its first
     #: byte (or of the connection's start); then the connection is closed
     timeout_request_head: float = Field(default=10.0, gt=0)
     #: a request body whose next chunk takes longer than this ends with 408
     timeout_body: float = Field(default=30.0, gt=0)
-    #: largest request head (request line + headers) h11 buffers, bytes
+    #: largest request head (request line + headers), bytes; larger ones get 431
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     #: open connections + running requests beyond which uvicorn answers 503 (None: no cap)
     limit_concurrency: int | None = Field(default=None, ge=1)

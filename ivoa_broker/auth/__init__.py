@@ -10,6 +10,8 @@
 | ``oidc`` | one OpenID provider: discovery, JWT verification, RFC 7662 introspection |
 | ``authenticator`` | Authorization header -> Identity, or 401 with the SSO challenges |
 | ``middleware`` | authenticates protected paths before routing; 401/429 headers |
+| ``sessions`` | the HTML pages' sign-in cookie: the token sealed (AES-GCM, itsdangerous) |
+| ``codeflow`` | the pages' OpenID sign-in: authorization-code flow with PKCE |
 | ``policy`` | ``allow_groups``/``allow_owners``/``deny`` per platform instance |
 | ``limits`` | per-owner active jobs and pending offer sets (429) |
 """

@@ -11,6 +11,7 @@ import httpx
 
 from ivoa_broker.auth.identity import ANONYMOUS, Identity
 from ivoa_broker.auth.oidc import InvalidToken, OIDCProvider, looks_like_jwt, unverified_issuer
+from ivoa_broker.auth.sessions import SessionCookies
 from ivoa_broker.auth.settings import AuthSection
 from ivoa_broker.auth.tokenfile import VIA, TokenEntry, TokenFile, digest
 from ivoa_broker.errors import Unauthorized
@@ -58,6 +59,8 @@ class Authenticator:
         self.oidc = list(oidc)
         self.admin_groups = frozenset(admin_groups)
         self._http = http
+        #: the HTML pages' sign-in cookies (set at start-up when a provider is configured)
+        self.sessions: SessionCookies | None = None
 
     @classmethod
     def from_settings(cls, section: AuthSection, anonymous: bool) -> Authenticator:

@@ -6,7 +6,10 @@ route's synchronous ``identify`` cannot, and stores either the :class:`Identity`
 error in the ASGI scope; a route that asks for the identity gets the one or raises the
 other. On the way out a 401 gets the configured ``WWW-Authenticate`` challenges
 (RFC 6750 ``Bearer`` and IVOA SSO ``ivoa_bearer``) and a 429 its ``Retry-After``.
-VOSI, health, metrics and callbacks are never authenticated here.
+VOSI, health, metrics and callbacks are never authenticated here. A browser signed in
+through the pages (``web/signin.py``) sends its token in the sealed session cookie
+instead of ``Authorization`` (:func:`session_authorization`); the token is checked the
+same way.
 """
 
 from __future__ import annotations
@@ -17,15 +20,22 @@ from dataclasses import replace
 from typing import Any
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ivoa_broker.auth.authenticator import Authenticator
 from ivoa_broker.auth.identity import Identity
+from ivoa_broker.auth.sessions import SESSION_COOKIE
 from ivoa_broker.errors import BrokerError, Unauthorized
 
 log = logging.getLogger(__name__)
 
 IDENTITY = "ivoa_broker.identity"
 IDENTITY_ERROR = "ivoa_broker.identity_error"
+#: the request was authenticated by the pages' sign-in cookie
+SESSION_USED = "ivoa_broker.session_used"
+#: the request's sign-in cookie did not open (expired, tampered, another key)
+SESSION_DROPPED = "ivoa_broker.session_dropped"
 PROTECTED = ("/jobs", "/requests", "/offersets", "/sessions")
 _JOB_PATH = re.compile(r"^/jobs/([^/]+)(/.*)?$")
 
@@ -50,6 +60,26 @@ def admin_may_act(method: str, rest: str) -> bool:
     )
 
 
+def session_authorization(auth: Authenticator, scope: Scope, headers: Headers) -> str | None:
+    """The request's ``Authorization``; without one, the bearer token of a valid sign-in
+    cookie (``auth/sessions.py``). A cookie that does not open is no cookie: the request
+    is anonymous (401 where that is not allowed) and :data:`SESSION_DROPPED` marks it, so
+    the answer can clear the cookie."""
+    authorization = headers.get("authorization")
+    cookies = auth.sessions
+    if authorization is not None or cookies is None:
+        return authorization
+    value = Request(scope).cookies.get(SESSION_COOKIE)
+    if value is None:
+        return None
+    token = cookies.token(value)
+    if token is None:
+        scope[SESSION_DROPPED] = True
+        return None
+    scope[SESSION_USED] = True
+    return f"Bearer {token}"
+
+
 class IdentityMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,8 +93,9 @@ class IdentityMiddleware:
             await self.app(scope, receive, send)
             return
         auth = broker.auth
+        headers = Headers(scope=scope)
         try:
-            identity = await auth.identify(Headers(scope=scope).get("authorization"))
+            identity = await auth.identify(session_authorization(auth, scope, headers))
             broker.policy.remember(identity)
             scope[IDENTITY] = await self._acting(broker, scope, identity)
         except BrokerError as exc:

@@ -81,6 +81,11 @@ class OIDCProvider:
         return f"OIDCProvider({self.issuer!r})"
 
     @property
+    def http(self) -> httpx.AsyncClient:
+        """The HTTP client this provider is reached with (the sign-in flow uses it too)."""
+        return self._http
+
+    @property
     def discovery_url(self) -> str:
         return self.issuer.rstrip("/") + DISCOVERY
 

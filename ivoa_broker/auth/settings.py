@@ -14,6 +14,14 @@ owner_claim = "sub"                # or "preferred_username"
 groups_claim = "groups"            # or "wlcg.groups", "eduperson_entitlement"
 client_id = "ivoa-broker"          # for RFC 7662 introspection of opaque tokens
 client_secret_file = "iam-secret.txt"
+login_client_id = "ivoa-broker-web" # "sign in with" on the sign-in page (code flow + PKCE)
+login_client_secret = "..."
+login_resource = "urn:ivoa-broker"  # RFC 8707 resource of the access token (optional)
+
+[auth.session]                     # the HTML pages' sign-in cookie
+lifetime = 28800                   # seconds a sign-in lasts (the token is checked anyway)
+secret = "..."                     # signs and encrypts the cookie; give the same to replicas
+                                   # (unset: generated once, kept in server.work_dir)
 
 [auth.limits]                      # per owner; unset = unlimited
 active_jobs = 10
@@ -63,6 +71,17 @@ class OIDCSection(BaseModel):
     introspection_cache: float = Field(default=30.0, ge=0)
     #: seconds for one HTTP call to the provider
     timeout: float = Field(default=5.0, gt=0, le=60)
+    #: the pages' "sign in with" this provider: the broker's client for the
+    #: authorization-code flow (with PKCE); None: not offered. Its redirect URI is
+    #: ``<broker>/login/callback``.
+    login_client_id: str | None = None
+    #: that client's secret (a confidential client); None: a public client
+    login_client_secret: SecretStr | None = None
+    #: the scopes asked for
+    login_scope: str = "openid"
+    #: RFC 8707 resource indicator sent in the flow (to get an access token for this
+    #: broker's ``audience`` from providers that need it); None: not sent
+    login_resource: str | None = None
 
     @field_validator("issuer")
     @classmethod
@@ -109,6 +128,24 @@ class LimitsSection(LimitValues):
     groups: dict[str, LimitValues] = Field(default_factory=dict)
 
 
+class SessionSection(BaseModel):
+    """The HTML pages' sign-in: a signed, encrypted cookie holding the caller's token."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: seconds a sign-in lasts; the token itself is checked again on every request
+    lifetime: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    #: key material of the cookie (at least 32 characters); replicas must share it.
+    #: None: generated once and kept in ``server.work_dir/session.key``
+    secret: SecretStr | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+
 class AuthSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     anonymous: bool | None = None
@@ -116,6 +153,7 @@ class AuthSection(BaseModel):
     oidc: list[OIDCSection] = Field(default_factory=list)
     admin_groups: list[str] = Field(default_factory=list)
     limits: LimitsSection = Field(default_factory=LimitsSection)
+    session: SessionSection = Field(default_factory=SessionSection)
     retry_after: int = Field(default=30, ge=1, le=86400)
 
 

@@ -13,8 +13,16 @@ that comes from a browser is checked:
    field is removed from the body before the route reads it, so it never becomes a job
    parameter. A ``multipart/form-data`` body from a browser is refused (the pages send none).
 
+A write that the pages' sign-in cookie would authenticate (``auth/sessions.py``: the
+cookie is there and no ``Authorization`` header) is a browser's whatever else it sends,
+and must prove it comes from this site: ``Sec-Fetch-Site: same-origin``, or ``Origin``
+equal to this broker's (an origin in ``server.cors_origins`` is not enough: the browser
+adds the cookie by itself), and a form needs the token as above. So the cookie never
+authenticates a cross-site write.
+
 The pages set the cookie (``SameSite=Strict``, ``HttpOnly``) when they render a form
-(:func:`token_for`). Refusals are 403 with a plain-text reason.
+(:func:`token_for`); :func:`new_token` replaces it at sign-in. Refusals are 403 with a
+plain-text reason.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["COOKIE", "FIELD", "CsrfGuard", "set_token", "token_for"]
+from ivoa_broker.auth.sessions import SESSION_COOKIE
+
+__all__ = ["COOKIE", "FIELD", "CsrfGuard", "new_token", "secure", "set_token", "token_for"]
 
 COOKIE = "ivoa_broker_csrf"
 FIELD = "csrf_token"
@@ -45,7 +55,26 @@ def token_for(request: Request) -> str:
 
 def set_token(request: Request, response: Response, token: str) -> None:
     if request.cookies.get(COOKIE) != token:
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+        response.set_cookie(
+            COOKIE, token, httponly=True, samesite="strict", path="/", secure=secure(request)
+        )
+
+
+def new_token(response: Response, *, is_secure: bool) -> None:
+    """A fresh token cookie (at sign-in and sign-out: no token survives a change of user)."""
+    response.set_cookie(
+        COOKIE,
+        secrets.token_urlsafe(32),
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=is_secure,
+    )
+
+
+def secure(request: Request) -> bool:
+    """The request came over https (to the broker, or to the trusted proxy in front)."""
+    return request.url.scheme == "https"
 
 
 def _own_origin(scope: Scope, headers: Headers) -> str:
@@ -67,17 +96,23 @@ class CsrfGuard:
         headers = Headers(scope=scope)
         origin = headers.get("origin")
         site = headers.get("sec-fetch-site")
-        cookie = Request(scope).cookies.get(COOKIE)
-        if origin is None and site is None and cookie is None:
+        cookies = Request(scope).cookies
+        cookie = cookies.get(COOKIE)
+        # the sign-in cookie authenticates this request (no Authorization header)
+        signed_in = SESSION_COOKIE in cookies and headers.get("authorization") is None
+        if origin is None and site is None and cookie is None and not signed_in:
             await self.app(scope, receive, send)  # not a browser
             return
-        if origin is not None and origin.rstrip("/").lower() in self.allowed:
-            await self.app(scope, receive, send)  # a CORS client of the API
+        own = origin is not None and origin.rstrip("/").lower() == _own_origin(scope, headers)
+        if not signed_in and origin is not None and origin.rstrip("/").lower() in self.allowed:
+            await self.app(scope, receive, send)  # a CORS client of the API, with a token
             return
-        if site is not None:
+        if signed_in:  # the cookie is sent by the browser itself: proof of this site needed
+            same = site == "same-origin" or (site is None and own)
+        elif site is not None:
             same = site in ("same-origin", "none")
         else:
-            same = origin is None or origin.rstrip("/").lower() == _own_origin(scope, headers)
+            same = origin is None or own
         if not same:
             await _refuse("cross-site request refused", scope, receive, send)
             return

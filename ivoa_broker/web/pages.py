@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ivoa_broker.auth.identity import Identity
+from ivoa_broker.auth.middleware import IDENTITY, SESSION_USED
 from ivoa_broker.eb.errors import DocumentError
 from ivoa_broker.eb.formats import to_data
 from ivoa_broker.eb.model import ExecutionSession, SessionPhase
@@ -38,7 +40,7 @@ from ivoa_broker.web.context import Broker, broker
 from ivoa_broker.web.csrf import set_token, token_for
 from ivoa_broker.web.negotiate import wants_html
 
-__all__ = ["PAGE_SIZE", "with_pages"]
+__all__ = ["PAGE_SIZE", "render", "with_pages"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 PAGE_SIZE = 50
@@ -59,10 +61,22 @@ def _templates() -> Environment:
     return env
 
 
-def _page(request: Request, name: str, status: int = 200, **values: Any) -> Response:
+def render(request: Request, name: str, status: int = 200, **values: Any) -> Response:
+    """The page ``name`` with a CSRF token for its forms and who is signed in."""
     token = token_for(request)
     base = broker(request).base_url(request)
-    body = _templates().get_template(name).render(base=base, csrf=token, **values)
+    who = request.scope.get(IDENTITY)
+    body = (
+        _templates()
+        .get_template(name)
+        .render(
+            base=base,
+            csrf=token,
+            who=who.owner if isinstance(who, Identity) else None,
+            signed_in=bool(request.scope.get(SESSION_USED)),
+            **values,
+        )
+    )
     response = HTMLResponse(body, status_code=status, headers={"Vary": "Accept"})
     response.headers["Cache-Control"] = "no-store"
     set_token(request, response, token)
@@ -121,7 +135,7 @@ async def job_list(request: Request) -> Response:
     def page_url(number: int) -> str:
         return f"{b.jobs_url(request)}?{urlencode([*query, ('page', str(number))])}"
 
-    return _page(
+    return render(
         request,
         "jobs.html",
         jobs=shown,
@@ -182,7 +196,7 @@ async def job_page(request: Request) -> Response:
     progress, fraction = progress_of(job.job_info, job.phase)
     hidden = {"progress", "progress_fraction", "endpoint"}
     endpoint = job.job_info.get("endpoint")
-    return _page(
+    return render(
         request,
         "job.html",
         job=job,
@@ -249,7 +263,7 @@ async def offerset_page(request: Request) -> Response:
     b = broker(request)
     view = await eb.service(b).offerset(eb.path_uuid(request), b.identify(request).owner)
     doc = eb.offerset_document(b, request, view, utcnow())
-    return _page(
+    return render(
         request,
         "offerset.html",
         uuid=view.offerset.offerset_id,
@@ -263,7 +277,7 @@ async def session_page(request: Request) -> Response:
     b = broker(request)
     view = await eb.service(b).session(eb.path_uuid(request), b.identify(request).owner)
     doc = eb.session_document(b, request, view, utcnow())
-    return _page(
+    return render(
         request,
         "session.html",
         offer=_session_view(doc),
@@ -300,7 +314,7 @@ async def availability_page(request: Request) -> Response:
 
     b = broker(request)
     available, notes = await check_availability(b)
-    return _page(request, "availability.html", available=available, notes=notes, started=b.started)
+    return render(request, "availability.html", available=available, notes=notes, started=b.started)
 
 
 async def index_page(request: Request) -> Response:

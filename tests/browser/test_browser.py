@@ -1,16 +1,14 @@
 """The HTML pages in a real browser: headless Chromium driven by selenium.
 
 Chromium and chromedriver come from Debian (``.ci/install.d/45-chromium.sh``). The broker is
-the session's real broker process (``tests/server.py``, default settings). Screenshots go
-to the test's temporary folder and, when ``IVOA_BROKER_SCREENSHOTS`` names a folder, there
-too (that is how ``docs/screenshots/`` is made).
+the session's real broker process (``tests/server.py``, default settings); the browser
+and the screenshots are ``conftest.py``'s. Screenshots go to the test's temporary folder
+and, when ``IVOA_BROKER_SCREENSHOTS`` names a folder, there too (that is how
+``docs/screenshots/`` is made).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,68 +20,13 @@ from tests.server import BrokerProcess
 pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium)")
 
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-#: a hang guard for each wait in the browser, not a timing assertion
-GUARD_SECONDS = 60
+from tests.browser.driving import GUARD_SECONDS, shoot, wait_text
+
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
-
-
-def _chromium() -> tuple[str, str]:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver") or (
-        "/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else None
-    )
-    if binary is None or driver is None:
-        pytest.skip("chromium and chromium-driver are not installed (.ci/install.d/45-chromium.sh)")
-    return binary, driver
-
-
-@pytest.fixture(scope="module")
-def chrome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    binary, driver = _chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1100,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(driver), options=options)
-    try:
-        yield browser
-    finally:
-        browser.quit()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Path]]:
-    taken: list[Path] = []
-    yield taken
-    target = os.environ.get("IVOA_BROKER_SCREENSHOTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        for path in taken:
-            shutil.copy(path, Path(target) / path.name)
-
-
-def shoot(chrome: webdriver.Chrome, shots: list[Path], folder: Path, name: str) -> None:
-    path = folder / f"{name}.png"
-    assert chrome.save_screenshot(str(path))
-    shots.append(path)
-
-
-def wait_text(chrome: webdriver.Chrome, element_id: str, text: str) -> None:
-    WebDriverWait(chrome, GUARD_SECONDS).until(
-        ec.text_to_be_present_in_element((By.ID, element_id), text)
-    )
 
 
 def test_create_a_job_watch_it_complete_and_open_a_result(

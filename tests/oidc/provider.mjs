@@ -6,8 +6,10 @@
 // Environment: OIDC_NODE_MODULES (the node_modules folder holding oidc-provider), OIDC_KEYS (path of a private JWKS file written by the fixture; read again
 // on rotation), OIDC_PORT (0: any free port). Prints "READY <port>" once listening.
 //
-// Clients: "broker-cli" (authorization code with PKCE, client credentials) and
-// "ivoa-broker" (the broker itself: client credentials, introspection of any token).
+// Clients: "broker-cli" (authorization code with PKCE, client credentials),
+// "ivoa-broker" (the broker itself: client credentials, introspection of any token) and
+// "broker-web" (the broker's sign-in page: authorization code with PKCE, redirected to
+// http://127.0.0.1:<any port>/login/callback).
 // Users: alice (astro), bob (no group), carol (astro, admins): groups in the "groups"
 // claim of their access tokens. Resource servers (RFC 8707 resource indicators):
 // urn:ivoa-broker (JWT access tokens, RS256), urn:ivoa-broker:opaque (opaque tokens, for
@@ -31,13 +33,14 @@ const USERS = {
   bob: [],
   carol: ['astro', 'admins'],
 };
-const CLIENT_GROUPS = { 'broker-cli': [], 'ivoa-broker': [] };
+const CLIENT_GROUPS = { 'broker-cli': [], 'ivoa-broker': [], 'broker-web': [] };
 const RESOURCES = {
   'urn:ivoa-broker': { format: 'jwt', audience: 'urn:ivoa-broker' },
   'urn:ivoa-broker:opaque': { format: 'opaque', audience: 'urn:ivoa-broker' },
   'urn:other-service': { format: 'jwt', audience: 'urn:other-service' },
 };
 const REDIRECT = 'http://127.0.0.1/callback';
+const WEB_REDIRECT = 'http://127.0.0.1/login/callback';
 
 function configuration() {
   const jwks = JSON.parse(fs.readFileSync(process.env.OIDC_KEYS, 'utf8'));
@@ -50,6 +53,17 @@ function configuration() {
         grant_types: ['authorization_code', 'client_credentials'],
         response_types: ['code'],
         redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        // the broker's pages ("sign in with"): a loopback redirect on any port (RFC 8252
+        // section 7.3, oidc-provider allows that for native clients)
+        client_id: 'broker-web',
+        client_secret: 'broker-web-secret-0123456789',
+        application_type: 'native',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: [WEB_REDIRECT],
         token_endpoint_auth_method: 'client_secret_basic',
       },
       {

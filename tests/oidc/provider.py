@@ -32,6 +32,7 @@ DEFAULT_MODULES = Path("/opt/ivoa-broker-oidc/node_modules")
 CLIENTS = {
     "broker-cli": "broker-cli-secret-0123456789",
     "ivoa-broker": "ivoa-broker-secret-0123456789",
+    "broker-web": "broker-web-secret-0123456789",
 }
 REDIRECT = "http://127.0.0.1/callback"
 AUDIENCE = "urn:ivoa-broker"
