@@ -5,6 +5,11 @@ and records each phase in the data folder, waking the core on every change. A st
 that ends without ``ready``/``failed`` is resumed: the server is looked for on the hub
 (a launch already asked for), else the build is asked for again (BinderHub attaches to
 the running build or finds the built image). Stop and cleanup go to the JupyterHub API.
+
+Each session is tagged on the hub with its job id as soon as ``ready`` names its server,
+before the adapter's own record is written (``_tags``): ``list_native`` lists the
+records and the tagged servers BinderHub launched (``_naming``), so a session whose
+record was lost is still found (its status rebuilt, its orphan removed).
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 
-from ivoa_broker_jupyterhub.client import HubClient, ServerInfo
+from ivoa_broker_jupyterhub.client import ServerInfo
 
 from ivoa_broker.protocol import (
     AdapterDeps,
@@ -41,13 +47,16 @@ from ivoa_broker.protocol import (
 
 from ._client import BinderClient
 from ._config import BinderHubConfig
+from ._hub import Hub
 from ._records import Record, RecordStore
 from ._source import build_spec
+from ._tags import SessionTags
 
 __all__ = ["BinderHubAdapter"]
 
 BUILD_PHASES = ("waiting", "fetching", "building", "pushing", "built")
 MAX_DROPS = 5
+log = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -60,6 +69,12 @@ def _ts(value: str | None) -> datetime | None:
 
 def native_id_of(job_id: str) -> str:
     return f"binder-{job_id}"
+
+
+def job_of(native_id: str) -> str | None:
+    """The job id in a native id (``binder-<job id>``), None if it is not one."""
+    job = native_id.removeprefix("binder-")
+    return job if job != native_id and job else None
 
 
 def _server_of(url: str) -> tuple[str, str] | None:
@@ -94,14 +109,16 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
         self._store = RecordStore(deps.data_dir)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._binder: BinderClient | None = None
-        self._hub: HubClient | None = None
+        self._hub: Hub | None = None
+        self._tags: SessionTags | None = None
 
     def __repr__(self) -> str:
         return f"BinderHubAdapter(name={self.name!r}, url={self.config.url!r})"
 
     async def open(self) -> None:
         self._binder = BinderClient(self.config.url, self.config.binder_token())
-        self._hub = HubClient(self.config.hub_url, self.config.service_token())
+        self._hub = Hub(self.config.hub_url, self.config.service_token())
+        self._tags = SessionTags(self._hub, self.config.hub_tag or self.name)
         self.capabilities = Capabilities(
             kinds=frozenset({"interactive"}),
             logs=True,
@@ -129,9 +146,18 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
         return self._binder
 
     @property
-    def hub(self) -> HubClient:
+    def hub(self) -> Hub:
         assert self._hub is not None, "adapter not opened"
         return self._hub
+
+    @property
+    def tags(self) -> SessionTags:
+        assert self._tags is not None, "adapter not opened"
+        return self._tags
+
+    def _url_of(self, user: str, server: str) -> str:
+        base = f"{self.config.hub_url.rstrip('/')}/user/{user}/"
+        return f"{base}{server}/" if server else base
 
     # ------------------------------------------------------------ offers
 
@@ -219,7 +245,7 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
                 if record.phase == "launching" and await self._adopt(native, record):
                     return
                 async for event in self.binder.build(record.path):
-                    if self._apply(native, record, event):
+                    if await self._apply(native, record, event):
                         return
                 # the stream ended without an end: resume it
                 record.drops += 1
@@ -242,7 +268,7 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
                 self._update(native, record)
                 return
 
-    def _apply(self, native: str, record: Record, event: Mapping[str, Any]) -> bool:
+    async def _apply(self, native: str, record: Record, event: Mapping[str, Any]) -> bool:
         phase = str(event.get("phase", ""))
         message = str(event.get("message", "")).rstrip("\n")
         if message:
@@ -255,6 +281,7 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
             where = _server_of(url)
             if where is not None:
                 record.server_user, record.server_name = where
+                await self._tag(record)  # on the hub before the record: a kill now leaves a tag
             record.url, record.started_at = url, _now()
             if event.get("token"):
                 from ivoa_broker.protocol import Secret
@@ -266,36 +293,92 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
         self._update(native, record)
         return phase in ("ready", "failed")
 
+    async def _tag(self, record: Record) -> bool:
+        """Tag the record's server with its job on the hub (once); a failure is retried
+        by the next status poll. True when it is tagged."""
+        if record.tagged or record.server_user is None or record.server_name is None:
+            return record.tagged
+        try:
+            await self.tags.put(record.job_id, record.server_user, record.server_name)
+        except AdapterError as exc:
+            log.warning("tagging the session of job %s failed: %s", record.job_id, exc.message)
+            return False
+        record.tagged = True
+        return True
+
+    async def _take(self, native: str, record: Record, server: ServerInfo, why: str) -> None:
+        """``server`` is the job's session: tag it, a session token for the endpoint."""
+        record.server_user, record.server_name = server.user, server.name
+        record.url = self._url_of(server.user, server.name)
+        await self._tag(record)
+        _, token = await self.hub.create_token(
+            server.user, [f"access:servers!server={server.user}/{server.name}"], note="binder"
+        )
+        self._store.save_token(native, token)
+        record.phase, record.started_at = "ready", record.started_at or _now()
+        record.message = why
+
     async def _adopt(self, native: str, record: Record) -> bool:
         """A server of this build launched for this job (before the stream dropped)."""
         server = await self._find_server(record)
         if server is None:
             return False
-        record.server_user, record.server_name = server.user, server.name
-        record.url = f"{self.config.hub_url.rstrip('/')}/user/{server.user}/{server.name}/"
-        _, token = await self.hub.create_token(
-            server.user, [f"access:servers!server={server.user}/{server.name}"], note="binder"
-        )
-        self._store.save_token(native, token)
-        record.phase, record.started_at = "ready", _now()
-        record.message = "server found again on the hub"
+        await self._take(native, record, server, "server found again on the hub")
         self._update(native, record)
         return True
 
     async def _find_server(self, record: Record) -> ServerInfo | None:
-        """The hub server of ``record``: by name, else the newest unclaimed one of its build."""
+        """The hub server of ``record``: by name, else (a launch was asked for) the one
+        tagged with its job, else one of its build, started since the submit, that no
+        record claims and no tag gives to another job."""
         if record.server_user is not None and record.server_name is not None:
             user = await self.hub.user(record.server_user)
             return None if user is None else user.servers.get(record.server_name)
-        claimed = {r.server_name for r in self._store.all().values() if r.server_name}
+        if record.phase != "launching":
+            return None  # BinderHub launches nothing for a build whose stream is gone
+        tagged = await self.tags.of_job(record.job_id)  # killed after the tag, before the record
+        if tagged:
+            return tagged[0]
+        claimed = {
+            (r.server_user, r.server_name) for r in self._store.all().values() if r.server_name
+        }
         request = f"v2/{record.path}"
         for user in await self.hub.users():
             for server in user.servers.values():
-                if server.name in claimed or server.user_options.get("binder_request") != request:
+                if (server.user, server.name) in claimed or server.user_options.get(
+                    "binder_request"
+                ) != request:
                     continue
-                if server.started and server.started >= record.submitted_at[:19]:
+                if not (server.started and server.started >= record.submitted_at[:19]):
+                    continue
+                if not await self.tags.claimed_elsewhere(server, record.job_id):
                     return server
         return None
+
+    async def _recover(self, handles: Sequence[Handle]) -> None:
+        """Records lost (a broker killed before writing one, a wiped folder) are rebuilt
+        from the sessions tagged with their jobs on the hub."""
+        jobs = {job_of(h.native_id): h for h in handles}
+        jobs.pop(None, None)
+        if not jobs:
+            return
+        for tagged in await self.tags.ours():
+            handle = jobs.pop(tagged.job_id, None)
+            if handle is None:
+                continue
+            request = str(tagged.server.user_options.get("binder_request", ""))
+            path = str(handle.state.get("path") or request.removeprefix("v2/"))
+            record = Record(
+                job_id=tagged.job_id,
+                path=path,
+                submitted_at=tagged.server.started or _now(),
+                started_at=tagged.server.started,
+                tagged=True,
+            )
+            await self._take(
+                handle.native_id, record, tagged.server, "session found again on the hub"
+            )
+            self._store.save(handle.native_id, record)
 
     # ------------------------------------------------------------ status
 
@@ -309,6 +392,7 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
         self, handles: Sequence[Handle], ctx: CallContext
     ) -> Mapping[str, Status]:
         out: dict[str, Status] = {}
+        await self._recover([h for h in handles if self._store.load(h.native_id) is None])
         for handle in handles:
             record = self._store.load(handle.native_id)
             if record is None:
@@ -326,6 +410,8 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
             record.phase = "cancelled" if (cancelled or record.cancelled) else "stopped"
             record.ended_at = _now()
             record.message = "the session's server is gone"
+            self._store.save(native, record)
+        elif not record.tagged and await self._tag(record):
             self._store.save(native, record)
 
     def _status(self, native: str, record: Record, ctx: CallContext) -> Status:
@@ -386,34 +472,38 @@ class BinderHubAdapter(BaseAdapter[BinderHubConfig]):
         server = await self._find_server(record)
         if server is not None:
             record.server_user, record.server_name = server.user, server.name
-            # the hub has no event for "stopped": its 202 means ask again
-            while not await self.hub.stop_server(server.user, server.name, remove=True):  # noqa: ASYNC110
-                await asyncio.sleep(0.5)
+            await self.hub.stop(server)
 
     async def cleanup(self, handle: Handle, ctx: CallContext) -> None:
+        """Everything of the job: its record's session and every session tagged with its
+        job on the hub (a Handle of only the native id finds those: an orphan)."""
+        job = job_of(handle.native_id)
         record = self._store.load(handle.native_id)
-        if record is None:
-            return
-        record.cancelled = True
-        self._store.save(handle.native_id, record)
-        await self._stop_task(handle.native_id)
-        await self._stop_server(record)
-        for token in await self._tokens_of(record):
-            await self.hub.delete_token(record.server_user or "", token)
+        servers: dict[tuple[str, str], ServerInfo] = {}
+        if record is not None:
+            record.cancelled = True
+            self._store.save(handle.native_id, record)
+            await self._stop_task(handle.native_id)
+            server = await self._find_server(record)
+            if server is not None:
+                servers[server.user, server.name] = server
+        if job is not None:
+            for server in await self.tags.of_job(job):
+                servers[server.user, server.name] = server
+        for server in servers.values():
+            await self.hub.remove_session(server)
+        if record is not None and record.server_user is not None and record.server_name:
+            # a named server culled before: its tokens outlive it
+            await self.hub.revoke_server_tokens(record.server_user, record.server_name)
         self._store.remove(handle.native_id)
 
-    async def _tokens_of(self, record: Record) -> list[str]:
-        if record.server_user is None or record.server_name is None:
-            return []
-        scope = f"access:servers!server={record.server_user}/{record.server_name}"
-        try:
-            found = await self.hub.tokens(record.server_user)
-        except NotFound:  # the hub removed the user meanwhile: its tokens went with it
-            return []
-        return [str(t["id"]) for t in found if scope in (t.get("scopes") or [])]
-
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
-        return {native: record.job_id for native, record in self._store.all().items()}
+        """The jobs of the adapter's records and of the sessions tagged with this
+        instance's tag on the hub (a session whose record was lost is an orphan found)."""
+        found = {native: record.job_id for native, record in self._store.all().items()}
+        for tagged in await self.tags.ours():
+            found[native_id_of(tagged.job_id)] = tagged.job_id
+        return found
 
     async def logs(self, handle: Handle, ctx: CallContext) -> str:
         record = self._store.load(handle.native_id)

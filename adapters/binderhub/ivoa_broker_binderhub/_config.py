@@ -23,6 +23,13 @@ class BinderHubConfig(AdapterConfig):
     max_cores: float | None = Field(default=8, description="largest session (cores)")
     max_memory_bytes: int | None = Field(default=16 * 2**30, description="largest session")
     log_lines: int = Field(default=10, ge=1, description="build log lines in an error")
+    hub_tag: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:/@-]+$",
+        description="written on the hub with each session (a token note naming the job) so "
+        "that orphans are found after a lost record; instances of brokers sharing one hub "
+        "need different tags (default: the instance name)",
+    )
     endpoint_token_in_url: bool = Field(
         default=True,
         description="put the session's token (BinderHub's ready event) in the endpoint URL "

@@ -32,6 +32,8 @@ class Record:
     ended_at: str | None = None
     cancelled: bool = False
     drops: int = 0
+    #: the session carries this job's tag on the hub (``_tags``)
+    tagged: bool = False
 
 
 class RecordStore:

@@ -14,25 +14,32 @@ providers) as BinderHub has them.
 
 A build checks out the repository when it is a local path, a ``file://`` URL or served
 on loopback (``git clone``), waits ``delay`` seconds per phase, fails for repositories listed in
-``fail_repos``, may drop the stream mid-build (``drop_next``), then asks the hub for a
-named server (named like ``launcher.unique_name_from_repo``: the repository path plus
-a random suffix) with the ``binder_*`` user_options BinderHub sends. Any route answers
-an injected fault first (``faults``: an HTTP error, garbage, a dropped or slow answer).
+``fail_repos``, may drop the stream mid-build (``drop_next``), then launches on the hub as
+``BuildHandler.launch`` does (``binderhub/builder.py`` lines 715-727): named by
+``Launcher.unique_name_from_repo`` (``launcher.py`` lines 143-169, :mod:`._naming`), the
+name is a temporary *user* with its default server when ``mode`` is ``"anonymous"``
+(authentication off, BinderHub's default and mybinder.org's), or a *named server* of
+``user`` when ``mode`` is ``"named"`` (authentication and named servers on; JupyterHub 6
+takes server names of at most 30 characters, so only short repository paths launch
+there, as with a real BinderHub). The server gets BinderHub's user_options
+(``launcher.py`` lines 244-252, ``builder.py`` lines 739-745) but ``token``: the session
+token is a hub token of the launch user scoped to the one server (the hub's local
+spawner takes no token from user_options). Culled sessions (``cull_repos``) are stopped
+and, for a temporary user, the user is deleted, as BinderHub's idle culler does. Any
+route answers an injected fault first (``faults``: an HTTP error, garbage, a dropped or
+slow answer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
-import string
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
-from ivoa_broker_jupyterhub.client import HubClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -41,11 +48,13 @@ from starlette.routing import Route
 from ivoa_broker.protocol import AdapterError, Secret
 from ivoa_broker.toolkit.faults import Fault, Faults, injected
 
+from ._hub import Hub
+from ._naming import name_prefix, unique_name
+
 __all__ = ["BINDERHUB_COMMIT", "PROVIDERS", "BinderEmulator", "repo_url_of", "unique_name"]
 
 BINDERHUB_COMMIT = "b9fad995d5529e487c25a9f0795f4fe150a96f25"
 PROVIDERS = ("gh", "gl", "git", "zenodo", "figshare", "dataverse")
-_SUFFIX = string.ascii_lowercase + string.digits
 
 
 def repo_url_of(provider: str, spec: str) -> tuple[str, str]:
@@ -58,17 +67,6 @@ def repo_url_of(provider: str, spec: str) -> tuple[str, str]:
         path, _, ref = unquote(spec).rpartition("/")
         return f"https://{host}/{path}", ref or "HEAD"
     return unquote(spec), ""
-
-
-def unique_name(repo_url: str) -> str:
-    """BinderHub's ``Launcher.unique_name_from_repo``: path of the URL + random suffix."""
-    prefix = urlparse(repo_url).path.strip("/").replace("/", "-").lower()
-    prefix = prefix.removesuffix(".git")
-    if len(prefix) > 20:
-        # BinderHub cuts at 32 (15 + 15); JupyterHub 6 takes only 30-character server names
-        prefix = f"{prefix[:5]}-{prefix[-14:]}"
-    prefix = "".join(c if c.isalnum() or c == "-" else "-" for c in prefix).strip("-")
-    return f"{prefix or 'binder'}-{''.join(random.choices(_SUFFIX, k=8))}"
 
 
 def _fault_status(fault: Fault) -> Response:
@@ -87,6 +85,8 @@ class BinderEmulator:
 
     hub_url: str
     hub_token: Secret
+    #: "anonymous": each launch a temporary user; "named": a named server of ``user``
+    mode: Literal["anonymous", "named"] = "anonymous"
     user: str = "binder"
     auth_token: Secret | None = None
     delay: float = 0.2
@@ -155,11 +155,13 @@ class BinderEmulator:
                 media_type="text/event-stream",
                 headers=headers,
             )
+        # builder.py lines 389-393 and 709: the launch host and the client's address
+        where = (str(request.base_url), request.client.host if request.client else "")
         return StreamingResponse(
-            self._stream(provider, spec), media_type="text/event-stream", headers=headers
+            self._stream(provider, spec, where), media_type="text/event-stream", headers=headers
         )
 
-    async def _stream(self, provider: str, spec: str) -> AsyncIterator[str]:
+    async def _stream(self, provider: str, spec: str, where: tuple[str, str]) -> AsyncIterator[str]:
         if provider not in self.providers:
             yield _event({"phase": "failed", "message": f"No provider found for {provider}\n"})
             return
@@ -193,30 +195,33 @@ class BinderEmulator:
         elif repo in self.fail_repos:
             yield _event({"phase": "failed", "message": "Build failed\n"})
             return
-        image = f"emulator/{unique_name(repo)}:{ref or 'latest'}"
+        image = f"emulator/{name_prefix(repo)}:{ref or 'latest'}"
         yield _event(
             {"phase": "built", "message": "Found built image, launching...\n", "imageName": image}
         )
         yield _event({"phase": "launching", "message": "Launching server...\n"})
         try:
-            info = await self._launch(repo, image, request_path)
+            user, server, info = await self._launch(repo, image, request_path, where)
         except AdapterError as exc:
             yield _event({"phase": "failed", "message": f"Launch failed: {exc.message}\n"})
             return
         if repo in self.cull_repos:
-            task = asyncio.create_task(self._cull(info["url"], self.cull_repos[repo]))
+            task = asyncio.create_task(self._cull(user, server, self.cull_repos[repo]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         path = urlparse(info["url"]).path
         yield _event({"phase": "launching", "message": f"Server ready at {path}\n"})
         yield _event({"phase": "ready", "message": f"server running at {info['url']}\n", **info})
 
-    async def _cull(self, url: str, after: float) -> None:
+    async def _cull(self, user: str, server: str, after: float) -> None:
+        """BinderHub's idle culler: the server stopped (removed when named), a temporary
+        user deleted."""
         await asyncio.sleep(after)
-        name = url.rstrip("/").rsplit("/", 1)[-1]
-        async with HubClient(self.hub_url, self.hub_token) as hub:
-            while not await hub.stop_server(self.user, name, remove=True):  # noqa: ASYNC110
+        async with Hub(self.hub_url, self.hub_token) as hub:
+            while not await hub.stop_server(user, server, remove=bool(server)):  # noqa: ASYNC110
                 await asyncio.sleep(0.5)
+            if not server:
+                await hub.delete_user(user)
 
     async def _checkout(self, repo: str, ref: str) -> list[str]:
         """``git clone`` a local repository (a path, a file:// URL, or served on loopback
@@ -240,33 +245,44 @@ class BinderEmulator:
                 [f"Checked out {path}"] if proc.returncode == 0 else []
             )
 
-    async def _launch(self, repo: str, image: str, request_path: str) -> dict[str, str]:
-        name = unique_name(repo)
-        options = {
+    async def _launch(
+        self, repo: str, image: str, request_path: str, where: tuple[str, str]
+    ) -> tuple[str, str, dict[str, str]]:
+        """Launch on the hub: ``(user, server, the ready event's keys)``."""
+        name = unique_name(repo)  # builder.py lines 715-727
+        user, server = (name, "") if self.mode == "anonymous" else (self.user, name)
+        options = {  # launcher.py lines 244-252 (but the token), builder.py lines 739-745
             "image": image,
+            "repo_url": repo,
             "binder_ref_url": repo,
-            "binder_launch_host": "http://binder.emulator/",
+            "binder_launch_host": where[0],
             "binder_request": request_path,
             "binder_persistent_request": request_path,
+            "binder_client_ip": where[1],
         }
-        async with HubClient(self.hub_url, self.hub_token) as hub:
-            await hub.create_user(self.user)
-            await hub.start_server(self.user, name, options)
+        async with Hub(self.hub_url, self.hub_token) as hub:
+            await hub.create_user(user)
+            await hub.start_server(user, server, options)
             self.launched.append(name)
-            async for event in hub.progress(self.user, name):
+            async for event in hub.progress(user, server):
                 if event.get("failed"):
                     raise AdapterError(str(event.get("message", "spawn failed")))
                 if event.get("ready"):
                     break
             _, token = await hub.create_token(
-                self.user, [f"access:servers!server={self.user}/{name}"], note="binder"
+                user, [f"access:servers!server={user}/{server}"], note="binder"
             )
-        url = f"{self.hub_url}/user/{self.user}/{name}/"
+        # launcher.py lines 355-357
+        url = f"{self.hub_url}/user/{user}/" + (f"{server}/" if server else "")
         # the keys and order of BinderHub's own ready event (tests/fixtures/fullbuild.eventsource)
-        return {
-            "image": image,
-            "repo_url": repo,
-            "token": token.reveal(),
-            **{k: v for k, v in options.items() if k.startswith("binder_")},
-            "url": url,
-        }
+        return (
+            user,
+            server,
+            {
+                "image": image,
+                "repo_url": repo,
+                "token": token.reveal(),
+                **{k: v for k, v in options.items() if k.startswith("binder_")},
+                "url": url,
+            },
+        )

@@ -17,12 +17,15 @@ from typing import Any
 
 import uvicorn
 from ivoa_broker_binderhub import BinderHubConfig
+from ivoa_broker_binderhub._adapter import native_id_of
+from ivoa_broker_binderhub._hub import Hub
 from ivoa_broker_binderhub._records import RecordStore
+from ivoa_broker_binderhub._tags import SessionTags
 from ivoa_broker_binderhub.emulator import BinderEmulator
 from ivoa_broker_jupyterhub.localhub import LocalHub
 from pydantic import SecretStr
 
-from ivoa_broker.testing import Fault, PlatformControls
+from ivoa_broker.testing import TERMINAL, Fault, PlatformControls
 
 #: the BinderHub API token the emulator requires (conftest and tests share it)
 BINDER_TOKEN = "binder-secret-token"
@@ -113,12 +116,14 @@ def adapter_config(binder_url: str, hub: LocalHub, **overrides: Any) -> BinderHu
 
 
 class BinderPlatform:
-    """The kit's view: the jobs of an adapter's data folder whose build or server exists."""
+    """The kit's view: the jobs of an adapter's data folder, and the sessions on the hub
+    that carry the adapter's tag (``tag``: its instance name)."""
 
-    def __init__(self, hub: LocalHub, data_dir: Path, emulator: BinderEmulator) -> None:
+    def __init__(self, hub: LocalHub, data_dir: Path, emulator: BinderEmulator, tag: str) -> None:
         self.hub = hub
         self.data_dir = data_dir
         self.emulator = emulator
+        self.tag = tag
 
     @property
     def controls(self) -> PlatformControls:
@@ -128,8 +133,10 @@ class BinderPlatform:
         return PlatformControls(native_ids=True, finish=False, faults={"health": frozenset(faults)})
 
     async def native_ids(self) -> set[str]:
-        """Every job until its cleanup (its server, build or session token)."""
-        return set(RecordStore(self.data_dir).all())
+        """Every job until its cleanup: its record, or its tagged session on the hub."""
+        async with Hub(self.hub.url, self.hub.token) as hub:
+            tagged = await SessionTags(hub, self.tag).ours()
+        return set(RecordStore(self.data_dir).all()) | {native_id_of(t.job_id) for t in tagged}
 
     def fail_next(self, op: str, fault: Fault) -> None:
         assert op == "health", op
@@ -143,6 +150,31 @@ class BinderPlatform:
 
     async def finish(self, native_id: str, exit_code: int) -> None:
         raise AssertionError("sessions end by themselves (culled) or by cancel")
+
+
+async def ready_endpoint(adapter: Any, handle: Any, ctx: Any) -> str:
+    """The session endpoint once the job is EXECUTING with one (``ready``)."""
+    endpoint: str | None = None
+
+    async def has_endpoint() -> bool:
+        nonlocal endpoint
+        found = await adapter.status_many([handle], ctx)
+        status = found.get(handle.native_id)
+        if status is not None and status.phase in TERMINAL:
+            raise AssertionError(f"{handle.native_id} ended: {status}")
+        endpoint = None if status is None else status.endpoint
+        return endpoint is not None
+
+    await wait_until(has_endpoint, timeout=120)
+    assert endpoint is not None
+    return endpoint
+
+
+async def hub_servers(hub: LocalHub) -> set[tuple[str, str]]:
+    """``(user, server)`` of every server on the hub that is not stopped."""
+    async with Hub(hub.url, hub.token) as client:
+        users = await client.users()
+    return {(u.name, s.name) for u in users for s in u.servers.values() if not s.stopped}
 
 
 async def wait_until(predicate: Any, timeout: float = 60.0) -> None:

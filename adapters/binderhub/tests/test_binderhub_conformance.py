@@ -141,7 +141,10 @@ class TestBinderHubConformance(AdapterConformance):
         if live:
             return LiveBinder()
         return BinderPlatform(
-            request.getfixturevalue("hub"), tmp_path / "data", request.getfixturevalue("emulator")
+            request.getfixturevalue("hub"),
+            tmp_path / "data",
+            request.getfixturevalue("emulator"),
+            tag="binderhub-conformance",  # the adapter's instance name
         )
 
     @pytest.fixture
