@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -44,6 +45,11 @@ START_TIMEOUT = 120.0
 
 
 def broker_command() -> str | None:
+    """The ``ivoa-broker`` script of the interpreter running the tests (a venv's ``bin/`` is
+    often not on ``PATH``, e.g. under ``make test``), else the one on ``PATH``."""
+    beside = Path(sys.executable).with_name("ivoa-broker")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
     return shutil.which("ivoa-broker")
 
 
