@@ -577,15 +577,16 @@ class Dispatcher:
                 await self._call(adapter, "cancel", handle, ctx)
             except AdapterError as exc:
                 log.warning("cancel after late submit of %s failed: %s", job_id, exc.message)
-        log.debug(
-            "job %s submitted to %s as %s (attempt %d, %s, environment names %s)",
-            job_id,
-            offer.adapter,
-            handle.native_id,
-            attempt,
-            request.kind,
-            ",".join(sorted(request.env)) or "-",  # the names only: values may be secrets
-        )
+        if log.isEnabledFor(logging.DEBUG):  # the names are joined only when it is shown
+            log.debug(
+                "job %s submitted to %s as %s (attempt %d, %s, environment names %s)",
+                job_id,
+                offer.adapter,
+                handle.native_id,
+                attempt,
+                request.kind,
+                ",".join(sorted(request.env)) or "-",  # the names only: values may be secrets
+            )
         self._live[offer.adapter][job_id] = handle
         self.wake(offer.adapter, handle.native_id)
 

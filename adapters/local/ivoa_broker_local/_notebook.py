@@ -87,14 +87,19 @@ def runtime_paths(argv: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     ``make serve``, stays hidden; the interpreter's prefix and the virtualenv's hold
     only installed packages (nbclient, ipykernel and the kernel's own imports).
     """
-    if len(argv) < 2 or argv[1] != str(NBRUN):
+    if not _runs_the_runner(argv):
         return ()
     return tuple(dict.fromkeys((str(NBRUN), sys.prefix, sys.base_prefix)))
 
 
+def _runs_the_runner(argv: list[str] | tuple[str, ...]) -> bool:
+    """Whether ``argv`` is a notebook job's command (:func:`as_batch`): python, runner, ..."""
+    return len(argv) >= 2 and argv[1] == str(NBRUN)
+
+
 def state_dir(argv: list[str] | tuple[str, ...], job_dir: Path) -> Path | None:
     """The runner's state folder of a notebook job (``None`` for any other command)."""
-    if len(argv) < 2 or argv[1] != str(NBRUN):
+    if not _runs_the_runner(argv):
         return None
     return job_dir / STATE_DIR
 
