@@ -10,7 +10,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.server import BrokerProcess
+from tests.server import BrokerProcess, local_platform
 from tests.stores import (  # noqa: F401 (fixtures)
     both_stores,
     fresh_store_url,
@@ -78,8 +78,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     workdir = tmp_path_factory.mktemp("broker")
     config = (
         "[jobs]\nwait_cap = 5\n"
-        '[adapters.local]\nplugin = "local"\n'
-        f"[adapters.local.config]\nsandbox_paths = [{str(tmp_path_factory.getbasetemp())!r}]\n"
+        + local_platform(sandbox_paths=[tmp_path_factory.getbasetemp()])
     )
     process = BrokerProcess(workdir, config=config).start()
     yield process

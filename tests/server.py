@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import signal
 import socket
@@ -25,6 +26,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def local_platform(**config: str | int | Sequence[Path]) -> str:
+    """The TOML of the ``local`` platform with these ``[adapters.local.config]`` keys (a
+    string, a number or a list of paths each), for a test broker's config."""
+    lines = ["[adapters.local]", 'plugin = "local"', "[adapters.local.config]"]
+    for key, value in config.items():
+        shown = value if isinstance(value, str | int) else [str(path) for path in value]
+        lines.append(f"{key} = {json.dumps(shown)}")
+    return "\n".join(lines) + "\n"
 
 
 #: every broker a test launched and has not stopped: killed when the test process ends, so

@@ -22,7 +22,7 @@ import pytest
 
 from ivoa_broker.testing.postgres import PostgresServer
 from tests.nginx import needs_nginx, running_nginx
-from tests.server import BrokerProcess, free_port
+from tests.server import BrokerProcess, free_port, local_platform
 
 pyvo = pytest.importorskip("pyvo")
 from pyvo.dal.tap import AsyncTAPJob  # noqa: E402
@@ -84,7 +84,7 @@ def cluster(
         f'[store]\nurl = "{url}"\n[jobs]\nwait_cap = 60\n'
         # the jobs append to marker files of this test (how a second run is seen), which
         # bubblewrap's private file system would hide: these jobs run unsandboxed
-        '[adapters.local]\nplugin = "local"\n[adapters.local.config]\nsandbox = "none"\n'
+        + local_platform(sandbox="none")
     )
     replicas = []
     for name in ("a", "b"):

@@ -8,17 +8,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.server import BrokerProcess
+from tests.server import BrokerProcess, local_platform
 from tests.web.helpers import UWS, create, doc, wait_until
 
 
 def _gated(folder: Path) -> str:
     """The local platform, sandboxed as by default, its jobs able to read ``folder`` (the
     job waits there for a file the test makes)."""
-    return (
-        '[adapters.local]\nplugin = "local"\n'
-        f'[adapters.local.config]\nsandbox_paths = ["{folder}"]\n'
-    )
+    return local_platform(sandbox_paths=[folder])
 
 
 def test_sigkill_restart_reattaches_running_job(tmp_path) -> None:  # type: ignore[no-untyped-def]
