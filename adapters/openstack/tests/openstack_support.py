@@ -126,7 +126,6 @@ class Callbacks:
         self.adapter = adapter
         self.handles: dict[str, Handle] = {}
         self.received: list[str] = []
-        self.dropped: list[str] = []
 
     def register(self, handle: Handle) -> Handle:
         job_id = str(handle.state["job_id"])
@@ -143,7 +142,6 @@ class Callbacks:
         if handle is None:
             # The server was deleted (a cancel raced the guest's end) and nothing registered its
             # handle: the broker's route would find the job already ended and drop the report.
-            self.dropped.append(job_id)
             return
         await self.adapter.receive_callback(handle, secret, fields, files)
         self.received.append(job_id)
