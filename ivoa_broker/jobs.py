@@ -446,6 +446,11 @@ class JobService:
         info: dict[str, str] | None = None,
     ) -> bool:
         job = await self._load(job_id)
+        ran = phase is Phase.COMPLETED or (started_at is not None and phase is Phase.ERROR)
+        if job.phase is Phase.QUEUED and ran:
+            # the broker first saw the task after it had ended (a short job, a slow poll):
+            # it ran all the same, so its history and WAIT clients see EXECUTING first
+            await self._move(job_id, Phase.EXECUTING, start_time=started_at or ended_at)
         fields: JobFields = {"end_time": ended_at, "run_deadline": None}
         if job.start_time is None:
             fields["start_time"] = started_at or ended_at

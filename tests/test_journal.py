@@ -130,6 +130,30 @@ async def test_job_service_tells_every_move(rig: Rig, caplog: pytest.LogCaptureF
     assert executing[0].__dict__["platform"] == rig.fake.name
 
 
+async def test_a_task_first_seen_ended_still_passes_executing(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A short job can end before the broker's first look: COMPLETED means it ran, so its
+    history shows EXECUTING (a real broker's `true` job went QUEUED -> COMPLETED under load);
+    a failure with no start time may never have started, and stays QUEUED -> ERROR."""
+    caplog.set_level(logging.INFO, logger="ivoa_broker.journal")
+    done = await rig.jobs.create("bob", [Parameter("cmd", "true")], run=True)
+    await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
+    rig.fake.set(f"n-{done.job_id}", "done", 0)
+    ended = await rig.settle(done.job_id, Phase.COMPLETED)
+    assert [(a, b) for a, b, _ in _moves(caplog, done.job_id)][2:] == [
+        ("QUEUED", "EXECUTING"),
+        ("EXECUTING", "COMPLETED"),
+    ]
+    assert ended.start_time is not None and ended.end_time is not None
+    rig.fake.any_submit.clear()
+    failed = await rig.jobs.create("bob", [Parameter("cmd", "false")], run=True)
+    await asyncio.wait_for(rig.fake.any_submit.wait(), 5)
+    rig.fake.set(f"n-{failed.job_id}", "failed", 1)
+    await rig.settle(failed.job_id, Phase.ERROR)
+    assert [(a, b) for a, b, _ in _moves(caplog, failed.job_id)][2:] == [("QUEUED", "ERROR")]
+
+
 async def test_abort_and_delete_are_told(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="ivoa_broker.journal")
     job = await rig.jobs.create(None, [Parameter("cmd", "echo")], run=True)
