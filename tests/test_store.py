@@ -339,3 +339,23 @@ async def test_an_accepted_offer_is_the_launch_intent_of_its_job(store: JobStore
     assert await store.intent_of("o1") == intent
     assert await store.accept_offer("o1", accepted, T0, "other") == "ACCEPTED"
     assert await store.intent_of("o1") == intent  # a refused accept writes nothing
+
+
+async def test_a_listed_job_shows_its_change_in_the_next_list(store: JobStore) -> None:
+    """List entries are kept by their whole row: a write shows in the next list."""
+    await store.insert(job(1))
+    await store.insert(job(2))
+
+    async def listed() -> list[tuple[str, Phase, str | None]]:
+        found = await store.list_jobs("alice", phases=None, after=None, last=None, limit=10)
+        every = await store.list_every_job(phases=None, after=None, limit=10)
+        assert every == found
+        return [(j.job_id, j.phase, j.run_id) for j in found]
+
+    assert await listed() == [("j002", Phase.PENDING, None), ("j001", Phase.PENDING, None)]
+    assert await store.move("j001", [Phase.PENDING], Phase.QUEUED)
+    assert await listed() == [("j002", Phase.PENDING, None), ("j001", Phase.QUEUED, None)]
+    assert await store.update("j002", run_id="again")
+    assert await listed() == [("j002", Phase.PENDING, "again"), ("j001", Phase.QUEUED, None)]
+    assert await store.delete("j002")
+    assert await listed() == [("j001", Phase.QUEUED, None)]
