@@ -84,11 +84,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=merge_methods(
             pages.with_pages(
                 [
+                    # Starlette tries routes in order: the API routes that serve nearly
+                    # every request first (no path of one matches another's, so the
+                    # order changes only how soon a request finds its route)
+                    *uws.ROUTES,
+                    *eb.ROUTES,
                     Route("/", index, methods=["GET"]),
                     *vosi.ROUTES,
                     *health.ROUTES,
-                    *uws.ROUTES,
-                    *eb.ROUTES,
                     *callbacks.ROUTES,
                     *signin.ROUTES,
                 ]

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,9 @@ async def test_wal_and_indexes(sqlite_store: JobStore) -> None:
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'"
     )
     names = {r[0] for r in rows}
-    assert {"jobs_owner_created", "jobs_owner_phase_created", "jobs_phase"} <= names
+    assert {"jobs_owner_list", "jobs_created_id", "jobs_owner_phase_created", "jobs_phase"} <= names
+    # superseded by the two covering/ordering indexes of migration 6
+    assert not {"jobs_owner_created", "jobs_created"} & names
 
 
 async def test_list_filters_in_sql(store: JobStore) -> None:
@@ -75,14 +78,69 @@ async def test_list_filters_in_sql(store: JobStore) -> None:
     ] == ["j050"]
 
 
-async def test_query_plan_uses_owner_index(sqlite_store: JobStore) -> None:
-    sql = (
-        "EXPLAIN QUERY PLAN SELECT job_id FROM jobs WHERE owner = ? AND phase != 'ARCHIVED' "
-        "ORDER BY creation_time DESC LIMIT 100"
-    )
-    plan = " ".join(str(r[3]) for r in await sqlite_store.db.rows(sql, ("alice",)))
-    assert "jobs_owner_created" in plan
-    assert "TEMP B-TREE" not in plan
+async def _plans_of_the_lists(store: JobStore, lists: Any) -> list[tuple[str, str]]:
+    """(SQL, query plan) of each list query the store itself sends."""
+    sent: list[tuple[str, list[Any]]] = []
+    rows = store.db.rows
+
+    async def recording(sql: str, args: Any = ()) -> list[Any]:
+        sent.append((sql, list(args)))
+        return await rows(sql, args)
+
+    store.db.rows = recording  # type: ignore[method-assign]
+    try:
+        await lists(store)
+    finally:
+        store.db.rows = rows  # type: ignore[method-assign]
+    assert sent
+    return [
+        (sql, " ".join(str(r[3]) for r in await rows("EXPLAIN QUERY PLAN " + sql, args)))
+        for sql, args in sent
+    ]
+
+
+async def _owner_lists(store: JobStore) -> None:
+    for owner in ("alice", None):
+        for phases in (None, [Phase.COMPLETED], [Phase.COMPLETED, Phase.ERROR]):
+            for after in (None, T0):
+                for last in (None, 100):
+                    await store.list_jobs(owner, phases=phases, after=after, last=last, limit=1000)
+
+
+async def test_an_owners_job_list_is_read_from_the_covering_index(
+    sqlite_store: JobStore,
+) -> None:
+    for n in range(1, 60):
+        await sqlite_store.insert(job(n, owner="alice" if n % 3 else None))
+    plans = await _plans_of_the_lists(sqlite_store, _owner_lists)
+    assert len(plans) == 24
+    for sql, plan in plans:
+        assert "COVERING INDEX jobs_owner_list" in plan, (sql, plan)
+        assert "TEMP B-TREE" not in plan, (sql, plan)  # in index order: no sort step
+
+
+async def test_every_owners_job_list_is_read_in_index_order(sqlite_store: JobStore) -> None:
+    for n in range(1, 60):
+        await sqlite_store.insert(job(n, owner=f"o{n % 5}"))
+
+    async def lists(store: JobStore) -> None:
+        await store.list_every_job(phases=None, after=None, limit=100)
+        await store.list_every_job(phases=None, after=T0, limit=100)
+
+    for sql, plan in await _plans_of_the_lists(sqlite_store, lists):
+        assert "jobs_created_id" in plan, (sql, plan)
+        assert "TEMP B-TREE" not in plan, (sql, plan)
+
+
+async def test_the_lists_are_newest_first_then_by_job_id(store: JobStore) -> None:
+    """The order the indexes give: creation time, ties by job id (both descending)."""
+    for n in (1, 2, 3):
+        await store.insert(replace(job(n), creation_time=T0))
+    await store.insert(replace(job(4), creation_time=T0 - timedelta(seconds=1)))
+    listed = await store.list_jobs("alice", phases=None, after=None, last=None, limit=10)
+    assert [j.job_id for j in listed] == ["j003", "j002", "j001", "j004"]
+    every = await store.list_every_job(phases=None, after=None, limit=10)
+    assert [j.job_id for j in every] == ["j003", "j002", "j001", "j004"]
 
 
 async def test_move_is_compare_and_set(store: JobStore) -> None:
@@ -281,3 +339,23 @@ async def test_an_accepted_offer_is_the_launch_intent_of_its_job(store: JobStore
     assert await store.intent_of("o1") == intent
     assert await store.accept_offer("o1", accepted, T0, "other") == "ACCEPTED"
     assert await store.intent_of("o1") == intent  # a refused accept writes nothing
+
+
+async def test_a_listed_job_shows_its_change_in_the_next_list(store: JobStore) -> None:
+    """List entries are kept by their whole row: a write shows in the next list."""
+    await store.insert(job(1))
+    await store.insert(job(2))
+
+    async def listed() -> list[tuple[str, Phase, str | None]]:
+        found = await store.list_jobs("alice", phases=None, after=None, last=None, limit=10)
+        every = await store.list_every_job(phases=None, after=None, limit=10)
+        assert every == found
+        return [(j.job_id, j.phase, j.run_id) for j in found]
+
+    assert await listed() == [("j002", Phase.PENDING, None), ("j001", Phase.PENDING, None)]
+    assert await store.move("j001", [Phase.PENDING], Phase.QUEUED)
+    assert await listed() == [("j002", Phase.PENDING, None), ("j001", Phase.QUEUED, None)]
+    assert await store.update("j002", run_id="again")
+    assert await listed() == [("j002", Phase.PENDING, "again"), ("j001", Phase.QUEUED, None)]
+    assert await store.delete("j002")
+    assert await listed() == [("j001", Phase.QUEUED, None)]

@@ -37,6 +37,7 @@ SESSION_USED = "ivoa_broker.session_used"
 #: the request's sign-in cookie did not open (expired, tampered, another key)
 SESSION_DROPPED = "ivoa_broker.session_dropped"
 PROTECTED = ("/jobs", "/requests", "/offersets", "/sessions")
+_UNDER_PROTECTED = tuple(p + "/" for p in PROTECTED)
 _JOB_PATH = re.compile(r"^/jobs/([^/]+)(/.*)?$")
 
 
@@ -47,7 +48,8 @@ def route_path(scope: Scope) -> str:
 
 
 def protected(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in PROTECTED)
+    """``path`` is one of :data:`PROTECTED` or under one of them."""
+    return path in PROTECTED or path.startswith(_UNDER_PROTECTED)
 
 
 def admin_may_act(method: str, rest: str) -> bool:
@@ -101,17 +103,19 @@ class IdentityMiddleware:
         except BrokerError as exc:
             scope[IDENTITY_ERROR] = exc
         error = scope.get(IDENTITY_ERROR)
-        values = error.challenges if isinstance(error, Unauthorized) else auth.challenges()
-        retry_after = str(broker.settings.auth.retry_after)
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] in (401, 429):
                 headers = [
                     (k, v) for k, v in message.get("headers", []) if k != b"www-authenticate"
                 ]
-                if message["status"] == 401:
+                if message["status"] == 401:  # the challenges are built only for a 401
+                    values = (
+                        error.challenges if isinstance(error, Unauthorized) else auth.challenges()
+                    )
                     headers += [(b"www-authenticate", v.encode("latin-1")) for v in values]
                 elif not any(k == b"retry-after" for k, _ in headers):
+                    retry_after = str(broker.settings.auth.retry_after)
                     headers.append((b"retry-after", retry_after.encode()))
                 message = {**message, "headers": headers}
             await send(message)

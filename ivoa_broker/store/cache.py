@@ -1,10 +1,13 @@
-"""The per-process record cache in front of the job table."""
+"""The per-process caches in front of the job table: whole records, and list entries."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 
-from ivoa_broker.records import Job
+from ivoa_broker.protocol import Phase
+from ivoa_broker.records import Job, JobSummary
+from ivoa_broker.units import from_db_instant
 
 
 class JobCache:
@@ -47,3 +50,47 @@ class JobCache:
 
     def __len__(self) -> int:
         return len(self._jobs)
+
+
+class SummaryRows:
+    """Job list entries made once per distinct stored row, not once per list.
+
+    The key is the whole row a :class:`JobSummary` is made of (job id, phase, creation
+    time text, run id, owner), so a job whose row changed (a new phase) is a new key and
+    can never be answered with the old entry: nothing needs dropping on a write. At most
+    ``size`` rows (the oldest first out). The same objects come back for the same rows,
+    so the rendered fragments cached by summary (``render/uws_fast.py``) are found fast.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._items: dict[tuple[object, ...], JobSummary] = {}
+
+    def of(self, rows: Iterable[Sequence[object]]) -> list[JobSummary]:
+        """Summaries of ``(job_id, phase, creation_time, run_id, owner)`` rows, in order."""
+        items = self._items
+        out: list[JobSummary] = []
+        for row in rows:
+            key = (row[0], row[1], row[2], row[3], row[4])
+            found = items.get(key)
+            if found is None:
+                found = _summary(key)
+                if self.size <= 0:
+                    out.append(found)
+                    continue
+                if len(items) >= self.size:
+                    del items[next(iter(items))]
+                items[key] = found
+            out.append(found)
+        return out
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _summary(row: tuple[object, ...]) -> JobSummary:
+    job_id, phase, created, run_id, owner = row
+    assert isinstance(job_id, str) and isinstance(phase, str) and isinstance(created, str)
+    assert run_id is None or isinstance(run_id, str)
+    assert owner is None or isinstance(owner, str)
+    return JobSummary(job_id, Phase(phase), from_db_instant(created), run_id, owner)

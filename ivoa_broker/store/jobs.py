@@ -14,7 +14,7 @@ from typing import Any, Unpack
 
 from ivoa_broker.protocol import Phase
 from ivoa_broker.records import Job, JobError, JobResult, JobSummary, Parameter
-from ivoa_broker.store.cache import JobCache
+from ivoa_broker.store.cache import JobCache, SummaryRows
 from ivoa_broker.store.db import Database, Row
 from ivoa_broker.store.rows import JobFields, LiveJob, StoredResult
 from ivoa_broker.units import db_instant, from_db_instant
@@ -59,6 +59,7 @@ class JobQueries:
 
     db: Database
     cache: JobCache
+    summaries: SummaryRows
 
     @asynccontextmanager
     async def _changing(self, job_id: str) -> AsyncIterator[None]:
@@ -121,16 +122,7 @@ class JobQueries:
             "SELECT job_id, phase, creation_time, run_id, owner FROM jobs "
             f"WHERE {' AND '.join(where)} ORDER BY creation_time DESC, job_id DESC LIMIT ?"
         )
-        return [
-            JobSummary(
-                job_id=r[0],
-                phase=Phase(r[1]),
-                creation_time=from_db_instant(r[2]),
-                run_id=r[3],
-                owner=r[4],
-            )
-            for r in await self.db.rows(sql, args)
-        ]
+        return self.summaries.of(await self.db.rows(sql, args))
 
     async def count(self) -> int:
         row = await self.db.row("SELECT count(*) FROM jobs")
@@ -251,7 +243,7 @@ class JobQueries:
             f"WHERE {' AND '.join(where)} ORDER BY creation_time DESC, job_id DESC LIMIT ?",
             [*args, limit],
         )
-        return [JobSummary(r[0], Phase(r[1]), from_db_instant(r[2]), r[3], r[4]) for r in rows]
+        return self.summaries.of(rows)
 
     # -------------------------------------------------------------- deadlines
 

@@ -13,7 +13,12 @@ starting together migrate once, and a failed step leaves the database as it was.
 4. ``leases``: who does the once-only work, until when (:mod:`.leases`);
 5. ``launch_intent``: the offer (so the platform instance) a job is being submitted
    to, stored before ``submit`` is called, so a broker that dies before the Handle
-   is stored resumes on that platform, never on another.
+   is stored resumes on that platform, never on another;
+6. covering indexes for the job lists: ``jobs_owner_list`` (owner, creation_time,
+   job_id, phase, run_id) answers an owner's list from the index alone, in the order
+   asked (creation time, then job id: no sort step); ``jobs_created_id``
+   (creation_time, job_id) gives every owner's list (admins) its order. They replace
+   ``jobs_owner_created`` and ``jobs_created``, which are their prefixes.
 """
 
 from __future__ import annotations
@@ -187,12 +192,24 @@ def _v5(d: Dialect) -> list[str]:
     return ["ALTER TABLE jobs ADD COLUMN launch_intent TEXT"]
 
 
+def _v6(d: Dialect) -> list[str]:
+    return [
+        "CREATE INDEX IF NOT EXISTS jobs_owner_list "
+        "ON jobs (owner, creation_time, job_id, phase, run_id)",
+        "CREATE INDEX IF NOT EXISTS jobs_created_id ON jobs (creation_time, job_id)",
+        # prefixes of the two above: every query they served, those serve as well
+        "DROP INDEX IF EXISTS jobs_owner_created",
+        "DROP INDEX IF EXISTS jobs_created",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, results, offer sets, offers", _v1),
     Migration(2, "abort_reason and released in their own columns", _v2, _v2_backfill),
     Migration(3, "change notification triggers (PostgreSQL)", _v3),
     Migration(4, "leases for once-only work", _v4),
     Migration(5, "launch intent (the platform a submit went to)", _v5),
+    Migration(6, "covering indexes for the job lists", _v6),
 )
 
 LATEST = MIGRATIONS[-1].version

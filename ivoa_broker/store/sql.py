@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from ivoa_broker.store.cache import JobCache
+from ivoa_broker.store.cache import JobCache, SummaryRows
 from ivoa_broker.store.db import Database
 from ivoa_broker.store.interface import Store
 from ivoa_broker.store.jobs import JobQueries
@@ -50,6 +50,7 @@ class JobStore(JobQueries, OfferQueries):
     def __init__(self, db: Database, cache_size: int = 2048) -> None:
         self.db = db
         self.cache = JobCache(cache_size)
+        self.summaries = SummaryRows()
         self.path: Path | str = getattr(db, "path", db.where)
         self._listeners: list[Callable[[str], None]] = []
         self._hearing: asyncio.Task[None] | None = None

@@ -50,6 +50,44 @@ class RenderedJobs:
         return body
 
 
+class BaseUrls:
+    """The broker's base URL as each request sees it, without a public URL configured.
+
+    Starlette's ``request.base_url`` builds a new URL object from the scope on every
+    request; the text depends only on the scheme, the first ``Host`` header, the server
+    address and the root path (after :class:`~ivoa_broker.web.proxy.ProxyHeaders`
+    applied any trusted forwarded headers to them), so it is kept under exactly those.
+    At most ``size`` entries (the oldest goes first): a client inventing ``Host`` headers
+    cannot grow it.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._urls: dict[tuple[object, ...], str] = {}
+
+    def of(self, request: Request) -> str:
+        scope = request.scope
+        host = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+                break
+        server = scope.get("server")
+        key = (
+            scope.get("scheme", "http"),
+            host,
+            tuple(server) if server is not None else None,
+            scope.get("app_root_path", scope.get("root_path", "")),
+        )
+        found = self._urls.get(key)
+        if found is None:
+            found = str(request.base_url).rstrip("/")
+            if len(self._urls) >= self.size:
+                del self._urls[next(iter(self._urls))]
+            self._urls[key] = found
+        return found
+
+
 @dataclass
 class Broker:
     settings: Settings
@@ -69,10 +107,11 @@ class Broker:
     broker_id: str = ""
     rendered: RenderedJobs = field(default_factory=RenderedJobs)
     metrics: Metrics = field(default_factory=Metrics)
+    urls: BaseUrls = field(default_factory=BaseUrls)
 
     def base_url(self, request: Request) -> str:
         configured = self.settings.server.public_url
-        return (configured or str(request.base_url)).rstrip("/")
+        return configured.rstrip("/") if configured else self.urls.of(request)
 
     def jobs_url(self, request: Request) -> str:
         return self.base_url(request) + "/jobs"

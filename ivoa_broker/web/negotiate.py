@@ -5,6 +5,7 @@ for, HTML pages only when a browser prefers them. The rule itself is
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
@@ -27,7 +28,15 @@ UWS_WITH_PAGE = (_XML, _JSON, _HTML)
 
 def preferred(request: Request, *, page: bool = False) -> str:
     """``XML``, ``JSON`` or (when the route has a ``page``) ``HTML``; XML when nothing fits."""
-    chosen = choose(request.headers.get("accept"), UWS_WITH_PAGE if page else UWS_OFFERED)
+    return preferred_media(request.headers.get("accept"), page)
+
+
+@lru_cache(maxsize=256)
+def preferred_media(accept: str | None, page: bool) -> str:
+    """:func:`preferred` of an ``Accept`` header: a pure function of the header's text, so
+    kept (a client sends the same header on every request; at most 256 headers, each no
+    longer than the server's header limit)."""
+    chosen = choose(accept, UWS_WITH_PAGE if page else UWS_OFFERED)
     return chosen.media if chosen is not None else XML
 
 

@@ -17,10 +17,16 @@ MAX_BODY = 1024 * 1024
 MAX_FIELDS = 1024
 
 
+def query_pairs(request: Request) -> list[tuple[str, str]]:
+    """The query string's pairs, names in lower case; no parsing when there is none (the
+    usual GET)."""
+    if not request.scope.get("query_string"):
+        return []
+    return [(k.lower(), v) for k, v in request.query_params.multi_items()]
+
+
 async def read_params(request: Request, *, include_query: bool = True) -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = []
-    if include_query:
-        pairs.extend((k.lower(), v) for k, v in request.query_params.multi_items())
+    pairs = query_pairs(request) if include_query else []
     if request.method != "POST":
         return pairs
     length = request.headers.get("content-length")

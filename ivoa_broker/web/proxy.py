@@ -60,12 +60,19 @@ class ProxyHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            scope = dict(scope)
-            if self.root_path:
-                scope["root_path"] = self.root_path
-            client = scope.get("client")
-            if self.trusted and self.trusted.trusts(client[0] if client else None):
-                self._apply(scope, _headers(scope["headers"]))
+            forwarded: dict[str, str] = {}
+            if self.trusted:
+                client = scope.get("client")
+                if self.trusted.trusts(client[0] if client else None):
+                    forwarded = _forwarded(scope["headers"])
+            # a scope of its own only when something in it changes (the usual request,
+            # direct and without a prefix, passes as it came)
+            if self.root_path or forwarded:
+                scope = dict(scope)
+                if self.root_path:
+                    scope["root_path"] = self.root_path
+                if forwarded:
+                    self._apply(scope, forwarded)
         await self.app(scope, receive, send)
 
     def _apply(self, scope: dict[str, object], headers: dict[str, str]) -> None:
@@ -88,10 +95,13 @@ class ProxyHeaders:
                 scope["client"] = (client, port)
 
 
-def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+def _forwarded(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The ``X-Forwarded-*`` headers (names in lower case; repeated ones joined by commas)."""
     found: dict[str, str] = {}
     for key, value in raw:
         name = key.decode("latin-1").lower()
+        if not name.startswith("x-forwarded-"):
+            continue
         text = value.decode("latin-1")
         found[name] = f"{found[name]},{text}" if name in found else text
     return found

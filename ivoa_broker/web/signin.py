@@ -290,8 +290,11 @@ class SignInRedirect:
             await self.app(scope, receive, send)
             return
         found: Any = getattr(scope["app"].state, "broker", None)
+        if found is None or found.auth.sessions is None:  # no sign-in: nothing to redirect
+            await self.app(scope, receive, send)
+            return
         request = Request(scope)
-        if found is None or found.auth.sessions is None or not _browser(request):
+        if not _browser(request):
             await self.app(scope, receive, send)
             return
         b: Broker = found

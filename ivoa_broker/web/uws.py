@@ -29,7 +29,7 @@ from ivoa_broker.web import inputs
 from ivoa_broker.web.context import broker
 from ivoa_broker.web.inputs import uws_boundary
 from ivoa_broker.web.negotiate import document, text, wants_json
-from ivoa_broker.web.params import read_params, single
+from ivoa_broker.web.params import query_pairs, read_params, single
 
 
 async def _callers_job(request: Request) -> Job:
@@ -56,7 +56,7 @@ def _int(value: str, name: str) -> int:
 async def list_jobs(request: Request) -> Response:
     b = broker(request)
     who = b.identify(request)
-    pairs = [(k.lower(), v) for k, v in request.query_params.multi_items()]
+    pairs = query_pairs(request)
     phases = [_phase(v) for k, v in pairs if k == "phase"]
     after_text = single(pairs, "after")
     last_text = single(pairs, "last")
@@ -107,7 +107,7 @@ async def get_job(request: Request) -> Response:
     b = broker(request)
     who = b.identify(request)
     job_id = request.path_params["job_id"]
-    pairs = [(k.lower(), v) for k, v in request.query_params.multi_items()]
+    pairs = query_pairs(request)
     wait_text = single(pairs, "wait")
     phase_text = single(pairs, "phase")
     if wait_text is None:

@@ -85,7 +85,7 @@ async def test_migrate_command_upgrades_an_old_store(tmp_path: Path) -> None:
     v1_database(path)
     out = cli("migrate", "--store", str(path))
     assert out.returncode == 0, out.stderr
-    assert "migrations applied: 2, 3, 4, 5" in out.stdout
+    assert "migrations applied: 2, 3, 4, 5, 6\n" in out.stdout
     again = cli("migrate", "--store", f"sqlite:///{path}")
     assert "none (up to date)" in again.stdout
 
@@ -98,4 +98,4 @@ async def test_migrate_command_on_postgresql_reads_the_config(
     config.write_text(f'[store]\nurl = "{url}"\n')
     out = cli("migrate", "--config", str(config))
     assert out.returncode == 0, out.stderr
-    assert "migrations applied: 1, 2, 3, 4, 5" in out.stdout
+    assert "migrations applied: 1, 2, 3, 4, 5, 6\n" in out.stdout

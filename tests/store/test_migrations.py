@@ -165,3 +165,25 @@ async def test_failed_migration_leaves_the_database_as_it_was(tmp_path: Path) ->
         assert "abort_reason" not in columns  # rolled back with the rest of step 2
     finally:
         raw.close()
+
+
+async def test_the_job_lists_have_their_covering_indexes(
+    tmp_path: Path, fresh_store_url: str | None
+) -> None:
+    """Migration 6 on either engine: the list indexes made, their prefixes dropped."""
+    where = fresh_store_url or tmp_path / "new.db"
+    db = await open_database(where)
+    try:
+        await migrate(db)
+        if db.dialect.name == "postgresql":
+            sql = (
+                "SELECT indexname FROM pg_indexes "
+                "WHERE tablename = 'jobs' AND schemaname = current_schema()"
+            )
+        else:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'"
+        names = {r[0] for r in await db.rows(sql)}
+        assert {"jobs_owner_list", "jobs_created_id", "jobs_owner_phase_created"} <= names
+        assert not {"jobs_owner_created", "jobs_created"} & names
+    finally:
+        await db.close()

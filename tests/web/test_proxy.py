@@ -58,3 +58,50 @@ def test_networks_and_bad_entries() -> None:
     assert not trusted.trusts("192.0.2.1") and not trusted.trusts(None)
     with pytest.raises(ValueError, match="not an IP"):
         TrustedProxies("proxy.example.org")
+
+
+class _Seen:
+    """The inner app: keeps the scope it was given."""
+
+    def __init__(self) -> None:
+        self.scope: dict[str, object] | None = None
+
+    async def __call__(self, scope: dict[str, object], receive: object, send: object) -> None:
+        self.scope = scope
+
+
+def _scope(headers: list[tuple[bytes, bytes]]) -> dict[str, object]:
+    return {
+        "type": "http",
+        "scheme": "http",
+        "root_path": "",
+        "headers": headers,
+        "client": ("192.0.2.7", 5000),
+    }
+
+
+@pytest.mark.parametrize(
+    ("trusted", "headers"),
+    [
+        (None, [(b"host", b"b"), (b"x-forwarded-proto", b"https")]),  # not believed
+        ("192.0.2.0/24", [(b"host", b"b"), (b"accept", b"*/*")]),  # trusted, none sent
+        ("198.51.100.0/24", [(b"x-forwarded-host", b"evil.example")]),  # another proxy
+    ],
+)
+async def test_a_request_with_nothing_to_apply_passes_as_it_came(
+    trusted: str | None, headers: list[tuple[bytes, bytes]]
+) -> None:
+    inner = _Seen()
+    scope = _scope(headers)
+    await ProxyHeaders(inner, TrustedProxies(trusted))(scope, None, None)  # type: ignore[arg-type]
+    assert inner.scope is scope
+    assert scope == _scope(headers)
+
+
+async def test_what_is_applied_goes_to_a_copy_of_the_scope() -> None:
+    inner = _Seen()
+    scope = _scope([(b"host", b"b"), (b"X-Forwarded-Proto", b"https")])
+    await ProxyHeaders(inner, TrustedProxies("192.0.2.0/24"), "/p")(scope, None, None)  # type: ignore[arg-type]
+    assert inner.scope is not None and inner.scope is not scope
+    assert inner.scope["scheme"] == "https" and inner.scope["root_path"] == "/p"
+    assert scope["scheme"] == "http" and scope["root_path"] == ""
