@@ -191,7 +191,8 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         await self._open_containers()
         self.capabilities = dataclasses.replace(
             type(self).capabilities,
-            images=self.containers.adapter is not None,
+            # (a subclass that runs images its own way says so in its class attribute)
+            images=type(self).capabilities.images or self.containers.adapter is not None,
             max_cores=self.cfg.effective_max_cores(),
             max_memory_bytes=self.cfg.effective_max_memory(),
         )
