@@ -269,3 +269,34 @@ def test_execution_broker_container_offer_of_local_is_accepted_and_runs(
         assert no["result"] == "NO"
         reasons = " ".join(m.get("message", "") for m in no["meta"].get("messages", []))
         assert "docker.io/library/alpine:3" in reasons
+
+
+def test_make_serve_defaults_run_a_container_on_the_hosts_engine(
+    container_engines: ContainerEngines, tmp_path: Path
+) -> None:
+    """The broker as ``make serve`` starts it (no config: the local platform alone, its
+    ``containers = "auto"``) on a host whose engine is ``DOCKER_HOST``: the README's
+    docker-container request gets local's YES offer, and accepting it runs the container."""
+    engine = container_engines.engines["docker"]
+    process = BrokerProcess(tmp_path, env={"DOCKER_HOST": engine.host}).start()
+    try:
+        with httpx.Client(base_url=process.url, timeout=30) as http:
+            answer = http.post("/requests", json=_request(IMAGE, "echo", "auto"), headers=JSON)
+            assert answer.status_code == 303, answer.text
+            offerset = answer.json()
+            assert offerset["result"] == "YES", offerset
+            [offer] = offerset["offers"]
+            assert offer["meta"]["name"] == "local"
+            assert f"container {IMAGE} on docker" in offer["meta"]["description"]
+            session = offer["meta"]["uuid"]
+            accepted = http.post(
+                f"/sessions/{session}",
+                json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
+                headers=JSON,
+            )
+            assert accepted.status_code == 200, accepted.text
+            phase = wait_phase(http, f"/jobs/{session}", {"COMPLETED", "ERROR", "ABORTED"}, 90)
+            assert phase == "COMPLETED", http.get(f"/jobs/{session}", headers=JSON).text
+            assert http.get(f"/jobs/{session}/results/stdout").text == "auto\n"
+    finally:
+        process.stop()
