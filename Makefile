@@ -11,7 +11,8 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: serve test install install-test venv lint bench conformance-report
 
-## Serve the broker on http://127.0.0.1:8080/ (local adapter, ./broker.db, no config needed).
+## Serve the broker on http://127.0.0.1:8080/ (local adapter, ./broker.db, no config needed;
+## with the docker plug-in, so local runs docker-container requests on this host's engine).
 serve: $(SERVE_STAMP)
 	$(PY) -m ivoa_broker.cli serve $(ARGS)
 
@@ -30,7 +31,8 @@ $(PY):
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 
 $(SERVE_STAMP): $(PACKAGING) | $(PY)
-	$(PY) -m pip install -q --disable-pip-version-check -e . -e ./adapters/local
+	$(PY) -m pip install -q --disable-pip-version-check -e . -e ./adapters/local \
+		-e ./adapters/docker
 	touch $@
 
 $(TEST_STAMP): $(PACKAGING) requirements-dev.txt .ci/install.sh $(wildcard .ci/install.d/*.sh) | $(PY)

@@ -430,6 +430,11 @@ class Dispatcher:
             request = self._for_instance(adapter, base_request)
             static = _static_refusal(adapter, request)
             if static:
+                if request.image and not adapter.capabilities.images:
+                    # its own words say why, and what would run it (the local platform
+                    # says whether an engine or the container plug-in is missing)
+                    own = self._explain(adapter, request)
+                    static = static if own.startswith(_NO_REASON) else own
                 refusals[name] = static
                 return []
             try:
@@ -1011,12 +1016,16 @@ class Dispatcher:
             why = self.guard.sync(adapter, "explain_refusal", request)
         except AdapterError as exc:
             return f"no offer for this request (and {exc.message})"
-        return str(why) if why else "no offer for this request"
+        return str(why) if why else _NO_REASON
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+#: the refusal of an instance that gives no reason of its own
+_NO_REASON = "no offer for this request"
 
 
 def end_info(status: Status) -> dict[str, str]:

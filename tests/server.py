@@ -28,10 +28,14 @@ def free_port() -> int:
         return port
 
 
-def local_platform(**config: str | int | Sequence[Path]) -> str:
+def local_platform(containers: str = "off", **config: str | int | Sequence[Path]) -> str:
     """The TOML of the ``local`` platform with these ``[adapters.local.config]`` keys (a
-    string, a number or a list of paths each), for a test broker's config."""
+    string, a number or a list of paths each), for a test broker's config.
+
+    Its ``containers`` are off unless asked for (an engine address, ``"auto"``): a test of
+    processes behaves the same on a machine with Docker or Podman as on one without."""
     lines = ["[adapters.local]", 'plugin = "local"', "[adapters.local.config]"]
+    lines.append(f"containers = {json.dumps(containers)}")
     for key, value in config.items():
         shown = value if isinstance(value, str | int) else [str(path) for path in value]
         lines.append(f"{key} = {json.dumps(shown)}")

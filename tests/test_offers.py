@@ -267,6 +267,26 @@ async def test_direct_without_offers_names_the_reasons(tmp_path: Path) -> None:
         await rig.store.close()
 
 
+class ExplainingFake(FakeAdapter):
+    """Runs no images, and says why in its own words (the local platform does)."""
+
+    def explain_refusal(self, request: ExecutionRequest) -> str | None:
+        return f"no engine here for {request.image}; install one" if request.image else None
+
+
+async def test_an_image_refusal_is_in_the_platforms_own_words(tmp_path: Path) -> None:
+    rig = await make_rig(tmp_path, [ExplainingFake("own"), FakeAdapter("plain")])
+    try:
+        with pytest.raises(DocumentError) as err:
+            await rig.offers.direct("alice", doc())
+        detail = err.value.detail
+        assert "own: no engine here for docker.io/library/python:3.12; install one" in detail
+        assert "plain: cannot run container images" in detail  # it says nothing itself
+    finally:
+        await rig.dispatcher.close()
+        await rig.store.close()
+
+
 def test_parameters_give_back_the_same_request() -> None:
     request = to_execution_request(doc(), job_id="j", owner="alice")
     params = request_parameters(request, "cheap")

@@ -35,6 +35,8 @@ offer_ttl = 300
 
 [adapters.local]
 plugin = "local"
+[adapters.local.config]
+containers = "off"  # refuses images on any machine (the tests read its reason)
 [adapters.box]
 plugin = "ebtest-container"
 [adapters.box2]

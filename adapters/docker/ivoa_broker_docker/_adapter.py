@@ -233,7 +233,9 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
             self.config,
             instance=self.name,
             image=image,
-            folder=jobdir.output if bind else None,
+            # absolute: an engine takes a relative bind source for a volume name (a broker
+            # started without a config, or with a relative one, has a relative data_dir)
+            folder=jobdir.output.absolute() if bind else None,
             gpu_driver=facts.gpu_runtime,
         )
         existing = await self._client.inspect_or_none(name)

@@ -8,12 +8,16 @@ import os
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from docker_engines import IMAGE, Engine
+from docker_support import config_for, instance_name
 from ivoa_broker_docker import DockerAdapter
 
 from ivoa_broker.protocol import (
+    AdapterDeps,
     CallContext,
     EndReason,
     ExecutionRequest,
@@ -283,3 +287,19 @@ async def test_release_keeps_results_and_end_then_removes_the_container(
     assert texts(await adapter.results(handle, call))["stdout"] == "kept\n"
     await adapter.cleanup(handle, call)
     assert await adapter.status_many([handle], call) == {}
+
+
+async def test_a_relative_data_dir_is_bind_mounted_by_its_absolute_path(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: CallContext
+) -> None:
+    """A broker started without a config (or with a relative one) gives a relative
+    data_dir; the engine would take a relative bind source for a volume name."""
+    monkeypatch.chdir(tmp_path)
+    deps = AdapterDeps(data_dir=Path("broker-work") / "dk")
+    async with DockerAdapter(instance_name(), config_for(engine), deps) as adapter:
+        handle = await start(adapter, job("sh", "-c", "echo rel > $IVOA_BROKER_OUTPUT/r.txt"), call)
+        try:
+            assert (await finish(adapter, handle, call)).phase == Phase.COMPLETED
+            assert texts(await adapter.results(handle, call))["r.txt"] == "rel\n"
+        finally:
+            await adapter.cleanup(handle, call)

@@ -74,6 +74,8 @@ max_cores = {max_cores}
 max_jobs = {max_jobs}
 [adapters.plain]
 plugin = "local"
+[adapters.plain.config]
+containers = "off"  # runs no images, with or without an engine on the machine
 """
 
 

@@ -17,6 +17,10 @@ Contract choices (see also the README):
   once. ``poll_interval`` is only a slow fallback.
 * **Capacity**: ``submit`` raises :class:`NoCapacity` once ``max_jobs`` jobs
   known to this instance are running.
+* **Containers** (a request with an ``image``): every contract call goes to the
+  embedded docker adapter of :mod:`ivoa_broker_local._container` (``containers``
+  in the config), or the request is refused with the reason there is none.
+  ``max_jobs`` and the process limits do not apply to containers.
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ import shutil
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ivoa_broker.protocol import (
     API_VERSION,
@@ -59,7 +63,7 @@ from ivoa_broker.protocol import (
 )
 
 from ._config import LocalConfig
-from ._container import container_refusal
+from ._container import Containers, container_refusal
 from ._control import kill_if_alive, signal_supervisor
 from ._inputs import INPUT_DIR, INPUT_DIR_ENV, spec_entries
 from ._inputs import SPEC_KEY as STAGED_INPUTS_KEY
@@ -86,6 +90,9 @@ from ._states import (
     human_bytes,
 )
 from ._watch import ExitWatcher
+
+if TYPE_CHECKING:
+    from ivoa_broker_docker import DockerAdapter
 
 __all__ = ["LocalAdapter"]
 
@@ -154,6 +161,8 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         self.sandbox_problem: str | None = (
             None if cfg.sandbox == "none" else "the platform has not been opened yet"
         )
+        #: who runs container requests (an embedded docker adapter), or why nobody does
+        self.containers = Containers(name, cfg.containers, cfg.container_config, deps)
 
     @staticmethod
     async def _io(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -179,11 +188,31 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         """Make the work directory; this instance's limits become its capabilities."""
         await self._io(self.work_dir.mkdir, parents=True, exist_ok=True)
         await self._open_sandbox()
+        await self._open_containers()
         self.capabilities = dataclasses.replace(
             type(self).capabilities,
+            # (a subclass that runs images its own way says so in its class attribute)
+            images=type(self).capabilities.images or self.containers.adapter is not None,
             max_cores=self.cfg.effective_max_cores(),
             max_memory_bytes=self.cfg.effective_max_memory(),
         )
+
+    async def _open_containers(self) -> None:
+        """The embedded docker adapter; say at start-up whether containers are run."""
+        await self.containers.open()
+        if self.containers.adapter is None:
+            log.info(
+                "local platform %s: container requests are refused: %s",
+                self.name,
+                self.containers.problem,
+            )
+        else:
+            log.info(
+                "local platform %s: container requests run on %s (%s)",
+                self.name,
+                self.containers.kind(),
+                self.containers.address,
+            )
 
     async def _open_sandbox(self) -> None:
         """Try the sandbox once; say at start-up when jobs cannot have it."""
@@ -221,8 +250,19 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._watcher.close()
+        await self.containers.aclose()
 
     async def health(self) -> Health:
+        """The processes' health and the containers' (both are said)."""
+        processes, containers = await asyncio.gather(
+            self._process_health(), self.containers.health()
+        )
+        return Health(
+            ok=processes.ok and containers.ok,
+            message=f"{processes.message}; {containers.message}",
+        )
+
+    async def _process_health(self) -> Health:
         if self.sandbox_problem is not None:
             return Health(
                 ok=False,
@@ -251,7 +291,10 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         returns a reason, and ``submit`` raises ``InvalidRequest`` with it.
         """
         if request.image:
-            return container_refusal(request)
+            engine = self.containers.adapter
+            if engine is None:
+                return container_refusal(request, self.containers.problem)
+            return engine.explain_refusal(request)
         if is_notebook(request):
             problem = notebook_problem(request)
             if problem is not None:
@@ -267,7 +310,12 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         return as_batch(request, sys.executable) if is_notebook(request) else request
 
     async def offers(self, request: ExecutionRequest, ctx: CallContext) -> list[Offer]:
-        """One best-effort offer to start now, or ``[]`` (see :meth:`explain_refusal`)."""
+        """One best-effort offer to start now, or ``[]`` (see :meth:`explain_refusal`).
+
+        A container request gets the embedded docker adapter's offers."""
+        if request.image:
+            engine = self.containers.adapter
+            return [] if engine is None else await engine.offers(request, ctx)
         if self.explain_refusal(request) is not None:
             return []
         granted, limits = self.policy.grant(request)
@@ -371,7 +419,15 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         return record, limits_from_spec(jobdir.read_spec())
 
     async def submit(self, request: ExecutionRequest, offer: Offer, ctx: CallContext) -> Handle:
-        """Start ``request`` (idempotent per job id); raises before any side effect."""
+        """Start ``request`` (idempotent per job id); raises before any side effect.
+
+        A container request is submitted by the embedded docker adapter; its Handle is
+        marked (``state["engine"]``) so that every later call goes there too."""
+        if request.image:
+            engine = self.containers.adapter
+            if engine is None:
+                raise InvalidRequest(container_refusal(request, self.containers.problem))
+            return self.containers.mark(await engine.submit(request, offer, ctx))
         reason = self.explain_refusal(request)
         if reason is not None:
             raise InvalidRequest(reason)
@@ -431,6 +487,24 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             return
         self._track(native_id, fut.result().identity)
 
+    # ----------------------------------------------------------------- containers
+
+    def _engine_of(
+        self, handle: Handle, missing: type[AdapterError] = TransientError
+    ) -> DockerAdapter | None:
+        """The embedded docker adapter if ``handle`` is a container job, else None.
+
+        Raises ``missing`` for a container job when containers are not run (now)."""
+        if not self.containers.owns(handle, self.work_dir):
+            return None
+        engine = self.containers.adapter
+        if engine is None:
+            raise missing(
+                f"local job {handle.native_id!r} runs in a container, and containers are "
+                f"not run now: {self.containers.problem}"
+            )
+        return engine
+
     # --------------------------------------------------------------------- events
 
     def _track(self, native_id: str, ident: ProcIdentity) -> None:
@@ -463,8 +537,28 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
 
         A job whose supervisor is watched and still running is answered from
         memory (no file or ``/proc`` read): a poll over many sleeping jobs costs
-        nothing per job; their ends arrive as pidfd events.
+        nothing per job; their ends arrive as pidfd events. Container jobs are asked
+        of the embedded docker adapter (in one call), with the processes.
         """
+        boxed: list[Handle] = []
+        processes: list[Handle] = []
+        for handle in handles:
+            try:
+                (boxed if self._engine_of(handle, NotFound) else processes).append(handle)
+            except NotFound:
+                continue  # a container job while containers are off: not known now
+        if not boxed:
+            return await self._process_status_many(processes)
+        engine = self.containers.adapter
+        assert engine is not None
+        ran, found = await asyncio.gather(
+            self._process_status_many(processes), engine.status_many(boxed, ctx)
+        )
+        return {**ran, **found}
+
+    async def _process_status_many(self, handles: Sequence[Handle]) -> dict[str, Status]:
+        if not handles:
+            return {}
         quiet: list[Handle] = []
         unknown: list[Handle] = []
         for handle in handles:
@@ -515,7 +609,10 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         return found
 
     async def status(self, handle: Handle, ctx: CallContext) -> Status:
-        found = await self.status_many([handle], ctx)
+        engine = self._engine_of(handle, NotFound)
+        if engine is not None:
+            return await engine.status(handle, ctx)
+        found = await self._process_status_many([handle])
         if handle.native_id not in found:
             raise NotFound(f"local job {handle.native_id!r} is gone")
         return found[handle.native_id]
@@ -537,7 +634,11 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         Idempotent and never raises for a job that has ended or is gone. The
         supervisor escalates to SIGKILL itself; the adapter schedules a fallback
         that kills the whole session if the supervisor has not ended by then.
+        A container job is stopped by the embedded docker adapter.
         """
+        engine = self._engine_of(handle)
+        if engine is not None:
+            return await engine.cancel(handle, ctx)
         ident = await self._io(self._terminate, handle, now=False)
         if ident is None:
             return
@@ -559,7 +660,10 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
     # -------------------------------------------------------------- logs, results
 
     async def logs(self, handle: Handle, ctx: CallContext) -> str:
-        """The ends of stdout and stderr (``log_tail_bytes`` each)."""
+        """The ends of stdout and stderr (``log_tail_bytes`` each); a container's logs."""
+        engine = self._engine_of(handle, NotFound)
+        if engine is not None:
+            return await engine.logs(handle, ctx)
         jobdir = self.observer.jobdir(handle)
         if jobdir is None:
             raise NotFound(f"local job {handle.native_id!r} is gone")
@@ -576,7 +680,11 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         return await self._io(read)
 
     async def results(self, handle: Handle, ctx: CallContext) -> list[ResultRef]:
-        """``stdout``, ``stderr`` and the files under ``out/`` (id scheme: README)."""
+        """``stdout``, ``stderr`` and the files under ``out/`` (id scheme: README);
+        a container job's results are the docker adapter's (the same ids)."""
+        engine = self._engine_of(handle, NotFound)
+        if engine is not None:
+            return await engine.results(handle, ctx)
         jobdir = self.observer.jobdir(handle)
         if jobdir is None or not await self._io(jobdir.exists):
             raise NotFound(f"local job {handle.native_id!r} is gone")
@@ -589,8 +697,12 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
 
         A live supervisor is told to SIGKILL and reap every process of the job
         (daemons included); if it has not ended after ``CLEANUP_WAIT_SECONDS``,
-        its whole session is SIGKILLed. Then the directory is deleted.
+        its whole session is SIGKILLed. Then the directory is deleted. A container
+        job's container and folder are removed by the embedded docker adapter.
         """
+        engine = self._engine_of(handle)
+        if engine is not None:
+            return await engine.cleanup(handle, ctx)
         jobdir = self.observer.jobdir(handle)
         if jobdir is None:
             return
@@ -614,6 +726,21 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         if lock is not None and not lock.locked():
             del self._locks[handle.native_id]
 
+    async def release(self, handle: Handle, ctx: CallContext) -> None:
+        """A container job's end is recorded: its container goes (logs and files stay).
+        A process has nothing left that costs once it has ended."""
+        engine = self._engine_of(handle)
+        if engine is not None:
+            await engine.release(handle, ctx)
+
+    async def renew(self, handle: Handle, deadline: datetime, ctx: CallContext) -> datetime | None:
+        """Neither processes nor containers have a lifetime of their own (the core keeps
+        the execution duration): the docker adapter's answer for a container job."""
+        engine = self._engine_of(handle)
+        if engine is not None:
+            return await engine.renew(handle, deadline, ctx)
+        return await super().renew(handle, deadline, ctx)
+
     @staticmethod
     def _remove_dir(path: Path) -> None:
         try:
@@ -626,7 +753,8 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
     # ---------------------------------------------------------------- adoption
 
     async def list_native(self, ctx: CallContext) -> Mapping[str, str]:
-        """``native_id -> job_id`` of every job directory with a supervisor record."""
+        """``native_id -> job_id`` of every job directory with a supervisor record, and
+        of every container of this instance (when containers are run)."""
 
         def scan() -> dict[str, str]:
             found: dict[str, str] = {}
@@ -642,4 +770,8 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
                     found[entry.name] = jobdir.job_id()
             return found
 
-        return await self._io(scan)
+        found = await self._io(scan)
+        engine = self.containers.adapter
+        if engine is not None:
+            found.update(await engine.list_native(ctx))
+        return found

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ivoa_broker.protocol import AdapterConfig
 
@@ -25,6 +26,10 @@ DEFAULT_PASS_ENV: tuple[str, ...] = (
     "LOGNAME",
     "SHELL",
 )
+
+
+#: the schemes of an engine address in ``containers`` (those of DOCKER_HOST)
+_ENGINE_SCHEMES = frozenset({"unix", "tcp", "ssh", "http", "https", "npipe"})
 
 
 def machine_cores() -> int:
@@ -102,6 +107,22 @@ class LocalConfig(AdapterConfig):
         default=None,
         description="Interpreter that runs the job supervisor; default: the broker's own.",
     )
+    containers: str = Field(
+        default="auto",
+        description=(
+            "Who runs docker-container requests: 'auto' (this machine's Docker or Podman: "
+            "DOCKER_HOST, else its API socket, if the ivoa-broker-docker plug-in is "
+            "installed), 'off' (refused), or an engine address (unix:///run/podman/podman.sock, "
+            "tcp://host:2376, ssh://user@host)."
+        ),
+    )
+    container_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "The config of the embedded docker platform (its keys: docs/adapters/docker.md; "
+            "validated at start-up), without `host` (that is `containers`)."
+        ),
+    )
 
     @field_validator("sandbox_paths")
     @classmethod
@@ -110,6 +131,45 @@ class LocalConfig(AdapterConfig):
             if not path.is_absolute():
                 raise ValueError(f"sandbox_paths must be absolute; got {str(path)!r}")
         return paths
+
+    @field_validator("containers")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else None
+        if value in ("auto", "off") or scheme in _ENGINE_SCHEMES:
+            return value
+        raise ValueError(
+            'containers must be "auto", "off" or an engine address (unix:///path/to.sock, '
+            f"tcp://host:port, ssh://user@host); got {value!r}"
+        )
+
+    @model_validator(mode="after")
+    def _container_config(self) -> LocalConfig:
+        """``container_config`` is checked by the docker plug-in's own model, now."""
+        if not self.container_config:
+            return self
+        if "host" in self.container_config:
+            raise ValueError(
+                "container_config must not set host: the engine address is `containers`"
+            )
+        try:
+            plugin = importlib.import_module("ivoa_broker_docker")
+        except ImportError:
+            if self.containers == "off":
+                return self
+            raise ValueError(
+                "container_config is set but the plug-in ivoa-broker-docker is not installed "
+                "(pip install 'ivoa-broker-local[containers]')"
+            ) from None
+        try:
+            plugin.DockerConfig.model_validate(self.container_config)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ValueError(f"container_config is not a valid docker config: {problems}") from None
+        return self
 
     def effective_max_cores(self) -> float:
         return self.max_cores if self.max_cores is not None else float(machine_cores())

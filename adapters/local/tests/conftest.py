@@ -120,7 +120,9 @@ UNSANDBOXED = "none"
 
 @pytest.fixture
 def config() -> LocalConfig:
-    return LocalConfig(kill_grace_seconds=2.0, sandbox=UNSANDBOXED)
+    # containers off: these tests are about processes, the same with or without an engine
+    # on the machine (``test_container.py`` and the docker tests cover containers)
+    return LocalConfig(kill_grace_seconds=2.0, sandbox=UNSANDBOXED, containers="off")
 
 
 @pytest.fixture

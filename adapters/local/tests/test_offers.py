@@ -32,7 +32,9 @@ def _req(**kwargs: object) -> ExecutionRequest:
 
 @pytest.fixture
 def small(work_dir: Path) -> LocalAdapter:
-    config = LocalConfig(max_cores=2, max_memory_bytes=4 * GiB, max_jobs=1, sandbox=UNSANDBOXED)
+    config = LocalConfig(
+        max_cores=2, max_memory_bytes=4 * GiB, max_jobs=1, sandbox=UNSANDBOXED, containers="off"
+    )
     return LocalAdapter("small", config, AdapterDeps(data_dir=work_dir))
 
 
@@ -70,25 +72,6 @@ async def test_a_file_without_execute_permission_is_refused(
     request = _req(command=(str(data),))
     assert await small.offers(request, ctx) == []
     assert small.explain_refusal(request) == f"the command {str(data)!r} is not executable"
-
-
-async def test_image_refusal_names_the_image_and_the_way_out(
-    small: LocalAdapter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from ivoa_broker_local import _container
-
-    monkeypatch.setattr(_container, "engine_on_host", lambda: "podman")
-    text = small.explain_refusal(_req(image="ghcr.io/x/y:1"))
-    assert text is not None
-    assert text.startswith(
-        "the local adapter cannot run container images (image='ghcr.io/x/y:1'); podman is on "
-        "this machine: configure the docker platform (plug-in ivoa-broker-docker, "
-    )
-    monkeypatch.setattr(_container, "engine_on_host", lambda: None)
-    assert small.explain_refusal(_req(image="ghcr.io/x/y:1")) == (
-        "the local adapter cannot run container images (image='ghcr.io/x/y:1') and no "
-        "container engine (Docker or Podman) is installed on this machine"
-    )
 
 
 @pytest.mark.parametrize(("request_", "reason"), REFUSED)
