@@ -28,6 +28,8 @@ offer_ttl = 20
 
 [adapters.local]
 plugin = "local"
+[adapters.local.config]
+containers = "off"  # the same checks on a machine with Docker as on one without
 """
 #: two canfar instances on one emulator, so that an offer set has two offers (EB-08)
 CANFAR = """

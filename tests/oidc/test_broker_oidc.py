@@ -52,6 +52,8 @@ offer_deadline = 5
 
 [adapters.local]
 plugin = "local"
+[adapters.local.config]
+containers = "off"
 [adapters.box]
 plugin = "ebtest-container"
 allow_groups = ["astro"]

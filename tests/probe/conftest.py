@@ -33,6 +33,7 @@ wait_cap = 20
 plugin = "local"
 [adapters.local.config]
 max_jobs = 256
+containers = "off"
 """
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.probe.conftest import ALICE, BOB, Probe, async_client, client, create, settle
-from tests.server import BrokerProcess
+from tests.server import BrokerProcess, local_platform
 
 TERMINAL = {"COMPLETED", "ERROR", "ABORTED"}
 
@@ -115,7 +115,7 @@ def test_sigkill_under_load_loses_no_answered_job(tmp_path: Path) -> None:
 
 
 def test_jobs_beyond_capacity_start_when_room_frees(tmp_path: Path) -> None:
-    config = '[adapters.local]\nplugin = "local"\n[adapters.local.config]\nmax_jobs = 2\n'
+    config = local_platform(max_jobs=2)
     broker = BrokerProcess(tmp_path, config=config).start()
     try:
         jobs = asyncio.run(
