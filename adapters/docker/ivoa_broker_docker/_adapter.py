@@ -75,6 +75,12 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
     def __init__(self, name: str, config: DockerConfig, deps: AdapterDeps) -> None:
         super().__init__(name, config, deps)
         self._client = EngineClient(config)
+        #: the job folder is bind-mounted (a local engine): then the core's staged inputs
+        #: can be bound too; over the archive API the container gets their URLs only
+        self._bind = config.transfer == "bind" or (
+            config.transfer == "auto" and self._client.is_local_socket
+        )
+        self.capabilities = replace(self.capabilities, staged_inputs=self._bind)
         self._facts: EngineFacts | None = None
         self._images: dict[str, tuple[float, str | None]] = {}
         self._refusals: OrderedDict[str, str] = OrderedDict()
@@ -113,6 +119,7 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
                 memory = min(memory, self.config.max_memory_bytes)
             self.capabilities = replace(
                 type(self).capabilities,
+                staged_inputs=self._bind,
                 gpus=facts.gpu_runtime is not None and self.config.gpus == "auto",
                 max_cores=cores,
                 max_memory_bytes=memory,
@@ -225,9 +232,8 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
         assert image is not None
         name = container_name(self.name, request.job_id)
         jobdir = JobDir.of(self.deps.data_dir, name)
-        bind = self.config.transfer == "bind" or (
-            self.config.transfer == "auto" and self._client.is_local_socket
-        )
+        bind = self._bind
+        staged = bool(request.staged_inputs) and bind
         plan = build(
             request,
             self.config,
@@ -237,6 +243,7 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
             # started without a config, or with a relative one, has a relative data_dir)
             folder=jobdir.output.absolute() if bind else None,
             gpu_driver=facts.gpu_runtime,
+            inputs=jobdir.input.absolute() if staged else None,
         )
         existing = await self._client.inspect_or_none(name)
         if existing is not None:
@@ -244,6 +251,12 @@ class DockerAdapter(BaseAdapter[DockerConfig]):
         await self._pull(image)
         if bind:
             jobdir.create(world_writable=self.config.user is not None)
+        if staged:  # the core's files live only while submit runs: keep them now
+            try:
+                await asyncio.to_thread(jobdir.place_inputs, request.staged_inputs)
+            except OSError as exc:
+                jobdir.remove()
+                raise FatalError(f"could not keep the staged inputs: {exc}") from exc
         try:
             cid = await self._client.create(name, plan.body)
         except Conflict:  # a concurrent submit of the same job won

@@ -71,6 +71,11 @@ class DockerConfig(AdapterConfig):
     user: str | None = Field(default=None, description="run as this uid[:gid] (e.g. 65534:65534)")
     init: bool = Field(default=True, description="an init as PID 1 (signals reach the command)")
     output_dir: str = Field(default="/output", description="the job folder inside the container")
+    input_dir: str = Field(
+        default="/input",
+        description="where the job's staged input files appear in the container (read-only; "
+        "bind transfer only)",
+    )
     transfer: Transfer = Field(
         default="auto",
         description="how the job folder reaches the broker: bind mount (local engine) or the "

@@ -1,7 +1,8 @@
 """The per-job folder on the broker host: output files, saved logs, the saved end.
 
 ``{data_dir}/jobs/{container name}/`` holds ``output/`` (bind-mounted into the
-container, or filled through the archive API), ``stdout.txt``/``stderr.txt``,
+container, or filled through the archive API), ``input/`` (the inputs the core staged,
+bind-mounted read-only), ``stdout.txt``/``stderr.txt``,
 ``stopped`` (the broker stopped the container) and ``end.json`` (the last
 status, kept when the container is removed by ``release``).
 """
@@ -9,14 +10,16 @@ status, kept when the container is removed by ``release``).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ivoa_broker.protocol import EndReason, Phase, ResultRef, Status
+from ivoa_broker.protocol import EndReason, Phase, ResultRef, StagedInput, Status
 
 __all__ = ["JobDir"]
 
@@ -42,7 +45,26 @@ class JobDir:
         if world_writable:  # a non-root container user must be able to write its results
             self.output.chmod(0o1777)
 
+    @property
+    def input(self) -> Path:
+        return self.root / "input"
+
+    def place_inputs(self, staged: Sequence[StagedInput]) -> None:
+        """Hard-link (or copy, across file systems) the staged files into ``input/``, read-only
+        (blocking: call it in a worker thread). They keep the core's names (``000-<name>``...)."""
+        self.input.mkdir(parents=True, exist_ok=True)
+        for item in staged:
+            dest = self.input / Path(item.path).name  # never outside input/
+            try:
+                os.link(item.path, dest)
+            except OSError:
+                shutil.copyfile(item.path, dest)
+            dest.chmod(0o444)
+        self.input.chmod(0o555)
+
     def remove(self) -> None:
+        if self.input.is_dir():  # read-only for the job; writable again to be emptied
+            self.input.chmod(0o755)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # ------------------------------------------------------------- stop marker

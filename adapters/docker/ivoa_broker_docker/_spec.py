@@ -29,8 +29,13 @@ def build(
     image: str,
     folder: Path | None,
     gpu_driver: str | None,
+    inputs: Path | None = None,
 ) -> ContainerPlan:
-    """The container for ``request``; ``folder`` is the host job folder to bind (None: archive)."""
+    """The container for ``request``; ``folder`` is the host job folder to bind (None: archive),
+    ``inputs`` the host folder of its staged inputs (bound read-only at ``input_dir``).
+
+    The container finds its input URLs in ``IVOA_BROKER_INPUT_URLS`` (one per line, every
+    input, staged or not) and, when they were staged, the files in ``IVOA_BROKER_INPUT_DIR``."""
     interactive = request.kind == "interactive"
     if not request.command and not interactive and not request.image:
         raise InvalidRequest("a batch container job needs a command (or an image with its own)")
@@ -42,6 +47,10 @@ def build(
         "IVOA_BROKER_JOB_ID": request.job_id,
         "IVOA_BROKER_OUTPUT": config.output_dir,
     }
+    if request.inputs:
+        env["IVOA_BROKER_INPUT_URLS"] = "\n".join(request.inputs)
+    if inputs is not None:
+        env["IVOA_BROKER_INPUT_DIR"] = config.input_dir
     labels = {USER_LABEL_PREFIX + k: str(v) for k, v in request.labels.items()}
     labels.update({JOB_LABEL: request.job_id, INSTANCE_LABEL: instance})
     res = request.resources
@@ -90,6 +99,8 @@ def build(
         body["User"] = config.user
     if folder is not None:
         host["Binds"] = [f"{folder}:{config.output_dir}:rw"]
+        if inputs is not None:
+            host["Binds"].append(f"{inputs}:{config.input_dir}:ro")
     else:
         body["Volumes"] = {config.output_dir: {}}
     port = None

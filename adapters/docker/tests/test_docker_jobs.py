@@ -24,6 +24,7 @@ from ivoa_broker.protocol import (
     Handle,
     Phase,
     Resources,
+    StagedInput,
     Status,
 )
 from ivoa_broker.testing import TERMINAL, new_job_id, wait_for_phase
@@ -303,3 +304,38 @@ async def test_a_relative_data_dir_is_bind_mounted_by_its_absolute_path(
             assert texts(await adapter.results(handle, call))["r.txt"] == "rel\n"
         finally:
             await adapter.cleanup(handle, call)
+
+
+async def test_staged_inputs_are_bound_read_only_and_urls_named(
+    make_adapter: MakeAdapter, tmp_path: Path, call: CallContext
+) -> None:
+    """The core's staged files exist only while submit runs: the adapter keeps them in the
+    job folder and binds them read-only; over the archive API only the URLs reach the job."""
+    adapter = await make_adapter()
+    assert adapter.capabilities.staged_inputs
+    staged_dir = tmp_path / "staged"
+    staged_dir.mkdir()
+    (staged_dir / "000-table.csv").write_text("a,b\n1,2\n")
+    url = "https://data.example/table.csv"
+    script = (
+        'cat "$IVOA_BROKER_INPUT_DIR/000-table.csv"; echo "urls=$IVOA_BROKER_INPUT_URLS"; '
+        'if echo x > "$IVOA_BROKER_INPUT_DIR/new" 2>/dev/null; then echo writable; fi'
+    )
+    request = job(
+        "sh",
+        "-c",
+        script,
+        inputs=(url,),
+        staged_inputs=(StagedInput(url, str(staged_dir / "000-table.csv"), 8),),
+    )
+    handle = await start(adapter, request, call)
+    for item in staged_dir.iterdir():  # gone as the core's folder is when submit returns
+        item.unlink()
+    try:
+        assert (await finish(adapter, handle, call)).phase == Phase.COMPLETED
+        out = texts(await adapter.results(handle, call))["stdout"]
+        assert out == f"a,b\n1,2\nurls={url}\n", out
+    finally:
+        await adapter.cleanup(handle, call)
+    remote = await make_adapter(transfer="archive")
+    assert not remote.capabilities.staged_inputs  # the core then passes URLs only

@@ -7,6 +7,7 @@ session fixture starts (one xdist group)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ivoa_broker.protocol import (
     Handle,
     Phase,
     ResultRef,
+    StagedInput,
     Status,
 )
 from ivoa_broker.testing import TERMINAL, WakeSignal, new_job_id, wait_for_phase
@@ -94,6 +96,26 @@ def containers_named(engine: Engine, name: str) -> list[Any]:
         return list(api.containers(all=True, filters={"name": name}))
     finally:
         api.close()
+
+
+async def test_inputs_the_core_staged_reach_the_container(
+    make_local: MakeLocal, tmp_path: Path, call: CallContext
+) -> None:
+    """local says staged_inputs for every job: a container job gets its files too."""
+    adapter = await make_local()
+    source = tmp_path / "000-in.txt"
+    source.write_text("staged\n")
+    url = "https://data.example/in.txt"
+    request = dataclasses.replace(
+        container_job("sh", "-c", 'cat "$IVOA_BROKER_INPUT_DIR/000-in.txt"'),
+        inputs=(url,),
+        staged_inputs=(StagedInput(url, str(source), 7),),
+    )
+    handle = await start(adapter, request, call)
+    source.unlink()  # the core's folder is gone once submit returns
+    assert (await finish(adapter, handle, call)).phase == Phase.COMPLETED
+    assert texts(await adapter.results(handle, call))["stdout"] == "staged\n"
+    await adapter.cleanup(handle, call)
 
 
 async def test_a_container_job_runs_to_completed_beside_a_process_job(

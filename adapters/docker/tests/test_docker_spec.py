@@ -121,3 +121,28 @@ def test_a_container_the_broker_stopped_is_aborted_even_with_137() -> None:
     attrs = {"State": {"Status": "exited", "ExitCode": 137}}
     status = status_from(attrs, facts("podman"), stopped=True, memory_limit=2**20)
     assert status.phase == Phase.ABORTED and status.reason is None
+
+
+def test_inputs_bound_read_only_only_when_staged(tmp_path: Path) -> None:
+    request = ExecutionRequest(job_id="j1", command=("true",), inputs=("https://x/a", "ivo://y"))
+    staged = build(
+        request,
+        DockerConfig(),
+        instance="i",
+        image="img",
+        folder=tmp_path / "output",
+        gpu_driver=None,
+        inputs=tmp_path / "input",
+    )
+    assert staged.body["HostConfig"]["Binds"] == [
+        f"{tmp_path}/output:/output:rw",
+        f"{tmp_path}/input:/input:ro",
+    ]
+    assert "IVOA_BROKER_INPUT_DIR=/input" in staged.body["Env"]
+    assert "IVOA_BROKER_INPUT_URLS=https://x/a\nivo://y" in staged.body["Env"]
+    urls_only = build(
+        request, DockerConfig(), instance="i", image="img", folder=None, gpu_driver=None
+    )
+    env = urls_only.body["Env"]
+    assert not any(e.startswith("IVOA_BROKER_INPUT_DIR=") for e in env)
+    assert "IVOA_BROKER_INPUT_URLS=https://x/a\nivo://y" in env
