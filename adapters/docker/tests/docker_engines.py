@@ -149,6 +149,9 @@ class ContainerEngines:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,
+                # in the engines' own folder: a runtime drops files in its working folder
+                # (an OOM kill left an empty `oom` at the repository root)
+                cwd=self.base,
                 start_new_session=True,
             )
         self.procs.append(proc)
