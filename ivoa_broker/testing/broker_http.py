@@ -2,7 +2,8 @@
 
 For the end-to-end tests that drive a real broker process (the adapter's test through
 ``ivoa-broker serve``). :func:`wait_phase` waits for a job's phase, :func:`wait_session`
-for an ExecutionBroker session (its phase, or anything in its document). Between two
+for an ExecutionBroker session (its phase, or anything in its document), and
+:func:`accept_offer` accepts an offer as a client does (the session's phase update). Between two
 looks both block in a UWS 1.1 ``WAIT`` (with ``PHASE`` = the phase just seen), which
 the broker answers as soon as the job changes (phase or jobInfo). UWS lets WAIT block
 only in PENDING, QUEUED and EXECUTING; in the other phases (HELD, SUSPENDED, or a job
@@ -23,7 +24,7 @@ import httpx
 from ivoa_broker.phases import BLOCKING, can_move
 from ivoa_broker.protocol import Phase
 
-__all__ = ["wait_phase", "wait_session"]
+__all__ = ["ACCEPT", "accept_offer", "wait_phase", "wait_session"]
 
 _JSON = {"Accept": "application/json"}
 #: seconds one blocking GET asks for at most (the broker's ``jobs.wait_cap`` may cut it)
@@ -31,6 +32,17 @@ _WAIT = 10
 #: seconds between looks where WAIT cannot block
 _PAUSE = 0.2
 _PHASES = frozenset(p.value for p in Phase)
+#: the ExecutionBroker update that accepts an offer (``POST /sessions/{uuid}``)
+ACCEPT: Mapping[str, str] = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
+
+
+def accept_offer(http: httpx.Client, session: str) -> dict[str, Any]:
+    """Accept the offer whose session is ``session`` (its ``meta.uuid``); the session's
+    document as the broker answers it. Fails with the broker's answer unless it is 200."""
+    answer = http.post(f"/sessions/{session}", json=dict(ACCEPT), headers=_JSON)
+    assert answer.status_code == 200, f"accepting {session}: {answer.status_code} {answer.text}"
+    document: dict[str, Any] = answer.json()
+    return document
 
 
 def wait_phase(

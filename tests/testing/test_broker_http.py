@@ -4,12 +4,13 @@ cannot block, a job that ended otherwise fails at once (a scripted broker on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from ivoa_broker.testing.broker_http import wait_phase, wait_session
+from ivoa_broker.testing.broker_http import accept_offer, wait_phase, wait_session
 
 SESSION = {"Accept": "application/json"}
 
@@ -97,3 +98,23 @@ def test_session_until_a_predicate_holds() -> None:
 def test_session_needs_something_to_wait_for() -> None:
     with ScriptedJob("QUEUED").client() as http, pytest.raises(ValueError, match="phases or until"):
         wait_session(http, "j")
+
+
+def test_accept_offer_posts_the_phase_update_and_fails_with_the_brokers_answer() -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.content))
+        if request.url.path == "/sessions/s1":
+            return httpx.Response(200, json={"phase": "ACCEPTED"})
+        return httpx.Response(409, text="offer s2 expired")
+
+    with httpx.Client(base_url="http://b", transport=httpx.MockTransport(handle)) as http:
+        assert accept_offer(http, "s1") == {"phase": "ACCEPTED"}
+        with pytest.raises(AssertionError, match="409 offer s2 expired"):
+            accept_offer(http, "s2")
+    assert json.loads(seen[0][1]) == {
+        "kind": "uri:enum-value-update",
+        "path": "phase",
+        "value": "ACCEPTED",
+    }

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from ivoa_broker_azimuth.emulator import EmulatorServer
 
-from ivoa_broker.testing.broker_http import wait_session
+from ivoa_broker.testing.broker_http import accept_offer, wait_session
 from tests.server import BrokerProcess
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
@@ -92,14 +92,6 @@ def _offers(http: httpx.Client, request: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _accept(http: httpx.Client, session: str) -> dict[str, Any]:
-    update = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
-    response = http.post(f"/sessions/{session}", json=update, headers=JSON)
-    assert response.status_code == 200, response.text
-    data: dict[str, Any] = response.json()
-    return data
-
-
 def test_execution_broker_container_offer_accepted_and_run(broker: str) -> None:
     request = {
         "executable": {
@@ -115,7 +107,7 @@ def test_execution_broker_container_offer_accepted_and_run(broker: str) -> None:
         offerset = _offers(http, request)
         [offer] = [o for o in offerset["offers"] if o["meta"]["name"] == "azimuth"]
         session = offer["meta"]["uuid"]
-        accepted = _accept(http, session)
+        accepted = accept_offer(http, session)
         assert accepted["meta"]["uuid"] == session
         done = wait_session(http, session, {"COMPLETED", "FAILED", "CANCELLED"}, limit=60)
         assert done["phase"] == "COMPLETED", done
@@ -141,7 +133,7 @@ def test_execution_broker_notebook_gets_an_app_endpoint(broker: str) -> None:
         offerset = _offers(http, request)
         [offer] = [o for o in offerset["offers"] if o["meta"]["name"] == "azimuth"]
         session = offer["meta"]["uuid"]
-        _accept(http, session)
+        accept_offer(http, session)
         running = wait_session(http, session, {"RUNNING", "FAILED", "CANCELLED"}, limit=60)
         assert running["phase"] == "RUNNING", running
         text = str(running)

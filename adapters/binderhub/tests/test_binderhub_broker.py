@@ -34,6 +34,7 @@ from ivoa_broker_binderhub._tags import SessionTags
 from ivoa_broker_jupyterhub.localhub import LocalHub
 
 from ivoa_broker.protocol import AdapterDeps, CallContext, ExecutionRequest, Handle, Secret
+from ivoa_broker.testing.broker_http import accept_offer
 from tests.server import BrokerProcess, session_with_connectors, wait_phase
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
@@ -139,10 +140,7 @@ def _accept_and_use_a_notebook_session(broker: BrokerProcess, url: str, hub: Loc
         (offer,) = offers["offers"]
         assert "Binder session" in offer["meta"]["description"]
         session = offer["meta"]["uuid"]
-        accepted = http.post(
-            f"/sessions/{session}", json={"kind": UPDATE, "path": "phase", "value": "ACCEPTED"}
-        )
-        assert accepted.status_code == 200, accepted.text
+        accept_offer(http, session)
         job = f"{broker.url}/jobs/{session}"
         assert wait_phase(http, job, {"EXECUTING", "ERROR", "ABORTED"}) == "EXECUTING"
         doc = session_with_connectors(http, session)

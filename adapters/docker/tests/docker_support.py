@@ -23,3 +23,21 @@ def config_for(engine: Engine, **overrides: Any) -> DockerConfig:
 
 def instance_name() -> str:
     return f"dk-{uuid.uuid4().hex[:8]}"
+
+
+#: the ExecutionBroker kinds' base (Calycopis schema v1.0)
+K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
+
+
+def container_request(image: str, *argv: str) -> dict[str, Any]:
+    """An ExecutionBroker request for a ``docker-container`` running ``argv`` in ``image``."""
+    return {
+        "executable": {
+            "kind": f"{K}executable/docker-container.yaml",
+            "meta": {"name": "tiny"},
+            "image": {"locations": [image]},
+            "command": list(argv),
+        },
+        "compute": {"kind": f"{K}compute/simple-compute-resource.yaml", "cores": {"min": 1}},
+        "schedule": {"requested": {"duration": "PT10M"}},
+    }

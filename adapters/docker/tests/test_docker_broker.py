@@ -4,16 +4,15 @@ HTTP) -> the docker adapter (found through its entry point) -> dockerd / Podman.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 from docker_engines import IMAGE, ContainerEngines
+from docker_support import container_request
 
-from ivoa_broker.testing.broker_http import wait_phase
+from ivoa_broker.testing.broker_http import accept_offer, wait_phase
 from tests.server import BrokerProcess
 
-K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 JSON = {"Accept": "application/json"}
 PLATFORMS = ("dockerd", "podman")
 
@@ -78,36 +77,20 @@ def test_pyvo_drives_a_container_job_through_the_broker(
     bad.delete()
 
 
-def _request(image: str, *argv: str) -> dict[str, Any]:
-    return {
-        "executable": {
-            "kind": f"{K}executable/docker-container.yaml",
-            "meta": {"name": "tiny"},
-            "image": {"locations": [image]},
-            "command": list(argv),
-        },
-        "compute": {"kind": f"{K}compute/simple-compute-resource.yaml", "cores": {"min": 1}},
-        "schedule": {"requested": {"duration": "PT10M"}},
-    }
-
-
 def test_execution_broker_docker_container_request_is_offered_and_accepted(
     broker: BrokerProcess,
 ) -> None:
     with httpx.Client(base_url=broker.url, timeout=30) as http:
-        answer = http.post("/requests", json=_request(IMAGE, "echo", "from-eb"), headers=JSON)
+        answer = http.post(
+            "/requests", json=container_request(IMAGE, "echo", "from-eb"), headers=JSON
+        )
         assert answer.status_code == 303, answer.text
         offerset = answer.json()
         assert offerset["result"] == "YES", offerset
         offers = offerset["offers"]
         assert len(offers) == len(PLATFORMS)
         first = offers[0]["meta"]["uuid"]
-        accepted = http.post(
-            f"/sessions/{first}",
-            json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
-            headers=JSON,
-        )
-        assert accepted.status_code == 200, accepted.text
+        accept_offer(http, first)
         phase = wait_phase(http, f"/jobs/{first}", {"COMPLETED", "ERROR", "ABORTED"}, 90)
         assert phase == "COMPLETED"
         done = http.get(f"/sessions/{first}", headers=JSON).json()
@@ -120,7 +103,7 @@ def test_execution_broker_docker_container_request_is_offered_and_accepted(
         assert http.get(results["stdout"]).text == "from-eb\n"
 
         refused = http.post(
-            "/requests", json=_request("docker.io/library/alpine:3", "true"), headers=JSON
+            "/requests", json=container_request("docker.io/library/alpine:3", "true"), headers=JSON
         )
         assert refused.status_code == 303
         no = refused.json()

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from docker_engines import IMAGE, ContainerEngines, Engine
-from docker_support import instance_name
+from docker_support import container_request, instance_name
 from ivoa_broker_local import LocalAdapter, LocalConfig
 
 from ivoa_broker.protocol import (
@@ -29,11 +29,10 @@ from ivoa_broker.protocol import (
     Status,
 )
 from ivoa_broker.testing import TERMINAL, WakeSignal, new_job_id, wait_for_phase
-from ivoa_broker.testing.broker_http import wait_phase
+from ivoa_broker.testing.broker_http import accept_offer, wait_phase
 from tests.server import BrokerProcess
 
 MakeLocal = Callable[[], Awaitable[LocalAdapter]]
-K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
 JSON = {"Accept": "application/json"}
 
 
@@ -240,24 +239,13 @@ def broker(
     process.stop()
 
 
-def _request(image: str, *argv: str) -> dict[str, Any]:
-    return {
-        "executable": {
-            "kind": f"{K}executable/docker-container.yaml",
-            "meta": {"name": "tiny"},
-            "image": {"locations": [image]},
-            "command": list(argv),
-        },
-        "compute": {"kind": f"{K}compute/simple-compute-resource.yaml", "cores": {"min": 1}},
-        "schedule": {"requested": {"duration": "PT10M"}},
-    }
-
-
 def test_execution_broker_container_offer_of_local_is_accepted_and_runs(
     broker: BrokerProcess,
 ) -> None:
     with httpx.Client(base_url=broker.url, timeout=30) as http:
-        answer = http.post("/requests", json=_request(IMAGE, "echo", "from-local"), headers=JSON)
+        answer = http.post(
+            "/requests", json=container_request(IMAGE, "echo", "from-local"), headers=JSON
+        )
         assert answer.status_code == 303, answer.text
         offerset = answer.json()
         assert offerset["result"] == "YES", offerset
@@ -267,12 +255,7 @@ def test_execution_broker_container_offer_of_local_is_accepted_and_runs(
         assert "the local adapter cannot run container images" in notes, notes
         assert 'its config says containers = "off"' in notes, notes
         session = offers[0]["meta"]["uuid"]
-        accepted = http.post(
-            f"/sessions/{session}",
-            json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
-            headers=JSON,
-        )
-        assert accepted.status_code == 200, accepted.text
+        accept_offer(http, session)
         phase = wait_phase(http, f"/jobs/{session}", {"COMPLETED", "ERROR", "ABORTED"}, 90)
         assert phase == "COMPLETED"
         done = http.get(f"/sessions/{session}", headers=JSON).json()
@@ -284,7 +267,7 @@ def test_execution_broker_container_offer_of_local_is_accepted_and_runs(
         assert http.get(results["stdout"]).text == "from-local\n"
 
         refused = http.post(
-            "/requests", json=_request("docker.io/library/alpine:3", "true"), headers=JSON
+            "/requests", json=container_request("docker.io/library/alpine:3", "true"), headers=JSON
         )
         assert refused.status_code == 303
         no = refused.json()
@@ -303,7 +286,9 @@ def test_make_serve_defaults_run_a_container_on_the_hosts_engine(
     process = BrokerProcess(tmp_path, env={"DOCKER_HOST": engine.host}).start()
     try:
         with httpx.Client(base_url=process.url, timeout=30) as http:
-            answer = http.post("/requests", json=_request(IMAGE, "echo", "auto"), headers=JSON)
+            answer = http.post(
+                "/requests", json=container_request(IMAGE, "echo", "auto"), headers=JSON
+            )
             assert answer.status_code == 303, answer.text
             offerset = answer.json()
             assert offerset["result"] == "YES", offerset
@@ -311,12 +296,7 @@ def test_make_serve_defaults_run_a_container_on_the_hosts_engine(
             assert offer["meta"]["name"] == "local"
             assert f"container {IMAGE} on docker" in offer["meta"]["description"]
             session = offer["meta"]["uuid"]
-            accepted = http.post(
-                f"/sessions/{session}",
-                json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
-                headers=JSON,
-            )
-            assert accepted.status_code == 200, accepted.text
+            accept_offer(http, session)
             phase = wait_phase(http, f"/jobs/{session}", {"COMPLETED", "ERROR", "ABORTED"}, 90)
             assert phase == "COMPLETED", http.get(f"/jobs/{session}", headers=JSON).text
             assert http.get(f"/jobs/{session}/results/stdout").text == "auto\n"

@@ -13,10 +13,9 @@ import requests
 from federation_support import FRONT_TOKENS, IMAGE, NODE_TOKENS, Broker, Federation, bearer
 from pyvo.dal.tap import AsyncTAPJob
 
-from ivoa_broker.testing.broker_http import wait_phase
+from ivoa_broker.testing.broker_http import ACCEPT, wait_phase
 
 KIND = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
-ACCEPT = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
 JSON = {"Accept": "application/json"}
 
 

@@ -14,7 +14,7 @@ import pytest
 from hub_support import file_server, notebook
 from ivoa_broker_jupyterhub.localhub import LocalHub
 
-from ivoa_broker.testing.broker_http import wait_phase, wait_session
+from ivoa_broker.testing.broker_http import accept_offer, wait_phase, wait_session
 from tests.server import BrokerProcess
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
@@ -114,12 +114,7 @@ def test_execution_broker_notebook_session_is_offered_accepted_and_serves(
         assert offers["result"] == "YES", offers
         (offer,) = offers["offers"]
         session = offer["meta"]["uuid"]
-        accepted = http.post(
-            f"/sessions/{session}",
-            json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
-            headers=JSON,
-        )
-        assert accepted.status_code == 200, accepted.text
+        accept_offer(http, session)
         job = f"{broker.url}/jobs/{session}"
         assert wait_phase(http, job, {"EXECUTING", "ERROR", "ABORTED"}, 400) == "EXECUTING"
         doc = wait_session(http, session, until=lambda d: bool(d.get("connectors")))

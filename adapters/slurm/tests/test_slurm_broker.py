@@ -16,7 +16,7 @@ import pytest
 from lxml import etree
 from slurm_cluster import LocalCluster, job_root
 
-from ivoa_broker.testing.broker_http import wait_phase
+from ivoa_broker.testing.broker_http import accept_offer, wait_phase
 from tests.server import BrokerProcess
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
@@ -107,12 +107,7 @@ def test_execution_broker_request_gets_a_slurm_offer_and_runs(broker: str) -> No
         [offer] = offers["offers"]
         assert offer["meta"]["name"].startswith("slurm")
         session = offer["meta"]["uuid"]
-        accepted = eb.post(
-            f"/sessions/{session}",
-            json={"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"},
-            headers=JSON,
-        )
-        assert accepted.status_code == 200, accepted.text
+        accept_offer(eb, session)
         phase = wait_phase(eb, f"/jobs/{session}", {"COMPLETED", "ERROR", "ABORTED"}, 300)
         assert phase == "COMPLETED", eb.get(f"/jobs/{session}").text
         done = eb.get(f"/sessions/{session}", headers=JSON).json()
