@@ -5,7 +5,9 @@
 formatter, so access lines and broker lines look alike. Extra fields passed with
 ``log.info(..., extra={"job": ..., "owner": ...})`` become keys of the line.
 Query strings are redacted in access lines when a parameter's name looks like a
-credential (``token``, ``key``, ``secret``, ``password``, ``auth``, ``sig``).
+credential (``token``, ``key``, ``secret``, ``password``, ``auth``, ``sig``, ``verifier``)
+or is one of OpenID Connect's callback values (``code``, ``state``, ``session_state``: an
+authorization code is single-use and PKCE-bound, but still no business of a log).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ LogFormat = Literal["json", "keyvalue"]
 #: attributes every LogRecord has; anything else was passed in ``extra``
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _CREDENTIAL = re.compile(
-    r"(?i)([?&](?:[^=&\s]*(?:token|key|secret|password|passwd|auth|sig|credential)[^=&\s]*)=)"
+    r"(?i)([?&](?:[^=&\s]*(?:token|key|secret|password|passwd|auth|sig|credential|verifier)"
+    r"[^=&\s]*|code|state|session_state)=)"
     r"[^&\s\"]*"
 )
 _BARE = re.compile(r"^[A-Za-z0-9_.:/@+-]+$")

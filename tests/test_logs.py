@@ -38,3 +38,13 @@ def test_access_line_query_credentials_are_redacted() -> None:
 def test_redact_query_keeps_plain_parameters() -> None:
     assert redact_query("/jobs?PHASE=RUN") == "/jobs?PHASE=RUN"
     assert redact_query("/x?token=a&b=c") == "/x?token=***&b=c"
+
+
+def test_redact_query_hides_the_openid_callbacks_code_and_state() -> None:
+    line = (
+        "GET /login/callback?code=SplxlOBeZQQYbYS6WxSbIA&state=af0ifjsldkj&iss=https://op HTTP/1.1"
+    )
+    assert redact_query(line) == ("GET /login/callback?code=***&state=***&iss=https://op HTTP/1.1")
+    assert redact_query("/x?session_state=s1&code_verifier=v&errorcode=7") == (
+        "/x?session_state=***&code_verifier=***&errorcode=7"
+    )

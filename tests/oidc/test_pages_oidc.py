@@ -109,6 +109,9 @@ def test_sign_in_with_the_provider(provider: OpenIDProvider, pages_broker: Broke
     log = pages_broker.log_text()
     assert f"signed in: owner=alice via={provider.issuer}" in log
     assert CLIENTS["broker-web"] not in log
+    code = parse_qs(urlsplit(back).query)["code"][0]
+    assert "/login/callback?code=***&state=***" in log  # the access line, redacted
+    assert code not in log and query["state"][0] not in log
 
 
 def test_a_forged_state_or_a_foreign_callback_is_refused(
