@@ -10,6 +10,7 @@ import pytest
 
 from ivoa_broker.auth import Authenticator, TokenError, TokenFile, read_token_file
 from ivoa_broker.errors import Unauthorized
+from ivoa_broker.testing.broker_http import wait_phase
 from tests.server import BrokerProcess
 from tests.web.helpers import UWS, create, doc
 
@@ -88,8 +89,7 @@ def test_59_to_62_owner_isolation(secured: BrokerProcess) -> None:
         url = create(alice, {"cmd": "sh", "args": ["-c", "echo x; exit 2"], "PHASE": "RUN"})
         assert doc(alice.get(url)).find(UWS + "ownerId").text == "alice"
         assert alice.get(url + "/owner").text == "alice"
-        while alice.get(url + "/phase").text not in ("ERROR", "COMPLETED"):
-            alice.get(url, params={"WAIT": 5})
+        assert wait_phase(alice, url, {"ERROR", "COMPLETED"}, 60) == "ERROR"
         for path in (
             "",
             "/phase",

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ivoa_broker.testing.broker_http import wait_phase
 from tests.server import BrokerProcess
 
 ALICE = "alice-probe-token-0123456789abcdef"
@@ -99,15 +100,9 @@ def create(client: httpx.Client, data: object, **kw: object) -> str:
 
 def settle(client: httpx.Client, job_id: str, limit: float = 60) -> str:
     """Wait (with WAIT) until the job is terminal; its phase."""
-    import time
-
-    deadline = time.monotonic() + limit
-    while True:
-        phase = client.get(f"/jobs/{job_id}/phase").text
-        if phase in ("COMPLETED", "ERROR", "ABORTED", "ARCHIVED"):
-            return phase
-        assert time.monotonic() < deadline, f"job {job_id} stuck in {phase}"
-        client.get(f"/jobs/{job_id}", params={"WAIT": 5, "PHASE": phase})
+    return wait_phase(
+        client, f"/jobs/{job_id}", {"COMPLETED", "ERROR", "ABORTED", "ARCHIVED"}, limit
+    )
 
 
 def raw_request(probe: Probe, data: bytes, timeout: float = 10) -> tuple[int, bytes]:
