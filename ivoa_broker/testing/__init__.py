@@ -16,7 +16,9 @@ Public names:
 
 For the end-to-end test through a real broker process over HTTP,
 :mod:`ivoa_broker.testing.broker_http` has ``wait_phase`` (a job) and ``wait_session``
-(an ExecutionBroker session): UWS blocking GETs, no sleep loops.
+(an ExecutionBroker session): UWS blocking GETs, no sleep loops, and ``accept_offer``.
+An emulator or fake served over real HTTP in a thread uses
+:class:`ivoa_broker.testing.serving.ServerThread` (kernel-chosen loopback ports).
 
 The pytest plugin (:mod:`ivoa_broker.testing.plugin`, loaded automatically once
 ``ivoa-broker`` is installed) adds ``--adapter-live`` and the ``live`` marker.

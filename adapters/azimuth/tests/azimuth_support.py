@@ -4,9 +4,6 @@ platform controllers for the conformance kit (the emulator, and a real portal)."
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import unquote
@@ -22,6 +19,7 @@ from starlette.routing import Route
 
 from ivoa_broker.protocol import AdapterError, CallContext, Handle
 from ivoa_broker.testing import Fault, PlatformControls
+from ivoa_broker.testing.serving import QUIET, ServerThread
 
 #: fast retries so fault tests stay quick; the number matters to fault counts
 RETRIES = 2
@@ -57,13 +55,9 @@ class Callbacks:
         app = Starlette(
             routes=[Route("/callbacks/{instance}/{job_id}", self._post, methods=["POST"])]
         )
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._server.serve(sockets=[self._sock])), daemon=True
-        )
+        self._app = app
+        self._thread = ServerThread("azimuth-callbacks")
+        self._sock = self._thread.bind("127.0.0.1")
 
     @property
     def url(self) -> str:
@@ -73,14 +67,11 @@ class Callbacks:
         return f"{self.url}/callbacks/{instance}"
 
     def start(self) -> None:
-        self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
+        config = uvicorn.Config(self._app, **{**QUIET, "lifespan": "off"})
+        self._thread.start([(uvicorn.Server(config), self._sock)])
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
+        self._thread.stop(timeout=10)
 
     def register(self, adapter: AzimuthAdapter) -> None:
         self._adapters[adapter.name] = (adapter, asyncio.get_running_loop())

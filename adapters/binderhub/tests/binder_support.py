@@ -26,6 +26,7 @@ from ivoa_broker_jupyterhub.localhub import LocalHub
 from pydantic import SecretStr
 
 from ivoa_broker.testing import TERMINAL, Fault, PlatformControls
+from ivoa_broker.testing.serving import QUIET, ServerThread
 
 #: the BinderHub API token the emulator requires (conftest and tests share it)
 BINDER_TOKEN = "binder-secret-token"
@@ -40,22 +41,13 @@ def free_port() -> int:
 @contextmanager
 def serve_emulator(emulator: BinderEmulator) -> Iterator[str]:
     """Run the emulator's app with uvicorn in a thread; yields its URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(emulator.app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the BinderHub emulator did not start")
-        time.sleep(0.05)
+    thread = ServerThread("binderhub-emulator")
+    sock = thread.bind("127.0.0.1")
+    thread.start([(uvicorn.Server(uvicorn.Config(emulator.app(), **QUIET)), sock)])
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
-        thread.join(10)
+        thread.stop(timeout=10)
 
 
 def make_repo(path: Path) -> Path:

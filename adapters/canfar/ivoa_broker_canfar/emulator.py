@@ -70,11 +70,9 @@ import random
 import re
 import shutil
 import signal
-import socket
 import ssl
 import string
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +87,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ivoa_broker.testing.serving import QUIET, ServerThread
 from ivoa_broker.toolkit.faults import Fault, Faults, injected
 from ivoa_broker_canfar._emulator_sessions import (
     GIB,
@@ -991,14 +990,13 @@ class EmulatorServer:
         self._ports = (port, tls_port)
         self.log_level = log_level
         self.tls = tls
-        self._socks: list[socket.socket] = []
-        self._servers: list[uvicorn.Server] = []
-        self._thread: threading.Thread | None = None
+        self._thread = ServerThread("skaha-emulator")
 
     def _port(self, index: int) -> int:
-        if len(self._socks) <= index:
+        socks = self._thread.sockets
+        if len(socks) <= index:
             raise RuntimeError("the emulator is not started (or has no TLS listener)")
-        return int(self._socks[index].getsockname()[1])
+        return int(socks[index].getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -1008,22 +1006,10 @@ class EmulatorServer:
     def tls_url(self) -> str:
         return f"https://{self.host}:{self._port(1)}/skaha"
 
-    def _socket(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._ports[len(self._socks)]))
-        self._socks.append(sock)
-        return sock
-
     def start(self) -> str:
-        common: dict[str, Any] = {
-            "log_level": self.log_level,
-            "lifespan": "on",
-            "ws": "none",
-            "access_log": False,
-        }
+        common = {**QUIET, "log_level": self.log_level}
         plain = uvicorn.Server(uvicorn.Config(self.emulator.app, http="h11", **common))
-        pairs = [(plain, self._socket())]
+        pairs = [(plain, self._thread.bind(self.host, self._ports[0]))]
         if self.tls is not None:
             secure = uvicorn.Server(
                 uvicorn.Config(
@@ -1036,29 +1022,12 @@ class EmulatorServer:
                     **common,
                 )
             )
-            pairs.append((secure, self._socket()))
-        self._servers = [server for server, _ in pairs]
-
-        async def serve() -> None:
-            await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in pairs))
-
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(serve()), name="skaha-emulator", daemon=True
-        )
-        self._thread.start()
-        while not all(server.started for server in self._servers):
-            if not self._thread.is_alive():
-                raise RuntimeError("the skaha emulator did not start")
-            time.sleep(0.01)
+            pairs.append((secure, self._thread.bind(self.host, self._ports[1])))
+        self._thread.start(pairs)
         return self.url
 
     def stop(self) -> None:
-        for server in self._servers:
-            server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        for sock in self._socks:
-            sock.close()
+        self._thread.stop()
 
     def __enter__(self) -> EmulatorServer:
         self.start()

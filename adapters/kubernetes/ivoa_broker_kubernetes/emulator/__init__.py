@@ -26,10 +26,8 @@ import asyncio
 import base64
 import contextlib
 import json
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
@@ -42,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ivoa_broker.testing.serving import QUIET, ServerThread
 from ivoa_broker.toolkit.faults import Dropped
 
 from ._api import Api, status_response
@@ -306,85 +305,53 @@ class EmulatorServer:
         self.tls = tls
         self.ca_pem: bytes | None = None
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
-        self._sock: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = ServerThread("k8s-emulator")
 
     @property
     def url(self) -> str:
-        if self._sock is None:
+        if not self._thread.sockets:
             raise RuntimeError("the emulator is not started")
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://{self.host}:{self._sock.getsockname()[1]}"
+        return f"{scheme}://{self.host}:{self._thread.sockets[0].getsockname()[1]}"
 
     def kubeconfig(self, token: str | None, namespace: str = "default") -> str:
         return kubeconfig_text(self.url, token, namespace, ca_pem=self.ca_pem)
 
     def start(self) -> str:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((self.host, 0))
-        self.emulator.address = f"{self.host}:{self._sock.getsockname()[1]}"
+        sock = self._thread.bind(self.host)
+        self.emulator.address = f"{self.host}:{sock.getsockname()[1]}"
         tls: dict[str, Any] = {}
         if self.tls:
             self._tls_dir = tempfile.TemporaryDirectory(prefix="k8s-emulator-tls-")
             cert, key = self_signed(Path(self._tls_dir.name), self.host)
             self.ca_pem = cert.read_bytes()
             tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-        config = uvicorn.Config(
-            self.emulator.app,
-            log_level="warning",
-            lifespan="on",
-            ws="none",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-            **tls,
-        )
-        self._server = uvicorn.Server(config)
-        sock, server = self._sock, self._server
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])),
-            name="k8s-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        while not server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the Kubernetes emulator did not start")
-            time.sleep(0.01)
+        config = uvicorn.Config(self.emulator.app, **QUIET, timeout_graceful_shutdown=1, **tls)
+        self._thread.start([(uvicorn.Server(config), sock)])
         return self.url
 
     def stop(self) -> None:
         api = self.emulator.api
-        if api is not None and self._thread is not None and self._thread.is_alive():
+        if api is not None and self._thread.alive:
 
             def close() -> None:
                 api.closing = True
 
             self.emulator.call(close)
             time.sleep(0.6)  # open watches notice within 0.5 s and end their streams
-        if self._server is not None:
-            self._server.should_exit = True
-            server = self._server
+        for server in self._thread.servers:
+            server.should_exit = True
 
-            def abort() -> None:  # connections a client left open (TLS close_notify unanswered)
+            def abort(server: uvicorn.Server = server) -> None:
+                # connections a client left open (TLS close_notify unanswered)
                 for connection in list(server.server_state.connections):
                     transport = getattr(connection, "transport", None)
                     if transport is not None:
                         transport.abort()
 
             time.sleep(0.2)
-            if (
-                self.emulator._loop is not None
-                and self._thread is not None
-                and self._thread.is_alive()
-            ):
-                with contextlib.suppress(RuntimeError):
-                    self.emulator._loop.call_soon_threadsafe(abort)
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        if self._sock is not None:
-            self._sock.close()
+            self._thread.call_soon(abort)
+        self._thread.stop()
         if self._tls_dir is not None:
             self._tls_dir.cleanup()
 
