@@ -3,7 +3,9 @@
 For the end-to-end tests that drive a real broker process (the adapter's test through
 ``ivoa-broker serve``). :func:`wait_phase` waits for a job's phase, :func:`wait_session`
 for an ExecutionBroker session (its phase, or anything in its document), and
-:func:`accept_offer` accepts an offer as a client does (the session's phase update). Between two
+:func:`accept_offer` accepts an offer as a client does (the session's phase update);
+:func:`session_results` and :func:`messages_of` read a session's results and a document's
+messages. Between two
 looks both block in a UWS 1.1 ``WAIT`` (with ``PHASE`` = the phase just seen), which
 the broker answers as soon as the job changes (phase or jobInfo). UWS lets WAIT block
 only in PENDING, QUEUED and EXECUTING; in the other phases (HELD, SUSPENDED, or a job
@@ -24,7 +26,7 @@ import httpx
 from ivoa_broker.phases import BLOCKING, can_move
 from ivoa_broker.protocol import Phase
 
-__all__ = ["ACCEPT", "accept_offer", "wait_phase", "wait_session"]
+__all__ = ["ACCEPT", "accept_offer", "messages_of", "session_results", "wait_phase", "wait_session"]
 
 _JSON = {"Accept": "application/json"}
 #: seconds one blocking GET asks for at most (the broker's ``jobs.wait_cap`` may cut it)
@@ -43,6 +45,22 @@ def accept_offer(http: httpx.Client, session: str) -> dict[str, Any]:
     assert answer.status_code == 200, f"accepting {session}: {answer.status_code} {answer.text}"
     document: dict[str, Any] = answer.json()
     return document
+
+
+def session_results(http: httpx.Client, session: str) -> dict[str, str]:
+    """The results of an ExecutionBroker session (``meta.messages`` with the ``result``
+    template): result id -> URL."""
+    document = http.get(f"/sessions/{session}", headers=_JSON).json()
+    return {
+        m["values"]["id"]: m["values"]["url"]
+        for m in document["meta"].get("messages", [])
+        if m.get("template") == "result"
+    }
+
+
+def messages_of(document: Mapping[str, Any]) -> str:
+    """The text of a document's ``meta.messages`` (an offer set's reasons, say), joined."""
+    return " ".join(m.get("message", "") for m in document.get("meta", {}).get("messages", []))
 
 
 def wait_phase(

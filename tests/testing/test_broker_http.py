@@ -10,7 +10,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ivoa_broker.testing.broker_http import accept_offer, wait_phase, wait_session
+from ivoa_broker.testing.broker_http import (
+    accept_offer,
+    messages_of,
+    session_results,
+    wait_phase,
+    wait_session,
+)
 
 SESSION = {"Accept": "application/json"}
 
@@ -118,3 +124,24 @@ def test_accept_offer_posts_the_phase_update_and_fails_with_the_brokers_answer()
         "path": "phase",
         "value": "ACCEPTED",
     }
+
+
+def test_session_results_and_messages_read_the_documents_meta() -> None:
+    session = {
+        "meta": {
+            "messages": [
+                {"template": "result", "values": {"id": "stdout", "url": "http://b/r/stdout"}},
+                {"level": "INFO", "message": "started"},
+            ]
+        }
+    }
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/sessions/s1"
+        return httpx.Response(200, json=session)
+
+    with httpx.Client(base_url="http://b", transport=httpx.MockTransport(handle)) as http:
+        assert session_results(http, "s1") == {"stdout": "http://b/r/stdout"}
+    offerset = {"meta": {"messages": [{"message": "no engine"}, {"message": "off"}]}}
+    assert messages_of(offerset) == "no engine off"
+    assert messages_of({}) == ""

@@ -10,7 +10,7 @@ import pytest
 from docker_engines import IMAGE, ContainerEngines
 from docker_support import container_request
 
-from ivoa_broker.testing.broker_http import accept_offer, wait_phase
+from ivoa_broker.testing.broker_http import accept_offer, messages_of, session_results, wait_phase
 from tests.server import BrokerProcess
 
 JSON = {"Accept": "application/json"}
@@ -95,11 +95,7 @@ def test_execution_broker_docker_container_request_is_offered_and_accepted(
         assert phase == "COMPLETED"
         done = http.get(f"/sessions/{first}", headers=JSON).json()
         assert done["phase"] == "COMPLETED"
-        results = {
-            m["values"]["id"]: m["values"]["url"]
-            for m in done["meta"]["messages"]
-            if m.get("template") == "result"
-        }
+        results = session_results(http, first)
         assert http.get(results["stdout"]).text == "from-eb\n"
 
         refused = http.post(
@@ -108,5 +104,5 @@ def test_execution_broker_docker_container_request_is_offered_and_accepted(
         assert refused.status_code == 303
         no = refused.json()
         assert no["result"] == "NO"
-        reasons = " ".join(m.get("message", "") for m in no["meta"].get("messages", []))
+        reasons = messages_of(no)
         assert "docker.io/library/alpine:3" in reasons

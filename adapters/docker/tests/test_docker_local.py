@@ -29,7 +29,7 @@ from ivoa_broker.protocol import (
     Status,
 )
 from ivoa_broker.testing import TERMINAL, WakeSignal, new_job_id, wait_for_phase
-from ivoa_broker.testing.broker_http import accept_offer, wait_phase
+from ivoa_broker.testing.broker_http import accept_offer, messages_of, session_results, wait_phase
 from tests.server import BrokerProcess
 
 MakeLocal = Callable[[], Awaitable[LocalAdapter]]
@@ -251,19 +251,14 @@ def test_execution_broker_container_offer_of_local_is_accepted_and_runs(
         assert offerset["result"] == "YES", offerset
         offers = offerset["offers"]
         assert len(offers) == 2, offers  # ldocker and lpodman; plain says why not
-        notes = " ".join(m.get("message", "") for m in offerset["meta"].get("messages", []))
+        notes = messages_of(offerset)
         assert "the local adapter cannot run container images" in notes, notes
         assert 'its config says containers = "off"' in notes, notes
         session = offers[0]["meta"]["uuid"]
         accept_offer(http, session)
         phase = wait_phase(http, f"/jobs/{session}", {"COMPLETED", "ERROR", "ABORTED"}, 90)
         assert phase == "COMPLETED"
-        done = http.get(f"/sessions/{session}", headers=JSON).json()
-        results = {
-            m["values"]["id"]: m["values"]["url"]
-            for m in done["meta"]["messages"]
-            if m.get("template") == "result"
-        }
+        results = session_results(http, session)
         assert http.get(results["stdout"]).text == "from-local\n"
 
         refused = http.post(
@@ -272,7 +267,7 @@ def test_execution_broker_container_offer_of_local_is_accepted_and_runs(
         assert refused.status_code == 303
         no = refused.json()
         assert no["result"] == "NO"
-        reasons = " ".join(m.get("message", "") for m in no["meta"].get("messages", []))
+        reasons = messages_of(no)
         assert "docker.io/library/alpine:3" in reasons
 
 
