@@ -96,6 +96,8 @@ class Dispatcher:
         self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.adapters}
         #: native ids an adapter named when it woke us (polled first, alone)
         self._woken: dict[str, set[str]] = {name: set() for name in self.adapters}
+        #: adapters woken without a native id since their last pass (poll them whole)
+        self._woken_all: set[str] = set()
         #: what the last poll saw per job, to skip statuses that did not change
         self._seen: dict[str, tuple[Any, ...]] = {}
         self._queues: dict[str, CapacityQueue] = {name: CapacityQueue() for name in self.adapters}
@@ -149,6 +151,8 @@ class Dispatcher:
         if event is not None:
             if native_id:
                 self._woken[adapter].add(native_id)
+            else:  # about any task: the next pass looks at all, whatever else woke it
+                self._woken_all.add(adapter)
             event.set()
 
     def deadlines_changed(self) -> None:
@@ -750,9 +754,11 @@ class Dispatcher:
                 self.metrics.poll_late(name, await self._nap(wake, nap))
             wake.clear()
             woken, self._woken[name] = self._woken[name], set()
+            everything = name in self._woken_all
+            self._woken_all.discard(name)
             if not self._live[name]:
                 continue
-            full = not woken or time.monotonic() >= full_at
+            full = everything or not woken or time.monotonic() >= full_at
             try:
                 if not full and not await self.poll(name, woken):
                     full = True  # it named a task we do not watch: look at all

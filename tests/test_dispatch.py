@@ -464,3 +464,23 @@ async def test_a_launch_that_breaks_anywhere_ends_in_error(
         assert "could not launch" in failed.error.message
     finally:
         await rig.close()
+
+
+async def test_a_wake_about_any_task_polls_them_all_even_with_a_named_one(
+    tmp_path: Path,
+) -> None:
+    """A callback's wake (no task named) and a task's own wake arrive together: the pass
+    looks at every task, not only the named one (the other's end is not left waiting
+    for ``poll_interval``)."""
+    rig = await make_rig(tmp_path)
+    try:
+        first, second = [await rig.jobs.create(None, ECHO, run=True) for _ in range(2)]
+        for job in (first, second):
+            await rig.dispatcher.launched(job.job_id)
+        rig.fake.native[f"n-{first.job_id}"] = "done"  # ended, nothing said
+        rig.dispatcher.wake("fake")
+        rig.fake.set(f"n-{second.job_id}", "running")  # names its task
+        await rig.settle(first.job_id, Phase.COMPLETED)
+        await rig.settle(second.job_id, Phase.EXECUTING)
+    finally:
+        await rig.close()
