@@ -43,6 +43,7 @@ from ivoa_broker.phases import RUNNING, TERMINAL
 from ivoa_broker.protocol import (
     Adapter,
     AdapterError,
+    BaseAdapter,
     CallContext,
     ExecutionRequest,
     Handle,
@@ -865,7 +866,8 @@ class Dispatcher:
     async def _finish(self, name: str, ended: Sequence[tuple[str, Handle, Status]]) -> None:
         """Terminal statuses of one poll pass: collect each task's results, then
         record every end (results first, so a waiter woken by the phase change
-        already sees them) in one store transaction; then ``release`` each task."""
+        already sees them) in one store transaction; then ``release``, if the
+        adapter's class has one of its own."""
         adapter = self.adapters[name]
         endings: list[Ending] = []
         handles: list[Handle] = []
@@ -886,6 +888,8 @@ class Dispatcher:
             self._misses.pop(job_id, None)
             self._seen.pop(job_id, None)
             self._room_freed(name)
+        if not _releases(adapter):
+            return
         for (job_id, _, _), handle in zip(ended, handles, strict=True):
             try:  # free what still costs (a stopped VM); results stay until cleanup
                 await self._call(adapter, "release", handle, CallContext())
@@ -1058,6 +1062,12 @@ def _ending(
         info=end_info(status),
         results=tuple(results),
     )
+
+
+def _releases(adapter: Adapter) -> bool:
+    """Whether the adapter's class has a ``release`` of its own (the base's frees nothing)."""
+    own = getattr(type(adapter), "release", None)
+    return own is not None and own is not BaseAdapter.release
 
 
 def end_info(status: Status) -> dict[str, str]:

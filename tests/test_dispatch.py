@@ -11,6 +11,7 @@ import pytest
 
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.protocol import (
+    BaseAdapter,
     CallContext,
     EndReason,
     ExecutionRequest,
@@ -467,10 +468,16 @@ async def test_a_launch_that_breaks_anywhere_ends_in_error(
         await rig.close()
 
 
-async def test_the_ends_of_one_pass_are_one_store_write(
+class PlainRelease(FakeAdapter):
+    """Frees nothing at a task's end: the base class's ``release``."""
+
+    release = BaseAdapter.release  # type: ignore[assignment]
+
+
+async def test_the_ends_of_one_pass_are_one_store_write_and_release_only_if_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rig = await make_rig(tmp_path, [FakeAdapter("own"), FakeAdapter("plain")])
+    rig = await make_rig(tmp_path, [FakeAdapter("own"), PlainRelease("plain")])
     try:
         batches: list[list[str]] = []
         record_ends = rig.store.record_ends
@@ -480,6 +487,8 @@ async def test_the_ends_of_one_pass_are_one_store_write(
             return await record_ends(ends)
 
         monkeypatch.setattr(rig.store, "record_ends", counted)
+        calls: list[tuple[str, str]] = []
+        rig.dispatcher.guard.observe = lambda name, method, _s, _e: calls.append((name, method))
         for name in ("own", "plain"):
             adapter = rig.adapters[name]
             params = [*ECHO, Parameter("platform", name)]
@@ -495,6 +504,7 @@ async def test_the_ends_of_one_pass_are_one_store_write(
             assert sorted(j.job_id for j in jobs) in batches
         own = next(b for b in batches if len(b) == 2)
         assert sorted(rig.adapters["own"].released) == [f"n-{j}" for j in own]
+        assert not [c for c in calls if c == ("plain", "release")]
     finally:
         await rig.close()
 
