@@ -37,12 +37,13 @@ from ivoa_broker.config import JobsSection
 from ivoa_broker.credentials import context_for
 from ivoa_broker.errors import BrokerError, Gone, JobNotFound
 from ivoa_broker.guard import HEALTH_TIMEOUT, Guard
-from ivoa_broker.jobs import JobService
+from ivoa_broker.jobs import Ending, JobService
 from ivoa_broker.metrics import Metrics
 from ivoa_broker.phases import RUNNING, TERMINAL
 from ivoa_broker.protocol import (
     Adapter,
     AdapterError,
+    BaseAdapter,
     CallContext,
     ExecutionRequest,
     Handle,
@@ -96,6 +97,8 @@ class Dispatcher:
         self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.adapters}
         #: native ids an adapter named when it woke us (polled first, alone)
         self._woken: dict[str, set[str]] = {name: set() for name in self.adapters}
+        #: adapters woken without a native id since their last pass (poll them whole)
+        self._woken_all: set[str] = set()
         #: what the last poll saw per job, to skip statuses that did not change
         self._seen: dict[str, tuple[Any, ...]] = {}
         self._queues: dict[str, CapacityQueue] = {name: CapacityQueue() for name in self.adapters}
@@ -149,6 +152,8 @@ class Dispatcher:
         if event is not None:
             if native_id:
                 self._woken[adapter].add(native_id)
+            else:  # about any task: the next pass looks at all, whatever else woke it
+                self._woken_all.add(adapter)
             event.set()
 
     def deadlines_changed(self) -> None:
@@ -750,9 +755,11 @@ class Dispatcher:
                 self.metrics.poll_late(name, await self._nap(wake, nap))
             wake.clear()
             woken, self._woken[name] = self._woken[name], set()
+            everything = name in self._woken_all
+            self._woken_all.discard(name)
             if not self._live[name]:
                 continue
-            full = not woken or time.monotonic() >= full_at
+            full = everything or not woken or time.monotonic() >= full_at
             try:
                 if not full and not await self.poll(name, woken):
                     full = True  # it named a task we do not watch: look at all
@@ -795,18 +802,25 @@ class Dispatcher:
                 return False
         by_native = {h.native_id: job_id for job_id, h in live.items()}
         statuses = await self._call(adapter, "status_many", list(live.values()), CallContext())
+        ended: list[tuple[str, Status]] = []
         for native_id, job_id in by_native.items():
             status = statuses.get(native_id)
             handle = live[job_id]
             if status is None:
-                if handle.cancel_requested:
-                    await self._finish(name, job_id, handle, Status(Phase.ABORTED, "gone"))
+                if self._current(name, job_id, handle).cancel_requested:
+                    ended.append((job_id, Status(Phase.ABORTED, "gone")))
                 else:
                     await self._count_misses(
                         name, [job_id], "the platform no longer knows this task"
                     )
                 continue
+            if status.phase in TERMINAL and not status.endpoint:
+                self._misses.pop(job_id, None)
+                ended.append((job_id, status))
+                continue
             await self._apply(name, job_id, handle, status)
+        if ended:
+            await self._finish(name, [(j, live[j], s) for j, s in ended])
         return True
 
     async def _apply(self, name: str, job_id: str, handle: Handle, status: Status) -> None:
@@ -825,7 +839,7 @@ class Dispatcher:
                 info["progress_fraction"] = f"{max(0.0, min(status.progress.fraction, 1.0)):.3f}"
             await self.jobs.record_info(job_id, info)
         if status.phase in TERMINAL:
-            await self._finish(name, job_id, handle, status)
+            await self._finish(name, [(job_id, handle, status)])
         elif status.phase is Phase.EXECUTING:
             await self.jobs.record_started(job_id, status.started_at or status.observed_at)
         elif status.phase in (Phase.HELD, Phase.SUSPENDED, Phase.QUEUED):
@@ -844,47 +858,45 @@ class Dispatcher:
         )
         await self.jobs.record_info(job_id, {"endpoint": endpoint}, significant=True)
 
-    async def _finish(self, name: str, job_id: str, handle: Handle, status: Status) -> None:
-        """Terminal status: collect results, then record the end (results first,
-        so a waiter woken by the phase change already sees them)."""
+    def _current(self, name: str, job_id: str, seen: Handle) -> Handle:
+        """The job's Handle now: a poll pass holds the one from its start, and an
+        ABORT may have marked it ``cancel_requested`` meanwhile."""
+        return self._live[name].get(job_id, seen)
+
+    async def _finish(self, name: str, ended: Sequence[tuple[str, Handle, Status]]) -> None:
+        """Terminal statuses of one poll pass: collect each task's results, then
+        record every end (results first, so a waiter woken by the phase change
+        already sees them) in one store transaction; then ``release``, if the
+        adapter's class has one of its own."""
         adapter = self.adapters[name]
-        if adapter.capabilities.results:
-            try:
-                refs = await self._call(adapter, "results", handle, CallContext())
-                await self.jobs.record_results(job_id, [_stored(r) for r in refs])
+        endings: list[Ending] = []
+        handles: list[Handle] = []
+        for job_id, seen, status in ended:
+            handle = self._current(name, job_id, seen)
+            handles.append(handle)
+            results: list[StoredResult] = []
+            if adapter.capabilities.results:
+                try:
+                    refs = await self._call(adapter, "results", handle, CallContext())
+                    results = [_stored(r) for r in refs]
+                except AdapterError as exc:
+                    log.warning("results of job %s from %s: %s", job_id, name, exc.message)
+            endings.append(_ending(name, job_id, handle, status, results))
+        await self.jobs.record_ends(endings)
+        for job_id, _, _ in ended:
+            self._live[name].pop(job_id, None)
+            self._misses.pop(job_id, None)
+            self._seen.pop(job_id, None)
+            self._room_freed(name)
+        if not _releases(adapter):
+            return
+        for (job_id, _, _), handle in zip(ended, handles, strict=True):
+            try:  # free what still costs (a stopped VM); results stay until cleanup
+                await self._call(adapter, "release", handle, CallContext())
             except AdapterError as exc:
-                log.warning("results of job %s from %s: %s", job_id, name, exc.message)
-        phase = status.phase
-        if phase is Phase.ABORTED and not handle.cancel_requested:
-            phase = Phase.ERROR  # stopped by the platform, not by us
-        info = end_info(status)
-        error = None
-        if phase is Phase.ERROR:
-            message = status.message or f"the task failed on {name} ({status.native_state})"
-            if status.reason is not None:
-                message = f"{message} [reason: {status.reason.value}]"
-            error = JobError("fatal", message)
-        recorded = await self.jobs.record_end(
-            job_id,
-            phase,
-            ended_at=status.ended_at or status.observed_at,
-            started_at=status.started_at,
-            error=error,
-            info=info,
-        )
-        if not recorded and handle.cancel_requested:
-            # aborted earlier (ABORT answers at once); now the platform is done too
-            await self.jobs.record_released(job_id)
-        self._live[name].pop(job_id, None)
-        self._misses.pop(job_id, None)
-        self._seen.pop(job_id, None)
-        self._room_freed(name)
-        try:  # free what still costs (a stopped VM); results stay until cleanup
-            await self._call(adapter, "release", handle, CallContext())
-        except AdapterError as exc:
-            log.warning(
-                "release of job %s on %s: %s (cleanup will retry)", job_id, name, exc.message
-            )
+                log.warning(
+                    "release of job %s on %s: %s (cleanup will retry)", job_id, name, exc.message
+                )
 
     async def _count_misses(self, name: str, job_ids: Sequence[str], why: str) -> None:
         for job_id in job_ids:
@@ -1026,6 +1038,36 @@ class Dispatcher:
 
 #: the refusal of an instance that gives no reason of its own
 _NO_REASON = "no offer for this request"
+
+
+def _ending(
+    name: str, job_id: str, handle: Handle, status: Status, results: Sequence[StoredResult]
+) -> Ending:
+    """What :meth:`JobService.record_ends` records of a terminal status."""
+    phase = status.phase
+    if phase is Phase.ABORTED and not handle.cancel_requested:
+        phase = Phase.ERROR  # stopped by the platform, not by us
+    error = None
+    if phase is Phase.ERROR:
+        message = status.message or f"the task failed on {name} ({status.native_state})"
+        if status.reason is not None:
+            message = f"{message} [reason: {status.reason.value}]"
+        error = JobError("fatal", message)
+    return Ending(
+        job_id,
+        phase,
+        ended_at=status.ended_at or status.observed_at,
+        started_at=status.started_at,
+        error=error,
+        info=end_info(status),
+        results=tuple(results),
+    )
+
+
+def _releases(adapter: Adapter) -> bool:
+    """Whether the adapter's class has a ``release`` of its own (the base's frees nothing)."""
+    own = getattr(type(adapter), "release", None)
+    return own is not None and own is not BaseAdapter.release
 
 
 def end_info(status: Status) -> dict[str, str]:

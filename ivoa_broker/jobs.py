@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol, Unpack
 
@@ -23,7 +24,7 @@ from ivoa_broker.journal import Journal
 from ivoa_broker.phases import BLOCKING, TERMINAL, Action, allowed, can_move
 from ivoa_broker.protocol import Offer, Phase, utcnow
 from ivoa_broker.records import Job, JobError, JobSummary, Parameter
-from ivoa_broker.store import JobFields, Store, StoredResult
+from ivoa_broker.store import JobEnd, JobFields, Store, StoredResult
 from ivoa_broker.task_params import check_parameters
 from ivoa_broker.units import parse_duration
 
@@ -50,6 +51,22 @@ class Executor(Protocol):
 
 #: the jobInfo entries of a job waiting in the broker's capacity queue
 QUEUE_INFO = ("queue_position", "queue_message")
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A task's end as its platform reported it, for :meth:`JobService.record_ends`.
+
+    ``phase`` ABORTED only when the broker asked for the stop (else the dispatcher
+    makes it ERROR); ``results`` are stored with the end, in the same transaction."""
+
+    job_id: str
+    phase: Phase
+    ended_at: datetime
+    started_at: datetime | None = None
+    error: JobError | None = None
+    info: Mapping[str, str] | None = None
+    results: Sequence[StoredResult] = ()
 
 
 class ChangeEvents:
@@ -129,6 +146,8 @@ class JobService:
         self.journal = journal or Journal()
         store.on_change(self.events.heard)
         self._executor: Executor | None = None
+        #: jobs being stopped right now: why (and the system's error), see :meth:`stop`
+        self._stopping: dict[str, tuple[str, JobError | None]] = {}
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
@@ -357,6 +376,15 @@ class JobService:
         ``error`` is set for system aborts (duration overrun), so clients see why
         in the errorSummary; an owner's abort carries only the reason in jobInfo.
         """
+        # the poller may record the platform's end before the move below: it finds
+        # why here, so the ABORTED move says so whichever write comes first
+        self._stopping[job_id] = (reason, error)
+        try:
+            await self._stop(job_id, reason, error)
+        finally:
+            self._stopping.pop(job_id, None)
+
+    async def _stop(self, job_id: str, reason: str, error: JobError | None) -> None:
         await self.store.update(job_id, cancel_requested=True)
         await self.executor.stop(job_id)
         fields: JobFields = {"end_time": utcnow(), "run_deadline": None, "abort_reason": reason}
@@ -365,10 +393,18 @@ class JobService:
         if await self._move(job_id, Phase.ABORTED, **fields):
             return
         # the platform confirmed the stop first (the poller recorded ABORTED): the job
-        # still says why the system stopped it
+        # still says why it was stopped (and, for the system's stops, the error)
         job = await self.store.get(job_id)
-        if job is not None and job.phase is Phase.ABORTED and error is not None and not job.error:
-            await self.store.update(job_id, error=error, abort_reason=reason)
+        if job is None or job.phase is not Phase.ABORTED:
+            return
+        late: JobFields = {}
+        if job.abort_reason is None:
+            late["abort_reason"] = reason
+        if error is not None and not job.error:
+            late["error"] = error
+            late["abort_reason"] = reason
+        if late:
+            await self.store.update(job_id, **late)
             self.events.fire(job_id)
 
     async def destroy(self, job_id: str, *, archive: bool) -> None:
@@ -445,20 +481,51 @@ class JobService:
         error: JobError | None = None,
         info: dict[str, str] | None = None,
     ) -> bool:
-        job = await self._load(job_id)
-        ran = phase is Phase.COMPLETED or (started_at is not None and phase is Phase.ERROR)
-        if job.phase is Phase.QUEUED and ran:
-            # the broker first saw the task after it had ended (a short job, a slow poll):
-            # it ran all the same, so its history and WAIT clients see EXECUTING first
-            await self._move(job_id, Phase.EXECUTING, start_time=started_at or ended_at)
-        fields: JobFields = {"end_time": ended_at, "run_deadline": None}
-        if job.start_time is None:
-            fields["start_time"] = started_at or ended_at
-        if error is not None:
-            fields["error"] = error
-        if info:
-            fields["job_info"] = {**job.job_info, **info}
-        return await self._move(job_id, phase, **fields)
+        """One task's end (see :meth:`record_ends`); whether the job moved to ``phase``."""
+        ending = Ending(job_id, phase, ended_at, started_at, error, info)
+        (moved,) = await self.record_ends([ending])
+        return moved
+
+    async def record_ends(self, endings: Sequence[Ending]) -> Sequence[bool]:
+        """Tasks' ends (all a poll pass found), with their results, in one store
+        transaction; per ending, whether the job moved to its phase.
+
+        A job first seen ended while QUEUED that ran (COMPLETED, or an ERROR with a
+        start time) passes EXECUTING in the same write (its history shows both
+        moves). A job already ABORTED (the owner's or the system's abort recorded
+        first) is marked released: its platform confirmed that the task ended; a
+        job the end moves to ABORTED (the broker asked for the stop) is released
+        at once. A job that changed phase between the read and the write is
+        looked at again (phases only move forward, so this ends)."""
+        now = utcnow()
+        jobs = [await self.store.get(e.job_id) for e in endings]
+        plans: list[tuple[int, Job, JobEnd, bool]] = []
+        for i, (ending, job) in enumerate(zip(endings, jobs, strict=True)):
+            if job is not None:
+                why = self._stopping.get(job.job_id)
+                plans.append((i, job, *_end_plan(job, ending, now, why)))
+        moved = await self.store.record_ends([plan for _, _, plan, _ in plans])
+        out = [False] * len(endings)
+        again: list[Ending] = []
+        for (i, job, plan, through), done in zip(plans, moved, strict=True):
+            if not done:
+                if plan.from_phases:  # the phase changed meanwhile: once more, from there
+                    again.append(replace(endings[i], results=()))  # results are in
+                continue
+            if plan.to is job.phase:  # released: no phase change
+                self.events.fire(job.job_id)
+                continue
+            if through:
+                self.journal.moved(job, Phase.EXECUTING, {})
+                job = replace(job, phase=Phase.EXECUTING)
+            self.journal.moved(job, plan.to, plan.fields)
+            self.events.fire(job.job_id)
+            out[i] = True
+        if again:
+            index = {e.job_id: k for k, e in enumerate(endings)}
+            for ending, done in zip(again, await self.record_ends(again), strict=True):
+                out[index[ending.job_id]] = done
+        return out
 
     async def record_error(self, job_id: str, error: JobError) -> bool:
         """The broker could not run the job (no platform, submit failed)."""
@@ -541,6 +608,41 @@ class JobService:
     def _clamp_destruction(self, when: datetime, now: datetime) -> datetime:
         latest = now + timedelta(seconds=self.settings.max_destruction)
         return min(when, latest)
+
+
+def _end_plan(
+    job: Job, ending: Ending, now: datetime, stopping: tuple[str, JobError | None] | None
+) -> tuple[JobEnd, bool]:
+    """The store write of one task's end for ``job`` as read now, and whether it
+    passes EXECUTING on the way (a job first seen ended while QUEUED that ran);
+    ``stopping``: why the broker is stopping it, if it is."""
+    results = tuple(ending.results)
+    if job.phase is Phase.ABORTED:
+        if job.released is not None:
+            return JobEnd(job.job_id, (), job.phase, {}, results), False
+        # aborted earlier (ABORT answers at once); now the platform is done too
+        fields: JobFields = {"released": now}
+        return JobEnd(job.job_id, (Phase.ABORTED,), Phase.ABORTED, fields, results), False
+    phase = ending.phase
+    if not can_move(job.phase, phase):
+        return JobEnd(job.job_id, (), phase, {}, results), False
+    ran = phase is Phase.COMPLETED or (ending.started_at is not None and phase is Phase.ERROR)
+    through = job.phase is Phase.QUEUED and ran
+    fields = {"end_time": ending.ended_at, "run_deadline": None}
+    if job.start_time is None:
+        fields["start_time"] = ending.started_at or ending.ended_at
+    if ending.error is not None:
+        fields["error"] = ending.error
+    if ending.info:
+        fields["job_info"] = {**job.job_info, **ending.info}
+    if phase is Phase.ABORTED:
+        fields["released"] = now  # the stop the broker asked for, confirmed by the platform
+        if stopping is not None:
+            reason, error = stopping
+            fields["abort_reason"] = reason
+            if error is not None:
+                fields["error"] = error
+    return JobEnd(job.job_id, (job.phase,), phase, fields, results), through
 
 
 def _runtime_of(parameters: Sequence[Parameter]) -> int | None:

@@ -11,6 +11,7 @@ import pytest
 
 from ivoa_broker.dispatch import Dispatcher
 from ivoa_broker.protocol import (
+    BaseAdapter,
     CallContext,
     EndReason,
     ExecutionRequest,
@@ -24,6 +25,7 @@ from ivoa_broker.protocol import (
     Usage,
 )
 from ivoa_broker.records import Job, Parameter
+from ivoa_broker.store import JobEnd
 from tests.fakes import FakeAdapter
 from tests.rig import Rig, make_rig
 
@@ -462,5 +464,130 @@ async def test_a_launch_that_breaks_anywhere_ends_in_error(
         failed = await rig.settle(job.job_id, Phase.ERROR)
         assert failed.error is not None
         assert "could not launch" in failed.error.message
+    finally:
+        await rig.close()
+
+
+class PlainRelease(FakeAdapter):
+    """Frees nothing at a task's end: the base class's ``release``."""
+
+    release = BaseAdapter.release  # type: ignore[assignment]
+
+
+async def test_the_ends_of_one_pass_are_one_store_write_and_release_only_if_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = await make_rig(tmp_path, [FakeAdapter("own"), PlainRelease("plain")])
+    try:
+        batches: list[list[str]] = []
+        record_ends = rig.store.record_ends
+
+        async def counted(ends: Sequence[JobEnd]) -> list[bool]:
+            batches.append(sorted(e.job_id for e in ends))
+            return await record_ends(ends)
+
+        monkeypatch.setattr(rig.store, "record_ends", counted)
+        calls: list[tuple[str, str]] = []
+        rig.dispatcher.guard.observe = lambda name, method, _s, _e: calls.append((name, method))
+        for name in ("own", "plain"):
+            adapter = rig.adapters[name]
+            params = [*ECHO, Parameter("platform", name)]
+            jobs = [await rig.jobs.create(None, params, run=True) for _ in range(2)]
+            for job in jobs:
+                await rig.dispatcher.launched(job.job_id)
+            for job in jobs:  # both end before the poller looks: one pass sees both
+                adapter.native[f"n-{job.job_id}"] = "done"
+            rig.dispatcher.wake(name)
+            for job in jobs:
+                ended = await rig.settle(job.job_id, Phase.COMPLETED)
+                assert [r.id for r in ended.results] == ["out"]
+            assert sorted(j.job_id for j in jobs) in batches
+        own = next(b for b in batches if len(b) == 2)
+        assert sorted(rig.adapters["own"].released) == [f"n-{j}" for j in own]
+        assert not [c for c in calls if c == ("plain", "release")]
+    finally:
+        await rig.close()
+
+
+class SlowCancel(FakeAdapter):
+    """A cancel that returns only when the test says so (the platform's end is seen first)."""
+
+    def __init__(self, name: str = "slow") -> None:
+        super().__init__(name)
+        self.cancel_may_return = asyncio.Event()
+
+    async def cancel(self, handle: Handle, ctx: CallContext) -> None:
+        await super().cancel(handle, ctx)
+        self.deps.wake(handle.native_id)
+        await self.cancel_may_return.wait()
+
+
+async def test_an_abort_the_platform_confirms_first_is_released_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """ABORT, then the poller records the platform's end before the abort's own write:
+    the job is ABORTED with the abort's reason, and released (its platform let go)."""
+    fake = SlowCancel()
+    rig = await make_rig(tmp_path, fake)
+    try:
+        job = await rig.jobs.create("alice", ECHO, run=True)
+        await rig.dispatcher.launched(job.job_id)
+        abort = asyncio.create_task(rig.jobs.abort(job.job_id, "alice"))
+        ended = await rig.until(job.job_id, lambda j: j.released is not None, "released")
+        assert not abort.done()
+        assert ended.phase is Phase.ABORTED
+        assert ended.abort_reason == "aborted at the owner's request"
+        fake.cancel_may_return.set()
+        await abort
+        after = await rig.store.get(job.job_id)
+        assert after is not None
+        assert (after.phase, after.abort_reason) == (Phase.ABORTED, ended.abort_reason)
+    finally:
+        fake.cancel_may_return.set()
+        await rig.close()
+
+
+async def test_an_end_seen_after_the_abort_was_recorded_releases_the_job(
+    tmp_path: Path,
+) -> None:
+    """The other order: ABORT recorded first (RELEASING), then the platform's end, even
+    one from a poll pass that began before the abort (its Handle not yet marked)."""
+    rig = await make_rig(tmp_path)
+    try:
+        job = await rig.jobs.create("alice", ECHO, run=True)
+        await rig.dispatcher.launched(job.job_id)
+        native = f"n-{job.job_id}"
+        rig.fake.set(native, "held")  # a cancel does not end it: nothing ends yet
+        await rig.settle(job.job_id, Phase.HELD)
+        stale = Handle("fake", native, {"job": job.job_id})  # cancel_requested False
+        await rig.jobs.abort(job.job_id, "alice")
+        aborted = await rig.settle(job.job_id, Phase.ABORTED)
+        assert aborted.released is None and aborted.abort_reason is not None
+        # the end as an older pass saw it: "killed", but with the Handle of before
+        await rig.dispatcher._finish("fake", [(job.job_id, stale, Status(Phase.ABORTED, "killed"))])
+        released = await rig.store.get(job.job_id)
+        assert released is not None
+        assert released.phase is Phase.ABORTED and released.released is not None
+        assert released.error is None  # not turned into "stopped by the platform"
+    finally:
+        await rig.close()
+
+
+async def test_a_wake_about_any_task_polls_them_all_even_with_a_named_one(
+    tmp_path: Path,
+) -> None:
+    """A callback's wake (no task named) and a task's own wake arrive together: the pass
+    looks at every task, not only the named one (the other's end is not left waiting
+    for ``poll_interval``)."""
+    rig = await make_rig(tmp_path)
+    try:
+        first, second = [await rig.jobs.create(None, ECHO, run=True) for _ in range(2)]
+        for job in (first, second):
+            await rig.dispatcher.launched(job.job_id)
+        rig.fake.native[f"n-{first.job_id}"] = "done"  # ended, nothing said
+        rig.dispatcher.wake("fake")
+        rig.fake.set(f"n-{second.job_id}", "running")  # names its task
+        await rig.settle(first.job_id, Phase.COMPLETED)
+        await rig.settle(second.job_id, Phase.EXECUTING)
     finally:
         await rig.close()

@@ -10,7 +10,7 @@ import pytest
 
 from ivoa_broker.protocol import Phase
 from ivoa_broker.records import Job, JobError, JobResult, Parameter
-from ivoa_broker.store import JobStore, StoredResult
+from ivoa_broker.store import JobEnd, JobStore, StoredResult
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -158,6 +158,35 @@ async def test_move_is_compare_and_set(store: JobStore) -> None:
     assert got is not None
     assert got.error == JobError("fatal", "boom", "detail")
     assert got.end_time == T0
+
+
+async def test_record_ends_stores_results_and_moves_each_job_in_one_go(store: JobStore) -> None:
+    for n in (1, 2, 3):
+        await store.insert(job(n, phase=Phase.EXECUTING))
+    assert await store.move("j003", [Phase.EXECUTING], Phase.ABORTED)
+    assert await store.get("j001") is not None  # cached: the ends must drop it
+    out = StoredResult(JobResult("stdout", "text/plain", 3), path="/tmp/out")
+    moved = await store.record_ends(
+        [
+            JobEnd("j002", (Phase.EXECUTING,), Phase.ERROR, {"error": JobError("fatal", "x")}),
+            JobEnd("j001", (Phase.EXECUTING,), Phase.COMPLETED, {"end_time": T0}, (out,)),
+            # not EXECUTING any more: no move, but its results are stored all the same
+            JobEnd("j003", (Phase.EXECUTING,), Phase.COMPLETED, {}, (out,)),
+            JobEnd("j002", (), Phase.COMPLETED, {}, (out,)),  # results only
+        ]
+    )
+    assert moved == [True, True, False, False]
+    one, two, three = [await store.get(f"j00{n}") for n in (1, 2, 3)]
+    assert one is not None and two is not None and three is not None
+    assert (one.phase, one.end_time, [r.id for r in one.results]) == (
+        Phase.COMPLETED,
+        T0,
+        ["stdout"],
+    )
+    assert two.phase is Phase.ERROR and two.error == JobError("fatal", "x")
+    assert [r.id for r in two.results] == ["stdout"]
+    assert three.phase is Phase.ABORTED and [r.id for r in three.results] == ["stdout"]
+    assert await store.record_ends([]) == []
 
 
 async def test_results_and_delete(store: JobStore) -> None:

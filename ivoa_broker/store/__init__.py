@@ -15,6 +15,7 @@ from __future__ import annotations
 from ivoa_broker.store.cache import JobCache
 from ivoa_broker.store.interface import JobRepository, OfferRepository, Store
 from ivoa_broker.store.rows import (
+    JobEnd,
     JobFields,
     LiveJob,
     OfferRow,
@@ -27,6 +28,7 @@ from ivoa_broker.store.sql import JobStore, is_postgres, open_database, sqlite_p
 
 __all__ = [
     "JobCache",
+    "JobEnd",
     "JobFields",
     "JobRepository",
     "JobStore",

@@ -18,6 +18,7 @@ from typing import Protocol, Unpack
 from ivoa_broker.protocol import Phase
 from ivoa_broker.records import Job, JobSummary
 from ivoa_broker.store.rows import (
+    JobEnd,
     JobFields,
     LiveJob,
     OfferRow,
@@ -84,6 +85,11 @@ class JobRepository(Protocol):
     ) -> bool:
         """Compare-and-set: move to ``to`` (and set ``fields``) only if the job is in
         one of ``from_phases``; False if it is not (or does not exist)."""
+        ...
+
+    async def record_ends(self, ends: Sequence[JobEnd]) -> list[bool]:
+        """Tasks' ends, all in one transaction: each end's results, then its
+        compare-and-set move (as :meth:`move`); per end, whether it moved."""
         ...
 
     async def delete(self, job_id: str) -> bool:

@@ -15,8 +15,8 @@ from typing import Any, Unpack
 from ivoa_broker.protocol import Phase
 from ivoa_broker.records import Job, JobError, JobResult, JobSummary, Parameter
 from ivoa_broker.store.cache import JobCache, SummaryRows
-from ivoa_broker.store.db import Database, Row
-from ivoa_broker.store.rows import JobFields, LiveJob, StoredResult
+from ivoa_broker.store.db import Database, Row, Tx
+from ivoa_broker.store.rows import JobEnd, JobFields, LiveJob, StoredResult
 from ivoa_broker.units import db_instant, from_db_instant
 
 _JOB_COLUMNS = (
@@ -152,14 +152,33 @@ class JobQueries:
     ) -> bool:
         """Compare-and-set phase change (and the given columns); False if the job
         was not in ``from_phases``."""
-        sets, args = assignments(fields)
-        sets = f"phase = ?, {sets}" if sets else "phase = ?"
-        args.insert(0, to.value)
-        args.append(job_id)
-        args.extend(p.value for p in from_phases)
-        sql = f"UPDATE jobs SET {sets} WHERE job_id = ? AND phase IN ({marks(len(from_phases))})"
         async with self._changing(job_id):
-            return await self.db.execute(sql, args) == 1
+            return await _move(self.db, job_id, from_phases, to, fields)
+
+    async def record_ends(self, ends: Sequence[JobEnd]) -> list[bool]:
+        """Tasks' ends (a poll pass's), in one transaction: each end's results, then
+        its compare-and-set move; per end, whether it moved. Results come first, so a
+        waiter woken by the phase change already sees them."""
+        if not ends:
+            return []
+        ids = [e.job_id for e in ends]
+        for job_id in ids:
+            self.cache.drop(job_id)
+        moved: dict[int, bool] = {}
+        try:
+            async with self.db.transaction() as tx:
+                # one order for every writer: replicas ending the same jobs cannot deadlock
+                for i in sorted(range(len(ends)), key=lambda i: ids[i]):
+                    end = ends[i]
+                    if end.results:
+                        await _add_results(tx, end.job_id, end.results)
+                    moved[i] = bool(end.from_phases) and await _move(
+                        tx, end.job_id, end.from_phases, end.to, end.fields
+                    )
+        finally:
+            for job_id in ids:
+                self.cache.drop(job_id)
+        return [moved[i] for i in range(len(ends))]
 
     async def delete(self, job_id: str) -> bool:
         """Forget a job and its results. True if it existed."""
@@ -277,20 +296,7 @@ class JobQueries:
     async def add_results(self, job_id: str, results: Sequence[StoredResult]) -> None:
         """Record results (a result id seen again is updated, not duplicated)."""
         async with self._changing(job_id), self.db.transaction() as tx:
-            rows = await tx.rows(
-                "SELECT coalesce(max(seq), 0) FROM results WHERE job_id = ?", (job_id,)
-            )
-            seq = int(rows[0][0]) if rows else 0
-            for item in results:
-                seq += 1
-                r = item.result
-                await tx.execute(
-                    "INSERT INTO results (job_id, seq, result_id, mime_type, size, href, path) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, result_id) DO UPDATE SET "
-                    "mime_type = excluded.mime_type, size = excluded.size, "
-                    "href = excluded.href, path = excluded.path",
-                    (job_id, seq, r.id, r.mime_type, r.size, r.href, item.path),
-                )
+            await _add_results(tx, job_id, results)
 
     async def get_result(self, job_id: str, result_id: str) -> StoredResult | None:
         row = await self.db.row(
@@ -305,6 +311,39 @@ class JobQueries:
     async def drop_results(self, job_id: str) -> None:
         async with self._changing(job_id):
             await self.db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
+
+
+async def _move(
+    db: Database | Tx,
+    job_id: str,
+    from_phases: Collection[Phase],
+    to: Phase,
+    fields: JobFields,
+) -> bool:
+    """The compare-and-set phase change of :meth:`JobQueries.move`, alone or in a transaction."""
+    sets, args = assignments(fields)
+    sets = f"phase = ?, {sets}" if sets else "phase = ?"
+    args.insert(0, to.value)
+    args.append(job_id)
+    args.extend(p.value for p in from_phases)
+    sql = f"UPDATE jobs SET {sets} WHERE job_id = ? AND phase IN ({marks(len(from_phases))})"
+    return await db.execute(sql, args) == 1
+
+
+async def _add_results(tx: Tx, job_id: str, results: Sequence[StoredResult]) -> None:
+    """Insert (or update, by result id) results inside a transaction."""
+    rows = await tx.rows("SELECT coalesce(max(seq), 0) FROM results WHERE job_id = ?", (job_id,))
+    seq = int(rows[0][0]) if rows else 0
+    for item in results:
+        seq += 1
+        r = item.result
+        await tx.execute(
+            "INSERT INTO results (job_id, seq, result_id, mime_type, size, href, path) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, result_id) DO UPDATE SET "
+            "mime_type = excluded.mime_type, size = excluded.size, "
+            "href = excluded.href, path = excluded.path",
+            (job_id, seq, r.id, r.mime_type, r.size, r.href, item.path),
+        )
 
 
 def _live(r: Row) -> LiveJob:

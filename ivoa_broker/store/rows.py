@@ -55,6 +55,19 @@ class StoredResult:
 
 
 @dataclass(frozen=True)
+class JobEnd:
+    """One job's part of :meth:`~ivoa_broker.store.interface.JobRepository.record_ends`:
+    its ``results`` are stored, then it moves to ``to`` with ``fields`` if it is in one
+    of ``from_phases`` (compare-and-set; no ``from_phases``: the results only)."""
+
+    job_id: str
+    from_phases: tuple[Phase, ...]
+    to: Phase
+    fields: JobFields
+    results: tuple[StoredResult, ...] = ()
+
+
+@dataclass(frozen=True)
 class LiveJob:
     """What the dispatcher needs to resume a job after a restart."""
 
