@@ -62,13 +62,15 @@ class JobQueries:
     summaries: SummaryRows
 
     @asynccontextmanager
-    async def _changing(self, job_id: str) -> AsyncIterator[None]:
-        """Keep the record cache coherent around a write to one job."""
-        self.cache.drop(job_id)
+    async def _changing(self, *job_ids: str) -> AsyncIterator[None]:
+        """Keep the record cache coherent around a write to these jobs."""
+        for job_id in job_ids:
+            self.cache.drop(job_id)
         try:
             yield
         finally:
-            self.cache.drop(job_id)
+            for job_id in job_ids:
+                self.cache.drop(job_id)
 
     async def insert(self, job: Job) -> None:
         """Store a new job (its id must be new)."""
@@ -162,22 +164,16 @@ class JobQueries:
         if not ends:
             return []
         ids = [e.job_id for e in ends]
-        for job_id in ids:
-            self.cache.drop(job_id)
         moved: dict[int, bool] = {}
-        try:
-            async with self.db.transaction() as tx:
-                # one order for every writer: replicas ending the same jobs cannot deadlock
-                for i in sorted(range(len(ends)), key=lambda i: ids[i]):
-                    end = ends[i]
-                    if end.results:
-                        await _add_results(tx, end.job_id, end.results)
-                    moved[i] = bool(end.from_phases) and await _move(
-                        tx, end.job_id, end.from_phases, end.to, end.fields
-                    )
-        finally:
-            for job_id in ids:
-                self.cache.drop(job_id)
+        async with self._changing(*ids), self.db.transaction() as tx:
+            # one order for every writer: replicas ending the same jobs cannot deadlock
+            for i in sorted(range(len(ends)), key=lambda i: ids[i]):
+                end = ends[i]
+                if end.results:
+                    await _add_results(tx, end.job_id, end.results)
+                moved[i] = bool(end.from_phases) and await _move(
+                    tx, end.job_id, end.from_phases, end.to, end.fields
+                )
         return [moved[i] for i in range(len(ends))]
 
     async def delete(self, job_id: str) -> bool:
