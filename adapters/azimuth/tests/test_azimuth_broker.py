@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 from ivoa_broker_azimuth.emulator import EmulatorServer
 
-from ivoa_broker.testing.broker_http import accept_offer, wait_session
+from ivoa_broker.testing.broker_http import accept_offer, session_results, wait_session
+from tests.eb_http.docs import offerset
 from tests.server import BrokerProcess
 
 K = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/"
@@ -85,13 +85,6 @@ def test_pyvo_drives_an_azimuth_machine_through_the_broker(broker: str) -> None:
         bad.raise_if_error()
 
 
-def _offers(http: httpx.Client, request: dict[str, Any]) -> dict[str, Any]:
-    response = http.post("/requests", json=request, headers=JSON)
-    assert response.status_code == 303, response.text
-    data: dict[str, Any] = response.json()
-    return data
-
-
 def test_execution_broker_container_offer_accepted_and_run(broker: str) -> None:
     request = {
         "executable": {
@@ -104,18 +97,14 @@ def test_execution_broker_container_offer_accepted_and_run(broker: str) -> None:
         "schedule": {"requested": {"duration": "PT10M"}},
     }
     with httpx.Client(base_url=broker, timeout=30) as http:
-        offerset = _offers(http, request)
-        [offer] = [o for o in offerset["offers"] if o["meta"]["name"] == "azimuth"]
+        found = offerset(http, request)
+        [offer] = [o for o in found["offers"] if o["meta"]["name"] == "azimuth"]
         session = offer["meta"]["uuid"]
         accepted = accept_offer(http, session)
         assert accepted["meta"]["uuid"] == session
         done = wait_session(http, session, {"COMPLETED", "FAILED", "CANCELLED"}, limit=60)
         assert done["phase"] == "COMPLETED", done
-        results = {
-            m["values"]["id"]: m["values"]["url"]
-            for m in done["meta"]["messages"]
-            if m.get("template") == "result"
-        }
+        results = session_results(http, session)
         assert http.get(results["stdout"]).text == "hello from azimuth\n"
 
 
@@ -130,8 +119,8 @@ def test_execution_broker_notebook_gets_an_app_endpoint(broker: str) -> None:
         "schedule": {"requested": {"duration": "PT1H"}},
     }
     with httpx.Client(base_url=broker, timeout=30) as http:
-        offerset = _offers(http, request)
-        [offer] = [o for o in offerset["offers"] if o["meta"]["name"] == "azimuth"]
+        found = offerset(http, request)
+        [offer] = [o for o in found["offers"] if o["meta"]["name"] == "azimuth"]
         session = offer["meta"]["uuid"]
         accept_offer(http, session)
         running = wait_session(http, session, {"RUNNING", "FAILED", "CANCELLED"}, limit=60)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 from docker_engines import IMAGE, Engine
 from ivoa_broker_docker import DockerConfig
+
+from ivoa_broker.testing.broker_http import messages_of
+from tests.eb_http.docs import offerset
 
 
 def config_for(engine: Engine, **overrides: Any) -> DockerConfig:
@@ -41,3 +45,11 @@ def container_request(image: str, *argv: str) -> dict[str, Any]:
         "compute": {"kind": f"{K}compute/simple-compute-resource.yaml", "cores": {"min": 1}},
         "schedule": {"requested": {"duration": "PT10M"}},
     }
+
+
+def assert_unlisted_image_refused(http: httpx.Client) -> None:
+    """A request for an image outside the test allow-list is answered NO, naming it."""
+    image = "docker.io/library/alpine:3"
+    no = offerset(http, container_request(image, "true"))
+    assert no["result"] == "NO"
+    assert image in messages_of(no)

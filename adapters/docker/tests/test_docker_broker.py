@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from docker_engines import IMAGE, ContainerEngines
-from docker_support import container_request
+from docker_support import assert_unlisted_image_refused, container_request
 
-from ivoa_broker.testing.broker_http import accept_offer, messages_of, session_results, wait_phase
+from ivoa_broker.testing.broker_http import accept_offer, session_results, wait_phase
+from tests.eb_http.docs import offerset
 from tests.server import BrokerProcess
 
 JSON = {"Accept": "application/json"}
@@ -81,13 +82,9 @@ def test_execution_broker_docker_container_request_is_offered_and_accepted(
     broker: BrokerProcess,
 ) -> None:
     with httpx.Client(base_url=broker.url, timeout=30) as http:
-        answer = http.post(
-            "/requests", json=container_request(IMAGE, "echo", "from-eb"), headers=JSON
-        )
-        assert answer.status_code == 303, answer.text
-        offerset = answer.json()
-        assert offerset["result"] == "YES", offerset
-        offers = offerset["offers"]
+        found = offerset(http, container_request(IMAGE, "echo", "from-eb"))
+        assert found["result"] == "YES", found
+        offers = found["offers"]
         assert len(offers) == len(PLATFORMS)
         first = offers[0]["meta"]["uuid"]
         accept_offer(http, first)
@@ -98,11 +95,4 @@ def test_execution_broker_docker_container_request_is_offered_and_accepted(
         results = session_results(http, first)
         assert http.get(results["stdout"]).text == "from-eb\n"
 
-        refused = http.post(
-            "/requests", json=container_request("docker.io/library/alpine:3", "true"), headers=JSON
-        )
-        assert refused.status_code == 303
-        no = refused.json()
-        assert no["result"] == "NO"
-        reasons = messages_of(no)
-        assert "docker.io/library/alpine:3" in reasons
+        assert_unlisted_image_refused(http)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from docker_engines import IMAGE, ContainerEngines, Engine
-from docker_support import container_request, instance_name
+from docker_support import assert_unlisted_image_refused, container_request, instance_name
 from ivoa_broker_local import LocalAdapter, LocalConfig
 
 from ivoa_broker.protocol import (
@@ -30,6 +30,7 @@ from ivoa_broker.protocol import (
 )
 from ivoa_broker.testing import TERMINAL, WakeSignal, new_job_id, wait_for_phase
 from ivoa_broker.testing.broker_http import accept_offer, messages_of, session_results, wait_phase
+from tests.eb_http.docs import offerset
 from tests.server import BrokerProcess
 
 MakeLocal = Callable[[], Awaitable[LocalAdapter]]
@@ -243,15 +244,11 @@ def test_execution_broker_container_offer_of_local_is_accepted_and_runs(
     broker: BrokerProcess,
 ) -> None:
     with httpx.Client(base_url=broker.url, timeout=30) as http:
-        answer = http.post(
-            "/requests", json=container_request(IMAGE, "echo", "from-local"), headers=JSON
-        )
-        assert answer.status_code == 303, answer.text
-        offerset = answer.json()
-        assert offerset["result"] == "YES", offerset
-        offers = offerset["offers"]
+        found = offerset(http, container_request(IMAGE, "echo", "from-local"))
+        assert found["result"] == "YES", found
+        offers = found["offers"]
         assert len(offers) == 2, offers  # ldocker and lpodman; plain says why not
-        notes = messages_of(offerset)
+        notes = messages_of(found)
         assert "the local adapter cannot run container images" in notes, notes
         assert 'its config says containers = "off"' in notes, notes
         session = offers[0]["meta"]["uuid"]
@@ -261,14 +258,7 @@ def test_execution_broker_container_offer_of_local_is_accepted_and_runs(
         results = session_results(http, session)
         assert http.get(results["stdout"]).text == "from-local\n"
 
-        refused = http.post(
-            "/requests", json=container_request("docker.io/library/alpine:3", "true"), headers=JSON
-        )
-        assert refused.status_code == 303
-        no = refused.json()
-        assert no["result"] == "NO"
-        reasons = messages_of(no)
-        assert "docker.io/library/alpine:3" in reasons
+        assert_unlisted_image_refused(http)
 
 
 def test_make_serve_defaults_run_a_container_on_the_hosts_engine(
@@ -281,13 +271,9 @@ def test_make_serve_defaults_run_a_container_on_the_hosts_engine(
     process = BrokerProcess(tmp_path, env={"DOCKER_HOST": engine.host}).start()
     try:
         with httpx.Client(base_url=process.url, timeout=30) as http:
-            answer = http.post(
-                "/requests", json=container_request(IMAGE, "echo", "auto"), headers=JSON
-            )
-            assert answer.status_code == 303, answer.text
-            offerset = answer.json()
-            assert offerset["result"] == "YES", offerset
-            [offer] = offerset["offers"]
+            found = offerset(http, container_request(IMAGE, "echo", "auto"))
+            assert found["result"] == "YES", found
+            [offer] = found["offers"]
             assert offer["meta"]["name"] == "local"
             assert f"container {IMAGE} on docker" in offer["meta"]["description"]
             session = offer["meta"]["uuid"]
