@@ -440,15 +440,6 @@ class JobService:
         (then nothing must be submitted). Bookkeeping: WAIT clients are not woken."""
         return await self.store.move(job_id, [Phase.QUEUED], Phase.QUEUED, launch_intent=intent)
 
-    async def record_released(self, job_id: str) -> None:
-        """The platform confirmed the end of an aborted job: its resources are free
-        (the EB view moves from RELEASING to CANCELLED)."""
-        job = await self.store.get(job_id)
-        if job is None or job.phase is not Phase.ABORTED:
-            return
-        if await self.store.update(job_id, released=utcnow()):
-            self.events.fire(job_id)
-
     async def record_results(self, job_id: str, results: Sequence[StoredResult]) -> None:
         """Results a platform reported (or an interactive session's endpoint)."""
         await self.store.add_results(job_id, results)
@@ -470,21 +461,6 @@ class JobService:
         """HELD / SUSPENDED / back to QUEUED or EXECUTING."""
         info = await self._info(job_id, {"platform_message": message or ""})
         await self._move(job_id, phase, job_info=info)
-
-    async def record_end(
-        self,
-        job_id: str,
-        phase: Phase,
-        *,
-        ended_at: datetime,
-        started_at: datetime | None = None,
-        error: JobError | None = None,
-        info: dict[str, str] | None = None,
-    ) -> bool:
-        """One task's end (see :meth:`record_ends`); whether the job moved to ``phase``."""
-        ending = Ending(job_id, phase, ended_at, started_at, error, info)
-        (moved,) = await self.record_ends([ending])
-        return moved
 
     async def record_ends(self, endings: Sequence[Ending]) -> Sequence[bool]:
         """Tasks' ends (all a poll pass found), with their results, in one store
