@@ -228,13 +228,13 @@ def launch(jobdir: JobDir, spec: dict[str, Any], python: str) -> RunnerRecord:
             (jobdir.path / Path(name).name).mkdir(mode=0o700)
         place_inputs(jobdir.path, spec)  # the core's staged inputs, into in/
         # not fsynced: after a power loss no job survives anyway (a new boot id)
-        write_json_atomic(jobdir.spec_file, spec, durable=False)
+        write_json_atomic(jobdir.spec_file, spec)
         ident = start_supervisor(jobdir, str(spec["job_id"]), python)
         pid = ident.pid
         record = RunnerRecord(
             pid=pid, start_ticks=ident.start_ticks, boot_id=ident.boot_id, started_at=utcnow()
         )
-        write_json_atomic(jobdir.runner_file, record.to_json(), durable=False)
+        write_json_atomic(jobdir.runner_file, record.to_json())
         return record
     except BaseException:
         if pid is not None:
