@@ -268,7 +268,7 @@ def serve_broker(settings: Settings, args: argparse.Namespace) -> int:
         },
     )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_startup=True),
         host=server.host,
         port=server.port,
         log_level=args.log_level,

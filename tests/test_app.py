@@ -1,10 +1,15 @@
-"""The app's route table (``ivoa_broker/app.py``): the order of routes is free of meaning."""
+"""The app (``ivoa_broker/app.py``): the order of routes is free of meaning, and the
+server's start-up objects are frozen out of the garbage collector's view."""
 
 from __future__ import annotations
+
+import gc
+from pathlib import Path
 
 from starlette.routing import BaseRoute, Match, Route
 
 from ivoa_broker.app import create_app
+from ivoa_broker.config import ServerSection, Settings
 
 
 def _example(route: Route) -> str:
@@ -52,3 +57,24 @@ def test_the_uws_job_routes_are_tried_first() -> None:
     assert paths[:2] == ["/jobs", "/jobs/{job_id}"]
     # the ExecutionBroker's before the service documents, health and sign-in
     assert paths.index("/offersets/{uuid}") < paths.index("/capabilities")
+
+
+async def test_the_server_freezes_what_start_up_made_and_a_test_app_does_not(
+    tmp_path: Path,
+) -> None:
+    def settings(name: str) -> Settings:
+        return Settings(
+            server=ServerSection(database=tmp_path / f"{name}.db", work_dir=tmp_path / name)
+        )
+
+    gc.unfreeze()
+    try:
+        plain = create_app(settings("plain"))
+        async with plain.router.lifespan_context(plain):
+            assert gc.get_freeze_count() == 0
+        served = create_app(settings("served"), freeze_startup=True)
+        async with served.router.lifespan_context(served):
+            # the modules, adapters and store that start-up made
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -13,7 +13,16 @@ from ivoa_broker.units import from_db_instant
 class JobCache:
     """A bounded LRU of job records, coherent because every write to a job drops
     the job's entry before and after it runs, and a read is cached only if no
-    write at all happened meanwhile.
+    write to *that job* happened meanwhile.
+
+    Each write takes the next number of a counter (:attr:`writes`), and the cache
+    keeps the number of the last write to each recently written job. A reader
+    takes the counter before it reads; :meth:`put` refuses its record if that
+    job was written since. Writes to other jobs do not stop it (they did when
+    one counter decided for all: under a busy poller nothing was cached). The
+    memory of last writes is bounded (:attr:`remembered`): forgetting one raises
+    a floor, and a read that began below the floor is refused as before, so a
+    forgotten write can never let a stale record in.
 
     With several replicas on one PostgreSQL database, another replica's write
     reaches this process as a change notification, which calls :meth:`drop`
@@ -21,10 +30,15 @@ class JobCache:
     the cache (nothing cached can be trusted any more).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, remembered: int = 4096) -> None:
         self.size = size
+        self.remembered = remembered
         self.writes = 0
         self._jobs: OrderedDict[str, Job] = OrderedDict()
+        #: job id -> the number of its last write, oldest write first
+        self._written: OrderedDict[str, int] = OrderedDict()
+        #: reads that began before this write number are refused
+        self._floor = 0
 
     def get(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
@@ -33,7 +47,11 @@ class JobCache:
         return job
 
     def put(self, job: Job, writes_before_read: int) -> None:
-        if self.size <= 0 or self.writes != writes_before_read:
+        """Cache ``job``, read after the counter said ``writes_before_read``,
+        unless the job was written since (or that can no longer be told)."""
+        if self.size <= 0 or writes_before_read < self._floor:
+            return
+        if self._written.get(job.job_id, 0) > writes_before_read:
             return
         self._jobs[job.job_id] = job
         self._jobs.move_to_end(job.job_id)
@@ -43,9 +61,16 @@ class JobCache:
     def drop(self, job_id: str) -> None:
         self.writes += 1
         self._jobs.pop(job_id, None)
+        self._written[job_id] = self.writes
+        self._written.move_to_end(job_id)
+        if len(self._written) > self.remembered:
+            _, forgotten = self._written.popitem(last=False)
+            self._floor = max(self._floor, forgotten)
 
     def clear(self) -> None:
         self.writes += 1
+        self._floor = self.writes
+        self._written.clear()
         self._jobs.clear()
 
     def __len__(self) -> int:

@@ -30,6 +30,18 @@ SQLITE = Dialect(
 )
 
 
+async def _changed(db: aiosqlite.Connection, sql: str, args: Args) -> int:
+    """Run a write in one hop to the database thread; the rows it changed.
+
+    The cursor is not closed with a second hop: a write statement has run to its
+    end when ``execute`` returns (the sqlite3 module resets it then), so the
+    cursor holds no lock and nothing a later statement could see; it is freed
+    with the object.
+    """
+    cur = await db.execute(sql, args)
+    return int(cur.rowcount)
+
+
 class _SqliteTx:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
@@ -38,10 +50,7 @@ class _SqliteTx:
         return list(await self._db.execute_fetchall(sql, args))
 
     async def execute(self, sql: str, args: Args = ()) -> int:
-        cur = await self._db.execute(sql, args)
-        count = cur.rowcount
-        await cur.close()
-        return count
+        return await _changed(self._db, sql, args)
 
     async def executemany(self, sql: str, args: Iterable[Args]) -> None:
         await self._db.executemany(sql, args)
@@ -81,10 +90,7 @@ class SqliteDatabase(Database):
 
     async def execute(self, sql: str, args: Args = ()) -> int:
         async with self._lock:
-            cur = await self._writer.execute(sql, args)
-            count = cur.rowcount
-            await cur.close()
-            return count
+            return await _changed(self._writer, sql, args)
 
     async def returning(self, sql: str, args: Args = ()) -> list[Row]:
         async with self._lock:

@@ -1,14 +1,61 @@
-"""The store's per-process caches (``store/cache.py``): the job list entries."""
+"""The store's per-process caches (``store/cache.py``): job records and list entries."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from ivoa_broker.protocol import Phase
-from ivoa_broker.records import JobSummary
-from ivoa_broker.store.cache import SummaryRows
+from ivoa_broker.records import Job, JobSummary
+from ivoa_broker.store.cache import JobCache, SummaryRows
 
 CREATED = "2026-11-01T12:00:01.250000Z"
+
+
+def record(job_id: str, phase: Phase = Phase.PENDING) -> Job:
+    return Job(job_id=job_id, owner=None, phase=phase,
+               creation_time=datetime(2026, 11, 1, tzinfo=UTC))
+
+
+def test_a_read_is_cached_when_only_other_jobs_were_written_meanwhile() -> None:
+    cache = JobCache(8)
+    before = cache.writes
+    cache.drop("j2")  # a write to another job while j1 was being read
+    cache.drop("j3")
+    cache.put(record("j1"), before)
+    assert cache.get("j1") == record("j1")
+
+
+def test_a_read_is_refused_when_its_job_was_written_meanwhile() -> None:
+    cache = JobCache(8)
+    before = cache.writes
+    cache.drop("j1")
+    cache.put(record("j1"), before)
+    assert cache.get("j1") is None
+    after = cache.writes  # a read that began after the write is fine
+    cache.put(record("j1", Phase.QUEUED), after)
+    assert cache.get("j1") == record("j1", Phase.QUEUED)
+
+
+def test_a_forgotten_write_still_refuses_the_reads_it_could_have_staled() -> None:
+    cache = JobCache(8, remembered=2)
+    before = cache.writes
+    cache.drop("j1")
+    cache.drop("j2")
+    cache.drop("j3")  # j1's write is forgotten now: the floor rises above it
+    cache.put(record("j1"), before)
+    assert cache.get("j1") is None
+    cache.put(record("j1"), cache.writes)
+    assert cache.get("j1") is not None
+
+
+def test_clear_refuses_every_read_in_flight() -> None:
+    cache = JobCache(8)
+    cache.put(record("j1"), cache.writes)
+    before = cache.writes
+    cache.clear()
+    assert len(cache) == 0
+    cache.put(record("j2"), before)
+    assert cache.get("j2") is None
 
 
 def test_a_row_becomes_its_summary() -> None:

@@ -389,6 +389,11 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
             "created_at": utcnow().isoformat(),
         }
 
+    def _launch(self, request: ExecutionRequest, jobdir: JobDir, limits: Limits) -> RunnerRecord:
+        """In a worker thread: the job's spec (wrapping it in the sandbox looks the
+        command up on the job's PATH) and its launch."""
+        return launch(jobdir, self._spec(request, jobdir, limits), self._python)
+
     def _handle(self, native_id: str, record: RunnerRecord, limits: Limits) -> Handle:
         return Handle(adapter=self.name, native_id=native_id, state=handle_state(record, limits))
 
@@ -452,9 +457,10 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
                     f"the local platform is running its maximum of {self.cfg.max_jobs} jobs"
                 )
             _, limits = self.policy.grant(request)
-            spec = self._spec(request, jobdir, limits)
             self._active.add(native_id)  # reserve the slot while launching
-            launching = asyncio.ensure_future(asyncio.to_thread(launch, jobdir, spec, self._python))
+            launching = asyncio.ensure_future(
+                asyncio.to_thread(self._launch, request, jobdir, limits)
+            )
             try:
                 record = await asyncio.shield(launching)
             except asyncio.CancelledError:

@@ -34,6 +34,10 @@ from ._states import Limits, human_bytes
 __all__ = ["Policy"]
 
 
+#: at most this many finds are kept (then they are all forgotten and found again)
+_FOUND_KEPT = 256
+
+
 def _bad_text(value: str) -> bool:
     return "\0" in value
 
@@ -44,6 +48,8 @@ class Policy:
     def __init__(self, config: LocalConfig, work_dir: Path) -> None:
         self.config = config
         self.work_dir = work_dir
+        #: (command, PATH) -> the file that PATH found for it (see _on_path)
+        self._found: dict[tuple[str, str], str] = {}
 
     # ------------------------------------------------------------ environment
 
@@ -80,9 +86,31 @@ class Policy:
                 return f"the command {cmd!r} is not executable"
             return None
         path = self.job_env(request).get("PATH", os.defpath)
-        if shutil.which(cmd, path=path) is None:
+        if not self._on_path(cmd, path):
             return f"the command {cmd!r} was not found on PATH on this machine"
         return None
+
+    def _on_path(self, cmd: str, path: str) -> bool:
+        """Whether ``PATH`` finds ``cmd``: the file found last time for this pair, if
+        it is still an executable file (two system calls), else a full lookup.
+
+        A full lookup tries each folder of ``PATH`` (about 20 calls on a usual
+        ``PATH``, 0.3 ms on a machine busy with 200 jobs, twice per job: offer and
+        submit). Only finds are kept (a command that was missing is looked up again
+        every time); the file that runs is still chosen when the job starts.
+        """
+        key = (cmd, path)
+        known = self._found.get(key)
+        if known is not None and os.access(known, os.X_OK) and not os.path.isdir(known):
+            return True
+        found = shutil.which(cmd, path=path)
+        if found is None:
+            self._found.pop(key, None)
+            return False
+        if len(self._found) >= _FOUND_KEPT:
+            self._found.clear()
+        self._found[key] = found
+        return True
 
     # -------------------------------------------------------------- resources
 

@@ -35,6 +35,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ._runner import SANDBOXED_KEY
@@ -107,7 +108,13 @@ class Sandbox:
     paths: tuple[Path, ...] = ()
 
     def base_args(self) -> list[str]:
-        """The namespace and file system options shared by every job."""
+        """The namespace and file system options shared by every job (looked up
+        on the first job of this sandbox, then kept: the system folders and
+        ``/etc`` entries it binds are the machine's, not the job's)."""
+        return list(self._base_args)
+
+    @cached_property
+    def _base_args(self) -> tuple[str, ...]:
         args = [
             self.bwrap,
             "--unshare-user",
@@ -137,7 +144,7 @@ class Sandbox:
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for extra in self.paths:  # after /tmp: a path under /tmp stays visible
             args += ["--ro-bind-try", str(extra), str(extra)]
-        return args
+        return tuple(args)
 
     def visible(self, path: str) -> bool:
         """Whether ``path`` (absolute) is inside what the sandbox shows of the host."""
