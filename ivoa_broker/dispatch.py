@@ -108,6 +108,8 @@ class Dispatcher:
         self._freed: dict[str, int] = {name: 0 for name in self.adapters}
         self._shown_at: dict[str, float] = {}
         self._deadlines = asyncio.Event()
+        #: when the reaper wakes by itself next (None: it is looking now)
+        self._reaper_due: datetime | None = None
         #: set (and replaced) each time the reaper expires offers; for observers
         self.offers_expired = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -156,7 +158,14 @@ class Dispatcher:
                 self._woken_all.add(adapter)
             event.set()
 
-    def deadlines_changed(self) -> None:
+    def deadlines_changed(self, when: datetime | None = None) -> None:
+        """A deadline was added or moved; ``when``, if given, is the new one. The
+        reaper looks again now unless it is already due to wake before ``when``
+        (a new job's destruction a week away, each job's run deadline: a pass
+        for each is four queries a job for nothing)."""
+        due = self._reaper_due
+        if when is not None and due is not None and when >= due:
+            return
         self._deadlines.set()
 
     # ------------------------------------------------- calls for the routes
@@ -919,6 +928,7 @@ class Dispatcher:
 
     async def _reaper(self) -> None:
         while not self._closed:
+            self._reaper_due = None  # while it looks, every change wakes it again
             self._deadlines.clear()
             try:
                 await self.reap()
@@ -928,6 +938,7 @@ class Dispatcher:
             timeout = 3600.0
             if upcoming is not None:
                 timeout = min(timeout, max((upcoming - utcnow()).total_seconds(), 0.0) + 0.01)
+            self._reaper_due = utcnow() + timedelta(seconds=timeout)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deadlines.wait(), timeout)
 

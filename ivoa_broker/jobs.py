@@ -46,7 +46,10 @@ class Executor(Protocol):
 
     async def extended(self, job_id: str) -> None: ...
 
-    def deadlines_changed(self) -> None: ...
+    def deadlines_changed(self, when: datetime | None = None) -> None:
+        """A deadline was added or moved (``when``: the new one, if there is one
+        new deadline; ``None``: look at them all)."""
+        ...
 
 
 #: the jobInfo entries of a job waiting in the broker's capacity queue
@@ -195,7 +198,7 @@ class JobService:
         )
         await self.store.insert(job)
         self.journal.created(job, "created")
-        self.executor.deadlines_changed()
+        self.executor.deadlines_changed(job.destruction)
         if run:
             await self._run(job, Phase.PENDING)
             return await self._load(job.job_id)
@@ -364,7 +367,7 @@ class JobService:
             raise Forbidden(f"job {job_id} is {job.phase}; its destruction time is final")
         chosen = self._clamp_destruction(when, utcnow())
         await self.store.update(job_id, destruction=chosen)
-        self.executor.deadlines_changed()
+        self.executor.deadlines_changed(chosen)
         self.events.fire(job_id)
         return chosen
 
@@ -454,8 +457,11 @@ class JobService:
             if job.execution_duration
             else None
         )
-        if await self._move(job_id, Phase.EXECUTING, start_time=started_at, run_deadline=deadline):
-            self.executor.deadlines_changed()
+        moved = await self._move(
+            job_id, Phase.EXECUTING, start_time=started_at, run_deadline=deadline
+        )
+        if moved and deadline is not None:
+            self.executor.deadlines_changed(deadline)
 
     async def record_phase(self, job_id: str, phase: Phase, message: str | None) -> None:
         """HELD / SUSPENDED / back to QUEUED or EXECUTING."""

@@ -224,7 +224,7 @@ class OfferService:
         if rows or keep_empty:
             await self.store.insert_offerset(offerset, rows)
         if rows:
-            self.dispatcher.deadlines_changed()
+            self.dispatcher.deadlines_changed(min(row.expires for row in rows))
         return OfferSetView(offerset, rows, {})
 
     async def offerset(self, offerset_id: str, owner: str | None) -> OfferSetView:

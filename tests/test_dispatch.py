@@ -591,3 +591,53 @@ async def test_a_wake_about_any_task_polls_them_all_even_with_a_named_one(
         await rig.settle(second.job_id, Phase.EXECUTING)
     finally:
         await rig.close()
+
+
+# ------------------------------------------------------------------- reaper
+
+
+async def test_the_reaper_looks_again_only_for_a_deadline_sooner_than_its_wake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new job's destruction a week away wakes no reaper pass (each is four
+    queries); a deadline sooner than its next wake does, and so does a change
+    that names no deadline."""
+    rig = await make_rig(tmp_path, FakeAdapter("fake"))
+    try:
+
+        async def idle() -> None:  # the reaper has looked and sleeps until its next wake
+            for _ in range(200):
+                if rig.dispatcher._reaper_due is not None:
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError("the reaper never went to sleep")
+
+        await idle()
+        passes: list[None] = []
+        reap = rig.dispatcher.reap
+
+        async def counted() -> None:
+            passes.append(None)
+            await reap()
+
+        monkeypatch.setattr(rig.dispatcher, "reap", counted)
+        jobs = [await rig.jobs.create(None, ECHO) for _ in range(5)]  # destroyed in a week
+        await asyncio.sleep(0.1)
+        assert passes == []
+        due = rig.dispatcher._reaper_due
+        assert due is not None
+
+        async def looked(times: int) -> None:
+            for _ in range(200):
+                if len(passes) >= times:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            assert len(passes) == times
+
+        await rig.jobs.set_destruction(jobs[0].job_id, None, due - timedelta(minutes=30))
+        await looked(1)
+        rig.dispatcher.deadlines_changed()
+        await looked(2)
+    finally:
+        await rig.close()
