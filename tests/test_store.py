@@ -203,6 +203,14 @@ async def test_results_and_delete(store: JobStore) -> None:
     assert got is not None
     assert [r.id for r in got.results] == ["stdout", "ext"]
     assert got.results[0].size == 5
+    # new ones go after the old, in the order given; an update keeps its place
+    await store.add_results(
+        "j001",
+        [StoredResult(JobResult(n), "/z") for n in ("c", "ext", "b", "a")],
+    )
+    got = await store.get("j001")
+    assert got is not None
+    assert [r.id for r in got.results] == ["stdout", "ext", "c", "b", "a"]
     stored = await store.get_result("j001", "stdout")
     assert stored is not None
     assert stored.path == "/y"

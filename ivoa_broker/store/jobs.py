@@ -327,19 +327,21 @@ async def _move(
 
 
 async def _add_results(tx: Tx, job_id: str, results: Sequence[StoredResult]) -> None:
-    """Insert (or update, by result id) results inside a transaction."""
-    rows = await tx.rows("SELECT coalesce(max(seq), 0) FROM results WHERE job_id = ?", (job_id,))
-    seq = int(rows[0][0]) if rows else 0
-    for item in results:
-        seq += 1
-        r = item.result
-        await tx.execute(
-            "INSERT INTO results (job_id, seq, result_id, mime_type, size, href, path) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, result_id) DO UPDATE SET "
-            "mime_type = excluded.mime_type, size = excluded.size, "
-            "href = excluded.href, path = excluded.path",
-            (job_id, seq, r.id, r.mime_type, r.size, r.href, item.path),
-        )
+    """Insert (or update, by result id) results inside a transaction, in one round
+    trip: each new row's ``seq`` is one past the job's last (the rows go in in
+    order, so the list keeps the order given)."""
+    await tx.executemany(
+        "INSERT INTO results (job_id, seq, result_id, mime_type, size, href, path) "
+        "SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ? FROM results WHERE job_id = ? "
+        "ON CONFLICT (job_id, result_id) DO UPDATE SET "
+        "mime_type = excluded.mime_type, size = excluded.size, "
+        "href = excluded.href, path = excluded.path",
+        [
+            (job_id, item.result.id, item.result.mime_type, item.result.size,
+             item.result.href, item.path, job_id)
+            for item in results
+        ],
+    )
 
 
 def _live(r: Row) -> LiveJob:
