@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from ivoa_broker.protocol import CallContext, Handle, Phase, Status
+from ivoa_broker.protocol import CallContext, Handle, Phase, Status, TransientError
 
 __all__ = [
     "TERMINAL",
@@ -90,6 +90,10 @@ class StatusSource(Protocol):
     ) -> Mapping[str, Status]: ...
 
 
+#: transient errors in a row that :func:`wait_for_phase` retries before it raises one
+TRANSIENT_RETRIES = 3
+
+
 class PhaseTimeout(AssertionError):
     """The wanted phase was not reached within the deadline."""
 
@@ -110,13 +114,27 @@ async def wait_for_phase(
     :class:`PhaseTimeout` after ``max_wait`` seconds, or as soon as the task
     reaches a terminal phase that is not wanted. Between polls it sleeps
     ``interval`` seconds, or less when the adapter fires ``wake``.
+
+    A :class:`TransientError` is retried at the next poll, as the broker's
+    poller does, up to :data:`TRANSIENT_RETRIES` in a row (a container engine
+    that cannot inspect a container in the instant its process exits says so
+    with a 500); the next one is raised.
     """
     wanted = frozenset(phases)
     history: list[Status] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_wait
+    transient = 0
     while True:
-        found = await adapter.status_many([handle], ctx)
+        try:
+            found = await adapter.status_many([handle], ctx)
+        except TransientError:
+            transient += 1
+            if transient > TRANSIENT_RETRIES or loop.time() >= deadline:
+                raise
+            found = {}
+        else:
+            transient = 0
         status = found.get(handle.native_id)
         if status is not None:
             history.append(status)

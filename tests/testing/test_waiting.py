@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from ivoa_broker.protocol import CallContext, Handle, Phase, Status
+from ivoa_broker.protocol import CallContext, Handle, Phase, Status, TransientError
 from ivoa_broker.testing import PhaseTimeout, WakeSignal, assert_monotonic, wait_for_phase
+from ivoa_broker.testing.waiting import TRANSIENT_RETRIES
 
 CTX = CallContext()
 
@@ -119,3 +120,35 @@ async def test_wake_cuts_the_sleep_short() -> None:
     )
     assert history[-1].phase == Phase.COMPLETED
     assert wake.woken == ["n1"]
+
+
+class Flaky(Scripted):
+    """Raises TransientError for its first ``failures`` polls, then replays phases."""
+
+    def __init__(self, failures: int, phases: list[Phase | None]) -> None:
+        super().__init__(phases)
+        self.failures = failures
+
+    async def status_many(
+        self, handles: Sequence[Handle], ctx: CallContext
+    ) -> Mapping[str, Status]:
+        if self.failures:
+            self.failures -= 1
+            raise TransientError("engine answered 500: read /proc/7373/cgroup")
+        return await super().status_many(handles, ctx)
+
+
+async def test_transient_errors_are_retried_like_the_poller_does() -> None:
+    adapter = Flaky(TRANSIENT_RETRIES, [Phase.COMPLETED])
+    history = await wait_for_phase(
+        adapter, HANDLE, {Phase.COMPLETED}, ctx=CTX, max_wait=10, interval=0.001
+    )
+    assert [s.phase for s in history] == [Phase.COMPLETED]
+
+
+async def test_one_transient_error_too_many_is_raised() -> None:
+    adapter = Flaky(TRANSIENT_RETRIES + 1, [Phase.COMPLETED])
+    with pytest.raises(TransientError, match="cgroup"):
+        await wait_for_phase(
+            adapter, HANDLE, {Phase.COMPLETED}, ctx=CTX, max_wait=10, interval=0.001
+        )

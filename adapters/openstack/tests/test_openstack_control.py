@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import logging
+import time
 import uuid
 from pathlib import Path
 
@@ -86,8 +88,18 @@ async def test_cleanup_is_idempotent_and_removes_everything(
     assert handle.native_id not in await adapter.list_native(ctx)
     assert await adapter.results(handle, ctx) == []
     assert not (adapter.deps.data_dir / "servers" / handle.native_id).exists()
+    # Nova deletes asynchronously: right after the call the server may still show
+    # SHUTOFF with task_state "deleting" (which the adapter counts as gone); it must
+    # then be gone for real within the deadline
     server = await admin_client.get_server(handle.native_id)
-    assert server is None or server.status == "DELETED"
+    assert server is None or server.status == "DELETED" or server.task_state == "deleting", (
+        f"{server}"
+    )
+    deadline = time.monotonic() + 60
+    while server is not None and server.status != "DELETED":
+        assert time.monotonic() < deadline, f"server still there after cleanup: {server}"
+        await asyncio.sleep(0.25)
+        server = await admin_client.get_server(handle.native_id)
 
 
 async def test_orphans_are_found_by_a_fresh_instance_and_submit_is_idempotent(
