@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+from ivoa_broker.config import JobsSection
 from ivoa_broker.protocol import CallContext, Handle, Phase, Status, TransientError
 
 __all__ = [
@@ -90,8 +91,9 @@ class StatusSource(Protocol):
     ) -> Mapping[str, Status]: ...
 
 
-#: transient errors in a row that :func:`wait_for_phase` retries before it raises one
-TRANSIENT_RETRIES = 3
+#: transient errors in a row that :func:`wait_for_phase` retries before it raises one:
+#: as many as the broker's poller tolerates by default (``jobs.unknown_threshold``)
+TRANSIENT_RETRIES: int = JobsSection.model_fields["unknown_threshold"].default
 
 
 class PhaseTimeout(AssertionError):
@@ -116,9 +118,10 @@ async def wait_for_phase(
     ``interval`` seconds, or less when the adapter fires ``wake``.
 
     A :class:`TransientError` is retried at the next poll, as the broker's
-    poller does, up to :data:`TRANSIENT_RETRIES` in a row (a container engine
+    poller does, up to :data:`TRANSIENT_RETRIES` in a row (its default
+    ``jobs.unknown_threshold``), and the next one is raised: a container engine
     that cannot inspect a container in the instant its process exits says so
-    with a 500); the next one is raised.
+    with a 500.
     """
     wanted = frozenset(phases)
     history: list[Status] = []
