@@ -39,6 +39,7 @@ from ivoa_broker.web.context import Broker, broker
 from ivoa_broker.web.csrf import CsrfGuard
 from ivoa_broker.web.errors import HANDLERS
 from ivoa_broker.web.framing import EdgeLimits
+from ivoa_broker.web.hot import HotJobReads
 from ivoa_broker.web.proxy import ProxyHeaders, TrustedProxies
 from ivoa_broker.web.routing import merge_methods
 
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, *, freeze_startup: bool = False
             trusted=TrustedProxies(settings.server.forwarded_allow_ips),
             root_path=settings.server.root_path,
         ),
+        # the polled job document, answered here when nothing below could change it
+        Middleware(HotJobReads, cors=bool(settings.server.cors_origins)),
         Middleware(signin.SignInRedirect),
     ]
     middleware.append(Middleware(CsrfGuard, allowed_origins=settings.server.cors_origins))

@@ -262,6 +262,12 @@ class JobService:
             raise JobNotFound(f"no job {job_id!r}")
         return job
 
+    def cached(self, job_id: str, owner: str | None) -> Job | None:
+        """The caller's job if the record cache holds it (no I/O), else ``None``: then
+        :meth:`get` answers (from the store, or with 404)."""
+        job = self.store.cached(job_id)
+        return job if job is not None and job.owner == owner else None
+
     async def check_owner(self, job_id: str, owner: str | None) -> None:
         exists, job_owner = await self.store.owner_of(job_id)
         if not exists or job_owner != owner:

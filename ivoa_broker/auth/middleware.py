@@ -95,13 +95,7 @@ class IdentityMiddleware:
             await self.app(scope, receive, send)
             return
         auth = broker.auth
-        headers = Headers(scope=scope)
-        try:
-            identity = await auth.identify(session_authorization(auth, scope, headers))
-            broker.policy.remember(identity)
-            scope[IDENTITY] = await self._acting(broker, scope, identity)
-        except BrokerError as exc:
-            scope[IDENTITY_ERROR] = exc
+        await resolve_identity(broker, scope)
         error = scope.get(IDENTITY_ERROR)
 
         async def sending(message: Message) -> None:
@@ -122,22 +116,37 @@ class IdentityMiddleware:
 
         await self.app(scope, receive, sending)
 
-    @staticmethod
-    async def _acting(broker: Any, scope: Scope, identity: Identity) -> Identity:
-        """An admin addressing another owner's job acts as that owner for this request."""
-        if not identity.admin:
-            return identity
-        match = _JOB_PATH.match(route_path(scope))
-        if match is None or not admin_may_act(scope["method"], match.group(2) or ""):
-            return identity
-        exists, owner = await broker.store.owner_of(match.group(1))
-        if not exists or owner == identity.owner:
-            return identity
-        log.info(
-            "admin %s: %s %s of owner %s",
-            identity.owner,
-            scope["method"],
-            route_path(scope)[:200],
-            owner,
-        )
-        return replace(identity, owner=owner, acting_admin=identity.owner)
+
+async def resolve_identity(broker: Any, scope: Scope) -> None:
+    """Authenticate the request once: :data:`IDENTITY` or :data:`IDENTITY_ERROR` set in
+    the scope. A request already resolved (by :class:`~ivoa_broker.web.hot.HotJobReads`,
+    which then handed it on) is left as it is: a token is verified once per request."""
+    if IDENTITY in scope or IDENTITY_ERROR in scope:
+        return
+    auth = broker.auth
+    try:
+        identity = await auth.identify(session_authorization(auth, scope, Headers(scope=scope)))
+        broker.policy.remember(identity)
+        scope[IDENTITY] = await _acting(broker, scope, identity)
+    except BrokerError as exc:
+        scope[IDENTITY_ERROR] = exc
+
+
+async def _acting(broker: Any, scope: Scope, identity: Identity) -> Identity:
+    """An admin addressing another owner's job acts as that owner for this request."""
+    if not identity.admin:
+        return identity
+    match = _JOB_PATH.match(route_path(scope))
+    if match is None or not admin_may_act(scope["method"], match.group(2) or ""):
+        return identity
+    exists, owner = await broker.store.owner_of(match.group(1))
+    if not exists or owner == identity.owner:
+        return identity
+    log.info(
+        "admin %s: %s %s of owner %s",
+        identity.owner,
+        scope["method"],
+        route_path(scope)[:200],
+        owner,
+    )
+    return replace(identity, owner=owner, acting_admin=identity.owner)

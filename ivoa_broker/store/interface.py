@@ -40,6 +40,11 @@ class JobRepository(Protocol):
         which every write, local or on another replica, invalidates."""
         ...
 
+    def cached(self, job_id: str) -> Job | None:
+        """The job from the record cache, without I/O; ``None`` when the cache does
+        not hold it (which says nothing of whether the job exists: ask :meth:`get`)."""
+        ...
+
     async def owner_of(self, job_id: str) -> tuple[bool, str | None]:
         """(exists, owner) without loading the job."""
         ...

@@ -79,9 +79,9 @@ class JobQueries:
 
     async def get(self, job_id: str) -> Job | None:
         """The job record, from the cache when it holds it; ``None`` if none."""
-        cached = self.cache.get(job_id)
-        if cached is not None:
-            return cached
+        found = self.cache.get(job_id)
+        if found is not None:
+            return found
         writes = self.cache.writes
         sql = (
             f"SELECT {_JOB_COLUMNS}, {self.db.dialect.results_json} AS results "
@@ -93,6 +93,11 @@ class JobQueries:
         job = job_from_row(row)
         self.cache.put(job, writes)
         return job
+
+    def cached(self, job_id: str) -> Job | None:
+        """The job record if the cache holds it (no I/O, so no timing in the store's
+        metrics: it is not a store operation); ``None`` otherwise."""
+        return self.cache.get(job_id)
 
     async def owner_of(self, job_id: str) -> tuple[bool, str | None]:
         """(exists, owner) without loading the job."""

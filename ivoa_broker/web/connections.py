@@ -62,8 +62,15 @@ def chosen_http(setting: HttpSetting) -> HttpKind:
 
 class HeadDeadline:
     """One connection's timer for the request head it is waiting for: armed at the
-    connection's start and at a head's first byte (an armed timer is left running),
-    disarmed when the head is complete; ``expired`` is called when it runs out."""
+    connection's start and at a head's first byte (an armed deadline is left as it
+    is), disarmed when the head is complete; ``expired`` is called when it runs out.
+
+    Arming and disarming only set or clear the due time: the one timer a connection
+    has is left running, and when it fires it looks again at the due time (another
+    head's, by then) and waits out the rest of it, or stops if no head is due. A
+    connection serving many requests so makes a timer every ``timeout`` seconds,
+    not one per request. :meth:`stop` (the connection is gone) cancels it.
+    """
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, timeout: float, expired: Callable[[], None]
@@ -71,23 +78,37 @@ class HeadDeadline:
         self._loop = loop
         self._timeout = timeout
         self._expired = expired
+        self._due: float | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     @property
     def armed(self) -> bool:
-        return self._timer is not None
+        return self._due is not None
 
     def arm(self) -> None:
-        if self._timer is None:
-            self._timer = self._loop.call_later(self._timeout, self._fire)
+        if self._due is None:
+            self._due = self._loop.time() + self._timeout
+            if self._timer is None:
+                self._timer = self._loop.call_later(self._timeout, self._fire)
 
     def disarm(self) -> None:
+        self._due = None
+
+    def stop(self) -> None:
+        self._due = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _fire(self) -> None:
         self._timer = None
+        if self._due is None:
+            return
+        left = self._due - self._loop.time()
+        if left > 0:  # a later head's deadline: the rest of it
+            self._timer = self._loop.call_later(left, self._fire)
+            return
+        self._due = None
         self._expired()
 
 
@@ -157,7 +178,7 @@ class BoundedH11Protocol(H11Protocol):
             self._deadline.disarm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._deadline.disarm()
+        self._deadline.stop()
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:

@@ -46,7 +46,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._deadline.disarm()
+        self._deadline.stop()
         super().connection_lost(exc)
 
     # -- parser callbacks (called from inside feed_data) ---------------------------------

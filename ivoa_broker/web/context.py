@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from ivoa_broker.auth import Authenticator, Identity
 from ivoa_broker.auth.limits import Kind, Limits
@@ -66,7 +67,9 @@ class BaseUrls:
         self._urls: dict[tuple[object, ...], str] = {}
 
     def of(self, request: Request) -> str:
-        scope = request.scope
+        return self.of_scope(request.scope)
+
+    def of_scope(self, scope: Scope) -> str:
         host = None
         for name, value in scope["headers"]:
             if name == b"host":
@@ -81,7 +84,7 @@ class BaseUrls:
         )
         found = self._urls.get(key)
         if found is None:
-            found = str(request.base_url).rstrip("/")
+            found = str(Request(scope).base_url).rstrip("/")
             if len(self._urls) >= self.size:
                 del self._urls[next(iter(self._urls))]
             self._urls[key] = found
@@ -110,8 +113,12 @@ class Broker:
     urls: BaseUrls = field(default_factory=BaseUrls)
 
     def base_url(self, request: Request) -> str:
+        return self.base_url_of(request.scope)
+
+    def base_url_of(self, scope: Scope) -> str:
+        """:meth:`base_url` of a request's ASGI scope."""
         configured = self.settings.server.public_url
-        return configured.rstrip("/") if configured else self.urls.of(request)
+        return configured.rstrip("/") if configured else self.urls.of_scope(scope)
 
     def jobs_url(self, request: Request) -> str:
         return self.base_url(request) + "/jobs"

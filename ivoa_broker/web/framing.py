@@ -17,6 +17,7 @@ away must not time out.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,10 +26,16 @@ from ivoa_broker.errors import RequestTimeout
 DEFAULT_BODY_TIMEOUT = 30.0
 
 
-def ambiguous(headers: list[tuple[bytes, bytes]]) -> str | None:
+_FRAMING = (b"content-length", b"transfer-encoding")
+
+
+def ambiguous(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """Why this header list frames its body ambiguously, or None."""
-    lengths = {v.strip() for k, v in headers if k.lower() == b"content-length"}
-    codings = [v for k, v in headers if k.lower() == b"transfer-encoding"]
+    framing = [(k.lower(), v) for k, v in headers if k.lower() in _FRAMING]
+    if len(framing) < 2:  # nearly every request: one framing header at most
+        return None
+    lengths = {v.strip() for k, v in framing if k == b"content-length"}
+    codings = [v for k, v in framing if k == b"transfer-encoding"]
     if lengths and codings:
         return "both Content-Length and Transfer-Encoding are given; send one"
     if len(lengths) > 1:
@@ -50,7 +57,7 @@ class EdgeLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem = ambiguous(list(scope.get("headers", ())))
+        problem = ambiguous(scope.get("headers", ()))
         if problem is not None:
             await _refuse(send, problem)
             return

@@ -58,9 +58,12 @@ def document(request: Request, xml: Any, as_json: Any, status: int = 200) -> Res
 
 
 def json_response(data: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(data, separators=(",", ":")).encode(), status_code=status, media_type=JSON
-    )
+    return Response(json_body(data), status_code=status, media_type=JSON)
+
+
+def json_body(data: Any) -> bytes:
+    """The compact JSON text of ``data`` (every JSON answer of the UWS side)."""
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def text(body: str, status: int = 200) -> Response:

@@ -5,6 +5,8 @@ each protocol class is fed bytes through a stand-in transport, as uvicorn's own 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -216,3 +218,73 @@ async def test_a_late_pipelined_head_does_not_cut_the_answer_in_progress(kind: H
     assert written.startswith(b"HTTP/1.1 200"), written
     await settled(transport, b"never")  # then the late head's deadline closes it
     assert transport.closed
+
+
+@dataclass
+class Timer:
+    when: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+    fired: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Clock:
+    """The two loop methods a HeadDeadline uses, on a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[Timer] = []  # every timer made so far
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(self.now + delay, callback)
+        self.timers.append(timer)
+        return timer
+
+    def advance(self, to: float) -> None:
+        """Fire, in order, every timer due by ``to``."""
+        while True:
+            due = [t for t in self.timers if not (t.cancelled or t.fired) and t.when <= to]
+            if not due:
+                break
+            timer = min(due, key=lambda t: t.when)
+            timer.fired = True
+            self.now = timer.when
+            timer.callback()
+        self.now = to
+
+
+def test_a_deadline_makes_one_timer_for_many_heads_and_keeps_each_heads_full_time() -> None:
+    clock = Clock()
+    expired: list[float] = []
+    deadline = connections.HeadDeadline(clock, 10.0, lambda: expired.append(clock.now))  # type: ignore[arg-type]
+    for i in range(1000):  # a busy kept-alive connection: a head every millisecond
+        clock.now = i / 1000
+        deadline.arm()
+        deadline.disarm()
+    assert len(clock.timers) == 1
+    clock.now = 9.0
+    deadline.arm()  # a head begins at 9 s and never ends: due at 19 s, not at 10 s
+    clock.advance(18.9)
+    assert expired == [] and deadline.armed
+    clock.advance(19.5)
+    assert expired == [19.0] and not deadline.armed
+    assert len(clock.timers) == 2  # the first timer waited out the rest of the head's time
+
+
+def test_a_stopped_deadline_never_fires() -> None:
+    clock = Clock()
+    expired: list[float] = []
+    deadline = connections.HeadDeadline(clock, 1.0, lambda: expired.append(clock.now))  # type: ignore[arg-type]
+    deadline.arm()
+    deadline.stop()
+    clock.advance(5.0)
+    assert expired == [] and not deadline.armed
+    deadline.disarm()
+    clock.advance(10.0)
+    assert expired == []
