@@ -272,6 +272,49 @@ async def test_cache_stays_coherent_under_concurrent_reads_and_writes(
         await store.close()
 
 
+async def test_concurrent_cache_misses_are_read_together(
+    tmp_path: Path, store_url: str | None
+) -> None:
+    import asyncio
+
+    where = store_url or tmp_path / "g.db"
+    store = await JobStore.open(where, cache_size=0)  # every read a miss
+    try:
+        for n in range(20):
+            await store.insert(job(n))
+        queries: list[tuple[Any, ...]] = []
+        rows = store.db.rows
+
+        async def counted(sql: str, args: Any = ()) -> Any:
+            queries.append(tuple(args))
+            return await rows(sql, args)
+
+        store.db.rows = counted  # type: ignore[method-assign]
+        ids = [f"j{n % 20:03d}" for n in range(60)] + ["nope"]
+        got = await asyncio.gather(*(store.get(i) for i in ids))
+        assert got[:-1] == [job(n % 20) for n in range(60)] and got[-1] is None
+        assert len(queries) < 5, queries  # the first alone, then the rest together
+        assert sorted({i for q in queries for i in q}) == sorted(set(ids))
+    finally:
+        await store.close()
+
+
+async def test_a_read_after_a_write_sees_it_while_a_gathered_read_is_in_flight(
+    store: JobStore,
+) -> None:
+    import asyncio
+
+    await store.insert(job(1))
+    await store.insert(job(2))
+    store.cache.clear()
+    in_flight = asyncio.create_task(store.get("j002"))  # its query starts before the write
+    await asyncio.sleep(0)
+    await store.update("j001", run_id="after")
+    assert (await store.get("j001")).run_id == "after"  # type: ignore[union-attr]
+    assert await in_flight == job(2)
+    assert (await store.get("j001")).run_id == "after"  # type: ignore[union-attr]
+
+
 async def test_cache_sees_every_kind_of_write(store: JobStore) -> None:
     await store.insert(job(1))
     assert (await store.get("j001")).phase is Phase.PENDING  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ from typing import Any, Unpack
 
 from ivoa_broker.protocol import Phase
 from ivoa_broker.records import Job, JobError, JobResult, JobSummary, Parameter
+from ivoa_broker.store.batch import GatheredReads
 from ivoa_broker.store.cache import JobCache, SummaryRows
 from ivoa_broker.store.db import Database, Row, Tx
 from ivoa_broker.store.rows import JobEnd, JobFields, LiveJob, StoredResult
@@ -60,6 +61,7 @@ class JobQueries:
     db: Database
     cache: JobCache
     summaries: SummaryRows
+    job_reads: GatheredReads[str, Job]  # made with the store, over :meth:`_read_jobs`
 
     @asynccontextmanager
     async def _changing(self, *job_ids: str) -> AsyncIterator[None]:
@@ -78,21 +80,30 @@ class JobQueries:
             await self.db.execute(INSERT_JOB, job_values(job))
 
     async def get(self, job_id: str) -> Job | None:
-        """The job record, from the cache when it holds it; ``None`` if none."""
+        """The job record, from the cache when it holds it; ``None`` if none.
+
+        Misses go to the database gathered: the jobs asked for while a read is in
+        flight are read together in the next (:class:`GatheredReads`).
+        """
         found = self.cache.get(job_id)
         if found is not None:
             return found
+        return await self.job_reads.get(job_id)
+
+    async def _read_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """Read these jobs in one query and cache them (the cache token is taken
+        here, before the read: see :meth:`JobCache.put`)."""
         writes = self.cache.writes
         sql = (
             f"SELECT {_JOB_COLUMNS}, {self.db.dialect.results_json} AS results "
-            "FROM jobs WHERE job_id = ?"
+            f"FROM jobs WHERE job_id IN ({marks(len(job_ids))})"
         )
-        row = await self.db.row(sql, (job_id,))
-        if row is None:
-            return None
-        job = job_from_row(row)
-        self.cache.put(job, writes)
-        return job
+        jobs: dict[str, Job] = {}
+        for row in await self.db.rows(sql, tuple(job_ids)):
+            job = job_from_row(row)
+            self.cache.put(job, writes)
+            jobs[job.job_id] = job
+        return jobs
 
     def cached(self, job_id: str) -> Job | None:
         """The job record if the cache holds it (no I/O, so no timing in the store's

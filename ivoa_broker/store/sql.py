@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from ivoa_broker.store.batch import GatheredReads
 from ivoa_broker.store.cache import JobCache, SummaryRows
 from ivoa_broker.store.db import Database
 from ivoa_broker.store.interface import Store
@@ -51,6 +52,7 @@ class JobStore(JobQueries, OfferQueries):
         self.db = db
         self.cache = JobCache(cache_size)
         self.summaries = SummaryRows()
+        self.job_reads = GatheredReads(self._read_jobs)
         self.path: Path | str = getattr(db, "path", db.where)
         self._listeners: list[Callable[[str], None]] = []
         self._hearing: asyncio.Task[None] | None = None
