@@ -146,7 +146,9 @@ class Guard:
         started: float,
     ) -> Any:
         try:
-            result = await asyncio.wait_for(_invoke(adapter, method, args), limit)
+            # in the caller's task (wait_for makes a task per call on Python 3.11)
+            async with asyncio.timeout(limit):
+                result = await _invoke(adapter, method, args)
         except AdapterError as exc:
             self._tell(name, method, started, exc.reason)
             raise

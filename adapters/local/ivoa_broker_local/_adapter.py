@@ -692,9 +692,16 @@ class LocalAdapter(BaseAdapter[LocalConfig]):
         if engine is not None:
             return await engine.results(handle, ctx)
         jobdir = self.observer.jobdir(handle)
-        if jobdir is None or not await self._io(jobdir.exists):
+
+        def listed() -> list[ResultRef] | None:  # one trip to a thread, not two
+            if jobdir is None or not jobdir.exists():
+                return None
+            return list_results(jobdir.path, max_files=self.cfg.max_result_files)
+
+        found = await self._io(listed)
+        if found is None:
             raise NotFound(f"local job {handle.native_id!r} is gone")
-        return await self._io(list_results, jobdir.path, max_files=self.cfg.max_result_files)
+        return found
 
     # -------------------------------------------------------------------- cleanup
 
