@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from ivoa_broker_local import LocalAdapter, LocalConfig
 
-from ivoa_broker.protocol import AdapterDeps, CallContext, ExecutionRequest, Phase, Resources
+from ivoa_broker.protocol import (
+    AdapterDeps,
+    CallContext,
+    ExecutionRequest,
+    NotFound,
+    Phase,
+    Resources,
+)
 
 from .conftest import UNSANDBOXED, Wakes, run_to_end, submit
 
@@ -51,6 +58,17 @@ async def test_success_reports_completed_with_stdout_and_output_files(
     logs = await adapter.logs(handle, ctx)
     assert "hello ok-1" in logs
     assert "warning" in logs
+
+
+async def test_results_of_a_cleaned_up_job_are_not_found(
+    adapter: LocalAdapter, wakes: Wakes, ctx: CallContext
+) -> None:
+    request = ExecutionRequest(job_id="gone-1", command=("true",))
+    handle, _ = await run_to_end(adapter, wakes, request, ctx)
+    assert {ref.id for ref in await adapter.results(handle, ctx)} >= {"stdout", "stderr"}
+    await adapter.cleanup(handle, ctx)
+    with pytest.raises(NotFound, match="is gone"):
+        await adapter.results(handle, ctx)
 
 
 async def test_failing_command_is_error_with_exit_code_and_stderr_tail(
