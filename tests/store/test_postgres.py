@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from ivoa_broker.records import Job
 from ivoa_broker.store import JobStore, OfferRow, OfferSetRow
 from ivoa_broker.testing.postgres import PostgresServer
 from tests.stores import new_schema
-from tests.test_store import T0, job
+from tests.test_store import T0, _owner_lists, job
 
 
 @pytest.fixture
@@ -152,3 +153,49 @@ async def test_an_unreachable_database_is_a_store_error(monkeypatch: pytest.Monk
     with pytest.raises(StoreError, match="cannot open job store") as caught:
         await JobStore.open(url)
     assert "pw-not-shown" not in str(caught.value)
+
+
+async def test_the_job_lists_are_read_from_their_indexes_in_order(url: str) -> None:
+    """Migration 6's indexes serve the store's own list queries on PostgreSQL too.
+
+    With the planner's statistics taken (as autovacuum would) and sequential scans
+    and sorts priced out (on a table this small either is cheap), every
+    list is an index scan. A list of every phase but ARCHIVED (the paged list a
+    client polls) is read in the order asked, with no sort: an owner's from
+    ``jobs_owner_list`` or, where the owner has a large share of the jobs (the
+    planner's choice), from ``jobs_created_id`` with a filter; every owner's from
+    ``jobs_created_id``. A list of chosen phases may take ``jobs_owner_phase_created``
+    and sort what it found (the planner's choice for a few rows)."""
+    store = await JobStore.open(url)
+    try:
+        for n in range(1, 60):
+            await store.insert(job(n, owner="alice" if n % 3 else None))
+        sent: list[tuple[str, list[Any]]] = []
+        rows = store.db.rows
+
+        async def recording(sql: str, args: Any = ()) -> list[Any]:
+            sent.append((sql, list(args)))
+            return await rows(sql, args)
+
+        store.db.rows = recording  # type: ignore[method-assign]
+        await _owner_lists(store)
+        owners = len(sent)
+        await store.list_every_job(phases=None, after=None, limit=100)
+        await store.list_every_job(phases=None, after=T0, limit=100)
+        store.db.rows = rows  # type: ignore[method-assign]
+        assert owners == 24 and len(sent) == 26
+        await store.db.execute("ANALYZE jobs")  # as autovacuum would: the planner's statistics
+        for i, (sql, args) in enumerate(sent):
+            async with store.db.transaction() as tx:
+                await tx.execute("SET LOCAL enable_seqscan = off")
+                await tx.execute("SET LOCAL enable_sort = off")
+                plan = "\n".join(str(r[0]) for r in await tx.rows("EXPLAIN " + sql, args))
+            assert "Seq Scan" not in plan and "Index" in plan, (sql, plan)
+            if "phase IN" not in sql:
+                ordered = ("using jobs_owner_list", "using jobs_created_id")
+                if i >= owners:
+                    ordered = ("using jobs_created_id",)
+                assert any(index in plan for index in ordered), (sql, plan)
+                assert "Sort" not in plan, (sql, plan)
+    finally:
+        await store.close()
