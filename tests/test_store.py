@@ -78,8 +78,9 @@ async def test_list_filters_in_sql(store: JobStore) -> None:
     ] == ["j050"]
 
 
-async def _plans_of_the_lists(store: JobStore, lists: Any) -> list[tuple[str, str]]:
-    """(SQL, query plan) of each list query the store itself sends."""
+async def reads_sent(store: JobStore, work: Any) -> list[tuple[str, list[Any]]]:
+    """(SQL, arguments) of each read the store sends to its database while
+    ``await work(store)`` runs."""
     sent: list[tuple[str, list[Any]]] = []
     rows = store.db.rows
 
@@ -89,12 +90,18 @@ async def _plans_of_the_lists(store: JobStore, lists: Any) -> list[tuple[str, st
 
     store.db.rows = recording  # type: ignore[method-assign]
     try:
-        await lists(store)
+        await work(store)
     finally:
         store.db.rows = rows  # type: ignore[method-assign]
+    return sent
+
+
+async def _plans_of_the_lists(store: JobStore, lists: Any) -> list[tuple[str, str]]:
+    """(SQL, query plan) of each list query the store itself sends."""
+    sent = await reads_sent(store, lists)
     assert sent
     return [
-        (sql, " ".join(str(r[3]) for r in await rows("EXPLAIN QUERY PLAN " + sql, args)))
+        (sql, " ".join(str(r[3]) for r in await store.db.rows("EXPLAIN QUERY PLAN " + sql, args)))
         for sql, args in sent
     ]
 
@@ -282,16 +289,13 @@ async def test_concurrent_cache_misses_are_read_together(
     try:
         for n in range(20):
             await store.insert(job(n))
-        queries: list[tuple[Any, ...]] = []
-        rows = store.db.rows
-
-        async def counted(sql: str, args: Any = ()) -> Any:
-            queries.append(tuple(args))
-            return await rows(sql, args)
-
-        store.db.rows = counted  # type: ignore[method-assign]
         ids = [f"j{n % 20:03d}" for n in range(60)] + ["nope"]
-        got = await asyncio.gather(*(store.get(i) for i in ids))
+        got: list[Job | None] = []
+
+        async def read_all(store: JobStore) -> None:
+            got.extend(await asyncio.gather(*(store.get(i) for i in ids)))
+
+        queries = [args for _, args in await reads_sent(store, read_all)]
         assert got[:-1] == [job(n % 20) for n in range(60)] and got[-1] is None
         assert len(queries) < 5, queries  # the first alone, then the rest together
         assert sorted({i for q in queries for i in q}) == sorted(set(ids))

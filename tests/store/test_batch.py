@@ -28,6 +28,19 @@ class Source:
         return {key: seen[key] for key in keys if key in seen}
 
 
+async def in_flight(
+    reads: GatheredReads[str, int], source: Source, key: str
+) -> asyncio.Task[int | None]:
+    """A read of ``key`` whose query has begun (it waits at the source's gate)."""
+    began = len(source.queries)
+    read = asyncio.create_task(reads.get(key))
+    for _ in range(5):
+        await asyncio.sleep(0)
+        if len(source.queries) > began:
+            return read
+    raise AssertionError(f"no query began for {key!r}")
+
+
 async def test_an_idle_read_goes_out_alone_and_at_once() -> None:
     source = Source({"a": 1})
     reads = GatheredReads(source.fetch)
@@ -40,9 +53,7 @@ async def test_reads_asked_while_a_query_is_in_flight_go_together_in_the_next() 
     source = Source({k: n for n, k in enumerate("abcdef")})
     reads = GatheredReads(source.fetch)
     source.gate.clear()
-    first = asyncio.create_task(reads.get("a"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    first = await in_flight(reads, source, "a")
     assert source.queries == [["a"]]  # in flight
     rest = [asyncio.create_task(reads.get(k)) for k in "bcdbef"]
     await asyncio.sleep(0)
@@ -58,9 +69,7 @@ async def test_a_key_asked_after_a_query_started_waits_for_the_next_one() -> Non
     source = Source({"a": 1})
     reads = GatheredReads(source.fetch)
     source.gate.clear()
-    early = asyncio.create_task(reads.get("a"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    early = await in_flight(reads, source, "a")
     source.records["a"] = 2  # a write completes while the first query is in flight
     late = asyncio.create_task(reads.get("a"))
     source.gate.set()
@@ -84,9 +93,7 @@ async def test_a_failed_query_fails_its_reads_only() -> None:
     reads = GatheredReads(source.fetch)
     source.gate.clear()
     source.fail = RuntimeError("database gone")
-    first = asyncio.create_task(reads.get("a"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    first = await in_flight(reads, source, "a")
     second = asyncio.create_task(reads.get("b"))
     await asyncio.sleep(0)
     source.gate.set()
@@ -114,9 +121,7 @@ async def test_cancelling_the_query_cancels_every_read_waiting() -> None:
     source = Source({"a": 1})
     reads = GatheredReads(source.fetch)
     source.gate.clear()
-    first = asyncio.create_task(reads.get("a"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    first = await in_flight(reads, source, "a")
     second = asyncio.create_task(reads.get("a"))
     await asyncio.sleep(0)
     assert reads._flusher is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,7 @@ from ivoa_broker.records import Job
 from ivoa_broker.store import JobStore, OfferRow, OfferSetRow
 from ivoa_broker.testing.postgres import PostgresServer
 from tests.stores import new_schema
-from tests.test_store import T0, _owner_lists, job
+from tests.test_store import T0, _owner_lists, job, reads_sent
 
 
 @pytest.fixture
@@ -170,19 +169,14 @@ async def test_the_job_lists_are_read_from_their_indexes_in_order(url: str) -> N
     try:
         for n in range(1, 60):
             await store.insert(job(n, owner="alice" if n % 3 else None))
-        sent: list[tuple[str, list[Any]]] = []
-        rows = store.db.rows
 
-        async def recording(sql: str, args: Any = ()) -> list[Any]:
-            sent.append((sql, list(args)))
-            return await rows(sql, args)
+        async def every_owners(store: JobStore) -> None:
+            await store.list_every_job(phases=None, after=None, limit=100)
+            await store.list_every_job(phases=None, after=T0, limit=100)
 
-        store.db.rows = recording  # type: ignore[method-assign]
-        await _owner_lists(store)
+        sent = await reads_sent(store, _owner_lists)
         owners = len(sent)
-        await store.list_every_job(phases=None, after=None, limit=100)
-        await store.list_every_job(phases=None, after=T0, limit=100)
-        store.db.rows = rows  # type: ignore[method-assign]
+        sent += await reads_sent(store, every_owners)
         assert owners == 24 and len(sent) == 26
         await store.db.execute("ANALYZE jobs")  # as autovacuum would: the planner's statistics
         for i, (sql, args) in enumerate(sent):
