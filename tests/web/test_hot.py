@@ -118,9 +118,8 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
 
 
 async def _create(rig: Rig, token: str | None = None) -> str:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = await rig.served.post(
-        "/jobs", data={"cmd": "echo", "args": "x<&>\"'"}, headers=headers
+        "/jobs", data={"cmd": "echo", "args": "x<&>\"'"}, headers=_auth(token) if token else {}
     )
     assert response.status_code == 303, response.text
     path: str = httpx.URL(response.headers["location"]).path
